@@ -1,0 +1,83 @@
+# kubedtn — build, test and deploy.
+#
+# One box:   make lab     (the 3-node example in lab mode)   make test   (the whole suite)
+# Cluster:   make install cni-deploy deploy                  (CRDs, DaemonSet, controller)
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+VERSION := $(shell hack/version.sh)
+IMG_REPO ?= ghcr.io/kubedtn
+CNI_IMG ?= $(IMG_REPO)/kubedtn-daemon:$(VERSION)
+IMG ?= $(IMG_REPO)/kubedtn-controller:$(VERSION)
+KUBECTL ?= kubectl
+DOCKER ?= docker
+PYTEST_ARGS ?=
+
+.PHONY: all deps venv lint test test-host test-uml build cmd-build bench proto manifests \
+        clean lab lab-down install uninstall cni-docker cni-deploy cni-undeploy \
+        docker-build docker-push deploy undeploy run
+
+all: build
+
+## ---- setup -------------------------------------------------------------------------
+
+# System packages the tests and the lab need (Debian): installed only when missing.
+deps:
+	hack/install-deps.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt setup.cfg setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+src/kubedtn/_version.py: FORCE
+	@echo 'VERSION = "$(VERSION)"' > $@.tmp
+	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+
+FORCE:
+
+## ---- checks ------------------------------------------------------------------------
+
+lint: venv
+	$(BIN)/ruff check src tests hack bench
+	$(BIN)/ruff format --check src tests hack bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# The README's test command: everything a fresh Debian machine needs, then every lane.
+test: deps venv src/kubedtn/_version.py lint build test-host test-uml
+
+# Host kernel lane: unit, integration (root, real namespaces) and end-to-end tests.
+test-host: venv
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Full-kernel lane (user-mode Linux): the tests that need sch_netem.
+test-uml: venv
+	hack/uml/run-tests -m netem $(PYTEST_ARGS)
+
+## ---- build -------------------------------------------------------------------------
+
+build: dist/kubedtn
+
+cmd-build: build
+
+dist/kubedtn: venv src/kubedtn/_version.py $(shell find src -name '*.py' -o -name '*.o' 2>/dev/null) requirements.txt
+	hack/build-zipapp.sh $(PY) $@
+
+proto: venv
+	hack/gen-proto.sh $(PY)
+
+manifests: venv
+	$(PY) -m kubedtn.model.crd > manifests/crd/kubedtn.io_topologies.yaml
+
+bench: build
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf dist build .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

@@ -1,0 +1,25 @@
+#!/bin/bash
+# Installs the Debian packages kubedtn's tests, benchmarks and lab use, when any is missing.
+#   iproute2, kmod                 ip/tc/bridge; modprobe for the user-mode Linux lane
+#   containernetworking-plugins    the primary CNI plugins kubedtn is chained after
+#   user-mode-linux                a full 6.1 kernel with sch_netem for the netem test lane
+#   clang, llvm                    compiling the eBPF programs under bpf/
+#   python3.11-venv                building the project's virtualenv with Debian's Python
+#   iperf3                         throughput checks in tests and benchmarks
+set -euo pipefail
+packages=(iproute2 kmod containernetworking-plugins user-mode-linux clang llvm python3.11-venv iperf3)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps: missing Debian packages: ${missing[*]}; run as root (or: apt-get install ${missing[*]})" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,3 @@
+from kubedtn.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Click commands for every mode. Commands are thin: parse, call one core function, print."""

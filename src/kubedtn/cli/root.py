@@ -1,0 +1,32 @@
+"""The `kubedtn` command group. Each mode registers here once it works."""
+
+from __future__ import annotations
+
+import click
+
+import kubedtn
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """kubedtn — digital twin networks: pods wired with emulated links.
+
+    Run with CNI_COMMAND in the environment and no arguments, this executable is
+    the CNI plugin.
+    """
+
+
+@cli.command()
+def version() -> None:
+    """Print the version of this build."""
+    click.echo(kubedtn.version())
+
+
+def _register_modes() -> None:
+    # Imported here, not at the top, so each mode's module stays the only place that knows it.
+    from kubedtn.cli import topo
+
+    cli.add_command(topo.topo)
+
+
+_register_modes()

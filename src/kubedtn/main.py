@@ -1,0 +1,49 @@
+"""Entry point of the one executable: the CNI plugin when a runtime execs it, the CLI otherwise.
+
+Kept free of imports beyond the standard library so the CNI path stays fast and so a
+wrong Python gets a readable error instead of a traceback from a dependency.
+"""
+
+import os
+import sys
+
+REQUIRED_PYTHON = (3, 11)
+
+
+def _python_mismatch_message() -> str:
+    found = ".".join(map(str, sys.version_info[:3]))
+    want = ".".join(map(str, REQUIRED_PYTHON))
+    return (
+        f"kubedtn needs Python {want} (it carries cp{want.replace('.', '')} wheels); "
+        f"this is Python {found} at {sys.executable}. Install python{want} on this node."
+    )
+
+
+def is_cni_invocation(environ: "os._Environ[str] | dict[str, str]", argv: "list[str]") -> bool:
+    """A runtime execs the plugin with CNI_COMMAND set and no arguments."""
+    return bool(environ.get("CNI_COMMAND")) and len(argv) <= 1
+
+
+def main() -> None:
+    cni = is_cni_invocation(os.environ, sys.argv)
+    if sys.version_info[:2] != REQUIRED_PYTHON:
+        message = _python_mismatch_message()
+        if cni:
+            # CNI errors go to stdout as JSON; code 999 is "other".
+            import json
+
+            print(json.dumps({"cniVersion": "1.0.0", "code": 999, "msg": message}))
+        else:
+            print(f"error: {message}", file=sys.stderr)
+        sys.exit(1)
+    if cni:
+        from kubedtn.cni.plugin import run
+
+        sys.exit(run())
+    from kubedtn.cli.root import cli
+
+    cli()
+
+
+if __name__ == "__main__":
+    main()
