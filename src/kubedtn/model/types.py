@@ -13,9 +13,7 @@ from typing import Any, Final
 
 from kubedtn.errors import ValidationError
 from kubedtn.model import units
-
-PEER_LOCALHOST: Final = "localhost"
-PEER_PHYSICAL_PREFIX: Final = "physical/"
+from kubedtn.model.addresses import PEER_LOCALHOST, PEER_PHYSICAL_PREFIX
 
 # Property name → (LinkProperties field, kind). Kinds: duration, percent, rate, uint.
 PROPERTY_FIELDS: Final[dict[str, tuple[str, str]]] = {
@@ -55,15 +53,17 @@ _PARSERS: Final[dict[str, tuple[Callable[[str], Any], Callable[[Any], str]]]] = 
 }
 
 
-def property_text(value: object) -> str | None:
-    """A property value as text: strings as they are, YAML integers as digits.
+def property_text(value: object, kind: str) -> str | None:
+    """A property value as text, or None when its YAML type is wrong.
 
-    Floats are refused (None) because the CRD types these fields int-or-string: an
-    unquoted ``0.5`` would be rejected by the API server, so we reject it too.
+    Strings are taken as they are. Integers are taken for percentages, rates and gap
+    (kube-dtn's older schema typed rate and gap as integers; the CRD makes those fields
+    int-or-string). Floats are refused: the API server would refuse an unquoted ``0.5``
+    in an int-or-string field, so a file that passes here also passes there.
     """
     if isinstance(value, str):
         return value
-    if isinstance(value, int) and not isinstance(value, bool):
+    if kind != "duration" and isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None
 
@@ -103,13 +103,14 @@ class LinkProperties:
         values: dict[str, int | float] = {}
         for name, value in raw.items():
             if name not in PROPERTY_FIELDS:
-                problems.append(f"{where}: unknown property {name!r}; known: {', '.join(PROPERTY_FIELDS)}")
+                problems.append(f"{where}.{name}: unknown field; known: {', '.join(PROPERTY_FIELDS)}")
                 continue
             attr, kind = PROPERTY_FIELDS[name]
-            text = property_text(value)
+            text = property_text(value, kind)
             if text is None:
                 problems.append(
-                    f'{where}.{name}: {units.quoted(value)} is not a string; write it quoted, e.g. "{value}"'
+                    f"{where}.{name}: {units.quoted(value)} is not a string"
+                    f'{"" if kind == "duration" else " or integer"}; write it quoted, e.g. "{value}"'
                 )
                 continue
             try:
@@ -211,6 +212,9 @@ class Topology:
     status: TopologyStatus = field(default_factory=TopologyStatus)
     resource_version: str = ""
     generation: int = 0
+    # Carried through conversions untouched; not part of equality's hash (dicts are not hashable).
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    annotations: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def key(self) -> str:
