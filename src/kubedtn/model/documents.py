@@ -142,6 +142,7 @@ def bundle_documents(docs: Sequence[Document], *, default_namespace: str = DEFAU
     topologies: list[Topology] = []
     others: list[Document] = []
     problems: list[str] = []
+    first_seen: dict[str, str] = {}
     for doc in docs:
         if not is_topology(doc.obj):
             if not isinstance(doc.obj, Mapping):
@@ -153,8 +154,16 @@ def bundle_documents(docs: Sequence[Document], *, default_namespace: str = DEFAU
             continue
         topo, found = topology_problems(doc.obj, default_namespace=default_namespace)
         problems.extend(f"{doc.source}: {line}" for line in found)
-        if topo is not None:
-            topologies.append(topo)
+        if topo is None:
+            continue
+        if topo.key in first_seen:
+            problems.append(
+                f"{doc.source}: {topo.key}: defined again (first in {first_seen[topo.key]});"
+                " a pod has one Topology"
+            )
+            continue
+        first_seen[topo.key] = doc.where
+        topologies.append(topo)
     problems.extend(set_problems(topologies))
     return Bundle(tuple(topologies), tuple(others), tuple(problems))
 
