@@ -102,7 +102,7 @@ def cidr_version(cidr: str) -> int:
 
 def parse_mac(text: str) -> str:
     """``"02:AA:00:00:00:01"`` → ``"02:aa:00:00:00:01"``."""
-    if not _MAC_RE.match(text) or text == "00:00:00:00:00:00":
+    if not _MAC_RE.fullmatch(text) or text == "00:00:00:00:00:00":
         raise UnitError(f"is not {MAC_ACCEPTS}")
     return text.lower()
 

@@ -20,7 +20,7 @@ from kubedtn.errors import ValidationError
 from kubedtn.model.objects import (
     DEFAULT_NAMESPACE,
     is_topology,
-    topology_problems,
+    parse_topology,
     topology_to_dict,
 )
 from kubedtn.model.types import Topology
@@ -139,10 +139,12 @@ def read_documents(paths: Iterable[str | os.PathLike[str]]) -> list[Document]:
 
 def bundle_documents(docs: Sequence[Document], *, default_namespace: str = DEFAULT_NAMESPACE) -> Bundle:
     """Check every Topology one by one, then the set; never stops at the first problem."""
-    topologies: list[Topology] = []
+    topologies: list[Topology] = []  # the ones without problems
+    partial: list[Topology] = []  # every named one, with its good links, for the set rules
+    broken: dict[str, frozenset[int]] = {}
     others: list[Document] = []
     problems: list[str] = []
-    first_seen: dict[str, str] = {}
+    first_seen: dict[str, Document] = {}
     for doc in docs:
         if not is_topology(doc.obj):
             if not isinstance(doc.obj, Mapping):
@@ -152,19 +154,26 @@ def bundle_documents(docs: Sequence[Document], *, default_namespace: str = DEFAU
             else:
                 others.append(doc)
             continue
-        topo, found = topology_problems(doc.obj, default_namespace=default_namespace)
-        problems.extend(f"{doc.source}: {line}" for line in found)
+        parsed = parse_topology(doc.obj, default_namespace=default_namespace)
+        problems.extend(f"{doc.source}: {line}" for line in parsed.problems)
+        topo = parsed.topology
         if topo is None:
             continue
         if topo.key in first_seen:
             problems.append(
-                f"{doc.source}: {topo.key}: defined again (first in {first_seen[topo.key]});"
+                f"{doc.source}: {topo.key}: defined again (first in {first_seen[topo.key].where});"
                 " a pod has one Topology"
             )
             continue
-        first_seen[topo.key] = doc.where
-        topologies.append(topo)
-    problems.extend(set_problems(topologies))
+        first_seen[topo.key] = doc
+        partial.append(topo)
+        broken[topo.key] = parsed.broken_uids
+        if not parsed.problems:
+            topologies.append(topo)
+    # Set problems start with the object's key; lead them with its file like the others.
+    for line in set_problems(partial, broken_uids=broken):
+        first = first_seen.get(line.split(": ", 1)[0])
+        problems.append(f"{first.source}: {line}" if first else line)
     return Bundle(tuple(topologies), tuple(others), tuple(problems))
 
 

@@ -29,7 +29,7 @@ IFNAME_ACCEPTS: Final = (
 
 def interface_name_problem(name: str, *, reserved: bool = True) -> str | None:
     """Why ``name`` cannot be a Linux interface in a pod (None when it can)."""
-    if not _IFNAME_RE.match(name) or name in IFNAME_INVALID:
+    if not _IFNAME_RE.fullmatch(name) or name in IFNAME_INVALID:
         return f"is not {IFNAME_ACCEPTS}"
     if reserved and name in IFNAME_RESERVED:
         return f"is reserved in a pod ({' and '.join(IFNAME_RESERVED)} are not ours to wire)"
@@ -52,13 +52,13 @@ NAMESPACE_ACCEPTS: Final = "a namespace name (DNS-1123 label: lower-case letters
 
 
 def pod_name_problem(name: str) -> str | None:
-    if len(name) > DNS1123_SUBDOMAIN_MAX or not _SUBDOMAIN_RE.match(name):
+    if len(name) > DNS1123_SUBDOMAIN_MAX or not _SUBDOMAIN_RE.fullmatch(name):
         return f"is not {POD_NAME_ACCEPTS}"
     return None
 
 
 def namespace_problem(name: str) -> str | None:
-    if len(name) > DNS1123_LABEL_MAX or not _LABEL_RE.match(name):
+    if len(name) > DNS1123_LABEL_MAX or not _LABEL_RE.fullmatch(name):
         return f"is not {NAMESPACE_ACCEPTS}"
     return None
 

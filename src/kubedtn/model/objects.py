@@ -14,6 +14,7 @@ that apiVersion a uid may also be a numeric string. ``topology_to_dict`` always 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
@@ -243,13 +244,21 @@ def _parse_link(c: _Collector, path: str, raw: object, *, compat: bool) -> Link 
     )
 
 
-def _parse_links(c: _Collector, path: str, raw: object, *, compat: bool, own_name: str | None) -> list[Link]:
+def _parse_links(
+    c: _Collector, path: str, raw: object, *, compat: bool, own_name: str | None
+) -> tuple[list[Link], set[int]]:
+    """The links without problems, and the uids of links that have some."""
     links: list[Link] = []
+    broken: set[int] = set()
     first_uid: dict[int, int] = {}
     first_intf: dict[str, int] = {}
     for i, item in enumerate(c.sequence(path, raw)):
+        before = len(c.problems)
         link = _parse_link(c, f"{path}[{i}]", item, compat=compat)
         if link is None:
+            uid = item.get("uid") if isinstance(item, Mapping) else None
+            if isinstance(uid, int):
+                broken.add(uid)
             continue
         if link.uid in first_uid:
             c.bad(f"{path}[{i}].uid", link.uid, f"is already used by {path}[{first_uid[link.uid]}]")
@@ -265,8 +274,11 @@ def _parse_links(c: _Collector, path: str, raw: object, *, compat: bool, own_nam
             first_intf[link.local_intf] = i
         if own_name is not None and link.peer_pod == own_name:
             c.bad(f"{path}[{i}].peer_pod", link.peer_pod, "is this pod itself; a link joins two pods")
-        links.append(link)
-    return links
+        if len(c.problems) > before:
+            broken.add(link.uid)
+        else:
+            links.append(link)
+    return links, broken
 
 
 def _parse_condition(c: _Collector, path: str, raw: object) -> Condition | None:
@@ -321,18 +333,32 @@ def _parse_status(c: _Collector, raw: object, *, compat: bool) -> TopologyStatus
     return TopologyStatus(
         src_ip=c.string("status.src_ip", status.get("src_ip")) or "",
         net_ns=c.string("status.net_ns", status.get("net_ns")) or "",
-        links=tuple(_parse_links(c, "status.links", status.get("links"), compat=compat, own_name=None)),
+        links=tuple(_parse_links(c, "status.links", status.get("links"), compat=compat, own_name=None)[0]),
         skipped=tuple(skipped),
         conditions=tuple(conditions),
     )
 
 
-def topology_problems(
-    obj: object, *, default_namespace: str = DEFAULT_NAMESPACE
-) -> tuple[Topology | None, list[str]]:
-    """Check one raw Topology object: the Topology (None if unusable) and every problem."""
+@dataclass(frozen=True)
+class ParsedTopology:
+    """The outcome of checking one raw object, also when it has problems.
+
+    ``topology`` is None only when the object has no usable name; with problems it holds
+    just the links that have none (so rules across objects can still be checked), and
+    ``broken_uids`` names the links left out.
+    """
+
+    topology: Topology | None
+    problems: tuple[str, ...]
+    broken_uids: frozenset[int] = frozenset()
+
+
+def parse_topology(obj: object, *, default_namespace: str = DEFAULT_NAMESPACE) -> ParsedTopology:
+    """Check one raw Topology object (either API group), collecting every problem."""
     if not isinstance(obj, Mapping):
-        return None, [f"{quoted(obj)} is not a Kubernetes object (a mapping with apiVersion, kind, metadata)"]
+        return ParsedTopology(
+            None, (f"{quoted(obj)} is not a Kubernetes object (a mapping with apiVersion, kind, metadata)",)
+        )
     c = _Collector(object_key(obj, default_namespace=default_namespace))
     api_version = obj.get("apiVersion")
     if api_version not in TOPOLOGY_API_VERSIONS:
@@ -350,7 +376,7 @@ def topology_problems(
     namespace = c.string("metadata.namespace", meta.get("namespace")) or default_namespace
     if names.namespace_problem(namespace):
         c.bad("metadata.namespace", namespace, f"is not {names.NAMESPACE_ACCEPTS}")
-    generation = meta.get("generation", 0)
+    generation = meta.get("generation") or 0
     if not isinstance(generation, int) or isinstance(generation, bool):
         c.bad("metadata.generation", generation, "is not an integer")
         generation = 0
@@ -360,12 +386,11 @@ def topology_problems(
 
     spec = c.mapping("spec", obj.get("spec")) or {}
     c.unknown_fields("spec", spec, SPEC_FIELDS)
-    links = _parse_links(c, "spec.links", spec.get("links"), compat=compat, own_name=name)
+    links, broken = _parse_links(c, "spec.links", spec.get("links"), compat=compat, own_name=name)
     status = _parse_status(c, obj.get("status"), compat=compat)
-    if name is None or c.problems:
-        return None, c.problems
-    return (
-        Topology(
+    topology = None
+    if name is not None:
+        topology = Topology(
             name=name,
             namespace=namespace,
             links=tuple(links),
@@ -374,9 +399,18 @@ def topology_problems(
             generation=generation,
             labels=labels,
             annotations=annotations,
-        ),
-        [],
-    )
+        )
+    return ParsedTopology(topology, tuple(c.problems), frozenset(broken))
+
+
+def topology_problems(
+    obj: object, *, default_namespace: str = DEFAULT_NAMESPACE
+) -> tuple[Topology | None, list[str]]:
+    """Check one raw Topology object: the Topology (None when there are problems) and every problem."""
+    parsed = parse_topology(obj, default_namespace=default_namespace)
+    if parsed.problems:
+        return None, list(parsed.problems)
+    return parsed.topology, []
 
 
 def topology_from_dict(obj: object, *, default_namespace: str = DEFAULT_NAMESPACE) -> Topology:

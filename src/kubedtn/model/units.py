@@ -72,7 +72,7 @@ DURATION_ACCEPTS: Final = 'a duration like "300ms", "1.5s", "1m30s", "10us" (at 
 
 def parse_duration_us(text: str) -> int:
     """Go duration text → whole microseconds (sub-microsecond parts truncated)."""
-    if not _DURATION_RE.match(text):
+    if not _DURATION_RE.fullmatch(text):
         raise UnitError(f"is not {DURATION_ACCEPTS}")
     total_ns = Fraction(0)
     for number, unit in _DURATION_PART_RE.findall(text):
@@ -105,7 +105,7 @@ PERCENT_ACCEPTS: Final = 'a percentage (0-100), like "1", "0.5" or "1%"'
 
 def parse_percent(text: str) -> float:
     """``"0.5"`` / ``"1%"`` → 0.5 / 1.0."""
-    if not _PERCENT_RE.match(text):
+    if not _PERCENT_RE.fullmatch(text):
         raise UnitError(f"is not {PERCENT_ACCEPTS}")
     return float(text.rstrip("%"))
 
@@ -160,9 +160,9 @@ RATE_ACCEPTS: Final = (
 
 def parse_rate_bps(text: str) -> int:
     """tc rate text → bits per second (rounded to a whole bit; 0 means no limit)."""
-    if not _RATE_RE.match(text):
+    if not _RATE_RE.fullmatch(text):
         raise UnitError(f"is not {RATE_ACCEPTS}")
-    split = _RATE_SPLIT_RE.match(text)
+    split = _RATE_SPLIT_RE.fullmatch(text)
     assert split is not None  # implied by _RATE_RE
     number, suffix = split.groups()
     bits = Fraction(number) * _RATE_SUFFIX_BITS[suffix.lower() or "bit"]
@@ -194,6 +194,6 @@ GAP_ACCEPTS: Final = f"an unsigned integer (0-{UINT32_MAX}) number of packets"
 
 def parse_uint32(text: str) -> int:
     """``"5"`` → 5; netem's gap is a 32-bit packet count."""
-    if not _UINT_RE.match(text) or int(text) > UINT32_MAX:
+    if not _UINT_RE.fullmatch(text) or int(text) > UINT32_MAX:
         raise UnitError(f"is not {GAP_ACCEPTS}")
     return int(text)

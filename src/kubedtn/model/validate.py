@@ -15,7 +15,7 @@ API server never sees two objects at once:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kubedtn.errors import ValidationError
@@ -89,8 +89,15 @@ def _mismatches(a: _End, b: _End) -> list[str]:
     return out
 
 
-def set_problems(topologies: Sequence[Topology]) -> list[str]:
-    """Every cross-object problem of a set of (individually valid) Topologies."""
+def set_problems(
+    topologies: Sequence[Topology], *, broken_uids: Mapping[str, frozenset[int]] | None = None
+) -> list[str]:
+    """Every cross-object problem of a set of Topologies.
+
+    ``broken_uids`` (by ``namespace/name``) names links that exist but failed their own
+    checks (see ``ParsedTopology``): they are left out rather than reported missing.
+    """
+    broken = broken_uids or {}
     problems: list[str] = []
     by_key: dict[str, Topology] = {}
     for topo in topologies:
@@ -117,6 +124,8 @@ def set_problems(topologies: Sequence[Topology]) -> list[str]:
             if peer_topo is None:
                 continue  # the peer may be applied later
             matches = [j for j, other in enumerate(peer_topo.links) if other.uid == link.uid]
+            if not matches and link.uid in broken.get(peer_topo.key, ()):
+                continue  # the far end is there but has problems of its own, already reported
             if not matches:
                 problems.append(
                     f"{end.where}: peer {peer_topo.key} has no link with uid {link.uid} "
