@@ -12,12 +12,13 @@ def _in_throwaway_netns(*commands: list[str]) -> bool:
     name = f"kdtn-probe-{uuid.uuid4().hex[:8]}"
     subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
     try:
-        return all(
-            subprocess.run(["ip", "netns", "exec", name, *cmd], capture_output=True).returncode == 0
+        runs = (
+            subprocess.run(["ip", "netns", "exec", name, *cmd], check=False, capture_output=True)
             for cmd in commands
         )
+        return all(run.returncode == 0 for run in runs)
     finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
 
 
 @functools.cache

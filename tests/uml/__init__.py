@@ -1,0 +1,1 @@
+"""Smoke tests of the user-mode Linux lane itself (hack/uml)."""
