@@ -11,12 +11,14 @@ every IPv6 form). Parsers raise ``UnitError`` with an "is not ..." phrase.
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from typing import Final
+import functools
+from typing import TYPE_CHECKING, Final
 
 from kubedtn.model.names import DNS1123_SUBDOMAIN_PATTERN
-from kubedtn.model.units import UnitError, quoted
+from kubedtn.model.units import UnitError, compiled, quoted
+
+if TYPE_CHECKING:
+    import ipaddress
 
 _OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _IPV4: Final = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
@@ -30,7 +32,6 @@ CIDR_ACCEPTS: Final = (
 
 # Unicast: the least significant bit of the first octet (I/G bit) is 0.
 MAC_PATTERN: Final = r"^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$"
-_MAC_RE: Final = re.compile(MAC_PATTERN)
 MAC_ACCEPTS: Final = 'a unicast MAC address like "02:00:00:00:00:01" (first octet even, not all zero)'
 
 PEER_LOCALHOST: Final = "localhost"
@@ -53,8 +54,14 @@ def _bad_unicast(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | Non
     return None
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_cidr(text: str) -> str:
-    """``"10.0.0.1/24"`` → canonical ``"10.0.0.1/24"``; IPv6 compressed and lower-case."""
+    """``"10.0.0.1/24"`` → canonical ``"10.0.0.1/24"``; IPv6 compressed and lower-case.
+
+    Cached: the daemon and controller parse the same objects again on every event.
+    """
+    import ipaddress  # on first use: keeps `import kubedtn.model` cheap (the CNI plugin starts per pod)
+
     if "/" not in text:
         raise UnitError(f"has no prefix length: {CIDR_ACCEPTS}")
     try:
@@ -97,18 +104,20 @@ def format_cidr_list(cidrs: tuple[str, ...]) -> str:
 
 
 def cidr_version(cidr: str) -> int:
-    return ipaddress.ip_interface(cidr).version
+    return 6 if ":" in cidr else 4
 
 
 def parse_mac(text: str) -> str:
     """``"02:AA:00:00:00:01"`` → ``"02:aa:00:00:00:01"``."""
-    if not _MAC_RE.fullmatch(text) or text == "00:00:00:00:00:00":
+    if not compiled(MAC_PATTERN).fullmatch(text) or text == "00:00:00:00:00:00":
         raise UnitError(f"is not {MAC_ACCEPTS}")
     return text.lower()
 
 
 def parse_physical_ip(text: str) -> str:
     """The ``<ip>`` of ``physical/<ip>``: a unicast IPv4/IPv6 host address."""
+    import ipaddress
+
     try:
         ip = ipaddress.ip_address(text)
     except ValueError:

@@ -8,8 +8,9 @@ no look-arounds, no inline flags.
 
 from __future__ import annotations
 
-import re
 from typing import Final
+
+from kubedtn.model.units import compiled
 
 # ---- interface names ---------------------------------------------------------------------
 
@@ -18,7 +19,6 @@ from typing import Final
 # "15 characters" and "15 bytes" are the same thing: ! to . , 0 to 9 , ; to ~ .
 IFNAME_MAX: Final = 15
 IFNAME_PATTERN: Final = r"^[!-.0-9;-~]{1,15}$"
-_IFNAME_RE: Final = re.compile(IFNAME_PATTERN)
 IFNAME_INVALID: Final = (".", "..")
 # Inside a pod, lo is the loopback and eth0 belongs to the primary CNI plugin.
 IFNAME_RESERVED: Final = ("lo", "eth0")
@@ -29,7 +29,7 @@ IFNAME_ACCEPTS: Final = (
 
 def interface_name_problem(name: str, *, reserved: bool = True) -> str | None:
     """Why ``name`` cannot be a Linux interface in a pod (None when it can)."""
-    if not _IFNAME_RE.fullmatch(name) or name in IFNAME_INVALID:
+    if not compiled(IFNAME_PATTERN).fullmatch(name) or name in IFNAME_INVALID:
         return f"is not {IFNAME_ACCEPTS}"
     if reserved and name in IFNAME_RESERVED:
         return f"is reserved in a pod ({' and '.join(IFNAME_RESERVED)} are not ours to wire)"
@@ -43,8 +43,6 @@ DNS1123_SUBDOMAIN_PATTERN: Final = rf"^{_DNS1123_LABEL}(?:\.{_DNS1123_LABEL})*$"
 DNS1123_SUBDOMAIN_MAX: Final = 253
 DNS1123_LABEL_PATTERN: Final = rf"^{_DNS1123_LABEL}$"
 DNS1123_LABEL_MAX: Final = 63
-_SUBDOMAIN_RE: Final = re.compile(DNS1123_SUBDOMAIN_PATTERN)
-_LABEL_RE: Final = re.compile(DNS1123_LABEL_PATTERN)
 POD_NAME_ACCEPTS: Final = (
     "a pod name (DNS-1123 subdomain: lower-case letters, digits, '-' and '.', at most 253 characters)"
 )
@@ -52,13 +50,13 @@ NAMESPACE_ACCEPTS: Final = "a namespace name (DNS-1123 label: lower-case letters
 
 
 def pod_name_problem(name: str) -> str | None:
-    if len(name) > DNS1123_SUBDOMAIN_MAX or not _SUBDOMAIN_RE.fullmatch(name):
+    if len(name) > DNS1123_SUBDOMAIN_MAX or not compiled(DNS1123_SUBDOMAIN_PATTERN).fullmatch(name):
         return f"is not {POD_NAME_ACCEPTS}"
     return None
 
 
 def namespace_problem(name: str) -> str | None:
-    if len(name) > DNS1123_LABEL_MAX or not _LABEL_RE.fullmatch(name):
+    if len(name) > DNS1123_LABEL_MAX or not compiled(DNS1123_LABEL_PATTERN).fullmatch(name):
         return f"is not {NAMESPACE_ACCEPTS}"
     return None
 

@@ -20,10 +20,8 @@ Forms accepted (the same as kube-dtn and iproute2 ``tc``):
 
 from __future__ import annotations
 
-import json
+import functools
 import re
-from decimal import Decimal
-from fractions import Fraction
 from typing import Final
 
 
@@ -33,7 +31,23 @@ class UnitError(ValueError):
 
 def quoted(value: object) -> str:
     """A value as it appears in an error line: strings in double quotes, others as is."""
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+    if not isinstance(value, str):
+        return repr(value)
+    import json  # only on the error path
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+@functools.cache
+def compiled(pattern: str) -> re.Pattern[str]:
+    """The compiled pattern, compiled once on first use (import stays cheap for the CNI plugin)."""
+    return re.compile(pattern)
+
+
+def decimal_parts(number: str) -> tuple[int, int]:
+    """``"1.50"`` → ``(150, 100)``: an exact numerator and power-of-ten denominator."""
+    whole, _, frac = number.partition(".")
+    return int(whole + frac or "0"), 10 ** len(frac)
 
 
 def case_insensitive(word: str) -> str:
@@ -62,8 +76,7 @@ _DURATION_UNITS_NS: Final[dict[str, int]] = {
 }
 _DURATION_UNIT_RE: Final = "(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h)"
 DURATION_PATTERN: Final = rf"^(?:0|(?:{_DECIMAL}{_DURATION_UNIT_RE})+)$"
-_DURATION_RE: Final = re.compile(DURATION_PATTERN)
-_DURATION_PART_RE: Final = re.compile(rf"({_DECIMAL})({_DURATION_UNIT_RE})")
+_DURATION_PART_PATTERN: Final = rf"({_DECIMAL})({_DURATION_UNIT_RE})"
 
 # Largest netem delay/jitter: netem's classic attributes carry microseconds in 32 bits.
 DURATION_MAX_US: Final = 2**32 - 1
@@ -72,12 +85,14 @@ DURATION_ACCEPTS: Final = 'a duration like "300ms", "1.5s", "1m30s", "10us" (at 
 
 def parse_duration_us(text: str) -> int:
     """Go duration text → whole microseconds (sub-microsecond parts truncated)."""
-    if not _DURATION_RE.fullmatch(text):
+    if not compiled(DURATION_PATTERN).fullmatch(text):
         raise UnitError(f"is not {DURATION_ACCEPTS}")
-    total_ns = Fraction(0)
-    for number, unit in _DURATION_PART_RE.findall(text):
-        total_ns += Fraction(number) * _DURATION_UNITS_NS[unit]
-    us = int(total_ns // 1000)
+    total_ns = 0
+    for number, unit in compiled(_DURATION_PART_PATTERN).findall(text):
+        # Go truncates each part to whole nanoseconds, then Microseconds() truncates again.
+        numerator, denominator = decimal_parts(number)
+        total_ns += numerator * _DURATION_UNITS_NS[unit] // denominator
+    us = total_ns // 1000
     if us > DURATION_MAX_US:
         raise UnitError(f"is too long: {DURATION_ACCEPTS}")
     return us
@@ -99,13 +114,12 @@ def format_duration_us(us: int) -> str:
 
 # The range 0..100 lives in the pattern itself so the CRD enforces it on strings too.
 PERCENT_PATTERN: Final = r"^(?:100(?:\.0*)?|[0-9]{1,2}(?:\.[0-9]*)?|\.[0-9]+)%?$"
-_PERCENT_RE: Final = re.compile(PERCENT_PATTERN)
 PERCENT_ACCEPTS: Final = 'a percentage (0-100), like "1", "0.5" or "1%"'
 
 
 def parse_percent(text: str) -> float:
     """``"0.5"`` / ``"1%"`` → 0.5 / 1.0."""
-    if not _PERCENT_RE.fullmatch(text):
+    if not compiled(PERCENT_PATTERN).fullmatch(text):
         raise UnitError(f"is not {PERCENT_ACCEPTS}")
     return float(text.rstrip("%"))
 
@@ -114,6 +128,8 @@ def format_percent(value: float) -> str:
     """0.5 → ``"0.5"``, 1.0 → ``"1"``, 1e-05 → ``"0.00001"`` (never an exponent)."""
     if not 0.0 <= value <= 100.0:
         raise ValueError(f"percentage {value} out of 0..100")
+    from decimal import Decimal  # formatting is off the hot path
+
     text = format(Decimal(repr(float(value))), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
@@ -148,8 +164,7 @@ _RATE_SUFFIX_RE: Final = "|".join(
     case_insensitive(s) for s in sorted(_RATE_SUFFIX_BITS, key=len, reverse=True)
 )
 RATE_PATTERN: Final = rf"^{_DECIMAL}(?:{_RATE_SUFFIX_RE})?$"
-_RATE_RE: Final = re.compile(RATE_PATTERN)
-_RATE_SPLIT_RE: Final = re.compile(rf"^({_DECIMAL})(.*)$")
+_RATE_SPLIT_PATTERN: Final = rf"({_DECIMAL})(.*)"
 # tc's rate64 is bytes/s in 64 bits; we keep bits in a signed 64-bit field.
 RATE_MAX_BPS: Final = 2**63 - 1
 RATE_MIN_BPS: Final = 8  # tc stores bytes/s: below one byte per second means "no limit"
@@ -160,13 +175,14 @@ RATE_ACCEPTS: Final = (
 
 def parse_rate_bps(text: str) -> int:
     """tc rate text → bits per second (rounded to a whole bit; 0 means no limit)."""
-    if not _RATE_RE.fullmatch(text):
+    if not compiled(RATE_PATTERN).fullmatch(text):
         raise UnitError(f"is not {RATE_ACCEPTS}")
-    split = _RATE_SPLIT_RE.fullmatch(text)
-    assert split is not None  # implied by _RATE_RE
+    split = compiled(_RATE_SPLIT_PATTERN).fullmatch(text)
+    assert split is not None  # implied by RATE_PATTERN
     number, suffix = split.groups()
-    bits = Fraction(number) * _RATE_SUFFIX_BITS[suffix.lower() or "bit"]
-    bps = round(bits)
+    numerator, denominator = decimal_parts(number)
+    bits = numerator * _RATE_SUFFIX_BITS[suffix.lower() or "bit"]
+    bps = (2 * bits + denominator) // (2 * denominator)  # nearest whole bit, halves up
     if bps > RATE_MAX_BPS:
         raise UnitError(f"is too large: {RATE_ACCEPTS}")
     if 0 < bps < RATE_MIN_BPS or (bps == 0 and bits != 0):
@@ -187,13 +203,12 @@ def format_rate_bps(bps: int) -> str:
 # ---- plain unsigned integers (gap) -------------------------------------------------------
 
 UINT_PATTERN: Final = r"^[0-9]+$"
-_UINT_RE: Final = re.compile(UINT_PATTERN)
 UINT32_MAX: Final = 2**32 - 1
 GAP_ACCEPTS: Final = f"an unsigned integer (0-{UINT32_MAX}) number of packets"
 
 
 def parse_uint32(text: str) -> int:
     """``"5"`` → 5; netem's gap is a 32-bit packet count."""
-    if not _UINT_RE.fullmatch(text) or int(text) > UINT32_MAX:
+    if not compiled(UINT_PATTERN).fullmatch(text) or int(text) > UINT32_MAX:
         raise UnitError(f"is not {GAP_ACCEPTS}")
     return int(text)
