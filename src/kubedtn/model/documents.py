@@ -53,6 +53,7 @@ class Bundle:
     topologies: tuple[Topology, ...]
     others: tuple[Document, ...]
     problems: tuple[str, ...]
+    default_namespace: str = DEFAULT_NAMESPACE
 
     def raise_for_problems(self) -> None:
         if self.problems:
@@ -69,7 +70,7 @@ class Bundle:
             node = spec.get("nodeName") if isinstance(spec, Mapping) else None
             name = meta.get("name") if isinstance(meta, Mapping) else None
             if isinstance(node, str) and isinstance(name, str):
-                ns = meta.get("namespace") or DEFAULT_NAMESPACE
+                ns = meta.get("namespace") or self.default_namespace
                 out[f"{ns}/{name}"] = node
         return out
 
@@ -174,7 +175,7 @@ def bundle_documents(docs: Sequence[Document], *, default_namespace: str = DEFAU
     for line in set_problems(partial, broken_uids=broken):
         first = first_seen.get(line.split(": ", 1)[0])
         problems.append(f"{first.source}: {line}" if first else line)
-    return Bundle(tuple(topologies), tuple(others), tuple(problems))
+    return Bundle(tuple(topologies), tuple(others), tuple(problems), default_namespace)
 
 
 def load_bundle(
@@ -184,7 +185,7 @@ def load_bundle(
     try:
         docs = read_documents(paths)
     except ValidationError as e:
-        return Bundle((), (), tuple(e.problems))
+        return Bundle((), (), tuple(e.problems), default_namespace)
     return bundle_documents(docs, default_namespace=default_namespace)
 
 

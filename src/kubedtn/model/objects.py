@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
 from kubedtn.errors import ValidationError
@@ -143,7 +142,7 @@ def _string_map(c: _Collector, path: str, value: object) -> Mapping[str, str]:
             out[k] = v
         else:
             c.bad(f"{path}.{k}", v, "is not a string")
-    return MappingProxyType(out)
+    return out
 
 
 def _parse_uid(c: _Collector, path: str, value: object, *, compat: bool) -> int | None:

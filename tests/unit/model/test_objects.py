@@ -391,3 +391,14 @@ _links = st.builds(
 def test_any_valid_link_round_trips(lk: Link) -> None:
     topo = Topology(name="r1", links=(lk,))
     assert topology_from_dict(topology_to_dict(topo)) == topo
+
+
+def test_topologies_copy_and_pickle() -> None:
+    """Other layers deep-copy and hand Topologies to other processes."""
+    import copy
+    import pickle
+
+    topo = topology_from_dict(topology("r1", link(1, "r2", properties={"loss": "1"}), labels={"a": "b"}))
+    assert copy.deepcopy(topo) == topo
+    assert pickle.loads(pickle.dumps(topo)) == topo
+    assert hash(topo) == hash(copy.deepcopy(topo))
