@@ -1,0 +1,141 @@
+"""The CNI plugin: what runs when a container runtime execs kubedtn with CNI_COMMAND set.
+
+    run() -> exit code
+
+Reads CNI_* from the environment and the network configuration from stdin, dispatches on
+the command, and prints exactly one JSON object on stdout (the result or a CNI error) —
+nothing else ever goes to stdout; logs go to a file (kubedtn.cni.logs).
+
+VERSION takes a short path that imports only json: runtimes call it often and every
+exec pays the import time. The other commands parse their whole request first
+(kubedtn.cni.spec), so nothing is done for an invalid one, then call their handler.
+
+Adding a command: write ``def handle(request: spec.Request) -> Mapping | None`` in its own
+module (return the result object, or None for commands without output: DEL, CHECK,
+STATUS, GC) and register it in ``_handler`` below with a local import, so each command
+loads only what it needs (e.g. grpc for ADD, nothing heavy for VERSION). Raise
+kubedtn.errors or CniError; the mapping to CNI codes happens here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from kubedtn.cni import jsonio, versions
+from kubedtn.cni.errors import CniError, Code, from_exception
+
+TYPE_CHECKING = False  # see kubedtn.cni.versions
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Callable, Mapping
+    from typing import Any, BinaryIO, TextIO
+
+    from kubedtn.cni import spec
+
+    Handler = Callable[[spec.Request], "Mapping[str, Any] | None"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+
+
+def run(
+    environ: Mapping[str, str] | None = None,
+    stdin: BinaryIO | None = None,
+    stdout: TextIO | None = None,
+) -> int:
+    """Serve one CNI invocation; returns the process exit code. Never raises."""
+    environ = os.environ if environ is None else environ
+    stdin = sys.stdin.buffer if stdin is None else stdin
+    stdout = sys.stdout if stdout is None else stdout
+    try:
+        data = stdin.read()
+    except OSError as e:
+        return _fail(stdout, CniError(Code.IO_FAILURE, f"cannot read stdin: {e}"), versions.LATEST_VERSION)
+    if environ.get("CNI_COMMAND") == "VERSION":
+        return _version(environ, data, stdout)
+    return _command(environ, data, stdout)
+
+
+def _version(environ: Mapping[str, str], data: bytes, stdout: TextIO) -> int:
+    try:
+        answer = versions.version_info(versions.version_for_request(data))
+    except CniError as e:
+        _logger(environ, None).error("cmd=VERSION result=error code=%d msg=%r", e.code, e.msg)
+        return _fail(stdout, e, versions.LATEST_VERSION)
+    return _emit(stdout, answer)
+
+
+def _command(environ: Mapping[str, str], data: bytes, stdout: TextIO) -> int:
+    from kubedtn.cni import spec
+
+    cni_version = versions.LATEST_VERSION
+    config: spec.NetConf | None = None
+    request: spec.Request | None = None
+    try:
+        command = spec.parse_command(environ.get("CNI_COMMAND"))
+        config = spec.parse_network_config(data)
+        cni_version = config.cni_version
+        spec.check_command_version(command, cni_version)
+        request = spec.Request(env=spec.parse_environment(environ, command), config=config)
+        result = _handler(command)(request)
+    except Exception as exc:  # the outermost layer: every failure becomes a CNI error
+        error = from_exception(exc)
+        logger = _logger(environ, config)
+        fields = _fields(environ, request)
+        if error.code == Code.INTERNAL:
+            logger.exception("%s result=error code=%d msg=%r", fields, error.code, error.msg)
+        else:
+            logger.error(
+                "%s result=error code=%d msg=%r details=%r", fields, error.code, error.msg, error.details
+            )
+        return _fail(stdout, error, cni_version)
+    _logger(environ, config).info("%s result=ok", _fields(environ, request))
+    return EXIT_OK if result is None else _emit(stdout, result)
+
+
+def _handler(command: spec.Command) -> Handler:
+    """The handler of a command (imported here, so a command loads only its own modules)."""
+    return _not_implemented
+
+
+def _not_implemented(request: spec.Request) -> Mapping[str, Any] | None:
+    import kubedtn
+
+    raise CniError(
+        Code.NOT_IMPLEMENTED,
+        f"CNI_COMMAND={request.env.command.value} is not implemented by kubedtn {kubedtn.version()}",
+        details="this build answers VERSION only",
+    )
+
+
+def _fields(environ: Mapping[str, str], request: spec.Request | None) -> str:
+    """key=value context of the invocation for log lines."""
+    if request is None:
+        return f"cmd={environ.get('CNI_COMMAND', '')} container={environ.get('CNI_CONTAINERID', '')}"
+    env = request.env
+    pod = f"{env.args.pod_namespace}/{env.args.pod_name}" if env.args.pod_name else "-"
+    return (
+        f"cmd={env.command.value} container={env.container_id} netns={env.netns or '-'} "
+        f"ifname={env.ifname} pod={pod} network={request.config.name}"
+    )
+
+
+def _logger(environ: Mapping[str, str], config: spec.NetConf | None) -> logging.Logger:
+    from kubedtn.cni import logs
+
+    return logs.configure(logs.log_path(environ, None if config is None else config.raw))
+
+
+def _emit(stdout: TextIO, result: Mapping[str, Any]) -> int:
+    try:
+        stdout.write(jsonio.encode(result) + "\n")
+        stdout.flush()
+    except OSError:
+        return EXIT_ERROR  # stdout is gone: nobody is left to tell
+    return EXIT_OK
+
+
+def _fail(stdout: TextIO, error: CniError, cni_version: str) -> int:
+    _emit(stdout, error.to_result(cni_version))
+    return EXIT_ERROR
