@@ -1,0 +1,56 @@
+"""The topology store: Kubernetes-shaped objects (plain dicts), with an embedded SQLite backend.
+
+Usage::
+
+    from kubedtn.store import SqliteStore, TOPOLOGY, retry_on_conflict
+
+    store = SqliteStore()                       # $KUBEDTN_STORE or /var/lib/kubedtn/store.db
+    store.create({"metadata": {"name": "r1"}, "spec": {"links": []}})
+    items, rv = store.list()
+    for event in store.watch(resource_version=rv, timeout=30):
+        ...
+
+The interface is :class:`ObjectStore` (``kubedtn.store.base``); see its docstrings for
+the semantics, which follow the Kubernetes API server.
+"""
+
+from __future__ import annotations
+
+from kubedtn.store.base import EventType, ObjectList, ObjectStore, WatchEvent, WatchStream
+from kubedtn.store.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    ExpiredError,
+    NotFoundError,
+    StoreError,
+    StoreUnavailableError,
+)
+from kubedtn.store.objects import KubeObject
+from kubedtn.store.resource import TOPOLOGY, Resource
+from kubedtn.store.retry import retry_on_conflict
+from kubedtn.store.selectors import LabelSelector, parse_label_selector
+from kubedtn.store.sqlite import DEFAULT_STORE_PATH, STORE_ENV, SqliteStore, default_store_path
+
+__all__ = [
+    "DEFAULT_STORE_PATH",
+    "STORE_ENV",
+    "TOPOLOGY",
+    "AlreadyExistsError",
+    "ConflictError",
+    "EventType",
+    "ExpiredError",
+    "KubeObject",
+    "LabelSelector",
+    "NotFoundError",
+    "ObjectList",
+    "ObjectStore",
+    "Resource",
+    "SqliteStore",
+    "StoreError",
+    "StoreUnavailableError",
+    "WatchEvent",
+    "WatchStream",
+    "default_store_path",
+    "parse_label_selector",
+    "retry_on_conflict",
+]

@@ -1,0 +1,111 @@
+"""The store interface: the Kubernetes object model, cut to what kubedtn needs.
+
+A backend stores objects of one :class:`~kubedtn.store.resource.Resource` as plain
+dicts in Kubernetes JSON form. The calls and their semantics follow the API server
+(optimistic concurrency on ``metadata.resourceVersion``, a status subresource,
+finalizers, watch from a resourceVersion with 410 Gone when it is too old), so a
+Kubernetes backend is a thin adapter over the official client and code written
+against the embedded SQLite store runs unchanged on a cluster.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kubedtn.store.objects import KubeObject
+from kubedtn.store.resource import Resource
+from kubedtn.store.selectors import SelectorLike
+
+ObjectList = list[KubeObject]  # an alias: inside ObjectStore, ``list`` names the method
+
+
+class EventType(enum.StrEnum):
+    ADDED = "ADDED"
+    MODIFIED = "MODIFIED"
+    DELETED = "DELETED"
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One change. ``object`` is the object after the change; for DELETED, its last state
+    stamped with the resourceVersion of the deletion."""
+
+    type: EventType
+    object: KubeObject
+
+
+class WatchStream(Protocol):
+    """An iterator of events that ends at its timeout or when stop() is called (from any thread)."""
+
+    def __iter__(self) -> Iterator[WatchEvent]: ...
+
+    def __next__(self) -> WatchEvent: ...
+
+    def stop(self) -> None: ...
+
+
+class ObjectStore(Protocol):
+    """Objects of one resource. Every returned dict is the caller's own copy.
+
+    Errors (all in :mod:`kubedtn.store.errors`): ``NotFoundError``; ``ConflictError``
+    for a stale resourceVersion or uid precondition; ``AlreadyExistsError`` (a
+    ConflictError) from create; ``ValidationError`` for malformed bodies;
+    ``ExpiredError`` from watch.
+    """
+
+    @property
+    def resource(self) -> Resource: ...
+
+    def get(self, namespace: str | None, name: str) -> KubeObject:
+        """The object, or NotFoundError. ``namespace`` is None/"" for cluster-scoped kinds."""
+        ...
+
+    def list(
+        self, namespace: str | None = None, label_selector: SelectorLike = None
+    ) -> tuple[ObjectList, str]:
+        """Objects sorted by (namespace, name) and the resourceVersion this list is consistent
+        with: watching from it misses nothing and repeats nothing. ``namespace`` None = all."""
+        ...
+
+    def create(self, obj: Mapping[str, Any]) -> KubeObject:
+        """Store a new object: sets uid, resourceVersion, generation=1, creationTimestamp; drops
+        status; namespace defaults to "default". AlreadyExistsError when the name is taken."""
+        ...
+
+    def update(self, obj: Mapping[str, Any]) -> KubeObject:
+        """Replace everything but status and server-owned metadata. ``metadata.resourceVersion`` is
+        required and must be current (else ConflictError). generation bumps when content outside
+        metadata/status changes. Removing the last finalizer of an object being deleted deletes it."""
+        ...
+
+    def update_status(self, obj: Mapping[str, Any]) -> KubeObject:
+        """Replace only ``status`` (absent = cleared); resourceVersion checked as in update."""
+        ...
+
+    def delete(
+        self, namespace: str | None, name: str, *, resource_version: str | None = None
+    ) -> KubeObject | None:
+        """Delete now (returns None) or, when the object has finalizers, mark it with
+        deletionTimestamp and return it; deleting a marked object again changes nothing.
+        ``resource_version`` is an optional precondition (ConflictError when stale)."""
+        ...
+
+    def watch(
+        self,
+        *,
+        resource_version: str | None = None,
+        namespace: str | None = None,
+        timeout: float | None = None,
+    ) -> WatchStream:
+        """Every change after ``resource_version``, in order, blocking until one comes.
+
+        None or "0" first replays the current objects as ADDED events (like a list) and then
+        streams changes. ExpiredError when events after ``resource_version`` were compacted away
+        (at the call, or later if the watcher falls that far behind). The stream ends after
+        ``timeout`` seconds (None: never) or when stopped."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,38 @@
+"""What kind of object a store holds: the group/version/plural/kind a Kubernetes client needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A Kubernetes resource type, as the API server names it.
+
+    The store is generic over kinds; this descriptor is all it needs to fill in
+    ``apiVersion``/``kind``, scope objects by namespace, and word its errors.
+    """
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        """``group/version``, or just ``version`` for the core group (``""``)."""
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def key(self) -> str:
+        """``plural.group`` (``topologies.kubedtn.io``): unique per resource, used as a storage key."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def singular(self) -> str:
+        """Lower-case kind, the word used in messages (``topology default/r1 not found``)."""
+        return self.kind.lower()
+
+
+TOPOLOGY = Resource(group="kubedtn.io", version="v1", plural="topologies", kind="Topology")

@@ -1,0 +1,454 @@
+"""The embedded store: one SQLite file shared by the CLI, the daemon and the controller.
+
+Concurrency: every read-modify-write runs in one ``BEGIN IMMEDIATE`` transaction
+(writers queue on SQLite's lock, up to ``busy_timeout``), reads see a snapshot (WAL),
+so several processes and threads can use one file at once. Each thread gets its own
+connection. A single counter in the ``meta`` table is the resourceVersion of every
+resource kept in the file, and every write appends one row to ``events``, which is
+what watches read; compaction drops old events, and a watch from before the
+compaction horizon gets ExpiredError (Kubernetes' 410 Gone).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from kubedtn.store import objects
+from kubedtn.store.base import EventType, ObjectList, WatchEvent
+from kubedtn.store.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    ExpiredError,
+    NotFoundError,
+    StoreError,
+    StoreUnavailableError,
+)
+from kubedtn.store.objects import KubeObject
+from kubedtn.store.resource import TOPOLOGY, Resource
+from kubedtn.store.selectors import SelectorLike, to_selector
+from kubedtn.store.watching import EventBatch, Notifier, PollingWatch, notifier_for
+
+DEFAULT_STORE_PATH = "/var/lib/kubedtn/store.db"
+STORE_ENV = "KUBEDTN_STORE"
+SCHEMA_VERSION = 1
+# Events read per fetch: bounds memory when a watcher is far behind.
+_FETCH_LIMIT = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('rv', 0), ('compacted_rv', 0);
+CREATE TABLE IF NOT EXISTS objects (
+    resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (resource, namespace, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    rv INTEGER PRIMARY KEY, resource TEXT NOT NULL, namespace TEXT NOT NULL,
+    type TEXT NOT NULL, body TEXT NOT NULL, created REAL NOT NULL
+);
+"""
+
+
+def default_store_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$KUBEDTN_STORE`` when set, else ``/var/lib/kubedtn/store.db``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get(STORE_ENV) or DEFAULT_STORE_PATH)
+
+
+class SqliteStore:
+    """An :class:`~kubedtn.store.base.ObjectStore` for one resource in a SQLite file.
+
+    Several stores (for other resources, other threads or other processes) may use the
+    same file; :meth:`for_resource` opens a sibling with the same settings.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        resource: Resource = TOPOLOGY,
+        max_events: int = 10_000,
+        max_event_age: float | None = 24 * 3600.0,
+        compact_every: int = 100,
+        busy_timeout: float = 30.0,
+        poll_min: float = 0.005,
+        poll_max: float = 0.1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._path = Path(path) if path is not None else default_store_path()
+        self._resource = resource
+        self._settings: dict[str, Any] = {
+            "max_events": max_events,
+            "max_event_age": max_event_age,
+            "compact_every": compact_every,
+            "busy_timeout": busy_timeout,
+            "poll_min": poll_min,
+            "poll_max": poll_max,
+            "clock": clock,
+        }
+        self._max_events = max_events
+        self._max_event_age = max_event_age
+        self._compact_every = max(1, compact_every)
+        self._busy_timeout = busy_timeout
+        self._poll_min = poll_min
+        self._poll_max = poll_max
+        self._clock = clock
+        self._local = threading.local()
+        self._connections: list[tuple[int, sqlite3.Connection]] = []
+        self._connections_lock = threading.Lock()
+        self._closed = False
+        self._create_parent_directory()
+        self._notifier: Notifier = notifier_for(str(self._path))
+        self._initialise()
+
+    # ---- plumbing ---------------------------------------------------------------------
+
+    @property
+    def resource(self) -> Resource:
+        return self._resource
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self._path)!r}, resource={self._resource.key})"
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def for_resource(self, resource: Resource) -> SqliteStore:
+        """A store for another resource in the same file (same resourceVersion counter)."""
+        return SqliteStore(self._path, resource=resource, **self._settings)
+
+    def _create_parent_directory(self) -> None:
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(
+                f"store {self._path}: cannot create directory {self._path.parent}: {e.strerror}; "
+                f"set {STORE_ENV} or pass another path"
+            ) from e
+
+    @contextlib.contextmanager
+    def _database_errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as e:
+            text = str(e)
+            if "locked" in text or "busy" in text:
+                raise StoreUnavailableError(
+                    f"store {self._path}: {action}: still locked by another writer after "
+                    f"{self._busy_timeout:g}s ({text})",
+                    delay=1.0,
+                ) from e
+            raise StoreError(f"store {self._path}: {action} failed: {text}") from e
+        except sqlite3.Error as e:
+            raise StoreError(f"store {self._path}: {action} failed: {e}") from e
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"store {self._path} is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        # A connection inherited through fork() must not be used (nor closed) by the child.
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        with self._database_errors("open"):
+            conn = sqlite3.connect(
+                self._path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            # WAL never loses committed data to a crash of the process; NORMAL skips the
+            # fsync per commit (a power cut may lose the last commits, not corrupt the file).
+            conn.execute("PRAGMA synchronous=NORMAL")
+        self._local.conn, self._local.pid = conn, os.getpid()
+        with self._connections_lock:
+            self._connections.append((os.getpid(), conn))
+        return conn
+
+    def _initialise(self) -> None:
+        conn = self._connection()
+        with self._database_errors("initialise"):
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"store {self._path}: schema version {version} was written by a newer kubedtn "
+                        f"(this one knows {SCHEMA_VERSION})"
+                    )
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close this process's connections of this store; later calls raise StoreError."""
+        self._closed = True
+        with self._connections_lock:
+            mine = [c for pid, c in self._connections if pid == os.getpid()]
+            self._connections.clear()
+        for conn in mine:
+            conn.close()
+
+    @contextlib.contextmanager
+    def _write(self, action: str) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        with self._database_errors(action):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        self._notifier.notify()
+
+    @contextlib.contextmanager
+    def _read(self, action: str) -> Iterator[sqlite3.Connection]:
+        """A snapshot: every statement inside sees the same committed state."""
+        conn = self._connection()
+        with self._database_errors(action):
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+
+    # ---- rows -------------------------------------------------------------------------
+
+    @staticmethod
+    def _meta(conn: sqlite3.Connection, key: str) -> int:
+        value: int = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+        return value
+
+    def _load(self, conn: sqlite3.Connection, namespace: str, name: str) -> KubeObject | None:
+        row = conn.execute(
+            "SELECT body FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
+            (self._resource.key, namespace, name),
+        ).fetchone()
+        if row is None:
+            return None
+        loaded: KubeObject = json.loads(row[0])
+        return loaded
+
+    def _load_or_raise(self, conn: sqlite3.Connection, namespace: str, name: str) -> KubeObject:
+        stored = self._load(conn, namespace, name)
+        if stored is None:
+            raise NotFoundError(f"{objects.describe(self._resource, namespace, name)} not found")
+        return stored
+
+    def _record(self, conn: sqlite3.Connection, *, rv: int, kind: EventType, obj: KubeObject) -> None:
+        """Save the object's new state (or its removal) and the event, and advance the counter."""
+        namespace, name = objects.object_key(self._resource, obj)
+        body = json.dumps(obj, separators=(",", ":"))
+        if kind is EventType.DELETED:
+            conn.execute(
+                "DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
+                (self._resource.key, namespace, name),
+            )
+        else:
+            conn.execute(
+                "INSERT OR REPLACE INTO objects (resource, namespace, name, body) VALUES (?, ?, ?, ?)",
+                (self._resource.key, namespace, name, body),
+            )
+        conn.execute(
+            "INSERT INTO events (rv, resource, namespace, type, body, created) VALUES (?, ?, ?, ?, ?, ?)",
+            (rv, self._resource.key, namespace, kind.value, body, self._clock()),
+        )
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'rv'", (rv,))
+        if rv % self._compact_every == 0:
+            self._compact(conn, rv)
+
+    def _compact(self, conn: sqlite3.Connection, rv: int) -> None:
+        horizon = rv - self._max_events
+        if self._max_event_age is not None:
+            (aged,) = conn.execute(
+                "SELECT max(rv) FROM events WHERE created < ?", (self._clock() - self._max_event_age,)
+            ).fetchone()
+            horizon = max(horizon, aged or 0)
+        if horizon > self._meta(conn, "compacted_rv"):
+            conn.execute("DELETE FROM events WHERE rv <= ?", (horizon,))
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'compacted_rv'", (horizon,))
+
+    def compact(self) -> int:
+        """Drop events past the limits now (writes also do it every ``compact_every`` commits).
+        Returns the compaction horizon: watches must start at or after it."""
+        with self._write("compact") as conn:
+            self._compact(conn, self._meta(conn, "rv"))
+            return self._meta(conn, "compacted_rv")
+
+    # ---- ObjectStore ------------------------------------------------------------------
+
+    def get(self, namespace: str | None, name: str) -> KubeObject:
+        ns = objects.scope_namespace(self._resource, namespace, name=name)
+        with self._database_errors("get"):
+            return self._load_or_raise(self._connection(), ns, name)
+
+    def list(
+        self, namespace: str | None = None, label_selector: SelectorLike = None
+    ) -> tuple[ObjectList, str]:
+        selector = to_selector(label_selector)
+        query = "SELECT body FROM objects WHERE resource = ?"
+        params: tuple[str, ...] = (self._resource.key,)
+        if namespace and self._resource.namespaced:
+            query += " AND namespace = ?"
+            params += (namespace,)
+        with self._read("list") as conn:
+            rows = conn.execute(query + " ORDER BY namespace, name", params).fetchall()
+            rv = self._meta(conn, "rv")
+        items = [json.loads(body) for (body,) in rows]
+        return [o for o in items if selector.matches(o["metadata"].get("labels"))], str(rv)
+
+    def create(self, obj: Mapping[str, Any]) -> KubeObject:
+        body = objects.normalise_body(self._resource, obj)
+        namespace, name = objects.object_key(self._resource, body)
+        with self._write("create") as conn:
+            if self._load(conn, namespace, name) is not None:
+                raise AlreadyExistsError(
+                    f"{objects.describe(self._resource, namespace, name)} already exists"
+                )
+            rv = self._meta(conn, "rv") + 1
+            new = objects.prepare_create(
+                self._resource, body, rv=rv, uid=str(uuid.uuid4()), now=self._clock()
+            )
+            self._record(conn, rv=rv, kind=EventType.ADDED, obj=new)
+        return new
+
+    def update(self, obj: Mapping[str, Any]) -> KubeObject:
+        body = objects.normalise_body(self._resource, obj)
+        namespace, name = objects.object_key(self._resource, body)
+        with self._write("update") as conn:
+            stored = self._load_or_raise(conn, namespace, name)
+            rv = self._meta(conn, "rv") + 1
+            new = objects.prepare_update(self._resource, stored, body, rv=rv)
+            if new is None:
+                return stored
+            # Removing the last finalizer of an object being deleted completes the deletion.
+            kind = EventType.DELETED if objects.is_finalized(new) else EventType.MODIFIED
+            self._record(conn, rv=rv, kind=kind, obj=new)
+        return new
+
+    def update_status(self, obj: Mapping[str, Any]) -> KubeObject:
+        body = objects.normalise_body(self._resource, obj)
+        namespace, name = objects.object_key(self._resource, body)
+        with self._write("update_status") as conn:
+            stored = self._load_or_raise(conn, namespace, name)
+            rv = self._meta(conn, "rv") + 1
+            new = objects.prepare_status_update(self._resource, stored, body, rv=rv)
+            if new is None:
+                return stored
+            self._record(conn, rv=rv, kind=EventType.MODIFIED, obj=new)
+        return new
+
+    def delete(
+        self, namespace: str | None, name: str, *, resource_version: str | None = None
+    ) -> KubeObject | None:
+        ns = objects.scope_namespace(self._resource, namespace, name=name)
+        what = objects.describe(self._resource, ns, name)
+        with self._write("delete") as conn:
+            stored = self._load_or_raise(conn, ns, name)
+            current = stored["metadata"]["resourceVersion"]
+            if resource_version is not None and objects.parse_resource_version(
+                resource_version, what=what
+            ) != int(current):
+                raise ConflictError(
+                    f"{what}: resourceVersion {resource_version} is stale, current is {current} "
+                    "(delete precondition failed)"
+                )
+            rv = self._meta(conn, "rv") + 1
+            if stored["metadata"].get("finalizers"):
+                if stored["metadata"].get("deletionTimestamp"):
+                    return stored
+                marked = objects.mark_deleting(stored, rv=rv, now=self._clock())
+                self._record(conn, rv=rv, kind=EventType.MODIFIED, obj=marked)
+                return marked
+            self._record(conn, rv=rv, kind=EventType.DELETED, obj=objects.with_resource_version(stored, rv))
+        return None
+
+    def watch(
+        self,
+        *,
+        resource_version: str | None = None,
+        namespace: str | None = None,
+        timeout: float | None = None,
+    ) -> PollingWatch:
+        namespace = namespace if self._resource.namespaced else None
+        initial: EventBatch = []
+        if resource_version in (None, "0"):
+            items, listed = self.list(namespace=namespace)
+            initial = [WatchEvent(EventType.ADDED, o) for o in items]
+            start = int(listed)
+        else:
+            start = objects.parse_resource_version(resource_version, what=f"watch of {self._resource.plural}")
+            with self._read("watch") as conn:
+                self._check_not_expired(conn, start)
+        return PollingWatch(
+            fetch=lambda position: self._events_after(position, namespace),
+            start=start,
+            notifier=self._notifier,
+            changed=self._data_version_probe(),
+            initial=initial,
+            timeout=timeout,
+            poll_min=self._poll_min,
+            poll_max=self._poll_max,
+        )
+
+    # ---- watch plumbing ---------------------------------------------------------------
+
+    def _check_not_expired(self, conn: sqlite3.Connection, position: int) -> None:
+        compacted = self._meta(conn, "compacted_rv")
+        if position < compacted:
+            raise ExpiredError(
+                f"watch of {self._resource.plural} from resourceVersion {position}: too old, the events "
+                f"up to {compacted} were compacted (the store keeps the last {self._max_events}); "
+                "list again and watch from the list's resourceVersion",
+                resource_version=position,
+                oldest=compacted,
+            )
+
+    def _events_after(self, position: int, namespace: str | None) -> tuple[EventBatch, int]:
+        query = "SELECT rv, type, body FROM events WHERE rv > ? AND resource = ?"
+        params: tuple[object, ...] = (position, self._resource.key)
+        if namespace:
+            query += " AND namespace = ?"
+            params += (namespace,)
+        with self._read("watch") as conn:
+            self._check_not_expired(conn, position)
+            rows = conn.execute(query + f" ORDER BY rv LIMIT {_FETCH_LIMIT}", params).fetchall()
+            current = self._meta(conn, "rv")
+        events = [WatchEvent(EventType(kind), json.loads(body)) for _, kind, body in rows]
+        # With all events of this snapshot seen, jump to its resourceVersion: a watcher of a
+        # quiet resource then never falls behind the compaction of busy ones.
+        return events, rows[-1][0] if len(rows) == _FETCH_LIMIT else current
+
+    def _data_version_probe(self) -> Callable[[], bool]:
+        """True when another connection committed since the last call (SQLite's data_version)."""
+        last: dict[str, object] = {}
+
+        def changed() -> bool:
+            conn = self._connection()
+            with self._database_errors("watch"):
+                version = conn.execute("PRAGMA data_version").fetchone()[0]
+            now = (id(conn), version)
+            moved = last.get("seen") != now
+            last["seen"] = now
+            return moved
+
+        return changed
