@@ -1,0 +1,559 @@
+"""The Dataplane: makes the kernel match desired links, reads back what exists.
+
+Each call works like this: check the specs (nothing touched on bad input) → open the
+namespaces → lock them (calls of this process on the same namespaces take turns) → read
+what exists → ``plan_apply`` decides → the plan is sent as a few large netlink batches:
+
+1. deletions (stale links, pruned ones), one batch per namespace;
+2. creations, one batch per sending namespace (a veth from its first end's namespace,
+   a VXLAN/macvlan from the node namespace), every interface created directly in its
+   namespace with a chosen ifindex;
+3. per namespace: addresses, qdiscs (before the interface goes up: traffic is never
+   unshaped), then MTU/MAC/alias/up.
+
+A link that fails is rolled back if this call created it, and reported; the others
+stand. Thread-safety: every public method may be called from any thread at once; a
+call uses its own sockets and fds (closed before it returns) and leaves the calling
+thread in the namespace it was in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from kubedtn.dataplane import rtnl
+from kubedtn.dataplane.errors import (
+    ApplyError,
+    DataplaneError,
+    NamespaceNotFoundError,
+    NetemMissingError,
+    NotOursError,
+    explain,
+)
+from kubedtn.dataplane.live import LiveInterface
+from kubedtn.dataplane.netlink import Failure, Request
+from kubedtn.dataplane.netns import namespace_exists
+from kubedtn.dataplane.plan import ApplyPlan, EndPlan, LinkPlan, NsKey, NsState, plan_apply
+from kubedtn.dataplane.qdisc import properties_of, qdisc_actions, qdisc_plan
+from kubedtn.dataplane.session import Session, Step, locked
+from kubedtn.dataplane.specs import (
+    InterfaceRef,
+    LinkSpec,
+    MacvlanSpec,
+    VethSpec,
+    VxlanSpec,
+    describe,
+    validate_links,
+)
+from kubedtn.model import LinkProperties
+
+log = logging.getLogger(__name__)
+
+# IFLA_GROUP of every interface kubedtn creates: cleanup touches only these. "kdtn" in ASCII.
+KUBEDTN_GROUP: Final = 0x6B64746E
+
+# Threads that overlap the kernel's post-delete waits (see Session.run_parallel).
+DELETE_THREADS: Final = 16
+# Re-plans after a create lost a race for a name or ifindex (another process created one).
+_RETRIES: Final = 3
+
+Outcome = Literal["created", "kept", "updated", "replaced", "failed"]
+
+_OUTCOME: Final[dict[str, Outcome]] = {
+    "create": "created",
+    "keep": "kept",
+    "update": "updated",
+    "replace": "replaced",
+    "refuse": "failed",
+}
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """What apply did with one link; ``error`` is set when it failed."""
+
+    uid: int
+    outcome: Outcome
+    detail: str = ""  # what changed / why replaced / the error
+    ifindexes: tuple[int, ...] = ()  # of its interfaces in their namespaces (endpoint order)
+    error: DataplaneError | None = None
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    results: tuple[LinkResult, ...]
+    pruned: tuple[InterfaceRef, ...] = ()
+    changes: int = 0  # netlink requests sent that change state (0: nothing was touched)
+
+    @property
+    def failed(self) -> tuple[LinkResult, ...]:
+        return tuple(r for r in self.results if r.outcome == "failed")
+
+    def result(self, uid: int) -> LinkResult:
+        return next(r for r in self.results if r.uid == uid)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.results:
+            out[r.outcome] = out.get(r.outcome, 0) + 1
+        return out
+
+
+def _netem_needs(props: LinkProperties) -> str:
+    names = [
+        ("latency", props.latency_us),
+        ("jitter", props.jitter_us),
+        ("loss", props.loss),
+        ("duplicate", props.duplicate),
+        ("reorder", props.reorder_prob),
+        ("corrupt", props.corrupt_prob),
+        ("gap", props.gap),
+    ]
+    return ", ".join(n for n, v in names if v) or "netem properties"
+
+
+def _failure_error(step: Step, failure: Failure) -> DataplaneError:
+    if step.netem_hint and failure.code == errno.ENOENT:
+        return NetemMissingError(step.netem_hint)
+    advice = explain(failure.code)
+    return DataplaneError(f"{step.request.what}: {failure.cause}" + (f" — {advice}" if advice else ""))
+
+
+class Dataplane:
+    """Links and their properties in network namespaces (see the module docstring)."""
+
+    def __init__(self, *, group: int = KUBEDTN_GROUP, delete_threads: int = DELETE_THREADS) -> None:
+        if not 0 < group <= 0xFFFFFFFF:
+            raise ValueError(f"group {group} is not an interface group (1..2**32-1)")
+        self.group = group
+        self.delete_threads = delete_threads
+
+    # ---- apply --------------------------------------------------------------------------
+
+    def apply(
+        self, links: Sequence[LinkSpec], *, prune: Iterable[str] = (), strict: bool = True
+    ) -> ApplyReport:
+        """Makes the kernel hold exactly these links (idempotent).
+
+        ``prune``: namespaces (paths) in which our interfaces that are not an end of one of
+        ``links`` are deleted. With ``strict`` (default) a failed link raises ApplyError
+        (carrying the report) after the other links were applied.
+        """
+        links = list(links)
+        validate_links(links)
+        started = time.monotonic()
+        with Session() as session:
+            for link in links:
+                paths: list[str | None] = [ep.netns for ep in link.endpoints]
+                if isinstance(link, VxlanSpec | MacvlanSpec):
+                    paths.append(link.node_netns)
+                for path in paths:
+                    try:
+                        session.add(path)
+                    except NamespaceNotFoundError as e:
+                        raise NamespaceNotFoundError(f"{describe(link)}: {e}") from e
+            prune_keys: list[NsKey] = []
+            for path in prune:
+                if namespace_exists(path):
+                    prune_keys.append(session.add(path))
+            ep_keys = {session.key_of[ep.netns] for link in links for ep in link.endpoints}
+            with locked(ep_keys | set(prune_keys)):
+                results, pruned = self._apply_locked(session, links, prune_keys)
+            report = ApplyReport(tuple(results), tuple(pruned), session.changes)
+        counts = " ".join(f"{k}={v}" for k, v in sorted(report.counts().items()))
+        log.info(
+            "dataplane apply links=%d %s pruned=%d changes=%d ms=%.1f",
+            len(links),
+            counts,
+            len(pruned),
+            report.changes,
+            (time.monotonic() - started) * 1000,
+        )
+        if strict and report.failed:
+            lines = "; ".join(f"link {r.uid}: {r.detail}" for r in report.failed)
+            raise ApplyError(f"{len(report.failed)} of {len(links)} links failed: {lines}", report)
+        return report
+
+    def _apply_locked(
+        self, session: Session, links: list[LinkSpec], prune_keys: list[NsKey]
+    ) -> tuple[list[LinkResult], list[InterfaceRef]]:
+        results: dict[int, LinkResult] = {}
+        pruned: list[InterfaceRef] = []
+        todo = list(range(len(links)))
+        for attempt in range(_RETRIES):
+            batch = [links[i] for i in todo]
+            plan = plan_apply(
+                batch,
+                states=self._read_states(session, batch),
+                ns_of=session.key_of,
+                group=self.group,
+                prune=prune_keys if attempt == 0 else (),
+            )
+            outcome, retry, gone = self._execute(session, plan, last_try=attempt == _RETRIES - 1)
+            pruned += gone
+            for j, result in outcome.items():
+                results[todo[j]] = result
+            if not retry:
+                break
+            log.debug("dataplane apply: %d links lost a race for a name or ifindex; re-planning", len(retry))
+            todo = [todo[j] for j in retry]
+        return [results[i] for i in range(len(links))], pruned
+
+    def _read_states(self, session: Session, links: Sequence[LinkSpec]) -> dict[NsKey, NsState]:
+        """Reads links of every namespace of the call; addresses/qdiscs/nsids only where a
+        desired interface already exists (nothing to compare otherwise)."""
+        states = {
+            key: NsState(key=key, label=session.labels[key], links=session.read_links(key))
+            for key in set(session.key_of.values())
+        }
+        detail: set[NsKey] = set()
+        nsid_pairs: set[tuple[NsKey, NsKey]] = set()
+        for link in links:
+            keys = [session.key_of[ep.netns] for ep in link.endpoints]
+            present = [ep.name in states[k].links for ep, k in zip(link.endpoints, keys, strict=True)]
+            detail.update(k for k, p in zip(keys, present, strict=True) if p)
+            if not all(present):
+                continue
+            if isinstance(link, VethSpec) and keys[0] != keys[1]:
+                nsid_pairs.update({(keys[0], keys[1]), (keys[1], keys[0])})
+            elif isinstance(link, VxlanSpec | MacvlanSpec):
+                node = session.key_of[link.node_netns]
+                if node != keys[0]:
+                    nsid_pairs.add((keys[0], node))
+        for key in detail:
+            states[key].addresses = session.read_addresses(key)
+            states[key].qdiscs = session.read_qdiscs(key)
+        for key, other in nsid_pairs:
+            states[key].nsids[other] = session.nsid(key, other)
+        return states
+
+    def _execute(
+        self, session: Session, plan: ApplyPlan, *, last_try: bool
+    ) -> tuple[dict[int, LinkResult], list[int], list[InterfaceRef]]:
+        """Runs a plan; per-link results, links to re-plan, and pruned interfaces."""
+        errors: dict[int, DataplaneError] = {}
+        for i, lp in enumerate(plan.links):
+            if lp.verdict == "refuse":
+                errors[i] = (
+                    NotOursError(lp.reason)
+                    if "not created by kubedtn" in lp.reason
+                    else DataplaneError(lp.reason)
+                )
+        label = session.labels
+
+        # 1. deletions
+        deletes: dict[NsKey, list[Step]] = {}
+        for i, lp in enumerate(plan.links):
+            if i in errors:
+                continue
+            for d in lp.deletes:
+                what = f"delete stale {label[d.ns]}/{d.name}"
+                deletes.setdefault(d.ns, []).append(
+                    Step(rtnl.delete_link(d.ifindex, what=what), i, missing_ok=True)
+                )
+        for d in plan.prune:
+            what = f"delete {label[d.ns]}/{d.name} (no longer wanted)"
+            deletes.setdefault(d.ns, []).append(
+                Step(rtnl.delete_link(d.ifindex, what=what), -1, missing_ok=True, tag=d)
+            )
+        prune_failed: set[object] = set()
+        for step, failure in session.run_parallel(deletes, threads=self.delete_threads):
+            if step.link >= 0:
+                errors.setdefault(step.link, _failure_error(step, failure))
+            else:
+                log.warning("dataplane prune: %s", _failure_error(step, failure))
+                prune_failed.add(step.tag)
+        pruned = [
+            InterfaceRef(session.paths[d.ns] or "", d.name) for d in plan.prune if d not in prune_failed
+        ]
+
+        # 2. creations
+        creates: dict[NsKey, list[Step]] = {}
+        for i, lp in enumerate(plan.links):
+            if i in errors or lp.verdict not in ("create", "replace"):
+                continue
+            sender, request = self._create_request(session, lp)
+            creates.setdefault(sender, []).append(Step(request, i))
+        retry: list[int] = []
+        for key, steps in creates.items():
+            for step, failure in session.run(key, steps):
+                if failure.code in (errno.EEXIST, errno.EBUSY) and not last_try:
+                    retry.append(step.link)
+                errors.setdefault(step.link, _failure_error(step, failure))
+
+        # 3. addresses, qdiscs, then link settings and up — per namespace
+        config: dict[NsKey, list[Step]] = {}
+        for i, lp in enumerate(plan.links):
+            if i in errors:
+                continue
+            for end, ep in zip(lp.ends, lp.link.endpoints, strict=True):
+                config.setdefault(end.ns, []).extend(self._config_steps(i, end, ep.properties, label[end.ns]))
+        for key, steps in config.items():
+            for step, failure in session.run(key, steps):
+                errors.setdefault(step.link, _failure_error(step, failure))
+
+        # 4. roll back what this call created for links that failed
+        rollback: dict[NsKey, list[Step]] = {}
+        for i, error in errors.items():
+            lp = plan.links[i]
+            if lp.verdict in ("create", "replace") and lp.ends:
+                first = lp.ends[0]
+                what = f"roll back {label[first.ns]}/{first.name}"
+                rollback.setdefault(first.ns, []).append(
+                    Step(rtnl.delete_link(first.ifindex, what=what), i, missing_ok=True)
+                )
+                # (deleting one veth end deletes its peer too)
+                log.debug("dataplane rollback link=%d cause=%s", lp.link.uid, error)
+        for step, failure in session.run_parallel(rollback, threads=self.delete_threads):
+            log.warning("dataplane rollback failed: %s", _failure_error(step, failure))
+
+        results: dict[int, LinkResult] = {}
+        for i, lp in enumerate(plan.links):
+            indexes = tuple(e.ifindex for e in lp.ends)
+            if i in errors:
+                results[i] = LinkResult(lp.link.uid, "failed", str(errors[i]), (), errors[i])
+            else:
+                results[i] = LinkResult(lp.link.uid, _OUTCOME[lp.verdict], _detail(lp), indexes)
+        return results, sorted(set(retry)), pruned
+
+    def _create_request(self, session: Session, lp: LinkPlan) -> tuple[NsKey, Request]:
+        link = lp.link
+        label = session.labels
+        if isinstance(link, VethSpec):
+            a, b = lp.ends
+            what = f"create veth {label[a.ns]}/{a.name} <-> {label[b.ns]}/{b.name}"
+            return a.ns, rtnl.create_veth(
+                index=a.ifindex,
+                name=link.a.name,
+                mtu=link.a.mtu,
+                mac=link.a.mac,
+                peer_index=b.ifindex,
+                peer_name=link.b.name,
+                peer_mtu=link.b.mtu,
+                peer_mac=link.b.mac,
+                peer_netns_fd=session.fd(b.ns),
+                group=self.group,
+                what=what,
+            )
+        (end,) = lp.ends
+        assert lp.node is not None
+        ep = link.endpoint
+        if isinstance(link, VxlanSpec):
+            where = f"{label[end.ns]}/{end.name}"
+            what = f"create vxlan {where} (vni {link.vni} to {link.remote} via {link.underlay})"
+            return lp.node, rtnl.create_vxlan(
+                index=end.ifindex,
+                name=ep.name,
+                mtu=ep.mtu,
+                mac=ep.mac,
+                netns_fd=session.fd(end.ns),
+                group=self.group,
+                vni=link.vni,
+                remote=link.remote,
+                local=link.local,
+                underlay_index=lp.node_ifindex,
+                port=link.port,
+                what=what,
+            )
+        what = f"create macvlan {label[end.ns]}/{end.name} on {link.parent}"
+        return lp.node, rtnl.create_macvlan(
+            index=end.ifindex,
+            name=ep.name,
+            mtu=ep.mtu,
+            mac=ep.mac,
+            netns_fd=session.fd(end.ns),
+            group=self.group,
+            parent_index=lp.node_ifindex,
+            what=what,
+        )
+
+    @staticmethod
+    def _config_steps(link: int, end: EndPlan, props: LinkProperties, ns: str) -> list[Step]:
+        where = f"{ns}/{end.name}"
+        steps = [
+            Step(
+                rtnl.delete_address(end.ifindex, a, what=f"remove address {a} from {where}"),
+                link,
+                missing_ok=True,
+            )
+            for a in end.del_addresses
+        ]
+        steps += [
+            Step(rtnl.add_address(end.ifindex, a, what=f"add address {a} to {where}"), link)
+            for a in end.add_addresses
+        ]
+        hint = f"netem is not in this kernel: {_netem_needs(props)} cannot be applied to {where}"
+        steps += [
+            Step(
+                rtnl.qdisc_request(end.ifindex, q, what=f"{q.op} {q.kind} qdisc on {where}"),
+                link,
+                missing_ok=q.op == "delete",
+                netem_hint=hint if q.kind == "netem" and q.op == "replace" else None,
+            )
+            for q in end.qdiscs
+        ]
+        if end.up or end.mtu is not None or end.mac is not None or end.alias is not None:
+            steps.append(
+                Step(
+                    rtnl.set_link(
+                        end.ifindex,
+                        up=True if end.up else None,
+                        mtu=end.mtu,
+                        mac=end.mac,
+                        alias=end.alias,
+                        what=f"set up/mtu/mac/alias of {where}",
+                    ),
+                    link,
+                )
+            )
+        return steps
+
+    # ---- properties ---------------------------------------------------------------------
+
+    def set_properties(self, updates: Mapping[InterfaceRef, LinkProperties]) -> int:
+        """Changes the emulated properties of existing interfaces in place (same qdisc
+        handles, no moment without emulation); empty properties remove the qdiscs.
+
+        Returns the number of qdisc requests sent (0 when all already matched). Raises
+        DataplaneError (NetemMissingError when netem is missing) naming every interface
+        that failed; the others are changed.
+        """
+        errors: list[DataplaneError] = []
+        sent = 0
+        with Session() as session:
+            by_ns: dict[NsKey, list[tuple[InterfaceRef, LinkProperties]]] = {}
+            for ref, props in updates.items():
+                by_ns.setdefault(session.add(ref.netns), []).append((ref, props))
+            with locked(by_ns):
+                for key, items in by_ns.items():
+                    links = session.read_links(key)
+                    qdiscs = session.read_qdiscs(key)
+                    steps: list[Step] = []
+                    for ref, props in items:
+                        where = f"{session.labels[key]}/{ref.name}"
+                        live = links.get(ref.name)
+                        if live is None:
+                            errors.append(
+                                DataplaneError(f"{where} does not exist: cannot set its properties")
+                            )
+                            continue
+                        if live.group != self.group:
+                            errors.append(
+                                NotOursError(f"{where} was not created by kubedtn; its qdiscs are left alone")
+                            )
+                            continue
+                        actions = qdisc_actions(qdisc_plan(props, mtu=live.mtu), qdiscs.get(live.ifindex, []))
+                        end = EndPlan(
+                            ns=key, name=ref.name, ifindex=live.ifindex, created=False, qdiscs=tuple(actions)
+                        )
+                        steps += self._config_steps(-1, end, props, session.labels[key])
+                    sent += len(steps)
+                    errors += [_failure_error(s, f) for s, f in session.run(key, steps)]
+        if errors:
+            if all(isinstance(e, NetemMissingError) for e in errors):
+                raise NetemMissingError("; ".join(map(str, errors)))
+            raise DataplaneError("; ".join(map(str, errors)))
+        return sent
+
+    # ---- removal ------------------------------------------------------------------------
+
+    def remove(self, refs: Iterable[InterfaceRef]) -> list[InterfaceRef]:
+        """Deletes our interfaces by name (a veth end takes its peer along); a name or a
+        namespace already gone counts as done. Returns the refs that existed.
+
+        Raises NotOursError, before deleting anything, if one of them is not kubedtn's.
+        """
+        removed: list[InterfaceRef] = []
+        with Session() as session:
+            by_ns: dict[NsKey, list[InterfaceRef]] = {}
+            for ref in refs:
+                if namespace_exists(ref.netns):
+                    by_ns.setdefault(session.add(ref.netns), []).append(ref)
+            with locked(by_ns):
+                batches: dict[NsKey, list[Step]] = {}
+                foreign: list[str] = []
+                for key, items in by_ns.items():
+                    links = session.read_links(key)
+                    for ref in items:
+                        live = links.get(ref.name)
+                        if live is None:
+                            continue
+                        where = f"{session.labels[key]}/{ref.name}"
+                        if live.group != self.group:
+                            foreign.append(f"{where} (a {live.kind or 'device'} in group {live.group})")
+                            continue
+                        batches.setdefault(key, []).append(
+                            Step(rtnl.delete_link(live.ifindex, what=f"delete {where}"), -1, missing_ok=True)
+                        )
+                        removed.append(ref)
+                if foreign:
+                    raise NotOursError(f"not created by kubedtn, not removed: {', '.join(foreign)}")
+                failures = session.run_parallel(batches, threads=self.delete_threads)
+        if failures:
+            raise DataplaneError("; ".join(str(_failure_error(s, f)) for s, f in failures))
+        return removed
+
+    def remove_owned(self, netns: Iterable[str]) -> None:
+        """Deletes every interface of ours in these namespaces: one request per namespace
+        (by interface group). Namespaces that do not exist are skipped."""
+        with Session() as session:
+            batches: dict[NsKey, list[Step]] = {}
+            for path in netns:
+                if not namespace_exists(path):
+                    continue
+                key = session.add(path)
+                what = f"delete kubedtn's interfaces in {session.labels[key]}"
+                batches[key] = [Step(rtnl.delete_group(self.group, what=what), -1, missing_ok=True)]
+            failures = session.run_parallel(batches, threads=self.delete_threads)
+        if failures:
+            raise DataplaneError("; ".join(str(_failure_error(s, f)) for s, f in failures))
+
+    # ---- reading ------------------------------------------------------------------------
+
+    def read(self, netns: str, *, owned_only: bool = False, known: Iterable[str] = ()) -> list[LiveInterface]:
+        """The interfaces of a namespace with addresses, qdiscs (and the properties they
+        emulate), counters. ``known`` namespaces (paths) are recognised as peers
+        (``peer_netns``) when an interface's other end is in one of them."""
+        with Session() as session:
+            key = session.add(netns)
+            links = session.read_links(key, stats=True)
+            addresses = session.read_addresses(key)
+            qdiscs = session.read_qdiscs(key)
+            peers: dict[int, str] = {}
+            for path in known:
+                if not namespace_exists(path):
+                    continue
+                other = session.add(path)
+                if other != key:
+                    nsid = session.nsid(key, other)
+                    if nsid is not None:
+                        peers[nsid] = path
+        out: list[LiveInterface] = []
+        for live in sorted(links.values(), key=lambda i: i.ifindex):
+            if owned_only and live.group != self.group:
+                continue
+            qs = tuple(qdiscs.get(live.ifindex, ()))
+            out.append(
+                dataclasses.replace(
+                    live,
+                    addresses=tuple(a for a, _ in addresses.get(live.ifindex, ())),
+                    qdiscs=qs,
+                    properties=properties_of(qs),
+                    peer_netns=peers.get(live.link_netnsid) if live.link_netnsid is not None else None,
+                )
+            )
+        return out
+
+
+def _detail(lp: LinkPlan) -> str:
+    if lp.verdict == "replace":
+        return f"replaced: {lp.reason}"
+    if lp.verdict == "update":
+        return "; ".join(f"{e.name}: {', '.join(e.changes())}" for e in lp.ends if e.changes())
+    return ""

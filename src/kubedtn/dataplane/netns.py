@@ -1,0 +1,239 @@
+"""Network namespaces: entering them per thread, opening sockets there, creating them in bulk.
+
+Namespaces are named by the path of a namespace file: ``/run/netns/NAME`` (``ip netns``
+and lab mode), ``/proc/PID/ns/net`` or a CNI_NETNS path. ``None`` means the namespace of
+the calling thread (the "node" namespace of the daemon).
+
+``setns()`` switches only the calling thread (Python threads are OS threads); every
+switch here is undone in a ``finally`` before the function returns, so the thread always
+ends up where it started. Sockets opened inside stay in that namespace after the
+switch back, which is what ``open_route_socket`` relies on: we spend microseconds inside
+a foreign namespace, not the whole exchange.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import fcntl
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Final
+
+from kubedtn.dataplane.errors import DataplaneError, NamespaceNotFoundError
+from kubedtn.dataplane.netlink import RouteSocket
+
+CLONE_NEWNET: Final = 0x40000000
+NS_GET_NSTYPE: Final = 0xB703  # ioctl on a namespace file: its CLONE_NEW* type (Linux >= 4.11)
+RUN_NETNS: Final = "/run/netns"
+
+_MS_BIND: Final = 0x1000
+_MS_REC: Final = 0x4000
+_MS_SHARED: Final = 1 << 20
+_MNT_DETACH: Final = 2
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+NsKey = tuple[int, int]
+"""Identity of a namespace: (st_dev, st_ino) of its file; two paths may name one namespace."""
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def _setns(fd: int) -> None:
+    _check(_libc.setns(fd, CLONE_NEWNET), "setns")
+
+
+def current_netns_fd() -> int:
+    """A new fd of the calling thread's namespace (the caller closes it)."""
+    return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
+
+def open_netns(path: str) -> int:
+    """An fd of the namespace file at path; NamespaceNotFoundError when there is none."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise NamespaceNotFoundError(f"network namespace {path} does not exist") from None
+    except OSError as e:
+        raise DataplaneError(f"network namespace {path} cannot be opened: {e.strerror}") from e
+    if not _is_netns_fd(fd):
+        os.close(fd)
+        raise NamespaceNotFoundError(
+            f"{path} is not a network namespace (a leftover file, not a mounted namespace?)"
+        )
+    return fd
+
+
+def _is_netns_fd(fd: int) -> bool:
+    try:
+        return fcntl.ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET
+    except OSError:
+        return False
+
+
+def namespace_exists(path: str) -> bool:
+    """True when path is a live network namespace file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return _is_netns_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def ns_key(fd: int) -> NsKey:
+    st = os.fstat(fd)
+    return (st.st_dev, st.st_ino)
+
+
+@contextlib.contextmanager
+def entered(fd: int) -> Iterator[None]:
+    """Runs the block with the calling thread inside the namespace of fd."""
+    home = current_netns_fd()
+    try:
+        _setns(fd)
+        try:
+            yield
+        finally:
+            _go_home(home)
+    finally:
+        os.close(home)
+
+
+def _go_home(home: int) -> None:
+    try:
+        _setns(home)
+    except OSError as e:  # the thread would go on in the wrong namespace: stop
+        raise SystemExit(f"kubedtn: cannot return a thread to its network namespace: {e}") from e
+
+
+def open_route_socket(fd: int | None) -> RouteSocket:
+    """A route socket in the namespace of fd (None: the calling thread's namespace)."""
+    if fd is None:
+        return RouteSocket()
+    with entered(fd):
+        return RouteSocket()
+
+
+# ---- bulk namespace creation, like `ip netns add` / `ip netns del` -------------------------
+
+_run_dir_lock = threading.Lock()
+_run_dirs_shared: set[str] = set()
+
+
+def _make_run_dir_shared(run_dir: str) -> None:
+    """Makes run_dir a shared mount point, as iproute2 does, so namespace mounts propagate
+    into mount namespaces created later (containers started after the namespace)."""
+    with _run_dir_lock:
+        if run_dir in _run_dirs_shared:
+            return
+        os.makedirs(run_dir, mode=0o755, exist_ok=True)
+        bdir = run_dir.encode()
+        if _libc.mount(b"", bdir, b"none", _MS_SHARED | _MS_REC, None) != 0:
+            code = ctypes.get_errno()
+            if code != errno.EINVAL:
+                raise DataplaneError(f"cannot make {run_dir} a shared mount: {os.strerror(code)}")
+            # Not a mount point yet: bind it onto itself, then share it.
+            _check(_libc.mount(bdir, bdir, b"none", _MS_BIND | _MS_REC, None), f"bind-mount {run_dir}")
+            _check(_libc.mount(b"", bdir, b"none", _MS_SHARED | _MS_REC, None), f"share {run_dir}")
+        _run_dirs_shared.add(run_dir)
+
+
+def _create_some(paths: Sequence[str]) -> list[tuple[str, str]]:
+    """Creates namespaces at paths from this thread; returns (path, error) for failures."""
+    failures: list[tuple[str, str]] = []
+    home = current_netns_fd()
+    try:
+        for path in paths:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0)
+            except OSError as e:
+                failures.append((path, e.strerror or str(e)))
+                continue
+            os.close(fd)
+            try:
+                # unshare() gives this thread a fresh namespace; the bind mount keeps it alive
+                # after the thread has gone back home.
+                _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+                try:
+                    _check(
+                        _libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", _MS_BIND, None),
+                        "bind-mount",
+                    )
+                finally:
+                    _go_home(home)
+            except OSError as e:
+                os.unlink(path)
+                failures.append((path, e.strerror or str(e)))
+    finally:
+        os.close(home)
+    return failures
+
+
+def create_namespaces(
+    names: Iterable[str], *, run_dir: str = RUN_NETNS, threads: int | None = None
+) -> list[str]:
+    """Creates network namespaces like ``ip netns add NAME`` and returns their paths.
+
+    Namespace setup in the kernel runs in parallel across threads (it only takes the
+    pernet lock for reading), so the work is spread over ``threads`` (default: CPUs).
+    Raises DataplaneError naming every name that could not be created (e.g. it exists);
+    the others are created.
+    """
+    paths = [os.path.join(run_dir, n) for n in names]
+    bad = [n for n in names if not n or "/" in n or n in (".", "..")]
+    if bad:
+        raise DataplaneError(f"not namespace names (no '/', not empty): {', '.join(map(repr, bad))}")
+    if not paths:
+        return []
+    _make_run_dir_shared(run_dir)
+    workers = max(1, min(threads or os.cpu_count() or 1, len(paths)))
+    shares = [paths[i::workers] for i in range(workers)]
+    if workers == 1:
+        failures = _create_some(paths)
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kubedtn-netns") as pool:
+            failures = [f for result in pool.map(_create_some, shares) for f in result]
+    if failures:
+        lines = "; ".join(f"{p}: {why}" for p, why in failures)
+        raise DataplaneError(f"cannot create network namespaces: {lines}")
+    return paths
+
+
+def delete_namespaces(names: Iterable[str], *, run_dir: str = RUN_NETNS) -> None:
+    """Deletes namespaces like ``ip netns del NAME``; a name already gone is no error.
+
+    The kernel tears a namespace down (and its interfaces) asynchronously once its last
+    user is gone; the name is free at once.
+    """
+    failures: list[str] = []
+    for name in names:
+        path = os.path.join(run_dir, name)
+        bpath = path.encode()
+        if _libc.umount2(bpath, _MNT_DETACH) != 0:
+            code = ctypes.get_errno()
+            if code not in (errno.EINVAL, errno.ENOENT):  # not mounted / not there
+                failures.append(f"{path}: {os.strerror(code)}")
+                continue
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            failures.append(f"{path}: {e.strerror}")
+    if failures:
+        raise DataplaneError(f"cannot delete network namespaces: {'; '.join(failures)}")
