@@ -84,11 +84,13 @@ def test_the_guest_runs_the_uml_kernel() -> None:
 
 
 @only_in_uml
-def test_the_guest_has_the_tools_tests_use() -> None:
+def test_the_guest_has_the_tools_and_mounts_tests_use() -> None:
     missing = [tool for tool in ("ip", "tc", "nsenter", "iperf3", "modprobe") if shutil.which(tool) is None]
     assert missing == []
     # Namespaces need /run/netns on a writable mount.
     assert os.path.ismount("/run")
+    with open("/sys/class/net/lo/flags") as f:
+        assert int(f.read(), 16) & 0x1  # IFF_UP
 
 
 @only_in_uml
@@ -124,7 +126,7 @@ def test_tbf_limits_the_rate(link: VethLink) -> None:
         client_ns=link.ns_a, client_ip=link.ip_a, server_ns=link.ns_b, server_ip=link.ip_b, packets=100
     )
     assert stats.received == stats.sent
-    assert stats.bits_per_s == pytest.approx(4e6, rel=0.05)
+    assert stats.bits_per_s == pytest.approx(4e6, rel=0.1)
 
 
 def test_netem_with_a_tbf_child_delays_and_limits(link: VethLink) -> None:
@@ -137,4 +139,4 @@ def test_netem_with_a_tbf_child_delays_and_limits(link: VethLink) -> None:
         client_ns=link.ns_a, client_ip=link.ip_a, server_ns=link.ns_b, server_ip=link.ip_b, packets=100
     )
     assert stats.received == stats.sent
-    assert stats.bits_per_s == pytest.approx(4e6, rel=0.05)
+    assert stats.bits_per_s == pytest.approx(4e6, rel=0.1)
