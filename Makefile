@@ -67,7 +67,9 @@ build: dist/kubedtn
 
 cmd-build: build
 
-dist/kubedtn: venv src/kubedtn/_version.py $(shell find src -name '*.py' -o -name '*.o' 2>/dev/null) requirements.txt
+# (On the venv's stamp file, not the phony `venv`, which would rebuild every time.)
+dist/kubedtn: $(VENV)/.installed src/kubedtn/_version.py $(shell find src -name '*.py' -o -name '*.o' 2>/dev/null) \
+              requirements.txt hack/build-zipapp.sh $(wildcard hack/zipapp/*.py)
 	hack/build-zipapp.sh $(PY) $@
 
 proto: venv

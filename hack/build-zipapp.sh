@@ -52,6 +52,7 @@ rm -rf "$site/bin"  # console scripts (see below); also keeps pip from warning o
 # directory (it would change the build id of identical builds).
 rm -rf "$site/bin"
 rm -f "$site"/*.dist-info/direct_url.json
+sed -i '/\/direct_url\.json,/d' "$site"/*.dist-info/RECORD
 if compgen -G "$site/*.pth" >/dev/null; then
   # The launcher's fast path puts site-packages on sys.path without processing .pth files.
   echo "build-zipapp: a dependency installs a .pth file ($(ls "$site"/*.pth)); hack/zipapp/launcher.py must handle it" >&2
