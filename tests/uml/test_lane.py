@@ -57,6 +57,16 @@ def _ip_batch(commands: list[str], *, netns: str | None = None, ignore_errors: b
         raise RuntimeError(f"{' '.join(argv)} failed on {commands}: {result.stderr.strip()}")
 
 
+def assert_limited_to(measured: float, rate: float) -> None:
+    """The rate holds: never above it (beyond the measuring error), and not far below.
+
+    A token bucket saves at most `burst` of unused time: when the host deschedules the
+    guest for longer (a busy CI machine, two guests at once), that link time is lost and
+    the rate comes out low (-12 % seen), never high. Without tbf it would be ~100x higher.
+    """
+    assert 0.75 * rate <= measured <= 1.05 * rate, f"{measured / 1e6:.3f} Mbit/s, set {rate / 1e6:.3f}"
+
+
 @pytest.fixture
 def link() -> Iterator[VethLink]:
     suffix = uuid.uuid4().hex[:8]
@@ -126,7 +136,7 @@ def test_tbf_limits_the_rate(link: VethLink) -> None:
         client_ns=link.ns_a, client_ip=link.ip_a, server_ns=link.ns_b, server_ip=link.ip_b, packets=100
     )
     assert stats.received == stats.sent
-    assert stats.bits_per_s == pytest.approx(4e6, rel=0.1)
+    assert_limited_to(stats.bits_per_s, 4e6)
 
 
 def test_netem_with_a_tbf_child_delays_and_limits(link: VethLink) -> None:
@@ -139,4 +149,4 @@ def test_netem_with_a_tbf_child_delays_and_limits(link: VethLink) -> None:
         client_ns=link.ns_a, client_ip=link.ip_a, server_ns=link.ns_b, server_ip=link.ip_b, packets=100
     )
     assert stats.received == stats.sent
-    assert stats.bits_per_s == pytest.approx(4e6, rel=0.1)
+    assert_limited_to(stats.bits_per_s, 4e6)
