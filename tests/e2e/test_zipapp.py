@@ -135,12 +135,16 @@ def test_first_run_extracts_and_compiles_then_serves(tmp_path: Path) -> None:
     """A node where nothing pre-extracted the archive: the first CNI call extracts it."""
     root = tmp_path / "root"
     env = kubelet_env("VERSION", tmp_path, SHIV_ROOT=str(root))
-    proc = run([str(zipapp.executable())], env=env, stdin=b'{"cniVersion":"1.0.0"}', timeout=600)
-    assert proc.returncode == 0, proc.stderr.decode()
-    assert json.loads(proc.stdout)["cniVersion"] == "1.0.0"  # extraction printed nothing on stdout
-    (extracted,) = root.glob("kubedtn_*/site-packages")
-    assert list((extracted / "kubedtn" / "cni" / "__pycache__").glob("plugin.cpython-*.pyc")), "not compiled"
-    assert (extracted / "grpc").is_dir() and (extracted / "kubernetes").is_dir()
+    try:
+        proc = run([str(zipapp.executable())], env=env, stdin=b'{"cniVersion":"1.0.0"}', timeout=600)
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert json.loads(proc.stdout)["cniVersion"] == "1.0.0"  # extraction printed nothing on stdout
+        (extracted,) = root.glob("kubedtn_*/site-packages")
+        pycache = extracted / "kubedtn" / "cni" / "__pycache__"
+        assert list(pycache.glob("plugin.cpython-*.pyc")), "--compile-pyc: nothing compiled at extraction"
+        assert (extracted / "grpc").is_dir() and (extracted / "kubernetes").is_dir()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)  # ~190 MB; pytest keeps old tmp_paths around
 
 
 def test_user_who_cannot_write_the_root_extracts_under_home() -> None:
