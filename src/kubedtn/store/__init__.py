@@ -2,9 +2,9 @@
 
 Usage::
 
-    from kubedtn.store import SqliteStore, TOPOLOGY, retry_on_conflict
+    from kubedtn.store import open_store, retry_on_conflict
 
-    store = SqliteStore()                       # $KUBEDTN_STORE or /var/lib/kubedtn/store.db
+    store = open_store()                        # $KUBEDTN_STORE or /var/lib/kubedtn/store.db
     store.create({"metadata": {"name": "r1"}, "spec": {"links": []}})
     items, rv = store.list()
     for event in store.watch(resource_version=rv, timeout=30):
@@ -25,6 +25,7 @@ from kubedtn.store.errors import (
     StoreError,
     StoreUnavailableError,
 )
+from kubedtn.store.factory import open_store
 from kubedtn.store.objects import KubeObject
 from kubedtn.store.resource import TOPOLOGY, Resource
 from kubedtn.store.retry import retry_on_conflict
@@ -51,6 +52,7 @@ __all__ = [
     "WatchEvent",
     "WatchStream",
     "default_store_path",
+    "open_store",
     "parse_label_selector",
     "retry_on_conflict",
 ]

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kubedtn.store import objects
 from kubedtn.store.base import EventType, ObjectList, WatchEvent
@@ -42,6 +42,15 @@ STORE_ENV = "KUBEDTN_STORE"
 SCHEMA_VERSION = 1
 # Events read per fetch: bounds memory when a watcher is far behind.
 _FETCH_LIMIT = 500
+
+
+class _Prepare(Protocol):
+    """objects.prepare_update or objects.prepare_status_update."""
+
+    def __call__(
+        self, resource: Resource, stored: Mapping[str, Any], body: Mapping[str, Any], *, rv: int
+    ) -> KubeObject | None: ...
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -149,8 +158,8 @@ class SqliteStore:
             text = str(e)
             if "locked" in text or "busy" in text:
                 raise StoreUnavailableError(
-                    f"store {self._path}: {action}: still locked by another writer after "
-                    f"{self._busy_timeout:g}s ({text})",
+                    f"store {self._path}: {action}: {text} (another process holds the lock; "
+                    f"waited up to {self._busy_timeout:g}s)",
                     delay=1.0,
                 ) from e
             raise StoreError(f"store {self._path}: {action} failed: {text}") from e
@@ -179,8 +188,7 @@ class SqliteStore:
     def _initialise(self) -> None:
         conn = self._connection()
         with self._database_errors("initialise"):
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal(conn)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -197,6 +205,25 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch a new file to WAL (a setting stored in the file, so done once per file).
+
+        SQLite reports a busy lock at once for this switch, without its busy handler, when
+        several processes open a fresh file together: retry until ``busy_timeout``.
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        pause = 0.001
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                    return
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
 
     def close(self) -> None:
         """Close this process's connections of this store; later calls raise StoreError."""
@@ -332,29 +359,23 @@ class SqliteStore:
         return new
 
     def update(self, obj: Mapping[str, Any]) -> KubeObject:
+        return self._rewrite(obj, action="update", prepare=objects.prepare_update)
+
+    def update_status(self, obj: Mapping[str, Any]) -> KubeObject:
+        return self._rewrite(obj, action="update_status", prepare=objects.prepare_status_update)
+
+    def _rewrite(self, obj: Mapping[str, Any], *, action: str, prepare: _Prepare) -> KubeObject:
         body = objects.normalise_body(self._resource, obj)
         namespace, name = objects.object_key(self._resource, body)
-        with self._write("update") as conn:
+        with self._write(action) as conn:
             stored = self._load_or_raise(conn, namespace, name)
             rv = self._meta(conn, "rv") + 1
-            new = objects.prepare_update(self._resource, stored, body, rv=rv)
+            new = prepare(self._resource, stored, body, rv=rv)
             if new is None:
                 return stored
             # Removing the last finalizer of an object being deleted completes the deletion.
             kind = EventType.DELETED if objects.is_finalized(new) else EventType.MODIFIED
             self._record(conn, rv=rv, kind=kind, obj=new)
-        return new
-
-    def update_status(self, obj: Mapping[str, Any]) -> KubeObject:
-        body = objects.normalise_body(self._resource, obj)
-        namespace, name = objects.object_key(self._resource, body)
-        with self._write("update_status") as conn:
-            stored = self._load_or_raise(conn, namespace, name)
-            rv = self._meta(conn, "rv") + 1
-            new = objects.prepare_status_update(self._resource, stored, body, rv=rv)
-            if new is None:
-                return stored
-            self._record(conn, rv=rv, kind=EventType.MODIFIED, obj=new)
         return new
 
     def delete(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 
-from kubedtn.errors import KubedtnError, ValidationError
+from kubedtn.errors import KubedtnError, TemporaryError, ValidationError
 from kubedtn.store import (
     TOPOLOGY,
     AlreadyExistsError,
@@ -18,7 +19,9 @@ from kubedtn.store import (
     Resource,
     SqliteStore,
     StoreError,
+    StoreUnavailableError,
     default_store_path,
+    open_store,
 )
 from kubedtn.store.testing import temp_store
 from tests.unit.store.conftest import FakeClock
@@ -427,3 +430,29 @@ def test_threads_sharing_one_store_do_not_lose_updates(store: SqliteStore) -> No
     final = store.get("default", "r1")
     assert final["spec"]["count"] == 100
     assert final["metadata"]["generation"] == 101
+
+
+def test_open_store_gives_the_interface(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s.db")
+    try:
+        assert isinstance(store, SqliteStore)
+        assert store.resource == TOPOLOGY
+    finally:
+        store.close()
+
+
+def test_a_lock_held_past_the_busy_timeout_is_a_temporary_error(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "s.db", busy_timeout=0.05) as store:
+        holder = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(
+                StoreUnavailableError, match=r"create: database is locked .* up to 0.05s"
+            ) as caught:
+                store.create(topology("r1"))
+            assert isinstance(caught.value, TemporaryError)
+            assert store.list() == ([], "0"), "readers are not blocked by a writer (WAL)"
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        store.create(topology("r1"))

@@ -64,11 +64,9 @@ def report_waits(notifier: Notifier) -> threading.Event:
     return waiting
 
 
-def test_a_notification_wakes_the_watcher() -> None:
-    notifier = Notifier()
-    waiting = report_waits(notifier)
-    fetch = Script([], [event(1)])
-    watch = PollingWatch(
+def waiting_watch(fetch: Script, notifier: Notifier) -> PollingWatch:
+    """A watch that, without a notification, would not look again for an hour."""
+    return PollingWatch(
         fetch=fetch,
         start=0,
         notifier=notifier,
@@ -77,6 +75,13 @@ def test_a_notification_wakes_the_watcher() -> None:
         poll_min=3600,
         poll_max=3600,
     )
+
+
+def test_a_notification_wakes_the_watcher() -> None:
+    notifier = Notifier()
+    waiting = report_waits(notifier)
+    fetch = Script([], [event(1)])
+    watch = waiting_watch(fetch, notifier)
     writer = threading.Thread(target=lambda: (waiting.wait(10), notifier.notify()))
     writer.start()
     assert next(watch).object["metadata"]["resourceVersion"] == "1"
@@ -86,15 +91,7 @@ def test_a_notification_wakes_the_watcher() -> None:
 def test_stop_from_another_thread_ends_a_waiting_watch() -> None:
     notifier = Notifier()
     waiting = report_waits(notifier)
-    watch = PollingWatch(
-        fetch=Script(),
-        start=0,
-        notifier=notifier,
-        changed=lambda: False,
-        timeout=None,
-        poll_min=3600,
-        poll_max=3600,
-    )
+    watch = waiting_watch(Script(), notifier)
     stopper = threading.Thread(target=lambda: (waiting.wait(10), watch.stop()))
     stopper.start()
     assert list(watch) == []
