@@ -136,9 +136,15 @@ def udp_echo(
 
 
 def tcp_goodput(
-    *, client_ns: str, client_ip: str, server_ns: str, server_ip: str, seconds: float = 3.0
+    *,
+    client_ns: str,
+    client_ip: str,
+    server_ns: str,
+    server_ip: str,
+    seconds: float = 3.0,
+    warmup_s: float = 1.0,
 ) -> float:
-    """Bits/s of TCP payload client -> server, counted at the receiver after the first 0.5 s
+    """Bits/s of TCP payload client -> server, counted at the receiver after warmup_s
     (so the token bucket's initial burst and slow start are left out)."""
     with (
         contextlib.closing(_socket_in(server_ns, server_ip, socket.SOCK_STREAM)) as listener,
@@ -158,22 +164,23 @@ def tcp_goodput(
         sender = threading.Thread(target=send, daemon=True)
         sender.start()
         try:
-            with conn:
-                start = time.monotonic()
-                counted = 0
-                window_start = start + 0.5
-                window_end = window_start + seconds
-                while (now := time.monotonic()) < window_end:
-                    data = conn.recv(1 << 20)
-                    if not data:
-                        raise RuntimeError("the sender closed early")
-                    if now >= window_start:
-                        counted += len(data)
-                elapsed = time.monotonic() - window_start
+            start = time.monotonic()
+            counted = 0
+            window_start = start + warmup_s
+            window_end = window_start + seconds
+            while (now := time.monotonic()) < window_end:
+                data = conn.recv(1 << 20)
+                if not data:
+                    raise RuntimeError("the sender closed early")
+                if now >= window_start:
+                    counted += len(data)
+            elapsed = time.monotonic() - window_start
         finally:
             stop.set()
-            client.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                client.shutdown(socket.SHUT_RDWR)
             sender.join(timeout=10)
+            conn.close()
     return counted * 8 / elapsed
 
 

@@ -435,7 +435,7 @@ class Dataplane:
                     links = session.read_links(key)
                     qdiscs = session.read_qdiscs(key)
                     steps: list[Step] = []
-                    for ref, props in items:
+                    for n, (ref, props) in enumerate(items):
                         where = f"{session.labels[key]}/{ref.name}"
                         live = links.get(ref.name)
                         if live is None:
@@ -452,9 +452,13 @@ class Dataplane:
                         end = EndPlan(
                             ns=key, name=ref.name, ifindex=live.ifindex, created=False, qdiscs=tuple(actions)
                         )
-                        steps += self._config_steps(-1, end, props, session.labels[key])
+                        steps += self._config_steps(n, end, props, session.labels[key])
                     sent += len(steps)
-                    errors += [_failure_error(s, f) for s, f in session.run(key, steps)]
+                    # The first failure of an interface is the cause; later ones follow from it.
+                    first: dict[int, DataplaneError] = {}
+                    for step, failure in session.run(key, steps):
+                        first.setdefault(step.link, _failure_error(step, failure))
+                    errors += first.values()
         if errors:
             if all(isinstance(e, NetemMissingError) for e in errors):
                 raise NetemMissingError("; ".join(map(str, errors)))
