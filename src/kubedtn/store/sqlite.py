@@ -438,11 +438,15 @@ class SqliteStore:
         if position < compacted:
             raise ExpiredError(
                 f"watch of {self._resource.plural} from resourceVersion {position}: too old, the events "
-                f"up to {compacted} were compacted (the store keeps the last {self._max_events}); "
+                f"up to {compacted} were compacted ({self._retention()}); "
                 "list again and watch from the list's resourceVersion",
                 resource_version=position,
                 oldest=compacted,
             )
+
+    def _retention(self) -> str:
+        kept = f"the store keeps the last {self._max_events} events"
+        return kept if self._max_event_age is None else f"{kept}, for at most {self._max_event_age:g}s"
 
     def _events_after(self, position: int, namespace: str | None) -> tuple[EventBatch, int]:
         query = "SELECT rv, type, body FROM events WHERE rv > ? AND resource = ?"
@@ -457,7 +461,8 @@ class SqliteStore:
         events = [WatchEvent(EventType(kind), json.loads(body)) for _, kind, body in rows]
         # With all events of this snapshot seen, jump to its resourceVersion: a watcher of a
         # quiet resource then never falls behind the compaction of busy ones.
-        return events, rows[-1][0] if len(rows) == _FETCH_LIMIT else current
+        # (Never backwards: a watch may start from a resourceVersion the store has not reached.)
+        return events, rows[-1][0] if len(rows) == _FETCH_LIMIT else max(position, current)
 
     def _data_version_probe(self) -> Callable[[], bool]:
         """True when another connection committed since the last call (SQLite's data_version)."""

@@ -328,6 +328,16 @@ def test_age_compaction(tmp_path: Path, clock: FakeClock) -> None:
         assert events_of(store, "2") == [("ADDED", "r3", "3")]
 
 
+def test_watch_from_a_future_resource_version_waits_for_it(store: SqliteStore) -> None:
+    store.create(topology("r1"))
+    watch = store.watch(resource_version="3", timeout=0.01)
+    assert list(watch) == []
+    assert watch.position == 3, "the position never goes back to the store's current 1"
+    for name in ("r2", "r3", "r4"):
+        store.create(topology(name))
+    assert events_of(store, "3") == [("ADDED", "r4", "4")]
+
+
 def test_watch_rejects_a_malformed_resource_version(store: SqliteStore) -> None:
     with pytest.raises(
         ValidationError, match="watch of topologies: resourceVersion must be a string of digits"
