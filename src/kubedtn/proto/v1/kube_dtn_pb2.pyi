@@ -141,3 +141,61 @@ class RemotePod(_message.Message):
     intf_mac: str
     link_uid: int
     def __init__(self, net_ns: _Optional[str] = ..., intf_name: _Optional[str] = ..., intf_ip: _Optional[str] = ..., peer_vtep: _Optional[str] = ..., kube_ns: _Optional[str] = ..., vni: _Optional[int] = ..., properties: _Optional[_Union[LinkProperties, _Mapping]] = ..., name: _Optional[str] = ..., mtu: _Optional[int] = ..., intf_ips: _Optional[_Iterable[str]] = ..., intf_mac: _Optional[str] = ..., link_uid: _Optional[int] = ...) -> None: ...
+
+class SetupPodsQuery(_message.Message):
+    __slots__ = ("pods",)
+    PODS_FIELD_NUMBER: _ClassVar[int]
+    pods: _containers.RepeatedCompositeFieldContainer[SetupPodQuery]
+    def __init__(self, pods: _Optional[_Iterable[_Union[SetupPodQuery, _Mapping]]] = ...) -> None: ...
+
+class PodsQuery(_message.Message):
+    __slots__ = ("pods",)
+    PODS_FIELD_NUMBER: _ClassVar[int]
+    pods: _containers.RepeatedCompositeFieldContainer[PodQuery]
+    def __init__(self, pods: _Optional[_Iterable[_Union[PodQuery, _Mapping]]] = ...) -> None: ...
+
+class PodResult(_message.Message):
+    __slots__ = ("name", "kube_ns", "ok", "error")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KUBE_NS_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kube_ns: str
+    ok: bool
+    error: str
+    def __init__(self, name: _Optional[str] = ..., kube_ns: _Optional[str] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+
+class PodsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[PodResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[PodResult, _Mapping]]] = ...) -> None: ...
+
+class CheckPodResponse(_message.Message):
+    __slots__ = ("ok", "problems", "in_topology")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    IN_TOPOLOGY_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    problems: _containers.RepeatedScalarFieldContainer[str]
+    in_topology: bool
+    def __init__(self, ok: _Optional[bool] = ..., problems: _Optional[_Iterable[str]] = ..., in_topology: _Optional[bool] = ...) -> None: ...
+
+class StatusQuery(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DaemonStatus(_message.Message):
+    __slots__ = ("version", "node_ip", "pods_alive", "links", "store")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    NODE_IP_FIELD_NUMBER: _ClassVar[int]
+    PODS_ALIVE_FIELD_NUMBER: _ClassVar[int]
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    node_ip: str
+    pods_alive: int
+    links: int
+    store: str
+    def __init__(self, version: _Optional[str] = ..., node_ip: _Optional[str] = ..., pods_alive: _Optional[int] = ..., links: _Optional[int] = ..., store: _Optional[str] = ...) -> None: ...

@@ -69,6 +69,26 @@ class LocalStub:
                 request_serializer=proto_dot_v1_dot_kube__dtn__pb2.PodQuery.SerializeToString,
                 response_deserializer=proto_dot_v1_dot_kube__dtn__pb2.BoolResponse.FromString,
                 _registered_method=True)
+        self.SetupPods = channel.unary_unary(
+                '/proto.v1.Local/SetupPods',
+                request_serializer=proto_dot_v1_dot_kube__dtn__pb2.SetupPodsQuery.SerializeToString,
+                response_deserializer=proto_dot_v1_dot_kube__dtn__pb2.PodsResponse.FromString,
+                _registered_method=True)
+        self.DestroyPods = channel.unary_unary(
+                '/proto.v1.Local/DestroyPods',
+                request_serializer=proto_dot_v1_dot_kube__dtn__pb2.PodsQuery.SerializeToString,
+                response_deserializer=proto_dot_v1_dot_kube__dtn__pb2.PodsResponse.FromString,
+                _registered_method=True)
+        self.CheckPod = channel.unary_unary(
+                '/proto.v1.Local/CheckPod',
+                request_serializer=proto_dot_v1_dot_kube__dtn__pb2.SetupPodQuery.SerializeToString,
+                response_deserializer=proto_dot_v1_dot_kube__dtn__pb2.CheckPodResponse.FromString,
+                _registered_method=True)
+        self.Status = channel.unary_unary(
+                '/proto.v1.Local/Status',
+                request_serializer=proto_dot_v1_dot_kube__dtn__pb2.StatusQuery.SerializeToString,
+                response_deserializer=proto_dot_v1_dot_kube__dtn__pb2.DaemonStatus.FromString,
+                _registered_method=True)
 
 
 class LocalServicer:
@@ -121,6 +141,34 @@ class LocalServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetupPods(self, request, context):
+        """kubedtn additions.
+        Many pods at once (lab mode): one dataplane batch; a result per pod.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DestroyPods(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckPod(self, request, context):
+        """CNI CHECK: the pod's links exist as specified.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Status(self, request, context):
+        """CNI STATUS, lab status: the daemon answers and what it serves.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LocalServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -158,6 +206,26 @@ def add_LocalServicer_to_server(servicer, server):
                     servicer.DestroyPod,
                     request_deserializer=proto_dot_v1_dot_kube__dtn__pb2.PodQuery.FromString,
                     response_serializer=proto_dot_v1_dot_kube__dtn__pb2.BoolResponse.SerializeToString,
+            ),
+            'SetupPods': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetupPods,
+                    request_deserializer=proto_dot_v1_dot_kube__dtn__pb2.SetupPodsQuery.FromString,
+                    response_serializer=proto_dot_v1_dot_kube__dtn__pb2.PodsResponse.SerializeToString,
+            ),
+            'DestroyPods': grpc.unary_unary_rpc_method_handler(
+                    servicer.DestroyPods,
+                    request_deserializer=proto_dot_v1_dot_kube__dtn__pb2.PodsQuery.FromString,
+                    response_serializer=proto_dot_v1_dot_kube__dtn__pb2.PodsResponse.SerializeToString,
+            ),
+            'CheckPod': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckPod,
+                    request_deserializer=proto_dot_v1_dot_kube__dtn__pb2.SetupPodQuery.FromString,
+                    response_serializer=proto_dot_v1_dot_kube__dtn__pb2.CheckPodResponse.SerializeToString,
+            ),
+            'Status': grpc.unary_unary_rpc_method_handler(
+                    servicer.Status,
+                    request_deserializer=proto_dot_v1_dot_kube__dtn__pb2.StatusQuery.FromString,
+                    response_serializer=proto_dot_v1_dot_kube__dtn__pb2.DaemonStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -349,6 +417,114 @@ class Local:
             '/proto.v1.Local/DestroyPod',
             proto_dot_v1_dot_kube__dtn__pb2.PodQuery.SerializeToString,
             proto_dot_v1_dot_kube__dtn__pb2.BoolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetupPods(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proto.v1.Local/SetupPods',
+            proto_dot_v1_dot_kube__dtn__pb2.SetupPodsQuery.SerializeToString,
+            proto_dot_v1_dot_kube__dtn__pb2.PodsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DestroyPods(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proto.v1.Local/DestroyPods',
+            proto_dot_v1_dot_kube__dtn__pb2.PodsQuery.SerializeToString,
+            proto_dot_v1_dot_kube__dtn__pb2.PodsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckPod(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proto.v1.Local/CheckPod',
+            proto_dot_v1_dot_kube__dtn__pb2.SetupPodQuery.SerializeToString,
+            proto_dot_v1_dot_kube__dtn__pb2.CheckPodResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Status(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proto.v1.Local/Status',
+            proto_dot_v1_dot_kube__dtn__pb2.StatusQuery.SerializeToString,
+            proto_dot_v1_dot_kube__dtn__pb2.DaemonStatus.FromString,
             options,
             channel_credentials,
             insecure,
