@@ -24,9 +24,11 @@ def version() -> None:
 
 def _register_modes() -> None:
     # Imported here, not at the top, so each mode's module stays the only place that knows it.
-    from kubedtn.cli import topo
+    from kubedtn.cli import lab, link, topo
 
     cli.add_command(topo.topo)
+    cli.add_command(lab.lab)
+    cli.add_command(link.link)
 
 
 _register_modes()

@@ -1,0 +1,204 @@
+"""`kubedtn lab ...`: a topology on one host (thin: parse, call kubedtn.lab, print).
+
+Exit codes: 0 done; 1 bad input (every problem printed, nothing created) or a failure
+(the message says what and where); ``lab exec`` exits with the command's code.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+import click
+
+from kubedtn.errors import KubedtnError, ValidationError
+from kubedtn.lab.names import DEFAULT_LAB, LAB_NAME_ACCEPTS
+
+_name = click.option(
+    "--name",
+    "lab",
+    default=None,
+    metavar="LAB",
+    help=f"The lab ({LAB_NAME_ACCEPTS}). Default: the only lab there is, else {DEFAULT_LAB!r}.",
+)
+
+
+def fail(error: KubedtnError, *, nothing_made: bool = False) -> NoReturn:
+    """Prints an error the way every lab command does, then exits 1."""
+    if isinstance(error, ValidationError):
+        for line in error.problems:
+            click.echo(line, err=True)
+        count = len(error.problems)
+        tail = "; nothing was created" if nothing_made else ""
+        click.echo(f"{count} problem{'s' if count != 1 else ''} found{tail}", err=True)
+    else:
+        click.echo(f"error: {error}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def lab() -> None:
+    """Run a topology on this host: pods become network namespaces, wired by the daemon.
+
+    \b
+      kubedtn lab up examples/3node.yaml     # namespaces, daemon, links
+      kubedtn lab exec r1 -- ping -c 3 10.0.12.2
+      kubedtn link set r1 eth2 --rate 50mbit
+      kubedtn lab status
+      kubedtn lab down
+    """
+
+
+@lab.command()
+@_name
+@click.option("--via-cni", is_flag=True, help="Bring each pod up by running the CNI chain bridge → kubedtn.")
+@click.option("--store", type=click.Path(dir_okay=False), help="Topology store (default: the lab's own).")
+@click.option("--host-ip", default="127.0.0.1", show_default=True, help="HOST_IP of the lab's daemon.")
+@click.option(
+    "--subnet",
+    default="10.250.0.0/16",
+    show_default=True,
+    help="--via-cni: eth0 addresses (host-local IPAM).",
+)
+@click.option("--no-progress", is_flag=True, help="No progress output on stderr.")
+@click.argument("files", nargs=-1, required=True, metavar="FILE|DIR...")
+def up(
+    *,
+    lab: str | None,
+    via_cni: bool,
+    store: str | None,
+    host_ip: str,
+    subnet: str,
+    no_progress: bool,
+    files: Sequence[str],
+) -> None:
+    """Bring up the topology of FILE|DIR... (kubedtn.io/v1 or kube-dtn files, unchanged).
+
+    Every file is checked first: on any problem all of them are printed and nothing
+    is created. Each pod gets the network namespace LAB-POD; running it again converges
+    (pods no longer in the files are taken down). Ends with a table of pods and links;
+    properties the kernel cannot apply are named in warnings.
+    """
+    from kubedtn.lab import report
+    from kubedtn.lab import up as lab_up
+    from kubedtn.lab.progress import Progress
+
+    name = lab or DEFAULT_LAB
+    opts = lab_up.UpOptions(
+        lab=name, files=tuple(files), via_cni=via_cni, store=store, host_ip=host_ip, subnet=subnet
+    )
+    progress = Progress(name, enabled=not no_progress)
+    try:
+        result = lab_up.up(opts, progress=progress)
+    except ValidationError as e:
+        progress.finish()
+        fail(e, nothing_made=True)
+    except KubedtnError as e:
+        progress.finish()
+        fail(e)
+    view = result.view
+    click.echo(report.pods_table(view.pods))
+    click.echo()
+    click.echo(report.links_table(view.links))
+    for line in (*result.plan.warnings, *view.notes):
+        click.echo(f"warning: {line}", err=True)
+    for failure in result.failed:
+        click.echo(f"error: pod {failure.kube_ns}/{failure.name}: {failure.error}", err=True)
+    if result.failed or not view.all_up:
+        down_links = [str(v.uid) for v in view.links if v.state not in ("up", "outside")]
+        if down_links:
+            click.echo(f"error: links not up: {', '.join(down_links)}", err=True)
+        sys.exit(1)
+
+
+@lab.command()
+@_name
+def status(lab: str | None) -> None:
+    """Pods (alive, namespace, node IP), links (state and properties read from the kernel), daemon."""
+    from kubedtn.lab import report
+    from kubedtn.lab.status import lab_status
+
+    try:
+        st = lab_status(lab)
+    except KubedtnError as e:
+        fail(e)
+    d = st.daemon
+    click.echo(f"lab {st.state.name}: {len(st.state.pods)} pods, store {st.state.store}")
+    if d.pid is None:
+        click.echo(f"daemon: not running (socket {d.socket})")
+    elif d.info is None:
+        click.echo(f"daemon: pid {d.pid}, does not answer on {d.socket}: {d.error}")
+    else:
+        who = "started by the lab" if d.started_by_lab else "not the lab's"
+        click.echo(
+            f"daemon: pid {d.pid} ({who}), {d.socket}, version {d.info.version}, node IP {d.info.node_ip}, "
+            f"{d.info.pods_alive} pods alive, {d.info.links} links"
+        )
+    if st.state.cni is not None:
+        click.echo(f"via CNI: bridge {st.state.cni.bridge}, subnet {st.state.cni.subnet}")
+    click.echo()
+    click.echo(report.pods_table(st.view.pods))
+    click.echo()
+    click.echo(report.links_table(st.view.links))
+    for line in st.view.notes:
+        click.echo(f"warning: {line}")
+
+
+@lab.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@_name
+@click.argument("pod")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- CMD [ARG...]")
+def exec(lab: str | None, pod: str, command: Sequence[str]) -> None:
+    """Run CMD inside POD's network namespace (with its own /sys); exits with CMD's code.
+
+    POD is a pod name, or namespace/name outside "default".
+    """
+    from kubedtn.lab.enter import CommandError, exec_in_pod
+
+    argv = list(command)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    try:
+        exec_in_pod(pod, argv, lab=lab)
+    except CommandError as e:
+        click.echo(f"kubedtn lab exec: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KubedtnError as e:
+        fail(e)
+    except OSError as e:
+        click.echo(f"error: cannot enter the namespace of {pod}: {e}", err=True)
+        sys.exit(1)
+
+
+@lab.command()
+@_name
+@click.option("--no-progress", is_flag=True, help="No progress output on stderr.")
+def down(lab: str | None, no_progress: bool) -> None:
+    """Take the lab down: pods, namespaces, store objects, bridge, the daemon it started.
+
+    Leaves nothing behind; running it again (or on a lab that is not up) does nothing.
+    """
+    from kubedtn.lab.progress import Progress
+    from kubedtn.lab.status import choose_lab
+    from kubedtn.lab.teardown import down as lab_down
+
+    try:
+        name = choose_lab(lab)
+        result = lab_down(name, progress=Progress(name, enabled=not no_progress))
+    except KubedtnError as e:
+        fail(e)
+    if not result.existed:
+        click.echo(f"lab {name}: not up; nothing to do")
+        return
+    parts = [f"{result.pods} pods", f"{result.objects} store objects"]
+    if result.bridge_removed:
+        parts.append(f"bridge {result.bridge_removed}")
+    if result.daemon_stopped:
+        parts.append("the daemon")
+    click.echo(f"lab {name}: removed {', '.join(parts)}")
+    for problem in result.problems:
+        click.echo(f"error: {problem}", err=True)
+    if result.problems:
+        click.echo(f"lab {name}: run `kubedtn lab down --name {name}` again to finish", err=True)
+        sys.exit(1)

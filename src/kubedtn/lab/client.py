@@ -1,0 +1,150 @@
+"""The lab's gRPC client of the daemon's Local service, over its unix socket.
+
+gRPC statuses become kubedtn errors here (the daemon's mapping, reversed):
+INVALID_ARGUMENT → ValidationError, NOT_FOUND → NotFoundError, UNAVAILABLE (and a daemon
+that is not there) → TemporaryError, FAILED_PRECONDITION / INTERNAL / others →
+DataplaneError or KubedtnError, each with the daemon's message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+import grpc
+
+from kubedtn.errors import DataplaneError, KubedtnError, NotFoundError, TemporaryError, ValidationError
+from kubedtn.model import Link, LinkProperties
+from kubedtn.proto.v1 import kube_dtn_pb2 as pb
+from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
+
+DEFAULT_TIMEOUT_S: Final = 600.0  # a SetupPods of a large lab takes seconds
+PING_TIMEOUT_S: Final = 2.0
+
+
+@dataclass(frozen=True)
+class PodOutcome:
+    name: str
+    kube_ns: str
+    ok: bool
+    error: str
+
+
+@dataclass(frozen=True)
+class DaemonInfo:
+    version: str
+    node_ip: str
+    pods_alive: int
+    links: int
+    store: str
+
+
+def _error(e: grpc.RpcError, what: str, socket: str) -> KubedtnError:
+    code = e.code() if hasattr(e, "code") else None
+    details = (e.details() if hasattr(e, "details") else None) or str(e)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return ValidationError(details.splitlines() or [details])
+    if code == grpc.StatusCode.NOT_FOUND:
+        return NotFoundError(f"{what}: {details}")
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
+        return TemporaryError(f"{what}: the daemon at {socket} did not answer ({details})")
+    if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.FAILED_PRECONDITION):
+        return DataplaneError(f"{what}: {details}")
+    return KubedtnError(f"{what}: {code.name if code else 'error'}: {details}")
+
+
+def properties_message(props: LinkProperties) -> pb.LinkProperties:
+    strings: dict[str, Any] = dict(props.to_strings())
+    if "gap" in strings:
+        strings["gap"] = int(strings["gap"])
+    return pb.LinkProperties(**strings)
+
+
+def link_message(link: Link) -> pb.Link:
+    """A model Link as the proto message (first addresses also in local_ip/peer_ip for kube-dtn)."""
+    return pb.Link(
+        peer_pod=link.peer_pod,
+        local_intf=link.local_intf,
+        peer_intf=link.peer_intf,
+        local_ip=link.local_ips[0] if link.local_ips else "",
+        peer_ip=link.peer_ips[0] if link.peer_ips else "",
+        uid=link.uid,
+        properties=properties_message(link.properties),
+        local_mac=link.local_mac or "",
+        peer_mac=link.peer_mac or "",
+        mtu=link.mtu or 0,
+        local_ips=list(link.local_ips),
+        peer_ips=list(link.peer_ips),
+    )
+
+
+class DaemonClient:
+    """Calls of the lab on a daemon's Local service. Use as a context manager (closes the channel)."""
+
+    def __init__(self, socket: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.socket = socket
+        self.timeout_s = timeout_s
+        self._channel = grpc.insecure_channel(f"unix://{socket}")
+        self._stub = pb_grpc.LocalStub(self._channel)  # type: ignore[no-untyped-call]
+
+    def __enter__(self) -> DaemonClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    @contextmanager
+    def _call(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except grpc.RpcError as e:
+            raise _error(e, what, self.socket) from None
+
+    def status(self, *, timeout_s: float | None = None) -> DaemonInfo:
+        with self._call("Status"):
+            reply = self._stub.Status(pb.StatusQuery(), timeout=timeout_s or self.timeout_s)
+        return DaemonInfo(
+            version=reply.version,
+            node_ip=reply.node_ip,
+            pods_alive=reply.pods_alive,
+            links=reply.links,
+            store=reply.store,
+        )
+
+    def answers(self) -> bool:
+        """True when the daemon answers Status within a short time."""
+        try:
+            self.status(timeout_s=PING_TIMEOUT_S)
+        except TemporaryError:
+            return False
+        return True
+
+    def setup_pods(self, pods: Sequence[tuple[str, str, str]]) -> list[PodOutcome]:
+        """SetupPods of (name, kube_ns, netns path) triples, in one call."""
+        query = pb.SetupPodsQuery(
+            pods=[pb.SetupPodQuery(name=n, kube_ns=ns, net_ns=path) for n, ns, path in pods]
+        )
+        with self._call("SetupPods"):
+            reply = self._stub.SetupPods(query, timeout=self.timeout_s)
+        return [PodOutcome(r.name, r.kube_ns, r.ok, r.error) for r in reply.results]
+
+    def destroy_pods(self, pods: Sequence[tuple[str, str]]) -> list[PodOutcome]:
+        """DestroyPods of (name, kube_ns) pairs, in one call."""
+        query = pb.PodsQuery(pods=[pb.PodQuery(name=n, kube_ns=ns) for n, ns in pods])
+        with self._call("DestroyPods"):
+            reply = self._stub.DestroyPods(query, timeout=self.timeout_s)
+        return [PodOutcome(r.name, r.kube_ns, r.ok, r.error) for r in reply.results]
+
+    def update_links(self, *, pod: str, kube_ns: str, links: Sequence[Link]) -> bool:
+        """UpdateLinks: change the properties of the pod's existing links in place."""
+        query = pb.LinksBatchQuery(
+            local_pod=pb.Pod(name=pod, kube_ns=kube_ns), links=[link_message(link) for link in links]
+        )
+        with self._call(f"UpdateLinks of {kube_ns}/{pod}"):
+            reply = self._stub.UpdateLinks(query, timeout=self.timeout_s)
+        return bool(reply.response)

@@ -1,0 +1,175 @@
+"""The lab's daemon process: is it running, start it detached, stop it.
+
+Each lab runs its own ``kubedtn daemon`` (socket, pidfile, state and store under the
+lab's directories, see ``kubedtn.lab.names``), so labs side by side never share a
+daemon or stop one another's. The daemon is started in a new session with its output
+going to ``daemon.log``; it outlives the ``lab up`` that started it, and ``lab down``
+stops it (SIGTERM, SIGKILL after a grace period).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Final
+
+from kubedtn.errors import KubedtnError, TemporaryError
+from kubedtn.lab import selfexec
+from kubedtn.lab.names import LabPaths
+
+DEFAULT_HOST_IP: Final = "127.0.0.1"
+START_TIMEOUT_S: Final = 30.0
+STOP_TIMEOUT_S: Final = 10.0
+
+
+class DaemonStartError(KubedtnError):
+    """The lab's daemon did not come up; the message carries the end of its log."""
+
+
+def daemon_argv(paths: LabPaths, *, host_ip: str, store: str) -> list[str]:
+    """The command line of a lab daemon: gRPC on a free loopback port, no metrics (lab daemons run
+    side by side; the lab talks to its daemon over the unix socket)."""
+    return [
+        *selfexec.command(),
+        "daemon",
+        "--socket",
+        str(paths.socket),
+        "--pidfile",
+        str(paths.pidfile),
+        "--state-dir",
+        str(paths.daemon_state_dir),
+        "--store",
+        store,
+        "--host-ip",
+        host_ip,
+        "--grpc-port",
+        "0",
+        "--grpc-bind",
+        "127.0.0.1",
+        "--http-addr",
+        "off",
+        "--log-file",
+        str(paths.daemon_log),
+    ]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (our own child, not reaped yet) is not running.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def running_pid(paths: LabPaths) -> int | None:
+    """The pid in the lab daemon's pidfile when that process is alive."""
+    try:
+        pid = int(paths.pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.rstrip().splitlines()[-lines:]) or "(empty log)"
+
+
+def start(
+    argv: Sequence[str],
+    *,
+    log_file: Path,
+    ready: Callable[[], bool],
+    timeout_s: float = START_TIMEOUT_S,
+) -> int:
+    """Starts the daemon detached and waits until ``ready()``; its pid.
+
+    DaemonStartError (with the end of its log) when it exits or is not ready in time;
+    in the latter case it is stopped again.
+    """
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log, open(os.devnull, "rb") as null:
+        proc = subprocess.Popen(
+            list(argv), stdin=null, stdout=log, stderr=log, start_new_session=True, close_fds=True
+        )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        code = proc.poll()
+        if code is not None:
+            raise DaemonStartError(
+                f"the lab's daemon exited with {code} while starting ({' '.join(argv)}); "
+                f"the end of {log_file}:\n{log_tail(log_file)}"
+            )
+        with contextlib.suppress(TemporaryError):
+            if ready():
+                return proc.pid
+        if time.monotonic() > deadline:
+            stop(proc.pid)
+            raise DaemonStartError(
+                f"the lab's daemon did not answer within {timeout_s:.0f} s; "
+                f"the end of {log_file}:\n{log_tail(log_file)}"
+            )
+        time.sleep(0.05)
+
+
+def wait_ready(
+    pid: int, *, ready: Callable[[], bool], log_file: Path, timeout_s: float = START_TIMEOUT_S
+) -> None:
+    """Waits until a running daemon answers; DaemonStartError if it dies or stays silent."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(TemporaryError):
+            if ready():
+                return
+        if not _alive(pid):
+            raise DaemonStartError(
+                f"the lab's daemon (pid {pid}) exited; the end of {log_file}:\n{log_tail(log_file)}"
+            )
+        if time.monotonic() > deadline:
+            raise DaemonStartError(
+                f"the lab's daemon (pid {pid}) runs but does not answer on its socket after "
+                f"{timeout_s:.0f} s; the end of {log_file}:\n{log_tail(log_file)}"
+            )
+        time.sleep(0.05)
+
+
+def stop(pid: int, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+    """SIGTERM, then SIGKILL after timeout_s; True when the process was running."""
+    if not _alive(pid):
+        _reap(pid)
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _alive(pid) and time.monotonic() < deadline:
+        _reap(pid)
+        time.sleep(0.05)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        while _alive(pid):
+            _reap(pid)
+            time.sleep(0.02)
+    _reap(pid)
+    return True
+
+
+def _reap(pid: int) -> None:
+    """Collects the exit status when the daemon is our child (started by this process)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)

@@ -1,0 +1,103 @@
+"""``kubedtn lab exec POD -- CMD``: run a command inside a pod's network namespace.
+
+Like ``ip netns exec``: this process joins the namespace (setns), then, in a mount
+namespace of its own (unshare, mounts made private-to-us with MS_SLAVE so nothing
+propagates back), mounts a fresh sysfs on /sys — so ``/sys/class/net`` shows the pod's
+interfaces, not the host's — and finally execs CMD, whose exit code becomes ours.
+Unlike ``ip netns exec`` it does not bind ``/etc/netns/<name>/*`` over ``/etc``.
+
+Standard library only (ctypes), and no threads before the exec: ``unshare(CLONE_NEWNS)``
+refuses a multi-threaded process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Sequence
+from typing import Final, NoReturn
+
+from kubedtn.errors import KubedtnError, NotFoundError
+from kubedtn.lab import state
+from kubedtn.lab.names import known_labs, lab_paths, split_pod
+from kubedtn.lab.state import LabState, PodRecord
+
+CLONE_NEWNET: Final = 0x40000000
+CLONE_NEWNS: Final = 0x00020000
+MS_REC: Final = 0x4000
+MS_SLAVE: Final = 1 << 19
+MNT_DETACH: Final = 2
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+
+def _call(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def find_pod(pod: str, *, lab: str | None) -> tuple[LabState, PodRecord]:
+    """The lab and record of ``pod`` (``name`` or ``namespace/name``); with no ``lab`` given,
+    the one lab that has such a pod."""
+    kube_ns, name = split_pod(pod)
+    labs = [lab] if lab else known_labs()
+    found: list[tuple[LabState, PodRecord]] = []
+    for candidate in labs:
+        current = state.load(lab_paths(candidate))
+        record = current.pod(kube_ns, name) if current else None
+        if current is not None and record is not None:
+            found.append((current, record))
+    if not found:
+        where = f"lab {lab}" if lab else f"any lab ({', '.join(labs) or 'there are none'})"
+        raise NotFoundError(f"pod {pod} is not in {where}")
+    if len(found) > 1:
+        names = ", ".join(s.name for s, _ in found)
+        raise KubedtnError(f"pod {pod} is in several labs ({names}); say which with --name")
+    return found[0]
+
+
+def enter_netns(path: str, *, private_sys: bool = True) -> None:
+    """Moves this (single-threaded) process into the network namespace at path."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise NotFoundError(f"network namespace {path} does not exist; run `kubedtn lab up` again") from None
+    try:
+        _call(_libc.setns(fd, CLONE_NEWNET), f"setns({path})")
+    finally:
+        os.close(fd)
+    if not private_sys:
+        return
+    _call(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    _call(_libc.mount(b"", b"/", None, MS_SLAVE | MS_REC, None), "make / a slave mount")
+    # /sys may not be mounted at all (minimal containers): then just mount ours.
+    _libc.umount2(b"/sys", MNT_DETACH)
+    _call(_libc.mount(b"sysfs", b"/sys", b"sysfs", 0, None), "mount sysfs on /sys")
+
+
+def exec_in_pod(pod: str, argv: Sequence[str], *, lab: str | None) -> NoReturn:
+    """Execs argv in the pod's namespace; returns only by raising (exit 127/126 for a command
+    that cannot be found / run, like a shell)."""
+    if not argv:
+        raise KubedtnError("no command given: kubedtn lab exec POD -- CMD [ARG...]")
+    _, record = find_pod(pod, lab=lab)
+    enter_netns(record.netns_path)
+    try:
+        os.execvp(argv[0], list(argv))
+    except FileNotFoundError:
+        raise CommandError(f"{argv[0]}: command not found", 127) from None
+    except PermissionError:
+        raise CommandError(f"{argv[0]}: permission denied", 126) from None
+
+
+class CommandError(KubedtnError):
+    """The command could not be exec'd; ``exit_code`` as a shell would give."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -1,0 +1,129 @@
+"""``kubedtn lab down`` and taking single pods out of a lab.
+
+A pod goes in this order: the daemon destroys it (``DestroyPods``, or a CNI DEL in
+``--via-cni`` mode: links gone, pod marked dead), then its namespace is deleted (which
+takes every interface left in it along), then its store object. Without a daemon the
+namespaces go directly: all of a lab's links are veth pairs between its own namespaces,
+so nothing of them outlives the namespaces.
+
+``down`` then removes the bridge and IPAM data of ``--via-cni``, stops the daemon the lab
+started, and deletes the lab's directories; the record goes last, so a ``down`` that
+stops half-way can simply be run again.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubedtn.dataplane import delete_namespaces
+from kubedtn.errors import KubedtnError
+from kubedtn.lab import cnimode, daemonproc, state, topostore
+from kubedtn.lab.client import DaemonClient
+from kubedtn.lab.names import LabPaths, lab_paths
+from kubedtn.lab.progress import Progress
+from kubedtn.lab.state import LabState, PodRecord
+from kubedtn.store import ObjectStore, open_store
+
+
+@dataclass
+class DownResult:
+    lab: str
+    existed: bool
+    pods: int = 0
+    objects: int = 0
+    daemon_stopped: bool = False
+    bridge_removed: str = ""
+    problems: list[str] = field(default_factory=list)  # what could not be done cleanly
+
+
+def _daemon_answers(paths: LabPaths) -> bool:
+    if daemonproc.running_pid(paths) is None:
+        return False
+    with DaemonClient(str(paths.socket)) as client:
+        return client.answers()
+
+
+def take_down_pods(
+    current: LabState,
+    paths: LabPaths,
+    pods: Sequence[PodRecord],
+    *,
+    store: ObjectStore | None,
+    progress: Progress | None = None,
+) -> list[str]:
+    """Destroys pods (daemon or CNI DEL if the daemon runs), deletes their namespaces and
+    store objects. Returns the problems met (the pods are gone either way)."""
+    problems: list[str] = []
+    if pods and _daemon_answers(paths):
+        if current.cni is not None:
+            errors = cnimode.delete_pods(
+                current.cni, paths, pods, on_done=progress.advance if progress else lambda _: None
+            )
+            problems += [f"{key}: CNI DEL: {error}" for key, error in errors.items()]
+        else:
+            try:
+                with DaemonClient(str(paths.socket)) as client:
+                    outcomes = client.destroy_pods([(p.name, p.kube_ns) for p in pods])
+                problems += [f"{o.kube_ns}/{o.name}: DestroyPods: {o.error}" for o in outcomes if not o.ok]
+            except KubedtnError as e:
+                problems.append(f"DestroyPods: {e}")
+    delete_namespaces([p.netns for p in pods])
+    if store is not None:
+        topostore.delete(store, current.name, keys=[p.key for p in pods])
+    return problems
+
+
+def down(lab: str, *, progress: Progress) -> DownResult:
+    paths = lab_paths(lab)
+    current = state.load(paths)
+    result = DownResult(lab=lab, existed=current is not None)
+    if current is None:
+        # Nothing recorded; a daemon left by an interrupted `down` is still stopped.
+        pid = daemonproc.running_pid(paths)
+        if pid is not None:
+            result.daemon_stopped = daemonproc.stop(pid)
+        shutil.rmtree(paths.run_dir, ignore_errors=True)
+        return result
+
+    store = open_store(current.store) if Path(current.store).exists() else None
+    try:
+        progress.step("pods", len(current.pods))
+        result.problems += take_down_pods(current, paths, current.pods, store=store, progress=progress)
+        result.pods = len(current.pods)
+        progress.finish(f"{len(current.pods)} taken down, namespaces deleted")
+        if store is not None:
+            result.objects = len(current.pods) + topostore.delete(store, lab)  # and any stragglers
+    finally:
+        if store is not None:
+            store.close()
+    state.save(paths, current.without_pods(p.key for p in current.pods))
+
+    if current.cni is not None:
+        progress.step("bridge")
+        try:
+            cnimode.remove_bridge(current.cni)
+            result.bridge_removed = current.cni.bridge
+        except KubedtnError as e:
+            result.problems.append(str(e))
+        progress.finish(current.cni.bridge)
+
+    pid = daemonproc.running_pid(paths)
+    if pid is not None and (current.daemon is None or current.daemon.started):
+        progress.step("daemon")
+        result.daemon_stopped = daemonproc.stop(pid)
+        progress.finish(f"pid {pid} stopped")
+
+    if result.problems:
+        return result  # keep the record: `lab down` again retries
+    _remove_files(paths)
+    return result
+
+
+def _remove_files(paths: LabPaths) -> None:
+    """The lab's directories: record, own store, daemon state and log, CNI files, socket.
+    A store given with --store lives elsewhere and keeps its other objects."""
+    shutil.rmtree(paths.state_dir, ignore_errors=True)
+    shutil.rmtree(paths.run_dir, ignore_errors=True)

@@ -1,0 +1,271 @@
+"""``kubedtn lab up``: files → namespaces, store objects, the lab's daemon, pods up.
+
+The order is what makes it safe to repeat and safe to stop half-way:
+
+1. load and check every file (all problems at once; nothing touched on bad input);
+2. plan against what exists (namespaces, store objects): refuse before creating anything
+   if a namespace or object of the same name is someone else's;
+3. write the lab's record listing every namespace about to be made, then make them;
+4. write the Topology objects (create or update, labelled with the lab);
+5. make sure the lab's daemon runs (start it if not, wait until it answers);
+6. bring every pod up: one ``SetupPods`` call — or, ``--via-cni``, a CNI ADD per pod;
+7. read back what the kernel has, for the summary.
+
+Running it again converges: existing namespaces and objects are kept or updated, pods
+no longer in the files are taken down, and ``SetupPods`` of a pod that is up only adds
+what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from contextlib import closing
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from kubedtn.dataplane import create_namespaces
+from kubedtn.errors import KubedtnError, ValidationError
+from kubedtn.lab import cnimode, daemonproc, state, topostore
+from kubedtn.lab.client import DaemonClient, PodOutcome
+from kubedtn.lab.names import RUN_NETNS, LabPaths, lab_name_problem, lab_paths
+from kubedtn.lab.plan import LabPlan, plan_up
+from kubedtn.lab.progress import Progress
+from kubedtn.lab.state import DaemonRecord, LabState, PodRecord
+from kubedtn.lab.teardown import take_down_pods
+from kubedtn.lab.view import LabView, gather
+from kubedtn.model.documents import load_bundle
+from kubedtn.model.types import Topology
+from kubedtn.store import open_store
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    lab: str
+    files: tuple[str, ...]
+    via_cni: bool = False
+    store: str | None = None  # default: the lab's own store.db
+    host_ip: str = daemonproc.DEFAULT_HOST_IP
+    subnet: str = cnimode.DEFAULT_SUBNET
+
+
+@dataclass(frozen=True)
+class UpResult:
+    plan: LabPlan
+    state: LabState
+    failed: tuple[PodOutcome, ...]
+    view: LabView
+    daemon_started: bool
+
+
+def load_topologies(files: Sequence[str]) -> list[Topology]:
+    """Checked Topologies of the files; ValidationError with every problem."""
+    bundle = load_bundle(files)
+    bundle.raise_for_problems()
+    if not bundle.topologies:
+        raise ValidationError(
+            f"{', '.join(files)}: no Topology objects (kubedtn.io/v1 or y-young.github.io/v1) found"
+        )
+    return list(bundle.topologies)
+
+
+def existing_namespaces() -> set[str]:
+    try:
+        return set(os.listdir(RUN_NETNS))
+    except FileNotFoundError:
+        return set()
+
+
+def _store_path(opts: UpOptions, paths: LabPaths, previous: LabState | None) -> str:
+    chosen = str(Path(opts.store).resolve()) if opts.store else None
+    if previous is not None:
+        if chosen and chosen != previous.store:
+            raise ValidationError(
+                f"--store: lab {opts.lab} uses the store {previous.store}, not {chosen}; "
+                f"take it down first (kubedtn lab down --name {opts.lab})"
+            )
+        return previous.store
+    return chosen or str(paths.store)
+
+
+def _check_mode(opts: UpOptions, previous: LabState | None) -> None:
+    if previous is None or not previous.pods:
+        return
+    was_cni = previous.cni is not None
+    if was_cni != opts.via_cni:
+        how = "with --via-cni" if was_cni else "without --via-cni"
+        raise ValidationError(
+            f"lab {opts.lab} was brought up {how}; take it down first (kubedtn lab down --name {opts.lab})"
+        )
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Everything decided before the first change."""
+
+    topologies: tuple[Topology, ...]
+    paths: LabPaths
+    previous: LabState | None
+    store_path: str
+    plan: LabPlan
+
+
+def prepare(opts: UpOptions) -> _Prepared:
+    """Steps 1-2: load, check and plan; ValidationError (nothing touched) on any problem."""
+    why = lab_name_problem(opts.lab)
+    if why:
+        raise ValidationError(f"--name: {opts.lab!r} {why}")
+    topologies = load_topologies(opts.files)
+    paths = lab_paths(opts.lab)
+    previous = state.load(paths)
+    _check_mode(opts, previous)
+    store_path = _store_path(opts, paths, previous)
+    if opts.via_cni:
+        cnimode.check_subnet(opts.subnet)
+        cnimode.plugin_dirs()
+    owners: dict[str, str | None] = {}
+    if Path(store_path).exists():
+        with closing(open_store(store_path)) as store:
+            owners = topostore.owners(store, (t.key for t in topologies))
+    plan = plan_up(
+        lab=opts.lab,
+        topologies=topologies,
+        previous=previous,
+        existing_netns=existing_namespaces(),
+        store_owners=owners,
+    )
+    return _Prepared(tuple(topologies), paths, previous, store_path, plan)
+
+
+def up(opts: UpOptions, *, progress: Progress) -> UpResult:
+    progress.step("checking files")
+    prep = prepare(opts)
+    plan, paths = prep.plan, prep.paths
+    progress.finish(f"{len(plan.pods)} pods, {sum(len(p.topology.links) for p in plan.pods)} link ends")
+
+    # From here on things are made; the record lists them first.
+    current = (prep.previous or LabState(name=opts.lab, store=prep.store_path)).with_pods(plan.records)
+    current = replace(current, sources=tuple(str(Path(f).resolve()) for f in opts.files))
+    state.save(paths, current)
+
+    progress.step("namespaces", len(plan.create_netns))
+    create_namespaces(plan.create_netns)
+    progress.finish(f"created {len(plan.create_netns)}, kept {len(plan.pods) - len(plan.create_netns)}")
+
+    with closing(open_store(prep.store_path)) as store:
+        progress.step("store")
+        counts = topostore.write(store, opts.lab, prep.topologies)
+        progress.finish(f"created {counts.created}, updated {counts.updated}, unchanged {counts.unchanged}")
+
+        progress.step("daemon")
+        daemon, started = ensure_daemon(paths, current, host_ip=opts.host_ip)
+        current = replace(current, daemon=daemon)
+        state.save(paths, current)
+        progress.finish(f"{'started' if started else 'running'}, pid {daemon.pid}")
+
+        if plan.remove:
+            progress.step("pods no longer in the files", len(plan.remove))
+            take_down_pods(current, paths, plan.remove, store=store)
+            current = current.without_pods(p.key for p in plan.remove)
+            state.save(paths, current)
+            progress.finish()
+
+        current, failed = bring_up(opts, paths, current, plan.records, progress=progress)
+
+        progress.step("reading back")
+        view = gather(store, opts.lab, current.pods)
+        progress.finish()
+    return UpResult(plan=plan, state=current, failed=failed, view=view, daemon_started=started)
+
+
+def bring_up(
+    opts: UpOptions, paths: LabPaths, current: LabState, records: Sequence[PodRecord], *, progress: Progress
+) -> tuple[LabState, tuple[PodOutcome, ...]]:
+    """Step 6: every pod through the daemon at once, or one CNI ADD per pod."""
+    if opts.via_cni:
+        record = cnimode.prepare(paths, subnet=cnimode.check_subnet(opts.subnet))
+        current = replace(current, cni=record)
+        state.save(paths, current)
+        wait_for_pod_list(paths, records)
+        progress.step("pods (CNI ADD)", len(records))
+        errors = cnimode.add_pods(record, paths, records, on_done=progress.advance)
+        failed = tuple(PodOutcome(p.name, p.kube_ns, False, e) for p in records if (e := errors.get(p.key)))
+    else:
+        progress.step("pods (SetupPods)", len(records))
+        failed = setup_pods(paths, records, store_path=current.store, lab=opts.lab, progress=progress)
+    progress.finish(f"{len(records) - len(failed)} up" + (f", {len(failed)} failed" if failed else ""))
+    return current, failed
+
+
+def ensure_daemon(paths: LabPaths, current: LabState, *, host_ip: str) -> tuple[DaemonRecord, bool]:
+    """The lab's daemon, started if it does not run; (its record, whether this call started it)."""
+    client = DaemonClient(str(paths.socket))
+    try:
+        pid = daemonproc.running_pid(paths)
+        if pid is not None:
+            # Running (maybe still starting): give it the start timeout to answer.
+            daemonproc.wait_ready(pid, ready=client.answers, log_file=paths.daemon_log)
+            started_before = current.daemon.started if current.daemon else False
+            known = current.daemon.argv if current.daemon else ()
+            return DaemonRecord(socket=str(paths.socket), started=started_before, pid=pid, argv=known), False
+        argv = daemonproc.daemon_argv(paths, host_ip=host_ip, store=current.store)
+        pid = daemonproc.start(argv, log_file=paths.daemon_log, ready=client.answers)
+        return DaemonRecord(socket=str(paths.socket), started=True, pid=pid, argv=tuple(argv)), True
+    finally:
+        client.close()
+
+
+def setup_pods(
+    paths: LabPaths, records: Sequence[PodRecord], *, store_path: str, lab: str, progress: Progress
+) -> tuple[PodOutcome, ...]:
+    """One SetupPods call for every pod; the progress bar follows the store (pods marked alive)."""
+    stop = threading.Event()
+    keys = {p.key for p in records}
+
+    def follow() -> None:
+        with closing(open_store(store_path)) as store:  # this thread's own connection
+            while not stop.wait(0.1):
+                try:
+                    alive = sum(
+                        1
+                        for obj in topostore.lab_objects(store, lab)
+                        if topostore.key_of(obj) in keys and (obj.get("status") or {}).get("net_ns")
+                    )
+                except KubedtnError:
+                    continue
+                progress.advance(alive)
+
+    watcher = threading.Thread(target=follow, name="kubedtn-lab-progress", daemon=True)
+    watcher.start()
+    try:
+        with DaemonClient(str(paths.socket)) as client:
+            outcomes = client.setup_pods([(p.name, p.kube_ns, p.netns_path) for p in records])
+    finally:
+        stop.set()
+        watcher.join()
+    return tuple(o for o in outcomes if not o.ok)
+
+
+def wait_for_pod_list(paths: LabPaths, records: Sequence[PodRecord], *, timeout_s: float = 30.0) -> None:
+    """Waits until the daemon's topology pod list names every pod (the CNI plugin reads only
+    that file to tell topology pods from others: a pod missing there would pass through)."""
+    import json
+    import time
+
+    want = {p.key for p in records}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            listed = set(json.loads(paths.pod_list.read_text()).get("pods") or ())
+        except (OSError, ValueError, AttributeError):
+            listed = set()
+        if want <= listed:
+            return
+        if time.monotonic() > deadline:
+            missing = ", ".join(sorted(want - listed)[:5])
+            raise KubedtnError(
+                f"the lab's daemon did not list the pods in {paths.pod_list} within {timeout_s:.0f} s "
+                f"(missing: {missing}); see {paths.daemon_log}"
+            )
+        time.sleep(0.05)

@@ -1,0 +1,253 @@
+"""What a lab looks like right now: pods, links and their properties as the kernel has them.
+
+``gather`` reads (effects); everything else is pure: which properties of a link end the
+kernel does not carry (``missing_properties``), how each link is (``link_views``).
+The tables are drawn by ``kubedtn.lab.report``.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+
+from kubedtn.dataplane import Dataplane, LiveInterface, create_namespaces, delete_namespaces, namespace_exists
+from kubedtn.errors import KubedtnError
+from kubedtn.lab import topostore
+from kubedtn.lab.state import PodRecord
+from kubedtn.model import Condition, Link, LinkProperties, PeerKind, Topology
+from kubedtn.model.types import PROPERTY_FIELDS
+from kubedtn.store import ObjectStore
+
+# LinkProperties field → the property name users write.
+_NAME_OF: dict[str, str] = {attr: name for name, (attr, _) in PROPERTY_FIELDS.items()}
+_NETEM_MISSING = "sch_netem is missing in this kernel"
+
+
+@dataclass(frozen=True)
+class PodView:
+    key: str
+    name: str
+    kube_ns: str
+    netns: str
+    netns_exists: bool
+    alive: bool  # the daemon recorded it (status.net_ns) and its namespace exists
+    node_ip: str
+    links: int
+    conditions: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True)
+class EndView:
+    pod: str  # namespace/name
+    intf: str
+    want: LinkProperties
+    live: LiveInterface | None  # None: the interface is not there
+
+    @property
+    def where(self) -> str:
+        return f"{self.pod.split('/', 1)[1] if self.pod.startswith('default/') else self.pod}/{self.intf}"
+
+
+@dataclass(frozen=True)
+class LinkView:
+    uid: int
+    a: EndView
+    b: EndView | None  # None: the far end is not a lab pod
+    peer: str  # the far end as written (pod name, localhost, physical/IP)
+    state: str  # "up", "down", "missing", "partial" (one end only), "outside" (peer not in the lab)
+    notes: tuple[str, ...] = ()  # properties the kernel does not carry, and why
+
+
+def missing_properties(want: LinkProperties, live: LinkProperties | None) -> list[str]:
+    """Names of the properties set in ``want`` that the kernel's qdiscs do not emulate as asked."""
+    if live is None:
+        return [_NAME_OF[f.name] for f in fields(want) if getattr(want, f.name)] or ["(foreign qdiscs)"]
+    out: list[str] = []
+    for f in fields(want):
+        w, got = getattr(want, f.name), getattr(live, f.name)
+        if f.name == "rate_bps":
+            same = abs(w - got) < 8  # tc keeps bytes per second
+        elif isinstance(w, float):
+            same = math.isclose(w, got, abs_tol=1e-3)
+        else:
+            same = w == got
+        if not same:
+            out.append(_NAME_OF[f.name])
+    return out
+
+
+def _end_state(live: LiveInterface | None) -> str:
+    if live is None:
+        return "missing"
+    return "up" if live.up and live.oper_state in ("up", "unknown") else "down"
+
+
+def end_notes(end: EndView, *, netem_missing: bool | None) -> list[str]:
+    """One line per link end whose properties are not (all) in the kernel."""
+    if end.live is None:
+        return []
+    missing = missing_properties(end.want, end.live.properties)
+    if not missing:
+        return []
+    netem = [m for m in missing if m != "rate"]
+    if netem and netem_missing:
+        why = _NETEM_MISSING
+    elif netem and netem_missing is None:
+        why = "cause unknown; see the daemon's log"
+    else:
+        why = "not what the spec says; see the daemon's log"
+    return [f"{end.where}: {', '.join(missing)} not applied: {why}"]
+
+
+def link_views(
+    topologies: Sequence[Topology],
+    live: Mapping[str, Mapping[str, LiveInterface]],
+    *,
+    netem_missing: bool | None = None,
+) -> list[LinkView]:
+    """One view per link uid; ``live``: pod key → interface name → what the kernel has."""
+    by_key = {t.key: t for t in topologies}
+    seen: set[int] = set()
+    out: list[LinkView] = []
+    for topo in sorted(topologies, key=lambda t: (t.namespace, t.name)):
+        for link in topo.links:
+            if link.uid in seen:
+                continue
+            seen.add(link.uid)
+            mine = live.get(topo.key, {})
+            a = EndView(topo.key, link.local_intf, link.properties, mine.get(link.local_intf))
+            far = _far_end(by_key, topo, link)
+            if far is None:
+                out.append(LinkView(link.uid, a, None, link.peer_pod, "outside"))
+                continue
+            theirs = live.get(far.key, {})
+            b = EndView(far.key, link.peer_intf, _far_props(far, link), theirs.get(link.peer_intf))
+            states = {_end_state(a.live), _end_state(b.live)}
+            if states == {"up"}:
+                state = "up"
+            elif states == {"missing"}:
+                state = "missing"
+            elif "missing" in states:
+                state = "partial"
+            else:
+                state = "down"
+            notes = end_notes(a, netem_missing=netem_missing) + end_notes(b, netem_missing=netem_missing)
+            out.append(LinkView(link.uid, a, b, link.peer_pod, state, tuple(notes)))
+    return sorted(out, key=lambda v: v.uid)
+
+
+def _far_end(by_key: Mapping[str, Topology], topo: Topology, link: Link) -> Topology | None:
+    if link.peer_kind is not PeerKind.POD:
+        return None
+    return by_key.get(f"{topo.namespace}/{link.peer_pod}")
+
+
+def _far_props(far: Topology, link: Link) -> LinkProperties:
+    match = next((other for other in far.links if other.uid == link.uid), None)
+    return match.properties if match is not None else LinkProperties()
+
+
+def pod_views(topologies: Sequence[Topology], records: Sequence[PodRecord]) -> list[PodView]:
+    by_key = {t.key: t for t in topologies}
+    out: list[PodView] = []
+    for rec in records:
+        topo = by_key.get(rec.key)
+        exists = namespace_exists(rec.netns_path)
+        status = topo.status if topo else None
+        out.append(
+            PodView(
+                key=rec.key,
+                name=rec.name,
+                kube_ns=rec.kube_ns,
+                netns=rec.netns,
+                netns_exists=exists,
+                alive=bool(exists and status and status.net_ns),
+                node_ip=status.src_ip if status else "",
+                links=len(topo.links) if topo else 0,
+                conditions=status.conditions if status else (),
+            )
+        )
+    return out
+
+
+# ---- reading the kernel -----------------------------------------------------------------------
+
+
+def read_interfaces(records: Sequence[PodRecord]) -> dict[str, dict[str, LiveInterface]]:
+    """pod key → kubedtn's interfaces in its namespace (by name); pods without a namespace: {}."""
+    dp = Dataplane()
+    out: dict[str, dict[str, LiveInterface]] = {}
+    for rec in records:
+        if not namespace_exists(rec.netns_path):
+            out[rec.key] = {}
+            continue
+        try:
+            out[rec.key] = {i.name: i for i in dp.read(rec.netns_path, owned_only=True)}
+        except KubedtnError:
+            out[rec.key] = {}  # vanished while reading
+    return out
+
+
+def kernel_has_netem() -> bool:
+    """Probes a throwaway namespace: can a netem qdisc be attached?"""
+    name = f"kdtn-probe-{uuid.uuid4().hex[:8]}"
+    create_namespaces([name])
+    try:
+        probe = subprocess.run(
+            ["tc", "-n", name, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
+            capture_output=True,
+            check=False,
+        )
+        return probe.returncode == 0
+    finally:
+        delete_namespaces([name])
+
+
+def needs_netem_probe(views: Sequence[LinkView]) -> bool:
+    """True when some end lacks a netem property (then the cause is worth a probe)."""
+    for v in views:
+        for end in (v.a, v.b):
+            if end is None or end.live is None:
+                continue
+            if any(m != "rate" for m in missing_properties(end.want, end.live.properties)):
+                return True
+    return False
+
+
+# ---- the whole lab ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabView:
+    pods: tuple[PodView, ...]
+    links: tuple[LinkView, ...]
+    notes: tuple[str, ...]  # properties not applied, failed conditions
+
+    @property
+    def all_up(self) -> bool:
+        return all(p.alive for p in self.pods) and all(v.state in ("up", "outside") for v in self.links)
+
+
+def gather(store: ObjectStore, lab: str, records: Sequence[PodRecord]) -> LabView:
+    """Reads the lab's objects (with the daemon's status) and what the kernel has."""
+    topologies = topostore.lab_topologies(store, lab)
+    pods = pod_views(topologies, records)
+    interfaces = read_interfaces(records)
+    links = link_views(topologies, interfaces)
+    if needs_netem_probe(links):
+        links = link_views(topologies, interfaces, netem_missing=not kernel_has_netem())
+    return LabView(tuple(pods), tuple(links), tuple(lab_notes(links, pods)))
+
+
+def lab_notes(links: Sequence[LinkView], pods: Sequence[PodView]) -> list[str]:
+    """Warnings: properties not applied, conditions the daemon reported as failed."""
+    out = [f"link {v.uid} {note}" for v in links for note in v.notes]
+    for p in pods:
+        who = p.name if p.kube_ns == "default" else p.key
+        for c in p.conditions:
+            if c.status == "False":
+                out.append(f"{who}: {c.type} is False ({c.reason}): {c.message}")
+    return out

@@ -1,0 +1,166 @@
+"""Reading a lab back: which properties the kernel lacks, link states, the tables."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from kubedtn.dataplane import LiveInterface
+from kubedtn.lab.report import describe_properties, links_table, pods_table
+from kubedtn.lab.view import PodView, lab_notes, link_views, missing_properties
+from kubedtn.model import LinkProperties
+from kubedtn.model.objects import topology_from_dict
+
+MS = 1000
+
+
+def _topo(name: str, links: list[dict[str, object]]) -> object:
+    return topology_from_dict(
+        {
+            "apiVersion": "kubedtn.io/v1",
+            "kind": "Topology",
+            "metadata": {"name": name},
+            "spec": {"links": links},
+        }
+    )
+
+
+R1 = _topo(
+    "r1",
+    [
+        {
+            "uid": 1,
+            "peer_pod": "r2",
+            "local_intf": "eth1",
+            "peer_intf": "eth1",
+            "properties": {"latency": "10ms", "loss": "1"},
+        },
+        {
+            "uid": 2,
+            "peer_pod": "r2",
+            "local_intf": "eth2",
+            "peer_intf": "eth2",
+            "properties": {"rate": "100Mbit"},
+        },
+    ],
+)
+R2 = _topo(
+    "r2",
+    [
+        {
+            "uid": 1,
+            "peer_pod": "r1",
+            "local_intf": "eth1",
+            "peer_intf": "eth1",
+            "properties": {"latency": "10ms"},
+        },
+        {
+            "uid": 2,
+            "peer_pod": "r1",
+            "local_intf": "eth2",
+            "peer_intf": "eth2",
+            "properties": {"rate": "100Mbit"},
+        },
+    ],
+)
+
+
+def _live(name: str, props: LinkProperties | None, *, up: bool = True) -> LiveInterface:
+    return LiveInterface(
+        netns="/run/netns/x",
+        name=name,
+        ifindex=7,
+        kind="veth",
+        up=up,
+        oper_state="up" if up else "down",
+        mtu=1500,
+        mac=None,
+        group=0,
+        alias=None,
+        properties=props,
+    )
+
+
+def test_missing_properties() -> None:
+    want = LinkProperties(latency_us=10 * MS, loss=1.0, rate_bps=100_000_000)
+    assert missing_properties(want, want) == []
+    assert missing_properties(want, LinkProperties(rate_bps=100_000_000)) == ["latency", "loss"]
+    # tc keeps whole bytes per second and 32-bit probabilities: close enough is the same
+    near = dataclasses.replace(want, rate_bps=100_000_004, loss=1.0000001)
+    assert missing_properties(want, near) == []
+    assert missing_properties(LinkProperties(), LinkProperties()) == []
+
+
+def test_link_states_and_netem_notes() -> None:
+    live = {
+        "default/r1": {
+            "eth1": _live("eth1", LinkProperties()),
+            "eth2": _live("eth2", LinkProperties(rate_bps=100_000_000)),
+        },
+        "default/r2": {"eth1": _live("eth1", LinkProperties())},
+    }
+    views = link_views([R1, R2], live, netem_missing=True)
+    assert [(v.uid, v.state) for v in views] == [(1, "up"), (2, "partial")]
+    assert views[0].notes == (
+        "r1/eth1: latency, loss not applied: sch_netem is missing in this kernel",
+        "r2/eth1: latency not applied: sch_netem is missing in this kernel",
+    )
+    assert views[1].notes == ()  # the rate is there (the missing end has nothing to compare)
+    unknown = link_views([R1, R2], live, netem_missing=None)
+    assert "cause unknown" in unknown[0].notes[0]
+
+
+def test_missing_everywhere_and_down() -> None:
+    views = link_views([R1, R2], {})
+    assert {v.state for v in views} == {"missing"}
+    down = {
+        "default/r1": {"eth1": _live("eth1", LinkProperties(), up=False)},
+        "default/r2": {"eth1": _live("eth1", LinkProperties())},
+    }
+    assert link_views([R1, R2], down)[0].state == "down"
+
+
+def test_describe_properties() -> None:
+    assert describe_properties(LinkProperties()) == "-"
+    text = describe_properties(
+        LinkProperties(
+            latency_us=10 * MS,
+            jitter_us=1 * MS,
+            loss=0.5,
+            loss_corr=25.0,
+            rate_bps=100_000_000,
+            reorder_prob=5.0,
+            gap=3,
+        )
+    )
+    assert text == "latency 10ms ±1ms, loss 0.5% (corr 25%), reorder 5% gap 3, rate 100Mbit/s"
+
+
+def test_tables() -> None:
+    pods = [PodView("default/r1", "r1", "default", "t-r1", True, True, "127.0.0.1", 2)]
+    text = pods_table(pods)
+    assert text.splitlines()[0].split() == ["POD", "NETNS", "NODE", "ALIVE", "LINKS"]
+    assert text.splitlines()[1].split() == ["r1", "t-r1", "127.0.0.1", "yes", "2"]
+    live = {"default/r1": {}, "default/r2": {}}
+    table = links_table(link_views([R1, R2], live)).splitlines()
+    assert table[1].split()[:5] == ["1", "r1/eth1", "<->", "r2/eth1", "missing"]
+    assert "r1->r2: latency 10ms, loss 1%; r2->r1: latency 10ms" in table[1]
+    assert "rate 100Mbit/s (both ways)" in table[2]
+
+
+def test_notes_include_failed_conditions() -> None:
+    from kubedtn.model import Condition
+
+    pods = [
+        PodView(
+            "default/r1",
+            "r1",
+            "default",
+            "t-r1",
+            True,
+            False,
+            "",
+            2,
+            (Condition("Ready", "False", "PodDown", "not running"),),
+        )
+    ]
+    assert lab_notes([], pods) == ["r1: Ready is False (PodDown): not running"]
