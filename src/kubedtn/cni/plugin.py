@@ -72,16 +72,19 @@ def _command(environ: Mapping[str, str], data: bytes, stdout: TextIO) -> int:
     cni_version = versions.LATEST_VERSION
     config: spec.NetConf | None = None
     request: spec.Request | None = None
+    logger: logging.Logger | None = None
     try:
         command = spec.parse_command(environ.get("CNI_COMMAND"))
         config = spec.parse_network_config(data)
         cni_version = config.cni_version
+        logger = _logger(environ, config)  # before the handler: it logs too
         spec.check_command_version(command, cni_version)
         request = spec.Request(env=spec.parse_environment(environ, command), config=config)
         result = _handler(command)(request)
     except Exception as exc:  # the outermost layer: every failure becomes a CNI error
         error = from_exception(exc)
-        logger = _logger(environ, config)
+        if logger is None:
+            logger = _logger(environ, config)
         fields = _fields(environ, request)
         if error.code == Code.INTERNAL:
             logger.exception("%s result=error code=%d msg=%r", fields, error.code, error.msg)
@@ -90,13 +93,23 @@ def _command(environ: Mapping[str, str], data: bytes, stdout: TextIO) -> int:
                 "%s result=error code=%d msg=%r details=%r", fields, error.code, error.msg, error.details
             )
         return _fail(stdout, error, cni_version)
-    _logger(environ, config).info("%s result=ok", _fields(environ, request))
+    logger.info("%s result=ok", _fields(environ, request))
     return EXIT_OK if result is None else _emit(stdout, result)
+
+
+# The module handling each command (its `handle`), imported only when that command runs.
+_HANDLERS = {"ADD": "add", "DEL": "delete", "CHECK": "check", "STATUS": "status", "GC": "gc"}
 
 
 def _handler(command: spec.Command) -> Handler:
     """The handler of a command (imported here, so a command loads only its own modules)."""
-    return _not_implemented
+    module = _HANDLERS.get(command.value)
+    if module is None:
+        return _not_implemented
+    import importlib
+
+    handle: Handler = importlib.import_module(f"kubedtn.cni.{module}").handle
+    return handle
 
 
 def _not_implemented(request: spec.Request) -> Mapping[str, Any] | None:
@@ -105,7 +118,6 @@ def _not_implemented(request: spec.Request) -> Mapping[str, Any] | None:
     raise CniError(
         Code.NOT_IMPLEMENTED,
         f"CNI_COMMAND={request.env.command.value} is not implemented by kubedtn {kubedtn.version()}",
-        details="this build answers VERSION only",
     )
 
 

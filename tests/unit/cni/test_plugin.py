@@ -9,47 +9,14 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from kubedtn import errors
 from kubedtn.cni import plugin, spec
+from tests.unit.cni.conftest import Invocation
 
 CONFIG = {"cniVersion": "1.0.0", "name": "kubedtn-net", "type": "kubedtn"}
-
-
-class Invocation:
-    """One run of the plugin: its exit code, stdout lines and the log file."""
-
-    def __init__(self, code: int, stdout: str, log: Path) -> None:
-        self.code = code
-        self.stdout = stdout
-        self.log = log.read_text() if log.exists() else ""
-
-    @property
-    def result(self) -> dict[str, Any]:
-        lines = self.stdout.splitlines()
-        assert len(lines) == 1, f"stdout must be exactly one JSON line, got {self.stdout!r}"
-        parsed: dict[str, Any] = json.loads(lines[0])
-        return parsed
-
-
-@pytest.fixture
-def invoke(tmp_path: Path) -> Callable[..., Invocation]:
-    log = tmp_path / "cni.log"
-
-    def run(command: str | None, stdin: bytes | str | dict[str, Any] = b"", **env: str) -> Invocation:
-        data = json.dumps(stdin).encode() if isinstance(stdin, dict) else stdin
-        data = data.encode() if isinstance(data, str) else data
-        environ = {"KUBEDTN_CNI_LOG": str(log), **env}
-        if command is not None:
-            environ["CNI_COMMAND"] = command
-        out = io.StringIO()
-        code = plugin.run(environ=environ, stdin=io.BytesIO(data), stdout=out)
-        return Invocation(code, out.getvalue(), log)
-
-    return run
 
 
 ADD_ENV = {
@@ -85,21 +52,17 @@ def test_version_with_malformed_stdin_is_code_6(invoke: Callable[..., Invocation
     assert "cmd=VERSION result=error code=6" in got.log
 
 
-def test_add_is_not_implemented_yet_and_says_so(invoke: Callable[..., Invocation]) -> None:
-    got = invoke("ADD", CONFIG, **ADD_ENV)
+def test_an_error_answers_in_the_request_version_and_is_logged_with_context(
+    invoke: Callable[..., Invocation],
+) -> None:
+    got = invoke("ADD", CONFIG, **ADD_ENV)  # no prevResult: kubedtn is not chained
     assert got.code == 1
-    assert got.result["code"] == 100
+    assert got.result["code"] == 7
     assert got.result["cniVersion"] == "1.0.0"  # errors answer in the request's version
-    assert "CNI_COMMAND=ADD is not implemented" in got.result["msg"]
+    assert "kubedtn must be chained after a primary plugin" in got.result["msg"]
     # One structured log line with the invocation's context; nothing of it on stdout.
     assert "cmd=ADD container=c0ffee netns=/var/run/netns/cni-1 ifname=eth0 pod=lab/r1" in got.log
-    assert "code=100" in got.log
-
-
-@pytest.mark.parametrize("command", ["DEL", "CHECK"])
-def test_other_commands_are_not_implemented_either(invoke: Callable[..., Invocation], command: str) -> None:
-    got = invoke(command, CONFIG, **ADD_ENV)
-    assert (got.code, got.result["code"]) == (1, 100)
+    assert "code=7" in got.log
 
 
 def test_malformed_config_is_code_6_in_the_latest_version(invoke: Callable[..., Invocation]) -> None:
@@ -179,12 +142,12 @@ def test_unwritable_log_file_falls_back_to_stderr(tmp_path: Path, capsys: pytest
     blocker = tmp_path / "file"
     blocker.write_text("")
     out = io.StringIO()
-    environ = {"CNI_COMMAND": "DEL", "KUBEDTN_CNI_LOG": str(blocker / "cni.log"), **ADD_ENV}
+    environ = {"CNI_COMMAND": "CHECK", "KUBEDTN_CNI_LOG": str(blocker / "cni.log"), **ADD_ENV}
     code = plugin.run(environ=environ, stdin=io.BytesIO(json.dumps(CONFIG).encode()), stdout=out)
     assert code == 1
-    assert json.loads(out.getvalue())["code"] == 100
+    assert json.loads(out.getvalue())["code"] == 7  # CHECK without prevResult
     err = capsys.readouterr().err
-    assert "cannot open log file" in err and "code=100" in err
+    assert "cannot open log file" in err and "code=7" in err
 
 
 def test_log_file_comes_from_the_config_when_the_environment_has_none(tmp_path: Path) -> None:

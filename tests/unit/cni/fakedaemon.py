@@ -1,0 +1,99 @@
+"""A stand-in for the node daemon's Local service, for unit tests of the plugin's client:
+a real gRPC server on a real unix socket, answering what the test tells it to.
+
+(The real daemon is exercised by the e2e tests; here the point is the plugin's side of
+the wire: requests it sends, how it waits, and how each answer becomes a CNI result.)
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from kubedtn.proto.v1 import kube_dtn_pb2 as pb
+from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
+
+
+@dataclass
+class Failure:
+    code: grpc.StatusCode
+    message: str
+
+
+@dataclass
+class FakeLocal(pb_grpc.LocalServicer):  # type: ignore[misc]
+    """Records every request; answers from `answers` (method → message or Failure)."""
+
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    answers: dict[str, Any] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _answer(self, method: str, request: Any, context: grpc.ServicerContext, default: Any) -> Any:
+        with self.lock:
+            self.calls.append((method, request))
+        answer = self.answers.get(method, default)
+        if isinstance(answer, Failure):
+            context.abort(answer.code, answer.message)
+        return answer
+
+    def SetupPod(self, request: pb.SetupPodQuery, context: grpc.ServicerContext) -> pb.BoolResponse:
+        return self._answer("SetupPod", request, context, pb.BoolResponse(response=True))
+
+    def DestroyPod(self, request: pb.PodQuery, context: grpc.ServicerContext) -> pb.BoolResponse:
+        return self._answer("DestroyPod", request, context, pb.BoolResponse(response=True))
+
+    def CheckPod(self, request: pb.SetupPodQuery, context: grpc.ServicerContext) -> pb.CheckPodResponse:
+        return self._answer("CheckPod", request, context, pb.CheckPodResponse(ok=True, in_topology=True))
+
+    def Status(self, request: pb.StatusQuery, context: grpc.ServicerContext) -> pb.DaemonStatus:
+        default = pb.DaemonStatus(version="test", node_ip="10.0.0.1", pods_alive=2, links=1, store="mem")
+        return self._answer("Status", request, context, default)
+
+
+@dataclass
+class Running:
+    socket: str
+    servicer: FakeLocal
+    server: grpc.Server | None = None
+
+    def start(self) -> None:
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        pb_grpc.add_LocalServicer_to_server(self.servicer, server)
+        server.add_insecure_port("unix:" + self.socket)
+        server.start()
+        self.server = server
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop(grace=None).wait()
+            self.server = None
+
+
+@contextmanager
+def socket_dir() -> Iterator[Path]:
+    """A short directory for sockets (a unix socket path must be under 108 bytes)."""
+    directory = Path(tempfile.mkdtemp(prefix="kdtn-", dir="/tmp"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextmanager
+def fake_daemon(directory: Path, *, start: bool = True) -> Iterator[Running]:
+    running = Running(socket=str(directory / "daemon.sock"), servicer=FakeLocal())
+    if start:
+        running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
