@@ -1,0 +1,313 @@
+"""CNI install: the planning (pure) and the effects in temporary directories."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubedtn.cni import install
+from kubedtn.errors import ValidationError
+
+BRIDGE = {
+    "cniVersion": "1.0.0",
+    "name": "cbr0",
+    "plugins": [
+        {"type": "bridge", "bridge": "cni0", "ipam": {"type": "host-local", "subnet": "10.22.0.0/16"}},
+        {"type": "portmap", "capabilities": {"portMappings": True}},
+    ],
+    "disableCheck": False,
+}
+FLANNEL_CONF = {
+    "cniVersion": "0.3.1",
+    "name": "flannel",
+    "type": "flannel",
+    "delegate": {"isDefaultGateway": True},
+}
+OURS = {"type": "kubedtn"}
+
+
+def plan(conf_files: dict[str, bytes], **kwargs: Any) -> tuple[str, dict[str, Any]]:
+    primary, content = install.plan_conflist(
+        conf_files,
+        conf_dir="/etc/cni/net.d",
+        conflist_name=kwargs.pop("name", "00-kubedtn.conflist"),
+        plugin=OURS,
+        **kwargs,
+    )
+    return primary, json.loads(content)
+
+
+# ---- planning -------------------------------------------------------------------------------
+
+
+def test_a_conflist_primary_gets_kubedtn_appended_keeping_name_version_and_keys() -> None:
+    primary, conflist = plan({"10-bridge.conflist": json.dumps(BRIDGE).encode()})
+    assert primary == "10-bridge.conflist"
+    assert conflist == {**BRIDGE, "plugins": [*BRIDGE["plugins"], OURS]}
+
+
+def test_a_single_plugin_conf_is_wrapped_into_plugins() -> None:
+    primary, conflist = plan({"10-flannel.conf": json.dumps(FLANNEL_CONF).encode()})
+    assert primary == "10-flannel.conf"
+    assert conflist == {
+        "cniVersion": "0.3.1",
+        "name": "flannel",
+        "plugins": [{"type": "flannel", "delegate": {"isDefaultGateway": True}}, OURS],
+    }
+
+
+def test_the_first_config_by_name_is_the_primary_and_other_files_are_ignored() -> None:
+    conf_files = {
+        "20-second.conflist": json.dumps({**BRIDGE, "name": "second"}).encode(),
+        "10-first.json": json.dumps({**FLANNEL_CONF, "name": "first"}).encode(),
+        "05-readme.txt": b"not a config",
+        ".05-hidden.conf.tmp": b"{",
+    }
+    assert plan(conf_files)[1]["name"] == "first"
+
+
+def test_our_own_conflist_and_anything_chaining_kubedtn_are_skipped() -> None:
+    conf_files = {
+        "00-kubedtn.conflist": json.dumps({**BRIDGE, "plugins": [*BRIDGE["plugins"], OURS]}).encode(),
+        "01-old-kubedtn.conflist": json.dumps({**BRIDGE, "plugins": [OURS]}).encode(),
+        "10-bridge.conflist": json.dumps(BRIDGE).encode(),
+    }
+    assert plan(conf_files)[0] == "10-bridge.conflist"
+
+
+def test_no_primary_is_a_clear_error() -> None:
+    with pytest.raises(
+        ValidationError, match=r"^no primary CNI config in /etc/cni/net.d; install the cluster network first$"
+    ):
+        plan({"00-kubedtn.conflist": json.dumps({**BRIDGE, "plugins": [OURS]}).encode()})
+    with pytest.raises(ValidationError, match="no primary CNI config"):
+        plan({})
+
+
+def test_a_primary_sorting_before_our_name_is_refused() -> None:
+    with pytest.raises(ValidationError) as caught:
+        plan({"00-aaa.conflist": json.dumps(BRIDGE).encode()}, name="00-kubedtn.conflist")
+    assert str(caught.value) == (
+        "/etc/cni/net.d/00-aaa.conflist sorts before 00-kubedtn.conflist, so the runtime would ignore "
+        "kubedtn's conflist; choose a conflist name that sorts first (e.g. '00-00-kubedtn.conflist')"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "problem"),
+    [
+        ("10-x.conflist", b"{", "not valid JSON"),
+        ("10-x.conflist", b"[]", "not a JSON object"),
+        ("10-x.conflist", json.dumps({**BRIDGE, "plugins": []}).encode(), "plugins must be a non-empty list"),
+        (
+            "10-x.conflist",
+            json.dumps({**BRIDGE, "cniVersion": "0.2.0"}).encode(),
+            "cniVersion '0.2.0'; kubedtn",
+        ),
+        ("10-x.conflist", json.dumps({**BRIDGE, "name": ""}).encode(), "name must be a non-empty string"),
+        ("10-x.conf", json.dumps(BRIDGE).encode(), "a single-plugin config needs a type"),
+    ],
+)
+def test_a_primary_that_cannot_be_chained_names_file_and_problem(
+    name: str, data: bytes, problem: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        plan({name: data})
+    assert str(caught.value).startswith(f"/etc/cni/net.d/{name}: cannot chain after it: ")
+    assert problem in str(caught.value)
+
+
+def test_bad_conflist_name_and_plugin_options_are_refused() -> None:
+    with pytest.raises(
+        ValidationError, match=r"must be a plain file name ending in \.conf, \.conflist, \.json"
+    ):
+        plan({"10-b.conflist": json.dumps(BRIDGE).encode()}, name="00-kubedtn.yaml")
+    with pytest.raises(ValidationError, match=r"plugin options: daemonWaitSeconds must be a number"):
+        install.plugin_entry({"daemonWaitSeconds": -5})
+    assert install.plugin_entry({"daemonSocket": "/x.sock"}) == {"type": "kubedtn", "daemonSocket": "/x.sock"}
+
+
+def _plan_install(conf_files: dict[str, bytes], **overrides: Any) -> install.InstallPlan:
+    args: dict[str, Any] = {
+        "conf_files": conf_files,
+        "conf_dir": "/etc/cni/net.d",
+        "conflist_name": "00-kubedtn.conflist",
+        "plugin": OURS,
+        "bin_dir": "/opt/cni/bin",
+        "executable_sha256": "new",
+        "installed_binary_sha256": None,
+        "previous": None,
+        **overrides,
+    }
+    return install.plan_install(**args)
+
+
+def test_install_plan_is_idempotent() -> None:
+    conf_files = {"10-bridge.conflist": json.dumps(BRIDGE).encode()}
+    first = _plan_install(conf_files)
+    assert (first.copy_binary, first.write_conflist, first.remove) == (True, True, ())
+    assert first.manifest.conflist == "/etc/cni/net.d/00-kubedtn.conflist"
+    assert first.primary == "/etc/cni/net.d/10-bridge.conflist"
+    again = _plan_install(
+        {**conf_files, "00-kubedtn.conflist": first.conflist_content},
+        installed_binary_sha256="new",
+        previous=first.manifest,
+    )
+    assert (again.copy_binary, again.write_conflist, again.remove) == (False, False, ())
+    assert again.manifest == first.manifest
+
+
+def test_install_plan_regenerates_after_the_primary_changed() -> None:
+    first = _plan_install({"10-bridge.conflist": json.dumps(BRIDGE).encode()})
+    changed = {**BRIDGE, "plugins": [BRIDGE["plugins"][0]]}
+    again = _plan_install(
+        {"10-bridge.conflist": json.dumps(changed).encode(), "00-kubedtn.conflist": first.conflist_content},
+        installed_binary_sha256="new",
+        previous=first.manifest,
+    )
+    assert again.write_conflist
+    assert json.loads(again.conflist_content)["plugins"] == [BRIDGE["plugins"][0], OURS]
+
+
+def test_install_plan_under_a_new_name_removes_the_earlier_conflist() -> None:
+    first = _plan_install({"10-bridge.conflist": json.dumps(BRIDGE).encode()})
+    again = _plan_install(
+        {"10-bridge.conflist": json.dumps(BRIDGE).encode(), "00-kubedtn.conflist": first.conflist_content},
+        conflist_name="00-0-kubedtn.conflist",
+        previous=first.manifest,
+    )
+    assert again.primary == "/etc/cni/net.d/10-bridge.conflist"
+    assert again.remove == ("/etc/cni/net.d/00-kubedtn.conflist",)
+
+
+def test_uninstall_plan_removes_only_what_is_still_ours() -> None:
+    manifest = install.Manifest(
+        binary="/opt/cni/bin/kubedtn",
+        binary_sha256="b",
+        conflist="/etc/cni/net.d/00-kubedtn.conflist",
+        conflist_sha256=install.sha256(b"ours"),
+        primary="/etc/cni/net.d/10-bridge.conflist",
+    )
+    everything = install.plan_uninstall(manifest, binary_sha256="b", conflist_content=b"ours")
+    assert everything.remove == (manifest.conflist, manifest.binary)
+    edited = json.dumps({**BRIDGE, "plugins": [OURS]}).encode()  # edited, still chaining kubedtn
+    assert install.plan_uninstall(manifest, binary_sha256="b", conflist_content=edited).remove == (
+        manifest.conflist,
+        manifest.binary,
+    )
+    theirs = install.plan_uninstall(
+        manifest, binary_sha256="other", conflist_content=json.dumps(BRIDGE).encode()
+    )
+    assert theirs.remove == ()
+    assert [path for path, _ in theirs.kept] == [manifest.conflist, manifest.binary]
+    assert install.plan_uninstall(
+        manifest, binary_sha256=None, conflist_content=None
+    ) == install.UninstallPlan((), ())
+
+
+# ---- effects --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> dict[str, Path]:
+    """A node's directories: CNI bin and conf dirs, kubedtn's state dir, and an executable."""
+    dirs = {name: tmp_path / name for name in ("bin", "conf", "state")}
+    for path in dirs.values():
+        path.mkdir()
+    (dirs["conf"] / "10-bridge.conflist").write_text(json.dumps(BRIDGE))
+    (dirs["bin"] / "bridge").write_bytes(b"their plugin")
+    executable = tmp_path / "kubedtn-build"
+    executable.write_text('#!/bin/sh\n[ "$1" = version ] && [ -z "$HOME" ] && echo v1\n')
+    executable.chmod(0o755)
+    dirs["exe"] = executable
+    return dirs
+
+
+def _install(node: dict[str, Path], **kwargs: Any) -> install.InstallReport:
+    return install.install_cni(
+        executable=node["exe"],
+        bin_dir=str(node["bin"]),
+        conf_dir=str(node["conf"]),
+        state_dir=str(node["state"]),
+        **kwargs,
+    )
+
+
+def _snapshot(*dirs: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for d in dirs for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_install_then_uninstall_leaves_the_node_as_it_was(node: dict[str, Path]) -> None:
+    before = _snapshot(node["bin"], node["conf"], node["state"])
+    report = _install(node, plugin_options={"daemonWaitSeconds": 10})
+    binary = node["bin"] / "kubedtn"
+    assert binary.read_bytes() == node["exe"].read_bytes()
+    assert stat.S_IMODE(binary.stat().st_mode) == 0o755
+    conflist = json.loads((node["conf"] / "00-kubedtn.conflist").read_text())
+    assert conflist["name"] == "cbr0"
+    assert conflist["plugins"][-1] == {"type": "kubedtn", "daemonWaitSeconds": 10}
+    assert (report.binary_copied, report.conflist_written) == (True, True)
+    assert report.warm_seconds is not None  # the warm run ran (the script fails with a HOME)
+    assert sorted(os.listdir(node["conf"])) == ["00-kubedtn.conflist", "10-bridge.conflist"]  # no temp left
+    manifest = json.loads((node["state"] / "cni-install.json").read_text())
+    assert manifest["binary"] == str(binary)
+
+    removed = install.uninstall_cni(state_dir=str(node["state"]))
+    assert set(removed.removed) == {str(binary), str(node["conf"] / "00-kubedtn.conflist")}
+    assert _snapshot(node["bin"], node["conf"], node["state"]) == before
+    assert install.uninstall_cni(state_dir=str(node["state"])).lines() == [
+        "nothing to remove: kubedtn's CNI plugin is not installed"
+    ]
+
+
+def test_install_twice_changes_nothing_the_second_time(node: dict[str, Path]) -> None:
+    _install(node)
+    mtimes = {
+        p: p.stat().st_mtime_ns for p in (node["bin"] / "kubedtn", node["conf"] / "00-kubedtn.conflist")
+    }
+    report = _install(node, warm=False)
+    assert (report.binary_copied, report.conflist_written) == (False, False)
+    assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
+
+
+def test_uninstall_keeps_a_binary_replaced_since(node: dict[str, Path]) -> None:
+    _install(node)
+    (node["bin"] / "kubedtn").write_bytes(b"someone else's kubedtn")
+    report = install.uninstall_cni(state_dir=str(node["state"]))
+    assert (node["bin"] / "kubedtn").exists()
+    assert not (node["conf"] / "00-kubedtn.conflist").exists()
+    assert report.kept[0][0] == str(node["bin"] / "kubedtn")
+
+
+def test_nothing_is_touched_when_there_is_no_primary(node: dict[str, Path]) -> None:
+    (node["conf"] / "10-bridge.conflist").unlink()
+    with pytest.raises(ValidationError, match="no primary CNI config in"):
+        _install(node)
+    assert not (node["bin"] / "kubedtn").exists()
+    assert list(node["state"].iterdir()) == []
+
+
+def test_a_failing_warm_run_is_reported(node: dict[str, Path]) -> None:
+    node["exe"].write_text("#!/bin/sh\necho broken >&2\nexit 3\n")
+    with pytest.raises(install.KubedtnError, match=r"kubedtn version exited 3: broken"):
+        _install(node)
+    assert not (node["conf"] / "00-kubedtn.conflist").exists()  # never chained to a broken plugin
+
+
+def test_the_executable_must_be_a_zipapp_or_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.argv", ["/usr/bin/pytest"])
+    with pytest.raises(ValidationError, match=r"not a zipapp\): pass --executable PATH"):
+        install.resolve_executable()
+    with pytest.raises(ValidationError, match="not an executable file"):
+        install.resolve_executable(tmp_path / "missing")
+    archive = tmp_path / "kubedtn"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("environment.json", "{}")
+    monkeypatch.setattr("sys.argv", [str(archive)])
+    assert install.resolve_executable() == str(archive)
