@@ -7,10 +7,14 @@ keeps apart from the result; so does an unwritable path (with a line saying so).
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-from collections.abc import Mapping
+import time
+
+TYPE_CHECKING = False  # see kubedtn.cni.versions: logging costs ~7 ms, the fast path avoids it
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Mapping
 
 LOG_FILE_ENV = "KUBEDTN_CNI_LOG"
 LOG_FILE_KEY = "logFile"
@@ -28,6 +32,8 @@ def log_path(environ: Mapping[str, str], config: Mapping[str, object] | None = N
 
 def configure(path: str) -> logging.Logger:
     """Send the `kubedtn` loggers to `path` at INFO; returns the plugin's logger."""
+    import logging
+
     root = logging.getLogger("kubedtn")
     for old in list(root.handlers):  # configure() may run more than once in one process (tests)
         root.removeHandler(old)
@@ -51,3 +57,24 @@ def configure(path: str) -> logging.Logger:
     if problem:
         logger.warning(problem)
     return logger
+
+
+def append_line(path: str, level: str, message: str) -> None:
+    """One line in the log file's format, without the logging module (the fast path).
+
+    Best effort: a log that cannot be written never fails the plugin."""
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f",{int(now % 1 * 1000):03d}"
+    line = f"{stamp} {level} pid={os.getpid()} kubedtn.cni {message}\n"
+    try:
+        if path == "-":
+            sys.stderr.write(line)
+            return
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass

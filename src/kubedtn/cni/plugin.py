@@ -54,6 +54,11 @@ def run(
         return _fail(stdout, CniError(Code.IO_FAILURE, f"cannot read stdin: {e}"), versions.LATEST_VERSION)
     if environ.get("CNI_COMMAND") == "VERSION":
         return _version(environ, data, stdout)
+    from kubedtn.cni import fastpath
+
+    answer = fastpath.answer(environ, data)
+    if answer is not None:  # a pod outside every topology: nothing more to load
+        return _emit_text(stdout, answer)
     return _command(environ, data, stdout)
 
 
@@ -140,8 +145,12 @@ def _logger(environ: Mapping[str, str], config: spec.NetConf | None) -> logging.
 
 
 def _emit(stdout: TextIO, result: Mapping[str, Any]) -> int:
+    return _emit_text(stdout, jsonio.encode(result) + "\n")
+
+
+def _emit_text(stdout: TextIO, text: str) -> int:
     try:
-        stdout.write(jsonio.encode(result) + "\n")
+        stdout.write(text)
         stdout.flush()
     except OSError:
         return EXIT_ERROR  # stdout is gone: nobody is left to tell

@@ -9,11 +9,11 @@ Decisions here are pure functions of the file's bytes; ``lookup`` adds the one r
 from __future__ import annotations
 
 import enum
-import json
 import logging
 from dataclasses import dataclass
 
 from kubedtn.cni.options import PluginOptions
+from kubedtn.cni.podlist import parse_pod_list, read_pod_list
 from kubedtn.cni.spec import CniArgs, Request
 
 DEFAULT_KUBE_NAMESPACE = "default"
@@ -56,18 +56,6 @@ class Membership:
         return self.verdict is Verdict.TOPOLOGY_POD
 
 
-def parse_pod_list(data: bytes, *, source: str) -> frozenset[str]:
-    """The pod keys of a pod list file; ValueError naming the source and the problem."""
-    try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{source}: not valid JSON: {e}") from e
-    pods = document.get("pods") if isinstance(document, dict) else None
-    if not isinstance(pods, list) or not all(isinstance(p, str) for p in pods):
-        raise ValueError(f'{source}: expected {{"pods": ["<namespace>/<name>", ...]}}')
-    return frozenset(pods)
-
-
 def membership(pod: PodRef | None, pod_list: bytes | None, *, source: str) -> Membership:
     """Whether `pod` is a topology pod, given the pod list file's bytes (None: no such file).
 
@@ -93,10 +81,7 @@ def lookup(pod: PodRef | None, path: str) -> Membership:
     if pod is None:
         return Membership(Verdict.NO_POD_NAME)
     try:
-        with open(path, "rb") as f:
-            data: bytes | None = f.read()
-    except FileNotFoundError:
-        data = None
+        data = read_pod_list(path)
     except OSError as e:
         return Membership(Verdict.BAD_POD_LIST, f"{path}: {e.strerror}")
     return membership(pod, data, source=path)
