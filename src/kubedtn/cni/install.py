@@ -2,16 +2,22 @@
 
     install_cni(*, executable=None, bin_dir="/opt/cni/bin", conf_dir="/etc/cni/net.d",
                 conflist_name="00-kubedtn.conflist", state_dir="/var/lib/kubedtn",
-                plugin_options=None, warm=True) -> InstallReport
+                plugin_options=None, warm=True, launcher=True) -> InstallReport
     uninstall_cni(*, state_dir="/var/lib/kubedtn") -> UninstallReport
 
 ``kubedtn daemon --install-cni`` / ``--uninstall-cni`` call these (every directory a flag).
 
 install_cni:
 - copies the running executable (the zipapp; ``executable`` overrides, and is required when
-  kubedtn does not run from a zipapp, e.g. a dev venv) to ``bin_dir/kubedtn``
-  atomically (temp file + rename), then runs ``bin_dir/kubedtn version`` once with a
-  clean environment so the archive is extracted before the first pod's ADD;
+  kubedtn does not run from a zipapp, e.g. a dev venv) into ``bin_dir`` atomically (temp
+  file + rename) and runs it once (``version``, clean environment) so the archive is
+  extracted before the first pod's ADD. With ``launcher`` (the default, for a zipapp) the
+  archive goes to ``bin_dir/kubedtn.pyz`` and ``bin_dir/kubedtn`` is a 10-line Python
+  launcher that runs the extracted archive directly: a runtime execs the plugin for every
+  pod, and opening the zipapp costs ~20 ms per exec (Python reads its ~3900-entry index),
+  more than Debian's bridge plugin takes for a whole ADD. Anything unusual (another Python,
+  the extraction gone) makes the launcher exec the archive itself, which copes. Without
+  ``launcher`` (or for an executable that is no zipapp) ``bin_dir/kubedtn`` is the copy;
 - writes ``conf_dir/conflist_name``: the node's primary network (the first config in
   ``conf_dir`` by file name that is not ours: ``.conf``/``.json`` single plugin or
   ``.conflist``) with kubedtn's entry ``{"type": "kubedtn", **plugin_options}`` appended.
@@ -22,8 +28,8 @@ Raises kubedtn.errors.ValidationError ("no primary CNI config in /etc/cni/net.d;
 the cluster network first", a config that cannot be chained, a name that does not sort
 first, no zipapp to copy) before touching anything.
 
-uninstall_cni: removes what the manifest lists — our conflist, and our binary if it is
-unchanged — then the manifest; nothing else. Idempotent (no manifest: nothing to do).
+uninstall_cni: removes what the manifest lists — our conflist, and the files we put in
+``bin_dir`` if they are unchanged — then the manifest; nothing else. Idempotent.
 
 Layout: pure planning (``plan_install``, ``plan_uninstall``: directory contents in, files
 to write/remove out) and thin effects (reading the directories, atomic writes, the warm run).
@@ -54,6 +60,7 @@ DEFAULT_CONFLIST_NAME = "00-kubedtn.conflist"
 DEFAULT_STATE_DIR = "/var/lib/kubedtn"
 MANIFEST_NAME = "cni-install.json"
 BINARY_NAME = "kubedtn"
+ARCHIVE_NAME = "kubedtn.pyz"  # launcher mode: the zipapp, next to its launcher
 PLUGIN_TYPE = "kubedtn"
 # The files a runtime reads from the configuration directory (libcni's ConfFiles).
 CONFIG_EXTENSIONS = (".conf", ".conflist", ".json")
@@ -69,38 +76,56 @@ WARM_TIMEOUT_S = 300.0  # the first run extracts and compiles the archive (~10 s
 class Manifest:
     """What an install wrote (``state_dir/cni-install.json``), so uninstall removes only that."""
 
-    binary: str
-    binary_sha256: str
     conflist: str
     conflist_sha256: str
     primary: str  # the config chained after, when last installed
+    files: tuple[tuple[str, str], ...]  # (path, sha256) of what is in bin_dir, the plugin first
 
     def to_json(self) -> str:
-        return json.dumps({"version": 1, **self.__dict__}, indent=2, sort_keys=True) + "\n"
+        document = {
+            "version": 1,
+            "conflist": self.conflist,
+            "conflist_sha256": self.conflist_sha256,
+            "primary": self.primary,
+            "files": dict(self.files),
+        }
+        return json.dumps(document, indent=2) + "\n"
 
     @classmethod
     def from_json(cls, data: bytes, *, source: str) -> Manifest:
         try:
             raw = json.loads(data)
+            files = tuple((str(path), str(digest)) for path, digest in raw["files"].items())
             return cls(
-                **{
-                    k: str(raw[k])
-                    for k in ("binary", "binary_sha256", "conflist", "conflist_sha256", "primary")
-                }
+                conflist=str(raw["conflist"]),
+                conflist_sha256=str(raw["conflist_sha256"]),
+                primary=str(raw["primary"]),
+                files=files,
             )
-        except (ValueError, KeyError, TypeError) as e:
-            raise ValidationError(f"{source}: not a kubedtn CNI install manifest ({e})") from e
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise ValidationError(f"{source}: not a kubedtn CNI install manifest ({e!r})") from e
+
+
+@dataclass(frozen=True)
+class FileWrite:
+    path: str
+    content: bytes
+    mode: int
+    write: bool  # False: the same bytes are there already
+
+    @property
+    def sha256(self) -> str:
+        return sha256(self.content)
 
 
 @dataclass(frozen=True)
 class InstallPlan:
-    binary: str  # where the executable goes
-    copy_binary: bool  # False: the same bytes are there already
-    conflist: str
-    conflist_content: bytes
-    write_conflist: bool  # False: the same bytes are there already
+    files: tuple[FileWrite, ...]  # into bin_dir, in this order (the archive before its launcher)
+    warm: str  # the executable to run once
+    site_packages: str | None  # where the launcher expects the extracted archive
+    conflist: FileWrite
     primary: str  # path of the primary config chained after
-    # An earlier install's conflist and binary, when now elsewhere (removed only if still ours).
+    # An earlier install's files, when now elsewhere (removed only if still ours).
     remove: tuple[str, ...]
     manifest: Manifest
 
@@ -211,6 +236,40 @@ def _primary_network(data: bytes, *, source: str) -> dict[str, Any]:
     return {"cniVersion": version, "name": name, "plugins": [plugin]}
 
 
+def extracted_site_packages(environment: Mapping[str, Any], *, archive: str) -> str | None:
+    """Where a shiv zipapp at `archive` extracts its site-packages when run with a clean
+    environment (as hack/zipapp/launcher.py computes it); None when that is not fixed at
+    build time (no root, or a root taken from an environment variable)."""
+    root, build_id = environment.get("root"), environment.get("build_id")
+    if not isinstance(root, str) or not root.startswith("/") or not isinstance(build_id, str):
+        return None
+    return os.path.join(root, f"{os.path.basename(archive)}_{build_id}", "site-packages")
+
+
+def launcher_script(*, site_packages: str, archive: str) -> bytes:
+    """The plugin executable in launcher mode (see the module doc). It runs the extracted
+    archive only on the Python running this install, which is the one the archive was
+    built for (kubedtn.main refuses to run on any other)."""
+    python = tuple(sys.version_info[:2])
+    return f"""#!/usr/bin/env python3
+# The kubedtn CNI plugin, installed by `kubedtn daemon --install-cni` (kubedtn.cni.install).
+# Runs the extracted archive directly: opening the zipapp costs ~20 ms per exec. With
+# another Python, or the extracted copy gone, the archive runs itself (and extracts again).
+import os
+import sys
+
+SITE_PACKAGES = {site_packages!r}
+ARCHIVE = {archive!r}
+if sys.version_info[:2] == {python!r} and os.path.isdir(SITE_PACKAGES):
+    sys.path[0] = SITE_PACKAGES  # instead of this script's directory (the CNI bin dir)
+    from kubedtn.main import main
+
+    main()
+else:
+    os.execv(ARCHIVE, [ARCHIVE, *sys.argv[1:]])
+""".encode()
+
+
 def plan_install(
     *,
     conf_files: Mapping[str, bytes],
@@ -218,11 +277,16 @@ def plan_install(
     conflist_name: str,
     plugin: Mapping[str, Any],
     bin_dir: str,
-    executable_sha256: str,
-    installed_binary_sha256: str | None,
+    executable: bytes,
+    archive_environment: Mapping[str, Any] | None,
+    installed: Mapping[str, str],
     previous: Manifest | None,
 ) -> InstallPlan:
-    """What to write and remove, from the directories' contents (nothing is read here)."""
+    """What to write and remove, from the directories' contents (nothing is read here).
+
+    `archive_environment` is the zipapp's environment.json (None: no launcher, copy the
+    executable as the plugin); `installed` the sha256 of files already in bin_dir by path.
+    """
     conflist = os.path.join(conf_dir, conflist_name)
     # An earlier install's conflist (maybe under another name) is ours, never the primary.
     earlier = previous.conflist if previous is not None and previous.conflist != conflist else None
@@ -230,33 +294,52 @@ def plan_install(
     primary, content = plan_conflist(
         conf_files, conf_dir=conf_dir, conflist_name=conflist_name, plugin=plugin, ours=ours
     )
-    binary = os.path.join(bin_dir, BINARY_NAME)
-    old_binary = previous.binary if previous is not None and previous.binary != binary else None
+    plugin_path = os.path.join(bin_dir, BINARY_NAME)
+    archive = os.path.join(bin_dir, ARCHIVE_NAME)
+    site_packages = (
+        None if archive_environment is None else extracted_site_packages(archive_environment, archive=archive)
+    )
+    contents: list[tuple[str, bytes]] = []
+    if site_packages is not None:
+        contents.append((archive, executable))
+        contents.append((plugin_path, launcher_script(site_packages=site_packages, archive=archive)))
+    else:
+        contents.append((plugin_path, executable))
+    files = tuple(
+        FileWrite(path=path, content=data, mode=0o755, write=installed.get(path) != sha256(data))
+        for path, data in contents
+    )
+    # The plugin first in the manifest; the archive after it.
+    recorded = tuple((f.path, f.sha256) for f in sorted(files, key=lambda f: f.path != plugin_path))
+    paths = {f.path for f in files}
+    stale = [earlier] if earlier else []
+    stale += [path for path, _ in (previous.files if previous else ()) if path not in paths]
     return InstallPlan(
-        binary=binary,
-        copy_binary=installed_binary_sha256 != executable_sha256,
-        conflist=conflist,
-        conflist_content=content,
-        write_conflist=conf_files.get(conflist_name) != content,
+        files=files,
+        warm=archive if site_packages is not None else plugin_path,
+        site_packages=site_packages,
+        conflist=FileWrite(
+            path=conflist, content=content, mode=0o644, write=conf_files.get(conflist_name) != content
+        ),
         primary=os.path.join(conf_dir, primary),
-        remove=tuple(path for path in (earlier, old_binary) if path),
+        remove=tuple(stale),
         manifest=Manifest(
-            binary=binary,
-            binary_sha256=executable_sha256,
             conflist=conflist,
             conflist_sha256=sha256(content),
             primary=os.path.join(conf_dir, primary),
+            files=recorded,
         ),
     )
 
 
 def plan_uninstall(
-    manifest: Manifest, *, binary_sha256: str | None, conflist_content: bytes | None
+    manifest: Manifest, *, current: Mapping[str, str | None], conflist_content: bytes | None
 ) -> UninstallPlan:
-    """What to remove, given the current binary's digest and conflist's bytes (None: gone).
+    """What to remove, given the sha256 of the manifest's files now (None: gone) and the
+    conflist's bytes (None: gone). The conflist first: without it no pod reaches the plugin.
 
     The conflist goes when it is the one written or still chains kubedtn (left behind,
-    it would send every pod to a plugin that is gone); the binary only when unchanged.
+    it would send every pod to a plugin that is gone); the other files only when unchanged.
     """
     remove: list[str] = []
     kept: list[tuple[str, str]] = []
@@ -265,11 +348,14 @@ def plan_uninstall(
             remove.append(manifest.conflist)
         else:
             kept.append((manifest.conflist, "changed since install and no longer chains kubedtn"))
-    if binary_sha256 is not None:
-        if binary_sha256 == manifest.binary_sha256:
-            remove.append(manifest.binary)
+    for path, digest in manifest.files:
+        now = current.get(path)
+        if now is None:
+            continue
+        if now == digest:
+            remove.append(path)
         else:
-            kept.append((manifest.binary, "replaced since install (not the executable kubedtn copied)"))
+            kept.append((path, "replaced since install (not the file kubedtn wrote)"))
     return UninstallPlan(remove=tuple(remove), kept=tuple(kept))
 
 
@@ -278,22 +364,25 @@ def plan_uninstall(
 
 @dataclass(frozen=True)
 class InstallReport:
-    binary: str
-    binary_copied: bool
+    plugin: str  # the executable runtimes exec: bin_dir/kubedtn
+    written: tuple[str, ...]  # files (re)written; the others were up to date
     conflist: str
-    conflist_written: bool
     primary: str
+    site_packages: str | None = None  # launcher mode: the extracted archive it runs
     removed: tuple[str, ...] = ()
     warm_seconds: float | None = None
+    warnings: tuple[str, ...] = ()
 
     def lines(self) -> list[str]:
         warm = "" if self.warm_seconds is None else f" (warm run {self.warm_seconds:.1f}s)"
+        mode = f", runs {self.site_packages}" if self.site_packages else ""
         lines = [
-            f"{self.binary}: {'installed' if self.binary_copied else 'up to date'}{warm}",
-            f"{self.conflist}: {'written' if self.conflist_written else 'up to date'}, "
+            f"{self.plugin}: {'installed' if self.plugin in self.written else 'up to date'}{mode}{warm}",
+            f"{self.conflist}: {'written' if self.conflist in self.written else 'up to date'}, "
             f"chains kubedtn after {self.primary}",
         ]
         lines += [f"{path}: removed (left by an earlier install)" for path in self.removed]
+        lines += [f"warning: {text}" for text in self.warnings]
         return lines
 
 
@@ -325,11 +414,17 @@ def resolve_executable(explicit: str | os.PathLike[str] | None = None) -> str:
 
 
 def _is_shiv_zipapp(path: str) -> bool:
+    return zipapp_environment(path) is not None
+
+
+def zipapp_environment(path: str) -> dict[str, Any] | None:
+    """The environment.json of a shiv zipapp; None for any other file."""
     try:
         with zipfile.ZipFile(path) as archive:
-            return "environment.json" in archive.namelist()
-    except (OSError, zipfile.BadZipFile):
-        return False
+            environment = json.loads(archive.read("environment.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    return environment if isinstance(environment, dict) else None
 
 
 def install_cni(
@@ -341,67 +436,72 @@ def install_cni(
     state_dir: str = DEFAULT_STATE_DIR,
     plugin_options: Mapping[str, Any] | None = None,
     warm: bool = True,
+    launcher: bool = True,
 ) -> InstallReport:
-    """Install (or refresh) the plugin binary and the chaining conflist; see the module doc."""
+    """Install (or refresh) the plugin and the chaining conflist; see the module doc."""
     source = resolve_executable(executable)
     with open(source, "rb") as f:
         executable_bytes = f.read()
-    binary = os.path.join(bin_dir, BINARY_NAME)
     manifest_path = os.path.join(state_dir, MANIFEST_NAME)
     previous_bytes = _read(manifest_path)
     previous = None if previous_bytes is None else Manifest.from_json(previous_bytes, source=manifest_path)
-    installed = _read(binary)
+    candidates = [os.path.join(bin_dir, BINARY_NAME), os.path.join(bin_dir, ARCHIVE_NAME)]
+    installed = {path: sha256(data) for path in candidates if (data := _read(path)) is not None}
     plan = plan_install(
         conf_files=read_config_dir(conf_dir),
         conf_dir=conf_dir,
         conflist_name=conflist_name,
         plugin=plugin_entry(plugin_options),
         bin_dir=bin_dir,
-        executable_sha256=sha256(executable_bytes),
-        installed_binary_sha256=None if installed is None else sha256(installed),
+        executable=executable_bytes,
+        archive_environment=zipapp_environment(source) if launcher else None,
+        installed=installed,
         previous=previous,
     )
-    # Binary first: a conflist must never name a plugin that is not there yet.
-    if plan.copy_binary:
-        write_atomically(plan.binary, executable_bytes, mode=0o755)
-    warm_seconds = warm_run(plan.binary) if warm else None
-    if plan.write_conflist:
-        write_atomically(plan.conflist, plan.conflist_content, mode=0o644)
+    # Executables first (the archive before its launcher): a conflist must never name a
+    # plugin that is not there yet.
+    for file in plan.files:
+        if file.write:
+            write_atomically(file.path, file.content, mode=file.mode)
+    warm_seconds = warm_run(plan.warm) if warm else None
+    warnings = []
+    if warm and plan.site_packages is not None and not os.path.isdir(plan.site_packages):
+        warnings.append(
+            f"{plan.site_packages} is not there after the warm run: every ADD will run the archive "
+            "(slower); is the archive's extraction root writable?"
+        )
+    if plan.conflist.write:
+        write_atomically(plan.conflist.path, plan.conflist.content, mode=plan.conflist.mode)
     removed = []
+    earlier = dict(previous.files) if previous is not None else {}
     for path in plan.remove:
         data = _read(path)
-        still_ours = data is not None and (
-            chains_kubedtn(data) or (previous is not None and sha256(data) == previous.binary_sha256)
-        )
-        if still_ours:
+        if data is not None and (chains_kubedtn(data) or earlier.get(path) == sha256(data)):
             os.unlink(path)
             removed.append(path)
     write_atomically(manifest_path, plan.manifest.to_json().encode(), mode=0o600)
     return InstallReport(
-        binary=plan.binary,
-        binary_copied=plan.copy_binary,
-        conflist=plan.conflist,
-        conflist_written=plan.write_conflist,
+        plugin=os.path.join(bin_dir, BINARY_NAME),
+        written=tuple(f.path for f in (*plan.files, plan.conflist) if f.write),
+        conflist=plan.conflist.path,
         primary=plan.primary,
+        site_packages=plan.site_packages,
         removed=tuple(removed),
         warm_seconds=warm_seconds,
+        warnings=tuple(warnings),
     )
 
 
 def uninstall_cni(*, state_dir: str = DEFAULT_STATE_DIR) -> UninstallReport:
-    """Remove what the manifest in state_dir lists (conflist first, then binary), then it."""
+    """Remove what the manifest in state_dir lists (conflist first), then the manifest."""
     manifest_path = os.path.join(state_dir, MANIFEST_NAME)
     data = _read(manifest_path)
     if data is None:
         return UninstallReport()
     manifest = Manifest.from_json(data, source=manifest_path)
-    binary = _read(manifest.binary)
-    plan = plan_uninstall(
-        manifest,
-        binary_sha256=None if binary is None else sha256(binary),
-        conflist_content=_read(manifest.conflist),
-    )
-    for path in plan.remove:  # the conflist comes first in plan.remove
+    current = {path: None if (now := _read(path)) is None else sha256(now) for path, _ in manifest.files}
+    plan = plan_uninstall(manifest, current=current, conflist_content=_read(manifest.conflist))
+    for path in plan.remove:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
     os.unlink(manifest_path)

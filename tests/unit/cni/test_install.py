@@ -133,6 +133,10 @@ def test_bad_conflist_name_and_plugin_options_are_refused() -> None:
     assert install.plugin_entry({"daemonSocket": "/x.sock"}) == {"type": "kubedtn", "daemonSocket": "/x.sock"}
 
 
+ZIPAPP_ENV = {"build_id": "abc123", "root": "/var/lib/kubedtn/zipapp", "entry_point": "kubedtn.main:main"}
+BRIDGE_FILES = {"10-bridge.conflist": json.dumps(BRIDGE).encode()}
+
+
 def _plan_install(conf_files: dict[str, bytes], **overrides: Any) -> install.InstallPlan:
     args: dict[str, Any] = {
         "conf_files": conf_files,
@@ -140,75 +144,109 @@ def _plan_install(conf_files: dict[str, bytes], **overrides: Any) -> install.Ins
         "conflist_name": "00-kubedtn.conflist",
         "plugin": OURS,
         "bin_dir": "/opt/cni/bin",
-        "executable_sha256": "new",
-        "installed_binary_sha256": None,
+        "executable": b"zipapp bytes",
+        "archive_environment": ZIPAPP_ENV,
+        "installed": {},
         "previous": None,
         **overrides,
     }
     return install.plan_install(**args)
 
 
+def _installed(plan: install.InstallPlan) -> dict[str, str]:
+    return {f.path: f.sha256 for f in plan.files}
+
+
+def test_a_zipapp_is_installed_as_archive_plus_launcher() -> None:
+    plan = _plan_install(BRIDGE_FILES)
+    assert [(f.path, f.write, f.mode) for f in plan.files] == [
+        ("/opt/cni/bin/kubedtn.pyz", True, 0o755),
+        ("/opt/cni/bin/kubedtn", True, 0o755),
+    ]
+    assert plan.files[0].content == b"zipapp bytes"
+    assert plan.site_packages == "/var/lib/kubedtn/zipapp/kubedtn.pyz_abc123/site-packages"
+    launcher = plan.files[1].content.decode()
+    assert launcher.startswith("#!/usr/bin/env python3\n")
+    assert f"SITE_PACKAGES = {plan.site_packages!r}" in launcher
+    assert "ARCHIVE = '/opt/cni/bin/kubedtn.pyz'" in launcher
+    assert plan.warm == "/opt/cni/bin/kubedtn.pyz"  # the warm run extracts where the launcher looks
+    assert [path for path, _ in plan.manifest.files] == ["/opt/cni/bin/kubedtn", "/opt/cni/bin/kubedtn.pyz"]
+
+
+@pytest.mark.parametrize(
+    "environment", [None, {"build_id": "abc"}, {"build_id": "abc", "root": "$KUBEDTN_ROOT"}]
+)
+def test_without_a_fixed_extraction_root_the_executable_is_the_plugin(environment: Any) -> None:
+    plan = _plan_install(BRIDGE_FILES, archive_environment=environment)
+    assert [(f.path, f.content) for f in plan.files] == [("/opt/cni/bin/kubedtn", b"zipapp bytes")]
+    assert (plan.site_packages, plan.warm) == (None, "/opt/cni/bin/kubedtn")
+
+
 def test_install_plan_is_idempotent() -> None:
-    conf_files = {"10-bridge.conflist": json.dumps(BRIDGE).encode()}
-    first = _plan_install(conf_files)
-    assert (first.copy_binary, first.write_conflist, first.remove) == (True, True, ())
+    first = _plan_install(BRIDGE_FILES)
+    assert first.conflist.write and first.remove == ()
     assert first.manifest.conflist == "/etc/cni/net.d/00-kubedtn.conflist"
     assert first.primary == "/etc/cni/net.d/10-bridge.conflist"
     again = _plan_install(
-        {**conf_files, "00-kubedtn.conflist": first.conflist_content},
-        installed_binary_sha256="new",
+        {**BRIDGE_FILES, "00-kubedtn.conflist": first.conflist.content},
+        installed=_installed(first),
         previous=first.manifest,
     )
-    assert (again.copy_binary, again.write_conflist, again.remove) == (False, False, ())
+    assert [f.write for f in (*again.files, again.conflist)] == [False, False, False]
+    assert again.remove == ()
     assert again.manifest == first.manifest
 
 
 def test_install_plan_regenerates_after_the_primary_changed() -> None:
-    first = _plan_install({"10-bridge.conflist": json.dumps(BRIDGE).encode()})
+    first = _plan_install(BRIDGE_FILES)
     changed = {**BRIDGE, "plugins": [BRIDGE["plugins"][0]]}
     again = _plan_install(
-        {"10-bridge.conflist": json.dumps(changed).encode(), "00-kubedtn.conflist": first.conflist_content},
-        installed_binary_sha256="new",
+        {"10-bridge.conflist": json.dumps(changed).encode(), "00-kubedtn.conflist": first.conflist.content},
+        installed=_installed(first),
         previous=first.manifest,
     )
-    assert again.write_conflist
-    assert json.loads(again.conflist_content)["plugins"] == [BRIDGE["plugins"][0], OURS]
+    assert again.conflist.write
+    assert json.loads(again.conflist.content)["plugins"] == [BRIDGE["plugins"][0], OURS]
 
 
-def test_install_plan_under_a_new_name_removes_the_earlier_conflist() -> None:
-    first = _plan_install({"10-bridge.conflist": json.dumps(BRIDGE).encode()})
+def test_install_plan_under_new_names_removes_what_the_earlier_install_left() -> None:
+    first = _plan_install(BRIDGE_FILES)
     again = _plan_install(
-        {"10-bridge.conflist": json.dumps(BRIDGE).encode(), "00-kubedtn.conflist": first.conflist_content},
+        {**BRIDGE_FILES, "00-kubedtn.conflist": first.conflist.content},
         conflist_name="00-0-kubedtn.conflist",
+        archive_environment=None,  # now without the launcher: the archive is no longer needed
         previous=first.manifest,
     )
     assert again.primary == "/etc/cni/net.d/10-bridge.conflist"
-    assert again.remove == ("/etc/cni/net.d/00-kubedtn.conflist",)
+    assert again.remove == ("/etc/cni/net.d/00-kubedtn.conflist", "/opt/cni/bin/kubedtn.pyz")
 
 
 def test_uninstall_plan_removes_only_what_is_still_ours() -> None:
     manifest = install.Manifest(
-        binary="/opt/cni/bin/kubedtn",
-        binary_sha256="b",
         conflist="/etc/cni/net.d/00-kubedtn.conflist",
         conflist_sha256=install.sha256(b"ours"),
         primary="/etc/cni/net.d/10-bridge.conflist",
+        files=(("/opt/cni/bin/kubedtn", "l"), ("/opt/cni/bin/kubedtn.pyz", "z")),
     )
-    everything = install.plan_uninstall(manifest, binary_sha256="b", conflist_content=b"ours")
-    assert everything.remove == (manifest.conflist, manifest.binary)
+    paths = (manifest.conflist, "/opt/cni/bin/kubedtn", "/opt/cni/bin/kubedtn.pyz")
+    unchanged = {"/opt/cni/bin/kubedtn": "l", "/opt/cni/bin/kubedtn.pyz": "z"}
+    everything = install.plan_uninstall(manifest, current=unchanged, conflist_content=b"ours")
+    assert everything.remove == paths
     edited = json.dumps({**BRIDGE, "plugins": [OURS]}).encode()  # edited, still chaining kubedtn
-    assert install.plan_uninstall(manifest, binary_sha256="b", conflist_content=edited).remove == (
-        manifest.conflist,
-        manifest.binary,
-    )
-    theirs = install.plan_uninstall(
-        manifest, binary_sha256="other", conflist_content=json.dumps(BRIDGE).encode()
-    )
-    assert theirs.remove == ()
-    assert [path for path, _ in theirs.kept] == [manifest.conflist, manifest.binary]
-    assert install.plan_uninstall(
-        manifest, binary_sha256=None, conflist_content=None
-    ) == install.UninstallPlan((), ())
+    assert install.plan_uninstall(manifest, current=unchanged, conflist_content=edited).remove == paths
+    replaced = {"/opt/cni/bin/kubedtn": "other", "/opt/cni/bin/kubedtn.pyz": "z"}
+    theirs = install.plan_uninstall(manifest, current=replaced, conflist_content=json.dumps(BRIDGE).encode())
+    assert theirs.remove == ("/opt/cni/bin/kubedtn.pyz",)
+    assert [path for path, _ in theirs.kept] == [manifest.conflist, "/opt/cni/bin/kubedtn"]
+    gone = install.plan_uninstall(manifest, current={}, conflist_content=None)
+    assert gone == install.UninstallPlan((), ())
+
+
+def test_the_manifest_round_trips() -> None:
+    manifest = _plan_install(BRIDGE_FILES).manifest
+    assert install.Manifest.from_json(manifest.to_json().encode(), source="m") == manifest
+    with pytest.raises(ValidationError, match="m: not a kubedtn CNI install manifest"):
+        install.Manifest.from_json(b'{"files": []}', source="m")
 
 
 # ---- effects --------------------------------------------------------------------------------
@@ -252,11 +290,11 @@ def test_install_then_uninstall_leaves_the_node_as_it_was(node: dict[str, Path])
     conflist = json.loads((node["conf"] / "00-kubedtn.conflist").read_text())
     assert conflist["name"] == "cbr0"
     assert conflist["plugins"][-1] == {"type": "kubedtn", "daemonWaitSeconds": 10}
-    assert (report.binary_copied, report.conflist_written) == (True, True)
+    assert set(report.written) == {str(binary), str(node["conf"] / "00-kubedtn.conflist")}
     assert report.warm_seconds is not None  # the warm run ran (the script fails with a HOME)
     assert sorted(os.listdir(node["conf"])) == ["00-kubedtn.conflist", "10-bridge.conflist"]  # no temp left
     manifest = json.loads((node["state"] / "cni-install.json").read_text())
-    assert manifest["binary"] == str(binary)
+    assert manifest["files"] == {str(binary): install.sha256(node["exe"].read_bytes())}
 
     removed = install.uninstall_cni(state_dir=str(node["state"]))
     assert set(removed.removed) == {str(binary), str(node["conf"] / "00-kubedtn.conflist")}
@@ -272,7 +310,7 @@ def test_install_twice_changes_nothing_the_second_time(node: dict[str, Path]) ->
         p: p.stat().st_mtime_ns for p in (node["bin"] / "kubedtn", node["conf"] / "00-kubedtn.conflist")
     }
     report = _install(node, warm=False)
-    assert (report.binary_copied, report.conflist_written) == (False, False)
+    assert report.written == ()
     assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
 
 
