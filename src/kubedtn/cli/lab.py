@@ -83,6 +83,7 @@ def up(
     from kubedtn.lab import report
     from kubedtn.lab import up as lab_up
     from kubedtn.lab.progress import Progress
+    from kubedtn.lab.view import WORKING
 
     name = lab or DEFAULT_LAB
     opts = lab_up.UpOptions(
@@ -106,7 +107,7 @@ def up(
     for failure in result.failed:
         click.echo(f"error: pod {failure.kube_ns}/{failure.name}: {failure.error}", err=True)
     if result.failed or not view.all_up:
-        down_links = [str(v.uid) for v in view.links if v.state not in ("up", "outside")]
+        down_links = [str(v.uid) for v in view.links if v.state not in WORKING]
         if down_links:
             click.echo(f"error: links not up: {', '.join(down_links)}", err=True)
         sys.exit(1)

@@ -31,11 +31,13 @@ class DaemonStartError(KubedtnError):
     """The lab's daemon did not come up; the message carries the end of its log."""
 
 
-def daemon_argv(paths: LabPaths, *, host_ip: str, store: str) -> list[str]:
+def daemon_argv(
+    paths: LabPaths, *, host_ip: str, store: str, command: Sequence[str] | None = None
+) -> list[str]:
     """The command line of a lab daemon: gRPC on a free loopback port, no metrics (lab daemons run
     side by side; the lab talks to its daemon over the unix socket)."""
     return [
-        *selfexec.command(),
+        *(command or selfexec.command()),
         "daemon",
         "--socket",
         str(paths.socket),
@@ -58,7 +60,7 @@ def daemon_argv(paths: LabPaths, *, host_ip: str, store: str) -> list[str]:
     ]
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -79,7 +81,7 @@ def running_pid(paths: LabPaths) -> int | None:
         pid = int(paths.pidfile.read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    return pid if process_alive(pid) else None
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
@@ -136,7 +138,7 @@ def wait_ready(
         with contextlib.suppress(TemporaryError):
             if ready():
                 return
-        if not _alive(pid):
+        if not process_alive(pid):
             raise DaemonStartError(
                 f"the lab's daemon (pid {pid}) exited; the end of {log_file}:\n{log_tail(log_file)}"
             )
@@ -150,19 +152,19 @@ def wait_ready(
 
 def stop(pid: int, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
     """SIGTERM, then SIGKILL after timeout_s; True when the process was running."""
-    if not _alive(pid):
+    if not process_alive(pid):
         _reap(pid)
         return False
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while _alive(pid) and time.monotonic() < deadline:
+    while process_alive(pid) and time.monotonic() < deadline:
         _reap(pid)
         time.sleep(0.05)
-    if _alive(pid):
+    if process_alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        while _alive(pid):
+        while process_alive(pid):
             _reap(pid)
             time.sleep(0.02)
     _reap(pid)

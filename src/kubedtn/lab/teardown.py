@@ -1,10 +1,11 @@
 """``kubedtn lab down`` and taking single pods out of a lab.
 
-A pod goes in this order: the daemon destroys it (``DestroyPods``, or a CNI DEL in
-``--via-cni`` mode: links gone, pod marked dead), then its namespace is deleted (which
-takes every interface left in it along), then its store object. Without a daemon the
-namespaces go directly: all of a lab's links are veth pairs between its own namespaces,
-so nothing of them outlives the namespaces.
+A pod goes in this order: its namespace is deleted (which takes every interface in it
+along, and the far end of each veth), then the daemon records it gone (``DestroyPods``;
+with nothing left to unplumb this is only a store write), then its store object goes.
+In ``--via-cni`` mode a CNI DEL comes first, as a runtime runs it before it removes the
+sandbox. Without a daemon the namespaces go directly: all of a lab's links are veth
+pairs between its own namespaces, so nothing of them outlives the namespaces.
 
 ``down`` then removes the bridge and IPAM data of ``--via-cni``, stops the daemon the lab
 started, and deletes the lab's directories; the record goes last, so a ``down`` that
@@ -53,24 +54,29 @@ def take_down_pods(
     *,
     store: ObjectStore | None,
     progress: Progress | None = None,
+    tell_daemon: bool = True,
 ) -> list[str]:
     """Destroys pods (daemon or CNI DEL if the daemon runs), deletes their namespaces and
     store objects. Returns the problems met (the pods are gone either way)."""
     problems: list[str] = []
-    if pods and _daemon_answers(paths):
-        if current.cni is not None:
-            errors = cnimode.delete_pods(
-                current.cni, paths, pods, on_done=progress.advance if progress else lambda _: None
-            )
-            problems += [f"{key}: CNI DEL: {error}" for key, error in errors.items()]
-        else:
-            try:
-                with DaemonClient(str(paths.socket)) as client:
-                    outcomes = client.destroy_pods([(p.name, p.kube_ns) for p in pods])
-                problems += [f"{o.kube_ns}/{o.name}: DestroyPods: {o.error}" for o in outcomes if not o.ok]
-            except KubedtnError as e:
-                problems.append(f"DestroyPods: {e}")
+    daemon = tell_daemon and bool(pods) and _daemon_answers(paths)
+    if daemon and current.cni is not None:
+        # As a runtime: CNI DEL while the sandbox's namespace still exists, then the namespace.
+        errors = cnimode.delete_pods(
+            current.cni, paths, pods, on_done=progress.advance if progress else lambda _: None
+        )
+        problems += [f"{key}: CNI DEL: {error}" for key, error in errors.items()]
+    # Deleting a namespace takes its interfaces along at once (the kernel finishes in the
+    # background), and a veth's far end with it: far cheaper than deleting 1000 links one by
+    # one first. The daemon then only has to record the pods as gone.
     delete_namespaces([p.netns for p in pods])
+    if daemon and current.cni is None:
+        try:
+            with DaemonClient(str(paths.socket)) as client:
+                outcomes = client.destroy_pods([(p.name, p.kube_ns) for p in pods])
+            problems += [f"{o.kube_ns}/{o.name}: DestroyPods: {o.error}" for o in outcomes if not o.ok]
+        except KubedtnError as e:
+            problems.append(f"DestroyPods: {e}")
     if store is not None:
         topostore.delete(store, current.name, keys=[p.key for p in pods])
     return problems
@@ -91,11 +97,23 @@ def down(lab: str, *, progress: Progress) -> DownResult:
     store = open_store(current.store) if Path(current.store).exists() else None
     try:
         progress.step("pods", len(current.pods))
-        result.problems += take_down_pods(current, paths, current.pods, store=store, progress=progress)
+        objects = len(topostore.lab_objects(store, lab)) if store is not None else 0
+        # A daemon the lab stops right after needs no DestroyPods: it would only record in
+        # the store objects that are deleted next. One that keeps running is told.
+        stops_daemon = current.daemon is None or current.daemon.started
+        result.problems += take_down_pods(
+            current,
+            paths,
+            current.pods,
+            store=store,
+            progress=progress,
+            tell_daemon=current.cni is not None or not stops_daemon,
+        )
         result.pods = len(current.pods)
         progress.finish(f"{len(current.pods)} taken down, namespaces deleted")
         if store is not None:
-            result.objects = len(current.pods) + topostore.delete(store, lab)  # and any stragglers
+            topostore.delete(store, lab)  # objects of the lab that no pod record names
+            result.objects = objects
     finally:
         if store is not None:
             store.close()

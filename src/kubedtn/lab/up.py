@@ -18,8 +18,10 @@ what is missing.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
+import time
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
@@ -236,23 +238,24 @@ def setup_pods(
                     continue
                 progress.advance(alive)
 
+    # Only a bar on a terminal shows the count: otherwise the polling would only cost CPU
+    # the daemon needs (this machine may have two cores).
     watcher = threading.Thread(target=follow, name="kubedtn-lab-progress", daemon=True)
-    watcher.start()
+    if progress.tty:
+        watcher.start()
     try:
         with DaemonClient(str(paths.socket)) as client:
             outcomes = client.setup_pods([(p.name, p.kube_ns, p.netns_path) for p in records])
     finally:
         stop.set()
-        watcher.join()
+        if watcher.is_alive():
+            watcher.join()
     return tuple(o for o in outcomes if not o.ok)
 
 
 def wait_for_pod_list(paths: LabPaths, records: Sequence[PodRecord], *, timeout_s: float = 30.0) -> None:
     """Waits until the daemon's topology pod list names every pod (the CNI plugin reads only
     that file to tell topology pods from others: a pod missing there would pass through)."""
-    import json
-    import time
-
     want = {p.key for p in records}
     deadline = time.monotonic() + timeout_s
     while True:

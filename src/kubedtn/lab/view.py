@@ -24,6 +24,8 @@ from kubedtn.store import ObjectStore
 # LinkProperties field → the property name users write.
 _NAME_OF: dict[str, str] = {attr: name for name, (attr, _) in PROPERTY_FIELDS.items()}
 _NETEM_MISSING = "sch_netem is missing in this kernel"
+# Link states of a lab that is up as it should be.
+WORKING = ("up", "outside")
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,9 @@ class LinkView:
     a: EndView
     b: EndView | None  # None: the far end is not a lab pod
     peer: str  # the far end as written (pod name, localhost, physical/IP)
-    state: str  # "up", "down", "missing", "partial" (one end only), "outside" (peer not in the lab)
+    # "up", "down" (an end is set down), "missing", "partial" (one end only), "outside" (the
+    # peer is not in the lab)
+    state: str
     notes: tuple[str, ...] = ()  # properties the kernel does not carry, and why
 
 
@@ -82,7 +86,10 @@ def missing_properties(want: LinkProperties, live: LinkProperties | None) -> lis
 def _end_state(live: LiveInterface | None) -> str:
     if live is None:
         return "missing"
-    return "up" if live.up and live.oper_state in ("up", "unknown") else "down"
+    # Administrative state: both ends of a veth up means carrier (a veth's carrier is its
+    # peer being up); the kernel's operstate lags up to a second behind (linkwatch), while
+    # traffic already flows.
+    return "up" if live.up else "down"
 
 
 def end_notes(end: EndView, *, netem_missing: bool | None) -> list[str]:
@@ -126,14 +133,10 @@ def link_views(
             theirs = live.get(far.key, {})
             b = EndView(far.key, link.peer_intf, _far_props(far, link), theirs.get(link.peer_intf))
             states = {_end_state(a.live), _end_state(b.live)}
-            if states == {"up"}:
-                state = "up"
-            elif states == {"missing"}:
-                state = "missing"
-            elif "missing" in states:
-                state = "partial"
+            if len(states) == 1:
+                (state,) = states
             else:
-                state = "down"
+                state = "partial" if "missing" in states else "down"
             notes = end_notes(a, netem_missing=netem_missing) + end_notes(b, netem_missing=netem_missing)
             out.append(LinkView(link.uid, a, b, link.peer_pod, state, tuple(notes)))
     return sorted(out, key=lambda v: v.uid)
@@ -177,7 +180,10 @@ def pod_views(topologies: Sequence[Topology], records: Sequence[PodRecord]) -> l
 
 
 def read_interfaces(records: Sequence[PodRecord]) -> dict[str, dict[str, LiveInterface]]:
-    """pod key → kubedtn's interfaces in its namespace (by name); pods without a namespace: {}."""
+    """pod key → kubedtn's interfaces in its namespace (by name); pods without a namespace: {}.
+
+    (One namespace after the other: a read is mostly parsing, threads do not make it faster.)
+    """
     dp = Dataplane()
     out: dict[str, dict[str, LiveInterface]] = {}
     for rec in records:
@@ -228,7 +234,7 @@ class LabView:
 
     @property
     def all_up(self) -> bool:
-        return all(p.alive for p in self.pods) and all(v.state in ("up", "outside") for v in self.links)
+        return all(p.alive for p in self.pods) and all(v.state in WORKING for v in self.links)
 
 
 def gather(store: ObjectStore, lab: str, records: Sequence[PodRecord]) -> LabView:
