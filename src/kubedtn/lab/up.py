@@ -31,6 +31,7 @@ from kubedtn.dataplane import create_namespaces
 from kubedtn.errors import KubedtnError, ValidationError
 from kubedtn.lab import cnimode, daemonproc, state, topostore
 from kubedtn.lab.client import DaemonClient, PodOutcome
+from kubedtn.lab.loopback import loopback_up
 from kubedtn.lab.names import RUN_NETNS, LabPaths, lab_name_problem, lab_paths
 from kubedtn.lab.plan import LabPlan, plan_up
 from kubedtn.lab.progress import Progress
@@ -152,7 +153,7 @@ def up(opts: UpOptions, *, progress: Progress) -> UpResult:
     state.save(paths, current)
 
     progress.step("namespaces", len(plan.create_netns))
-    create_namespaces(plan.create_netns)
+    loopback_up(create_namespaces(plan.create_netns))
     progress.finish(f"created {len(plan.create_netns)}, kept {len(plan.pods) - len(plan.create_netns)}")
 
     with closing(open_store(prep.store_path)) as store:

@@ -63,6 +63,16 @@ def test_kube_dtn_3node_unchanged_carries_traffic_on_every_link(lab: LabEnv) -> 
     assert lines[1].split() == ["r1", lab.netns("r1"), "127.0.0.1", "yes", "2"]
     assert [_link_state(up.stdout, uid) for uid in (1, 2, 3)] == ["up"] * 3
     _traffic_on_every_link(lab)
+    # lo is up in every pod, as a runtime leaves it: a pod reaches its own addresses
+    assert (
+        udp_echo(
+            client_ns=lab.netns("r1"),
+            client_ip="12.12.12.1",
+            server_ns=lab.netns("r1"),
+            server_ip="13.13.13.1",
+        )
+        == 3
+    )
 
     status = kubedtn(lab, "lab", "status", "--name", lab.name, check=True)
     assert "started by the lab" in status.stdout
