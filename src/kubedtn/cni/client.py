@@ -44,7 +44,7 @@ T = TypeVar("T")
 # gRPC status (by name) → CNI code. The daemon's statuses: INVALID_ARGUMENT (a
 # ValidationError), NOT_FOUND, UNAVAILABLE (temporary), FAILED_PRECONDITION (namespace
 # gone), INTERNAL (a kernel operation failed).
-_CODES: dict[str, Code] = {
+_CODES: dict[str, int] = {
     "INVALID_ARGUMENT": Code.INVALID_NETWORK_CONFIG,
     "NOT_FOUND": Code.UNKNOWN_CONTAINER,
     "FAILED_PRECONDITION": Code.UNKNOWN_CONTAINER,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from kubedtn.cni import fastjson
 from kubedtn.cni.errors import CniError, Code
 
 TYPE_CHECKING = False  # see kubedtn.cni.versions
@@ -15,13 +14,14 @@ if TYPE_CHECKING:
 def decode_object(data: bytes, *, what: str) -> dict[str, Any]:
     """Decode a JSON object; anything else is CniError code 6 naming `what` and the problem."""
     try:
-        value = json.loads(data)
+        value = fastjson.loads(data)
     except UnicodeDecodeError as e:
         raise CniError(Code.DECODE_FAILED, f"{what} is not UTF-8 text: {e}") from e
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # json.JSONDecodeError (json is loaded only when decoding failed)
+        msg, line, column = (getattr(e, name, "?") for name in ("msg", "lineno", "colno"))
         raise CniError(
             Code.DECODE_FAILED,
-            f"{what} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}",
+            f"{what} is not valid JSON: {msg} at line {line} column {column}",
             details=_excerpt(data),
         ) from e
     if not isinstance(value, dict):
@@ -35,7 +35,7 @@ def decode_object(data: bytes, *, what: str) -> dict[str, Any]:
 
 def encode(result: Mapping[str, Any]) -> str:
     """A result object as one line of JSON (what goes to stdout)."""
-    return json.dumps(result, separators=(",", ":"))
+    return fastjson.dumps(result)
 
 
 def _json_kind(value: object) -> str:

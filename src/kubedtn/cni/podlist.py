@@ -1,18 +1,19 @@
 """The node-local topology pod list the daemon keeps: ``{"pods": ["<kube_ns>/<name>", ...]}``.
 
-Light on purpose (json and os only): the fast path reads it for every pod of the node.
+Light on purpose (no json package, see kubedtn.cni.fastjson): the fast path reads it for every
+pod of the node.
 """
 
 from __future__ import annotations
 
-import json
+from kubedtn.cni import fastjson
 
 
 def parse_pod_list(data: bytes, *, source: str) -> frozenset[str]:
     """The pod keys of a pod list file; ValueError naming the source and the problem."""
     try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        document = fastjson.loads(data)
+    except ValueError as e:  # json.JSONDecodeError, UnicodeDecodeError
         raise ValueError(f"{source}: not valid JSON: {e}") from e
     pods = document.get("pods") if isinstance(document, dict) else None
     if not isinstance(pods, list) or not all(isinstance(p, str) for p in pods):

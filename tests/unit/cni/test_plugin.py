@@ -180,5 +180,5 @@ def test_version_path_imports_no_heavy_module() -> None:
     loaded = set(proc.stderr.decode().split("\n")[-1].split())
     assert "kubedtn.cni.plugin" in loaded  # the list is real
     heavy = {"grpc", "google.protobuf", "kubernetes", "pyroute2", "kubedtn.proto", "kubedtn.cni.spec"}
-    heavy |= {"logging", "dataclasses", "typing", "click"}
+    heavy |= {"logging", "dataclasses", "typing", "click", "json", "re", "enum"}
     assert not heavy & loaded, f"VERSION imported {sorted(heavy & loaded)}"
