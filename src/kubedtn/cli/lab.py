@@ -92,11 +92,11 @@ def up(
     progress = Progress(name, enabled=not no_progress)
     try:
         result = lab_up.up(opts, progress=progress)
-    except ValidationError as e:
-        progress.finish()
+    except lab_up.RefusedError as e:
+        progress.abort()
         fail(e, nothing_made=True)
     except KubedtnError as e:
-        progress.finish()
+        progress.abort()
         fail(e)
     view = result.view
     click.echo(report.pods_table(view.pods))

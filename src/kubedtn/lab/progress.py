@@ -52,6 +52,12 @@ class Progress:
             self._write(text + "\n")
         self._step = ""
 
+    def abort(self) -> None:
+        """Drops the current step without a line (the error that follows says what failed)."""
+        if self._step and self.tty:
+            self._write("\r\x1b[2K")
+        self._step = ""
+
     def _draw(self, *, force: bool = False) -> None:
         if not self.tty:
             return

@@ -141,9 +141,16 @@ def prepare(opts: UpOptions) -> _Prepared:
     return _Prepared(tuple(topologies), paths, previous, store_path, plan)
 
 
+class RefusedError(ValidationError):
+    """``lab up`` refused before it made anything (bad files, names taken by others)."""
+
+
 def up(opts: UpOptions, *, progress: Progress) -> UpResult:
     progress.step("checking files")
-    prep = prepare(opts)
+    try:
+        prep = prepare(opts)
+    except ValidationError as e:
+        raise RefusedError(e.problems) from e
     plan, paths = prep.plan, prep.paths
     progress.finish(f"{len(plan.pods)} pods, {sum(len(p.topology.links) for p in plan.pods)} link ends")
 
