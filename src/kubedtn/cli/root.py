@@ -24,11 +24,12 @@ def version() -> None:
 
 def _register_modes() -> None:
     # Imported here, not at the top, so each mode's module stays the only place that knows it.
-    from kubedtn.cli import lab, link, topo
+    from kubedtn.cli import daemon, lab, link, topo
 
     cli.add_command(topo.topo)
     cli.add_command(lab.lab)
     cli.add_command(link.link)
+    cli.add_command(daemon.daemon)
 
 
 _register_modes()

@@ -1,0 +1,125 @@
+"""`kubedtn daemon`: the node daemon (thin: read settings, maybe install the CNI plugin, serve).
+
+Every setting is a flag and an environment variable (see ``kubedtn.daemon.config``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from kubedtn.errors import KubedtnError
+
+
+@click.command()
+@click.option(
+    "--grpc-port",
+    default=None,
+    help="TCP port of the gRPC Local/Remote services (0: any free). [env GRPC_PORT, default 51111]",
+)
+@click.option(
+    "--grpc-bind", default=None, help="Address the gRPC port binds. [env GRPC_BIND, default: every interface]"
+)
+@click.option(
+    "--http-addr", default=None, help='HOST:PORT of /metrics ("off": none). [env HTTP_ADDR, default ":51112"]'
+)
+@click.option(
+    "--host-ip",
+    default=None,
+    help="This node's IP (VXLAN endpoint). [env HOST_IP, default: the default route's source]",
+)
+@click.option(
+    "--tcpip-bypass/--no-tcpip-bypass",
+    default=None,
+    help="Accepted for kube-dtn compatibility; not part of this build. [env TCPIP_BYPASS]",
+)
+@click.option(
+    "--socket",
+    "socket_path",
+    default=None,
+    help="Unix socket of the Local service. [env KUBEDTN_SOCKET, default /run/kubedtn/daemon.sock]",
+)
+@click.option(
+    "--state-dir",
+    default=None,
+    help="Store and topology pod list. [env KUBEDTN_STATE_DIR, default /var/lib/kubedtn]",
+)
+@click.option(
+    "--store",
+    "store_path",
+    default=None,
+    help="Topology store file. [env KUBEDTN_STORE, default STATE_DIR/store.db]",
+)
+@click.option("--pidfile", default=None, help="[env KUBEDTN_PIDFILE, default: beside the socket, daemon.pid]")
+@click.option("--node-name", default=None, help="For logs. [env NODE_NAME, default: the host name]")
+@click.option("--log-file", default=None, help="Log here instead of stderr. [env KUBEDTN_DAEMON_LOG]")
+@click.option("--debug", is_flag=True, help="Log debug lines too.")
+@click.option(
+    "--install-cni", is_flag=True, help="Install the CNI plugin and its chained conflist, then serve."
+)
+@click.option("--uninstall-cni", is_flag=True, help="Remove exactly what --install-cni added, then exit.")
+@click.option(
+    "--cni-bin-dir", default="/opt/cni/bin", show_default=True, help="Where runtimes find CNI plugins."
+)
+@click.option(
+    "--cni-conf-dir", default="/etc/cni/net.d", show_default=True, help="Where runtimes find CNI configs."
+)
+@click.option(
+    "--cni-conflist-name", default="00-kubedtn.conflist", show_default=True, help="Our conflist's file name."
+)
+@click.option("--cni-executable", default=None, help="File to install as the plugin (default: this zipapp).")
+def daemon(
+    *,
+    debug: bool,
+    install_cni: bool,
+    uninstall_cni: bool,
+    cni_bin_dir: str,
+    cni_conf_dir: str,
+    cni_conflist_name: str,
+    cni_executable: str | None,
+    **flags: object,
+) -> None:
+    """Run the node daemon: gRPC on GRPC_PORT and a unix socket, metrics on HTTP_ADDR.
+
+    Pods come up (SetupPod) and go down (DestroyPod) through it; on start it
+    reconciles the pods recorded alive on this node. Stops on SIGTERM/SIGINT.
+    """
+    import logging
+
+    from kubedtn.daemon.config import load_config
+    from kubedtn.daemon.logs import configure_logging
+    from kubedtn.daemon.run import detect_addresses, run
+
+    try:
+        from kubedtn.daemon.config import detect_host_ip
+
+        config = load_config(flags, os.environ, detect_ip=lambda: detect_host_ip(detect_addresses))
+    except KubedtnError as e:
+        raise click.ClickException(str(e)) from e
+    configure_logging(log_file=config.log_file, level=logging.DEBUG if debug else logging.INFO)
+    if install_cni or uninstall_cni:
+        from kubedtn.cni import install
+
+        try:
+            if uninstall_cni:
+                for line in install.uninstall_cni(state_dir=str(config.state_dir)).lines():
+                    click.echo(line)
+                return
+            report = install.install_cni(
+                executable=cni_executable,
+                bin_dir=cni_bin_dir,
+                conf_dir=cni_conf_dir,
+                conflist_name=cni_conflist_name,
+                state_dir=str(config.state_dir),
+                plugin_options={
+                    "daemonSocket": str(config.socket_path),
+                    "podList": str(config.pod_list_path),
+                },
+            )
+        except KubedtnError as e:
+            raise click.ClickException(str(e)) from e
+        for line in report.lines():
+            click.echo(line, err=True)
+    sys.exit(run(config))

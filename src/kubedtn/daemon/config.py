@@ -1,0 +1,226 @@
+"""Daemon settings: each from its flag, else its environment variable, else the default.
+
+=================  ==================  ===============================  ==========================
+setting            flag                environment                      default
+=================  ==================  ===============================  ==========================
+grpc_port          --grpc-port         GRPC_PORT                        51111 (0: any free port)
+grpc_bind          --grpc-bind         GRPC_BIND                        all interfaces
+http_addr          --http-addr         HTTP_ADDR                        ":51112" ("" or "off": none)
+host_ip            --host-ip           HOST_IP                          source of the default route,
+                                                                        else the first global address
+tcpip_bypass       --tcpip-bypass      TCPIP_BYPASS                     false (accepted, not built)
+socket_path        --socket            KUBEDTN_SOCKET                   /run/kubedtn/daemon.sock
+state_dir          --state-dir         KUBEDTN_STATE_DIR                /var/lib/kubedtn
+store_path         --store             KUBEDTN_STORE                    <state_dir>/store.db
+pidfile            --pidfile           KUBEDTN_PIDFILE                  <socket dir>/daemon.pid
+node_name          --node-name         NODE_NAME                        the host name
+log_file           --log-file          KUBEDTN_DAEMON_LOG               stderr
+=================  ==================  ===============================  ==========================
+
+The names of the first four are kube-dtn's (its DaemonSet sets them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from kubedtn.errors import ValidationError
+
+DEFAULT_GRPC_PORT: Final = 51111
+DEFAULT_HTTP_ADDR: Final = ":51112"
+DEFAULT_SOCKET: Final = "/run/kubedtn/daemon.sock"
+DEFAULT_STATE_DIR: Final = "/var/lib/kubedtn"
+POD_LIST_NAME: Final = "topology-pods.json"
+STORE_NAME: Final = "store.db"
+PIDFILE_NAME: Final = "daemon.pid"
+
+# flag name → environment variable
+ENV: Final = {
+    "grpc_port": "GRPC_PORT",
+    "grpc_bind": "GRPC_BIND",
+    "http_addr": "HTTP_ADDR",
+    "host_ip": "HOST_IP",
+    "tcpip_bypass": "TCPIP_BYPASS",
+    "socket_path": "KUBEDTN_SOCKET",
+    "state_dir": "KUBEDTN_STATE_DIR",
+    "store_path": "KUBEDTN_STORE",
+    "pidfile": "KUBEDTN_PIDFILE",
+    "node_name": "NODE_NAME",
+    "log_file": "KUBEDTN_DAEMON_LOG",
+}
+_TRUE: Final = ("1", "true", "yes", "on")
+_FALSE: Final = ("0", "false", "no", "off", "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DaemonConfig:
+    host_ip: str
+    grpc_port: int = DEFAULT_GRPC_PORT
+    grpc_bind: str = ""  # "" = every interface of the (node) namespace
+    http_host: str = ""
+    http_port: int | None = 51112  # None: no metrics listener
+    tcpip_bypass: bool = False
+    socket_path: Path = Path(DEFAULT_SOCKET)
+    state_dir: Path = Path(DEFAULT_STATE_DIR)
+    store_path: Path = Path(DEFAULT_STATE_DIR) / STORE_NAME
+    pidfile: Path = Path(DEFAULT_SOCKET).parent / PIDFILE_NAME
+    node_name: str = ""
+    log_file: Path | None = None
+
+    @property
+    def pod_list_path(self) -> Path:
+        """The node-local list of topology pods the CNI plugin reads."""
+        return self.state_dir / POD_LIST_NAME
+
+    @property
+    def grpc_address(self) -> str:
+        """What the TCP listener binds (``[::]:51111`` = every interface, dual stack)."""
+        return f"{_bracketed(self.grpc_bind or '::')}:{self.grpc_port}"
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def parse_port(value: str, *, what: str) -> int:
+    if value.isdigit() and 0 <= int(value) <= 65535:
+        return int(value)
+    raise ValidationError(f"{what}: {value!r} is not a TCP port (an integer 0..65535; 0 picks a free one)")
+
+
+def parse_http_addr(value: str, *, what: str) -> tuple[str, int | None]:
+    """``":51112"``, ``"127.0.0.1:9100"``, ``"[::1]:9100"`` → (host, port); "" or "off" → no listener."""
+    if value.strip().lower() in ("", "off"):
+        return "", None
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        raise ValidationError(f'{what}: {value!r} is not HOST:PORT (e.g. ":51112" or "127.0.0.1:51112")')
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if host:
+        parse_ip(host, what=what)
+    return host, parse_port(port, what=what)
+
+
+def parse_ip(value: str, *, what: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValidationError(f"{what}: {value!r} is not an IPv4 or IPv6 address") from None
+
+
+def parse_bool(value: str, *, what: str) -> bool:
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValidationError(
+        f"{what}: {value!r} is not a boolean ({'/'.join(_TRUE)} or {'/'.join(_FALSE[:-1])})"
+    )
+
+
+def _route_source(probe: str) -> str | None:
+    """The source address the kernel would use toward ``probe`` (a UDP connect sends nothing)."""
+    family = socket.AF_INET6 if ":" in probe else socket.AF_INET
+    with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.connect((probe, 9))
+        address: str = sock.getsockname()[0]
+        return address
+    return None
+
+
+def global_address(addresses: list[str]) -> str | None:
+    """The first global unicast address (IPv4 first) of ``addresses`` (CIDRs or plain IPs)."""
+    parsed = [ipaddress.ip_interface(a).ip for a in addresses]
+    usable = [
+        ip
+        for ip in parsed
+        if not (ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified)
+    ]
+    usable.sort(key=lambda ip: ip.version)
+    return str(usable[0]) if usable else None
+
+
+def detect_host_ip(read_addresses: Callable[[], list[str]]) -> str | None:
+    """The source address of the default route (IPv4, then IPv6); else the first global address."""
+    for probe in ("192.0.2.1", "2001:db8::1"):  # documentation addresses: never routed anywhere real
+        found = _route_source(probe)
+        if found and not ipaddress.ip_address(found).is_loopback:
+            return found
+    return global_address(read_addresses())
+
+
+def load_config(
+    flags: Mapping[str, object | None],
+    environ: Mapping[str, str],
+    *,
+    detect_ip: Callable[[], str | None],
+    hostname: Callable[[], str] = socket.gethostname,
+) -> DaemonConfig:
+    """Settings from flags (None = not given), then environment, then defaults (module table).
+
+    Raises ValidationError naming each bad flag or variable and what it accepts.
+    """
+
+    def raw(name: str) -> tuple[str | None, str]:
+        flag = flags.get(name)
+        if flag is not None:
+            return str(flag), f"--{name.replace('_', '-').replace('-path', '')}"
+        env = ENV[name]
+        return environ.get(env), env
+
+    problems: list[str] = []
+
+    def take(name: str, parse: Callable[[str, str], object], default: object) -> object:
+        value, what = raw(name)
+        if value is None:
+            return default
+        try:
+            return parse(value, what)
+        except ValidationError as e:
+            problems.extend(e.problems)
+            return default
+
+    grpc_port = take("grpc_port", lambda v, w: parse_port(v, what=w), DEFAULT_GRPC_PORT)
+    grpc_bind = take("grpc_bind", lambda v, w: parse_ip(v, what=w) if v else "", "")
+    http = take(
+        "http_addr", lambda v, w: parse_http_addr(v, what=w), parse_http_addr(DEFAULT_HTTP_ADDR, what="")
+    )
+    bypass = take("tcpip_bypass", lambda v, w: parse_bool(v, what=w), False)
+    host_ip = take("host_ip", lambda v, w: parse_ip(v, what=w) if v else None, None)
+    socket_path = Path(raw("socket_path")[0] or DEFAULT_SOCKET)
+    state_dir = Path(raw("state_dir")[0] or DEFAULT_STATE_DIR)
+    store_path = Path(raw("store_path")[0] or state_dir / STORE_NAME)
+    pidfile = Path(raw("pidfile")[0] or socket_path.parent / PIDFILE_NAME)
+    log_file = raw("log_file")[0]
+    node_name = raw("node_name")[0] or hostname()
+    if host_ip is None and not problems:
+        host_ip = detect_ip()
+        if host_ip is None:
+            problems.append(
+                "HOST_IP: not given and this node has no default route and no global address; "
+                "set --host-ip or HOST_IP to the node's address"
+            )
+    if problems:
+        raise ValidationError(problems)
+    assert isinstance(host_ip, str) and isinstance(grpc_port, int) and isinstance(http, tuple)
+    return DaemonConfig(
+        host_ip=host_ip,
+        grpc_port=grpc_port,
+        grpc_bind=str(grpc_bind),
+        http_host=http[0],
+        http_port=http[1],
+        tcpip_bypass=bool(bypass),
+        socket_path=socket_path,
+        state_dir=state_dir,
+        store_path=store_path,
+        pidfile=pidfile,
+        node_name=node_name,
+        log_file=Path(log_file) if log_file else None,
+    )

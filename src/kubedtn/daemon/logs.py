@@ -1,0 +1,95 @@
+"""Structured daemon logs: one line per event, ``key=value`` fields (pod, namespace, link, action).
+
+Usage::
+
+    log = EventLog(logging.getLogger(__name__))
+    log.bind(pod="r1", namespace="default", action="setup").info("pod set up", links=3)
+    # ts=2024-... level=info logger=kubedtn.daemon.manager msg="pod set up" pod=r1 namespace=default
+    #   action=setup links=3
+
+Records from other modules (plain ``logging`` calls) come out in the same shape, with
+their message as ``msg``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+FIELDS_ATTR: Final = "kubedtn_fields"
+
+
+def _value(value: object) -> str:
+    text = str(value)
+    if text == "" or any(c in text for c in ' "=\n\t'):
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return text
+
+
+class KeyValueFormatter(logging.Formatter):
+    """``ts=... level=... logger=... msg="..." k=v ...``; exceptions as an ``error_trace`` field."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        parts = [
+            f"ts={ts}.{int(record.msecs):03d}Z",
+            f"level={record.levelname.lower()}",
+            f"logger={record.name}",
+            f"msg={_value(record.getMessage())}",
+        ]
+        fields: Mapping[str, Any] = getattr(record, FIELDS_ATTR, {})
+        parts += [f"{k}={_value(v)}" for k, v in fields.items() if v is not None]
+        if record.exc_info:
+            parts.append(f"error_trace={_value(self.formatException(record.exc_info))}")
+        return " ".join(parts)
+
+
+class EventLog:
+    """A logger with bound fields; each call may add more (``log.info("msg", link=3)``)."""
+
+    def __init__(self, logger: logging.Logger, **fields: object) -> None:
+        self.logger = logger
+        self.fields = fields
+
+    def bind(self, **fields: object) -> EventLog:
+        return EventLog(self.logger, **{**self.fields, **fields})
+
+    def _log(self, level: int, event: str, fields: Mapping[str, object], *, exc_info: bool = False) -> None:
+        if self.logger.isEnabledFor(level):
+            self.logger.log(
+                level, event, extra={FIELDS_ATTR: {**self.fields, **fields}}, exc_info=exc_info, stacklevel=3
+            )
+
+    def debug(self, event: str, **fields: object) -> None:
+        self._log(logging.DEBUG, event, fields)
+
+    def info(self, event: str, **fields: object) -> None:
+        self._log(logging.INFO, event, fields)
+
+    def warning(self, event: str, **fields: object) -> None:
+        self._log(logging.WARNING, event, fields)
+
+    def error(self, event: str, *, exc_info: bool = False, **fields: object) -> None:
+        self._log(logging.ERROR, event, fields, exc_info=exc_info)
+
+
+def configure_logging(*, log_file: Path | None = None, level: int = logging.INFO) -> None:
+    """Send the ``kubedtn`` loggers to stderr (default) or ``log_file``, one key=value line each."""
+    root = logging.getLogger("kubedtn")
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        old.close()
+    handler: logging.Handler
+    if log_file is None:
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler.setFormatter(KeyValueFormatter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False

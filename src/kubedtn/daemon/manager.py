@@ -1,0 +1,814 @@
+"""The link manager: pods come up and go down, links follow — store + dataplane, no gRPC.
+
+Every operation works in batches (one pod is a batch of one), in this order:
+
+1. **read and check** the pods' own Topologies (strictly: a bad link is an error naming
+   it) and their peers' (what the ends say of each other); every problem is reported
+   before anything is written or plumbed;
+2. **write** the pods' liveness (SetupPod: ``src_ip``, ``net_ns``) — *before* reading
+   the peers' liveness in step 4. Two pods coming up at once both write, then both read:
+   whichever wrote second sees the other alive, so a link is never lost between them;
+3. **lock** the links involved (per (namespace, uid), sorted: no deadlock between batches);
+4. **read** the peers again, plan (``kubedtn.daemon.plan``), and send **one**
+   ``Dataplane.apply`` for every link of the batch (both ends planned in the batch → one
+   link);
+5. **record** the outcome in both ends' status (links, skipped, Ready), still under the locks,
+   so a concurrent DestroyPod of a peer sees a consistent store;
+6. after releasing the locks, ask peer daemons for the far ends of cross-node links
+   (``Remote.Update``; holding our locks while a peer waits on its own could deadlock two
+   daemons), then record those.
+
+Apply is idempotent, so a retry, a restart or two requests for one link converge.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any, Protocol
+
+import kubedtn
+from kubedtn.daemon.locks import LinkKey, LinkLocks
+from kubedtn.daemon.logs import EventLog
+from kubedtn.daemon.plan import (
+    CrossNode,
+    Decision,
+    Impossible,
+    Localhost,
+    Mismatch,
+    NodeInfo,
+    Physical,
+    Plumb,
+    RemoteEnd,
+    SameNode,
+    Skip,
+    is_alive,
+    plan_pod,
+)
+from kubedtn.daemon.podstatus import now_rfc3339, status_after
+from kubedtn.dataplane import (
+    ApplyReport,
+    Dataplane,
+    DataplaneError,
+    InterfaceRef,
+    LinkResult,
+    LinkSpec,
+    NamespaceNotFoundError,
+    VxlanSpec,
+    namespace_exists,
+    validate_links,
+)
+from kubedtn.errors import KubedtnError, NotFoundError, TemporaryError, ValidationError
+from kubedtn.model import Link, PeerKind, Topology, TopologyStatus
+from kubedtn.model.objects import parse_topology, status_to_dict, topology_from_dict
+from kubedtn.store import NotFoundError as StoreNotFound
+from kubedtn.store import ObjectStore, retry_on_conflict
+
+log = EventLog(logging.getLogger(__name__))
+
+# Optimistic-concurrency retries of a status write (many requests may touch one pod's status).
+STATUS_WRITE_ATTEMPTS = 30
+# Read a namespace's Topologies with one list instead of one get each beyond this many.
+LIST_THRESHOLD = 16
+
+PLUMBED_OUTCOMES = ("created", "kept", "updated", "replaced")
+
+
+class RemoteUpdater(Protocol):
+    """Asks the daemon on another node for its end of a cross-node link (Remote.Update).
+    Raises TemporaryError when that daemon cannot be reached."""
+
+    def update(self, end: RemoteEnd) -> None: ...
+
+
+@dataclass(frozen=True)
+class SetupRequest:
+    name: str
+    namespace: str
+    netns: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class PodRef:
+    name: str
+    namespace: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class PodOutcome:
+    """What happened to one pod of a batch. ``error`` is None when it succeeded."""
+
+    name: str
+    namespace: str
+    in_topology: bool = True
+    error: KubedtnError | None = None
+    plumbed: tuple[int, ...] = ()  # uids plumbed (or confirmed) by this call
+    skipped: tuple[str, ...] = ()  # why links were left for later
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    in_topology: bool
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class NodeSummary:
+    version: str
+    node_ip: str
+    pods_alive: int
+    links: int
+
+
+@dataclass
+class _Job:
+    """One pod's part of a plumbing batch."""
+
+    topo: Topology  # as alive
+    links: tuple[Link, ...]
+    prune: bool = False
+    decisions: list[Decision] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    failures: list[KubedtnError] = field(default_factory=list)
+    plumbed: dict[int, Link] = field(default_factory=dict)
+    unplumbed: set[int] = field(default_factory=set)
+
+    @property
+    def key(self) -> str:
+        return self.topo.key
+
+
+def _split_key(key: str) -> tuple[str, str]:
+    namespace, name = key.split("/", 1)
+    return namespace, name
+
+
+def _first_error(errors: Sequence[KubedtnError]) -> KubedtnError:
+    """One error for a pod: the kind of the first decides the gRPC code; every message is kept."""
+    if len(errors) == 1:
+        return errors[0]
+    first = errors[0]
+    if isinstance(first, ValidationError):
+        return ValidationError([p for e in errors for p in getattr(e, "problems", [str(e)])])
+    text = "; ".join(str(e) for e in errors)
+    for kind in (TemporaryError, NamespaceNotFoundError, DataplaneError):
+        if isinstance(first, kind):
+            return kind(text)
+    return KubedtnError(text)
+
+
+class LinkManager:
+    """SetupPod(s)/DestroyPod(s)/AddLinks/DelLinks/UpdateLinks/Get/SetAlive/Remote.Update,
+    CheckPod and the start-up reconcile, for the pods of one node (see the module doc)."""
+
+    def __init__(
+        self,
+        *,
+        store: ObjectStore,
+        dataplane: Dataplane,
+        node: NodeInfo,
+        remote: RemoteUpdater | None = None,
+        clock: Callable[[], str] = now_rfc3339,
+    ) -> None:
+        self.store = store
+        self.dataplane = dataplane
+        self.node = node
+        self.remote = remote
+        self.locks = LinkLocks()
+        self._clock = clock
+
+    # ---- store access ---------------------------------------------------------------------
+
+    def _get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self.store.get(namespace, name)
+        except StoreNotFound:
+            return None
+
+    @staticmethod
+    def _lenient(obj: Mapping[str, Any], namespace: str) -> Topology | None:
+        """A Topology even when some of its links are bad (those are left out)."""
+        return parse_topology(obj, default_namespace=namespace).topology
+
+    def _read_own(self, namespace: str, name: str) -> Topology | None:
+        """The pod's Topology, strictly checked (ValidationError lists every problem); None if absent."""
+        obj = self._get(namespace, name)
+        return None if obj is None else topology_from_dict(obj, default_namespace=namespace)
+
+    def _read_view(self, keys: Iterable[str]) -> dict[str, Topology]:
+        """Topologies by ``namespace/name`` (absent ones left out), for planning.
+
+        A pod recorded alive on this node whose namespace is gone (it died without a
+        DestroyPod) is seen as not alive, so no link is planned into a missing namespace.
+        """
+        by_ns: dict[str, set[str]] = {}
+        for key in keys:
+            namespace, name = _split_key(key)
+            by_ns.setdefault(namespace, set()).add(name)
+        view: dict[str, Topology] = {}
+        for namespace, names in by_ns.items():
+            if len(names) > LIST_THRESHOLD:
+                items, _ = self.store.list(namespace=namespace)
+                objs = [o for o in items if o["metadata"]["name"] in names]
+            else:
+                objs = [o for n in sorted(names) if (o := self._get(namespace, n)) is not None]
+            for obj in objs:
+                topo = self._lenient(obj, namespace)
+                if topo is None:
+                    continue
+                if (
+                    is_alive(topo)
+                    and topo.status.src_ip == self.node.ip
+                    and not namespace_exists(topo.status.net_ns)
+                ):
+                    log.warning(
+                        "peer's namespace is gone; treating it as down",
+                        pod=topo.name,
+                        namespace=topo.namespace,
+                        netns=topo.status.net_ns,
+                    )
+                    topo = replace(topo, status=replace(topo.status, src_ip="", net_ns=""))
+                view[topo.key] = topo
+        return view
+
+    def _write_status(self, key: str, change: Callable[[Topology], TopologyStatus]) -> Topology | None:
+        """Read-modify-write of one pod's status (retried on conflicts); None when it is gone."""
+        namespace, name = _split_key(key)
+
+        def attempt() -> Topology | None:
+            obj = self._get(namespace, name)
+            if obj is None:
+                return None
+            topo = self._lenient(obj, namespace)
+            if topo is None:
+                return None
+            new = change(topo)
+            if new != topo.status:
+                obj["status"] = status_to_dict(new)
+                self.store.update_status(obj)
+            return replace(topo, status=new)
+
+        return retry_on_conflict(attempt, STATUS_WRITE_ATTEMPTS, delay=0.005)
+
+    # ---- SetupPod(s), AddLinks ------------------------------------------------------------
+
+    def setup_pods(self, requests: Sequence[SetupRequest], *, prune: bool = False) -> list[PodOutcome]:
+        """Mark each pod alive on this node and plumb every link whose peer is alive.
+
+        Pods in no Topology succeed at once (``in_topology`` False). ``prune`` also deletes
+        our interfaces in the pods' namespaces that no planned link owns (the reconcile).
+        """
+        started = time.monotonic()
+        outcomes: dict[str, PodOutcome] = {}
+        jobs: list[_Job] = []
+        for req in requests:
+            plog = log.bind(pod=req.name, namespace=req.namespace, action="setup")
+            if req.key in outcomes or any(j.key == req.key for j in jobs):
+                outcomes[req.key] = PodOutcome(
+                    req.name,
+                    req.namespace,
+                    error=ValidationError(f"{req.key}: asked to set up twice in one batch"),
+                )
+                jobs = [j for j in jobs if j.key != req.key]
+                continue
+            try:
+                topo = self._read_own(req.namespace, req.name)
+            except ValidationError as e:
+                plog.warning("pod's Topology is invalid; nothing done", error=e)
+                outcomes[req.key] = PodOutcome(req.name, req.namespace, error=e)
+                continue
+            if topo is None:
+                plog.info("pod is in no Topology; passing through")
+                outcomes[req.key] = PodOutcome(req.name, req.namespace, in_topology=False)
+                continue
+            if not namespace_exists(req.netns):
+                err = NamespaceNotFoundError(f"{req.key}: network namespace {req.netns} does not exist")
+                outcomes[req.key] = PodOutcome(req.name, req.namespace, error=err)
+                continue
+            alive = replace(topo.status, src_ip=self.node.ip, net_ns=req.netns)
+            jobs.append(_Job(replace(topo, status=alive), topo.links, prune=prune))
+        for outcome in self._plumb(jobs, mark_alive=True):
+            outcomes[outcome.key] = outcome
+        result = [outcomes[r.key] for r in requests]
+        if len(requests) > 1:
+            log.info(
+                "batch set up",
+                action="setup",
+                pods=len(requests),
+                failed=sum(1 for o in result if not o.ok),
+                ms=round((time.monotonic() - started) * 1000, 1),
+            )
+        return result
+
+    def add_links(self, pod: PodRef, links: Sequence[Link]) -> PodOutcome:
+        """Plumb these links of an alive pod (the controller's AddLinks); a pod that is not
+        up yet gets them at SetupPod."""
+        topo = self._read_own(pod.namespace, pod.name)
+        if topo is None:
+            raise NotFoundError(f"{pod.key}: no Topology")
+        if not is_alive(topo):
+            log.info(
+                "pod is not up; links wait for SetupPod", pod=pod.name, namespace=pod.namespace, action="add"
+            )
+            return PodOutcome(pod.name, pod.namespace)
+        self._check_here(topo)
+        (outcome,) = self._plumb([_Job(topo, tuple(links))], mark_alive=False)
+        return outcome
+
+    def _check_here(self, topo: Topology) -> None:
+        if topo.status.src_ip != self.node.ip:
+            raise NamespaceNotFoundError(
+                f"{topo.key} runs on node {topo.status.src_ip}, not on this node ({self.node.ip}); "
+                "ask that node's daemon"
+            )
+
+    def _precheck(self, jobs: list[_Job]) -> None:
+        """Every problem a link would meet, before anything is written or plumbed.
+
+        The pods of the batch are taken as alive (they are about to be), the peers as stored.
+        """
+        peer_keys = {f"{j.topo.namespace}/{link.peer_pod}" for j in jobs for link in j.links}
+        view = self._read_view(peer_keys - {j.key for j in jobs})
+        view.update({j.key: j.topo for j in jobs})
+        for job in jobs:
+            for decision in plan_pod(job.topo, peers=view, node=self.node, links=job.links):
+                if isinstance(decision, Mismatch):
+                    job.problems += decision.problems
+                elif isinstance(decision, SameNode | CrossNode | Physical | Localhost):
+                    job.problems += _spec_problems(job.topo, decision)
+
+    def _plumb(self, jobs: list[_Job], *, mark_alive: bool) -> list[PodOutcome]:
+        if not jobs:
+            return []
+        outcomes: list[PodOutcome] = []
+        self._precheck(jobs)
+        for job in [j for j in jobs if j.problems]:
+            outcomes.append(self._outcome(job, error=ValidationError(job.problems)))
+            log.warning(
+                "links rejected; nothing done",
+                pod=job.topo.name,
+                namespace=job.topo.namespace,
+                problems=len(job.problems),
+            )
+        jobs = [j for j in jobs if not j.problems]
+        if mark_alive:
+            now = self._clock()
+            for job in jobs:
+                src_ip, net_ns = job.topo.status.src_ip, job.topo.status.net_ns
+                self._write_status(job.key, partial(status_after, now=now, alive=(src_ip, net_ns)))
+        keys = {(j.topo.namespace, link.uid) for j in jobs for link in j.links}
+        cross: list[tuple[_Job, CrossNode]] = []
+        with self.locks.holding(keys):
+            self._plan_and_apply(jobs)
+            cross = [
+                (j, d)
+                for j in jobs
+                for d in j.decisions
+                if isinstance(d, CrossNode) and d.link.uid in j.plumbed
+            ]
+            # Cross-node links count once the far end exists too (step 6).
+            for job, d in cross:
+                del job.plumbed[d.link.uid]
+            self._record(jobs)
+        if cross:
+            self._finish_cross_node(cross)
+        for job in jobs:
+            error = _first_error(job.failures) if job.failures else None
+            outcomes.append(self._outcome(job, error=error))
+            plog = log.bind(
+                pod=job.topo.name, namespace=job.topo.namespace, action="setup" if mark_alive else "add"
+            )
+            skipped = [d.reason for d in job.decisions if isinstance(d, Skip)]
+            if error is None:
+                plog.info("links plumbed", plumbed=len(job.plumbed), skipped=len(skipped))
+            else:
+                plog.error("links failed", plumbed=len(job.plumbed), error=error)
+        return outcomes
+
+    @staticmethod
+    def _outcome(job: _Job, *, error: KubedtnError | None) -> PodOutcome:
+        return PodOutcome(
+            job.topo.name,
+            job.topo.namespace,
+            error=error,
+            plumbed=tuple(sorted(job.plumbed)),
+            skipped=tuple(d.reason for d in job.decisions if isinstance(d, Skip)),
+        )
+
+    def _plan_and_apply(self, jobs: list[_Job]) -> None:
+        """Steps 4-5 for the jobs (locks held): plan against the store, one apply, results per job."""
+        peer_keys = {f"{j.topo.namespace}/{link.peer_pod}" for j in jobs for link in j.links}
+        view = self._read_view(peer_keys | {j.key for j in jobs})
+        # The batch's own pods: their liveness as this call sets it, their spec as checked.
+        view.update({j.key: j.topo for j in jobs})
+        chosen: dict[LinkKey, LinkSpec] = {}
+        for job in jobs:
+            job.decisions = plan_pod(job.topo, peers=view, node=self.node, links=job.links)
+            for i, d in enumerate(job.decisions):
+                if isinstance(d, Mismatch):
+                    # The peer's spec changed since the check: wait for it to settle.
+                    job.decisions[i] = Skip(d.link, d.peer, "; ".join(d.problems))
+                elif isinstance(d, Impossible):
+                    job.failures.append(DataplaneError(d.reason))
+                    job.unplumbed.add(d.link.uid)
+                elif isinstance(d, Skip):
+                    job.unplumbed.add(d.link.uid)
+                else:
+                    chosen.setdefault((job.topo.namespace, d.link.uid), d.spec)
+        results = self._apply(chosen, prune={j.topo.status.net_ns for j in jobs if j.prune})
+        for job in jobs:
+            for d in job.decisions:
+                if not isinstance(d, SameNode | CrossNode | Physical | Localhost):
+                    continue
+                result = results.get((job.topo.namespace, d.link.uid))
+                if isinstance(result, LinkResult) and result.outcome in PLUMBED_OUTCOMES:
+                    job.plumbed[d.link.uid] = d.link
+                else:
+                    job.unplumbed.add(d.link.uid)
+                    error = result if isinstance(result, KubedtnError) else (result.error if result else None)
+                    job.failures.append(_about(job.key, d.link.uid, error or DataplaneError("not applied")))
+
+    def _apply(
+        self, chosen: Mapping[LinkKey, LinkSpec], *, prune: set[str]
+    ) -> dict[LinkKey, LinkResult | KubedtnError]:
+        """One Dataplane.apply for all links (one per Kubernetes namespace when uids repeat
+        across namespaces: the dataplane wants unique uids per call)."""
+        if not chosen and not prune:
+            return {}
+        groups: list[list[LinkKey]] = [list(chosen)]
+        uids = [uid for _, uid in chosen]
+        if len(set(uids)) != len(uids):
+            by_ns: dict[str, list[LinkKey]] = {}
+            for key in chosen:
+                by_ns.setdefault(key[0], []).append(key)
+            groups = list(by_ns.values())
+        out: dict[LinkKey, LinkResult | KubedtnError] = {}
+        for group in groups:
+            specs = [chosen[k] for k in group]
+            netns = {ep.netns for s in specs for ep in s.endpoints}
+            group_prune = prune & netns if len(groups) > 1 else prune
+            try:
+                report: ApplyReport = self.dataplane.apply(specs, prune=sorted(group_prune), strict=False)
+            except KubedtnError as e:
+                log.error("dataplane apply failed", links=len(specs), error=e)
+                out.update({k: e for k in group})
+                continue
+            out.update(zip(group, report.results, strict=True))
+        return out
+
+    def _record(self, jobs: list[_Job]) -> None:
+        """Step 5: each job's status, and the status of same-node peers outside the batch."""
+        now = self._clock()
+        in_batch = {j.key for j in jobs}
+        for job in jobs:
+            failure = "; ".join(str(e) for e in job.failures) or None
+            self._write_status(
+                job.key,
+                partial(
+                    status_after,
+                    now=now,
+                    alive=(job.topo.status.src_ip, job.topo.status.net_ns),
+                    plumbed=job.plumbed,
+                    unplumbed=job.unplumbed,
+                    failure=failure,
+                ),
+            )
+        peer_links: dict[str, dict[int, Link]] = {}
+        for job in jobs:
+            for d in job.decisions:
+                if isinstance(d, SameNode) and d.link.uid in job.plumbed and d.peer not in in_batch:
+                    peer_links.setdefault(d.peer, {})[d.link.uid] = d.link
+        for peer, uids in peer_links.items():
+            self._write_status(peer, partial(status_after, now=now, plumbed_own=uids))
+
+    def _finish_cross_node(self, cross: list[tuple[_Job, CrossNode]]) -> None:
+        """Step 6: the far ends of cross-node links, then both ends' status."""
+        done: list[tuple[_Job, CrossNode]] = []
+        for job, d in cross:
+            if self.remote is None:
+                job.failures.append(
+                    TemporaryError(f"{job.key}: link {d.link.uid}: no client for peer daemons")
+                )
+                continue
+            try:
+                self.remote.update(d.remote)
+                done.append((job, d))
+            except KubedtnError as e:
+                job.failures.append(_about(job.key, d.link.uid, e))
+        if not done:
+            return
+        now = self._clock()
+        keys = {(j.topo.namespace, d.link.uid) for j, d in done}
+        with self.locks.holding(keys):
+            for job, d in done:
+                job.plumbed[d.link.uid] = d.link
+                self._write_status(job.key, partial(status_after, now=now, plumbed={d.link.uid: d.link}))
+                self._write_status(
+                    d.peer,
+                    partial(status_after, now=now, plumbed_own=(d.link.uid,)),
+                )
+
+    # ---- DestroyPod(s), DelLinks, UpdateLinks ---------------------------------------------
+
+    def destroy_pods(self, pods: Sequence[PodRef]) -> list[PodOutcome]:
+        """Mark each pod dead and remove its link ends (a veth's far end goes with it).
+
+        Idempotent: a pod in no Topology, already dead, or running on another node succeeds.
+        """
+        outcomes: dict[str, PodOutcome] = {}
+        first: dict[str, Topology] = {}
+        for ref in pods:
+            obj = self._get(ref.namespace, ref.name)
+            topo = None if obj is None else self._lenient(obj, ref.namespace)
+            if topo is None:
+                outcomes[ref.key] = PodOutcome(ref.name, ref.namespace, in_topology=False)
+            else:
+                first[ref.key] = topo
+        keys = {(t.namespace, link.uid) for t in first.values() for link in (*t.links, *t.status.links)}
+        now = self._clock()
+        with self.locks.holding(keys):
+            doomed: dict[str, Topology] = {}
+            for key, topo in first.items():
+                # Read again under the locks: a SetupPod may have changed it meanwhile.
+                stored = self._get(topo.namespace, topo.name)
+                fresh = None if stored is None else self._lenient(stored, topo.namespace)
+                if fresh is None:
+                    outcomes[key] = PodOutcome(topo.name, topo.namespace, in_topology=False)
+                    continue
+                if fresh.status.src_ip and fresh.status.src_ip != self.node.ip:
+                    log.info(
+                        "pod runs on another node; nothing to do here",
+                        pod=fresh.name,
+                        namespace=fresh.namespace,
+                        action="destroy",
+                        node=fresh.status.src_ip,
+                    )
+                    outcomes[key] = PodOutcome(fresh.name, fresh.namespace)
+                    continue
+                doomed[key] = fresh
+                self._write_status(key, partial(status_after, now=now, alive=("", "")))
+            netns = sorted({t.status.net_ns for t in doomed.values() if t.status.net_ns})
+            error: KubedtnError | None = None
+            try:
+                self.dataplane.remove_owned(netns)
+            except KubedtnError as e:
+                error = e
+            peer_uids: dict[str, dict[int, Link]] = {}
+            for topo in doomed.values():
+                for link in (*topo.links, *topo.status.links):
+                    peer = f"{topo.namespace}/{link.peer_pod}"
+                    if link.peer_kind is PeerKind.POD and peer not in doomed:
+                        peer_uids.setdefault(peer, {})[link.uid] = link
+            for peer, uids in peer_uids.items():
+                self._write_status(peer, partial(status_after, now=now, unplumbed=uids))
+            for key, topo in doomed.items():
+                outcomes[key] = PodOutcome(topo.name, topo.namespace, error=error)
+                log.info(
+                    "pod destroyed" if error is None else "pod marked down; removing its links failed",
+                    pod=topo.name,
+                    namespace=topo.namespace,
+                    action="destroy",
+                    netns=topo.status.net_ns or None,
+                    error=error,
+                )
+        return [outcomes[r.key] for r in pods]
+
+    def del_links(self, pod: PodRef, links: Sequence[Link]) -> None:
+        """Remove this pod's end of each link (a veth's far end goes with it)."""
+        topo = self._read_stored(pod)
+        now = self._clock()
+        with self.locks.holding((pod.namespace, link.uid) for link in links):
+            topo = self._read_stored(pod)
+            if is_alive(topo):
+                self._check_here(topo)
+                self.dataplane.remove(InterfaceRef(topo.status.net_ns, link.local_intf) for link in links)
+            uids = {link.uid: link for link in links}
+            self._write_status(topo.key, partial(status_after, now=now, unplumbed=uids))
+            for link in links:
+                if link.peer_kind is PeerKind.POD:
+                    peer = f"{pod.namespace}/{link.peer_pod}"
+                    self._write_status(peer, partial(status_after, now=now, unplumbed=(link.uid,)))
+        log.info("links removed", pod=pod.name, namespace=pod.namespace, action="delete", links=len(links))
+
+    def update_links(self, pod: PodRef, links: Sequence[Link]) -> int:
+        """Change the properties of this pod's end of existing links in place (same
+        interfaces); links not plumbed yet get the new properties when they are. Returns
+        how many interfaces were changed."""
+        now = self._clock()
+        with self.locks.holding((pod.namespace, link.uid) for link in links):
+            topo = self._read_stored(pod)
+            if not is_alive(topo):
+                return 0
+            self._check_here(topo)
+            present = {i.name for i in self.dataplane.read(topo.status.net_ns, owned_only=True)}
+            updates = {
+                InterfaceRef(topo.status.net_ns, link.local_intf): link.properties
+                for link in links
+                if link.local_intf in present
+            }
+            if updates:
+                self.dataplane.set_properties(updates)
+            plumbed = {link.uid for link in topo.status.links}
+            changed = {link.uid: link for link in links if link.uid in plumbed}
+            self._write_status(topo.key, partial(status_after, now=now, plumbed=changed))
+        log.info(
+            "link properties updated",
+            pod=pod.name,
+            namespace=pod.namespace,
+            action="update",
+            interfaces=len(updates),
+        )
+        return len(updates)
+
+    def _read_stored(self, pod: PodRef) -> Topology:
+        obj = self._get(pod.namespace, pod.name)
+        topo = None if obj is None else self._lenient(obj, pod.namespace)
+        if topo is None:
+            raise NotFoundError(f"{pod.key}: no Topology")
+        return topo
+
+    # ---- Get, SetAlive, Remote.Update -----------------------------------------------------
+
+    def get(self, pod: PodRef) -> Topology:
+        topo = self._read_own(pod.namespace, pod.name)
+        if topo is None:
+            raise NotFoundError(f"{pod.key}: no Topology")
+        return topo
+
+    def set_alive(self, pod: PodRef, *, src_ip: str, net_ns: str) -> None:
+        """Record where the pod runs (both empty: not running), as kube-dtn's SetAlive."""
+        now = self._clock()
+        if self._write_status(pod.key, partial(status_after, now=now, alive=(src_ip, net_ns))) is None:
+            raise NotFoundError(f"{pod.key}: no Topology")
+
+    def remote_update(self, end: RemoteEnd) -> None:
+        """Create or update our end of a cross-node link, for the peer's daemon."""
+        with self.locks.holding([(end.kube_ns, end.uid)]):
+            obj = self._get(end.kube_ns, end.pod)
+            topo = None if obj is None else self._lenient(obj, end.kube_ns)
+            if topo is not None and (topo.status.net_ns != end.endpoint.netns or not is_alive(topo)):
+                raise NamespaceNotFoundError(
+                    f"{topo.key} is not running in {end.endpoint.netns} on this node "
+                    f"(recorded: {topo.status.net_ns or 'not running'})"
+                )
+            if self.node.underlay is None:
+                raise DataplaneError(
+                    f"link {end.uid}: this node's IP {self.node.ip} is on no interface, so there is no "
+                    "underlay for VXLAN; start the daemon with --host-ip set to an address of this node"
+                )
+            spec = VxlanSpec(
+                uid=end.uid,
+                endpoint=end.endpoint,
+                vni=end.vni,
+                remote=end.vtep,
+                local=self.node.ip,
+                underlay=self.node.underlay,
+                node_netns=self.node.netns,
+            )
+            self.dataplane.apply([spec])
+        log.info(
+            "remote end plumbed", pod=end.pod, namespace=end.kube_ns, link=end.uid, action="remote-update"
+        )
+
+    # ---- CheckPod, Status, reconcile ------------------------------------------------------
+
+    def check_pod(self, pod: PodRef, *, netns: str = "") -> CheckResult:
+        """Whether every link the pod should have now (its peer is up) exists as planned."""
+        obj = self._get(pod.namespace, pod.name)
+        if obj is None:
+            return CheckResult(in_topology=False)
+        topo = self._lenient(obj, pod.namespace)
+        if topo is None:
+            return CheckResult(True, (f"{pod.key}: the stored Topology cannot be read",))
+        if not is_alive(topo):
+            return CheckResult(True, (f"{pod.key}: not set up on any node (no SetupPod recorded)",))
+        if netns and topo.status.net_ns != netns:
+            return CheckResult(True, (f"{pod.key}: set up in {topo.status.net_ns}, not in {netns}",))
+        if topo.status.src_ip != self.node.ip:
+            return CheckResult(True, (f"{pod.key}: runs on node {topo.status.src_ip}, not on this one",))
+        if not namespace_exists(topo.status.net_ns):
+            return CheckResult(True, (f"{pod.key}: network namespace {topo.status.net_ns} is gone",))
+        peers = self._read_view(f"{topo.namespace}/{link.peer_pod}" for link in topo.links)
+        decisions = plan_pod(topo, peers=peers, node=self.node)
+        known = [d.spec.b.netns for d in decisions if isinstance(d, SameNode)]
+        live = {i.name: i for i in self.dataplane.read(topo.status.net_ns, known=known)}
+        problems: list[str] = []
+        for d in decisions:
+            if isinstance(d, SameNode | CrossNode | Physical | Localhost):
+                problems += _check_end(pod.key, d, live)
+            elif isinstance(d, Mismatch):
+                problems += d.problems
+            elif isinstance(d, Impossible):
+                problems.append(d.reason)
+        return CheckResult(True, tuple(problems))
+
+    def summary(self) -> NodeSummary:
+        items, _ = self.store.list()
+        alive = [
+            t for o in items if (t := self._lenient(o, o["metadata"].get("namespace", "default"))) is not None
+        ]
+        here = [t for t in alive if is_alive(t) and t.status.src_ip == self.node.ip]
+        links = {(t.namespace, link.uid) for t in here for link in t.status.links}
+        return NodeSummary(kubedtn.version(), self.node.ip, len(here), len(links))
+
+    def pods_here(self) -> list[Topology]:
+        """Pods recorded alive on this node."""
+        items, _ = self.store.list()
+        topos = [self._lenient(o, o["metadata"].get("namespace", "default")) for o in items]
+        return [t for t in topos if t is not None and is_alive(t) and t.status.src_ip == self.node.ip]
+
+    def reconcile(self) -> tuple[int, int]:
+        """At start: pods alive on this node whose namespace exists are set up again (missing
+        links back, stale ones pruned); those whose namespace is gone are marked dead and
+        their links removed. Returns (set up, destroyed)."""
+        here = self.pods_here()
+        gone = [PodRef(t.name, t.namespace) for t in here if not namespace_exists(t.status.net_ns)]
+        back = [
+            SetupRequest(t.name, t.namespace, t.status.net_ns)
+            for t in here
+            if namespace_exists(t.status.net_ns)
+        ]
+        if gone:
+            self.destroy_pods(gone)
+        if back:
+            failed = [o for o in self.setup_pods(back, prune=True) if not o.ok]
+            for o in failed:
+                log.error(
+                    "reconcile could not set a pod up again", pod=o.name, namespace=o.namespace, error=o.error
+                )
+        log.info("reconciled", action="reconcile", set_up=len(back), destroyed=len(gone))
+        return len(back), len(gone)
+
+
+def _about(pod: str, uid: int, error: KubedtnError) -> KubedtnError:
+    """The error, its message prefixed with the pod and link it is about (same kind)."""
+    if isinstance(error, ValidationError):
+        return error
+    try:
+        return type(error)(f"{pod}: link {uid}: {error}")
+    except TypeError:  # a kind that wants more than a message
+        return DataplaneError(f"{pod}: link {uid}: {error}")
+
+
+def _spec_problems(topo: Topology, decision: Plumb) -> list[str]:
+    try:
+        validate_links([decision.spec])
+    except ValidationError as e:
+        index = next((i for i, link in enumerate(topo.links) if link.uid == decision.link.uid), None)
+        where = (
+            f"{topo.key}: spec.links[{index}] (uid {decision.link.uid})" if index is not None else topo.key
+        )
+        return [f"{where}: {decision.kind} {p.removeprefix('links[0].')}" for p in e.problems]
+    return []
+
+
+def _check_end(pod: str, decision: Plumb, live: Mapping[str, Any]) -> list[str]:
+    """Problems of the local end of a planned link, as read from the kernel."""
+    link = decision.link
+    ends = decision.spec.endpoints
+    ep = ends[0]
+    where = f"{pod}: link {link.uid} ({decision.kind} {ep.name})"
+    iface = live.get(ep.name)
+    if iface is None:
+        return [f"{where}: interface {ep.name} is missing in {ep.netns}"]
+    problems: list[str] = []
+    if iface.kind != decision.kind:
+        problems.append(f"{where}: {ep.name} is a {iface.kind or 'device'}, not a {decision.kind}")
+    if iface.uid != link.uid:
+        problems.append(f"{where}: {ep.name} belongs to link {iface.uid}, not {link.uid}")
+    if not iface.up:
+        problems.append(f"{where}: {ep.name} is down")
+    missing = sorted(set(_canonical(ep.addresses)) - set(_canonical(iface.addresses)))
+    if missing:
+        problems.append(f"{where}: {ep.name} lacks address {', '.join(missing)}")
+    if isinstance(decision, SameNode) and iface.peer_netns not in (None, decision.spec.b.netns):
+        problems.append(f"{where}: {ep.name}'s peer is in {iface.peer_netns}, not in {decision.spec.b.netns}")
+    return problems
+
+
+def _canonical(cidrs: Iterable[str]) -> list[str]:
+    return [str(ipaddress.ip_interface(c)) for c in cidrs]

@@ -1,0 +1,137 @@
+"""Prometheus metrics of the daemon, on HTTP_ADDR ``/metrics`` (a private registry).
+
+* ``kubedtn_interface_{receive,transmit}_{packets,bytes,errors,drops}_total{pod,namespace,interface}``
+  — counters of the link interfaces of pods alive on this node, read from the kernel at
+  scrape time (nothing is cached that could go stale);
+* ``kubedtn_links{kind}`` — links with an end on this node (veth, vxlan, macvlan), counted
+  from the same read;
+* ``kubedtn_pods{state}`` — pods recorded alive on this node;
+* ``kubedtn_rpc_duration_seconds{method}`` — a histogram of gRPC request durations;
+* ``kubedtn_rpc_errors_total{method,code}`` — failed requests by gRPC status code.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Final
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from kubedtn.daemon.logs import EventLog
+from kubedtn.errors import KubedtnError
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from kubedtn.daemon.manager import LinkManager
+
+log = EventLog(logging.getLogger(__name__))
+
+# (metric suffix, help, Counters attribute)
+_COUNTERS: Final = (
+    ("receive_packets", "Packets received", "rx_packets"),
+    ("transmit_packets", "Packets transmitted", "tx_packets"),
+    ("receive_bytes", "Bytes received", "rx_bytes"),
+    ("transmit_bytes", "Bytes transmitted", "tx_bytes"),
+    ("receive_errors", "Receive errors", "rx_errors"),
+    ("transmit_errors", "Transmit errors", "tx_errors"),
+    ("receive_drops", "Received packets dropped", "rx_dropped"),
+    ("transmit_drops", "Transmitted packets dropped", "tx_dropped"),
+)
+_LABELS: Final = ["pod", "namespace", "interface"]
+LINK_KINDS: Final = ("veth", "vxlan", "macvlan")
+# gRPC requests span sub-millisecond reads to multi-second batches.
+_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class InterfaceCollector(Collector):
+    """Reads the link interfaces of this node's pods at scrape time."""
+
+    def __init__(self, manager: LinkManager) -> None:
+        self.manager = manager
+
+    def collect(self) -> Iterator[Metric]:
+        families = {
+            attr: CounterMetricFamily(
+                f"kubedtn_interface_{suffix}", f"{text} by a link interface", labels=_LABELS
+            )
+            for suffix, text, attr in _COUNTERS
+        }
+        links = GaugeMetricFamily("kubedtn_links", "Links with an end on this node", labels=["kind"])
+        pods = GaugeMetricFamily("kubedtn_pods", "Topology pods on this node", labels=["state"])
+        seen: dict[str, set[tuple[str, int]]] = {kind: set() for kind in LINK_KINDS}
+        try:
+            here = self.manager.pods_here()
+        except KubedtnError as e:
+            log.warning("metrics: cannot list pods", error=e)
+            here = []
+        for topo in here:
+            try:
+                interfaces = self.manager.dataplane.read(topo.status.net_ns, owned_only=True)
+            except KubedtnError:
+                continue  # the pod went away during the scrape
+            for iface in interfaces:
+                if iface.counters is not None:
+                    labels = [topo.name, topo.namespace, iface.name]
+                    for attr, family in families.items():
+                        family.add_metric(labels, getattr(iface.counters, attr))
+                if iface.kind in seen and iface.uid is not None:
+                    seen[iface.kind].add((topo.namespace, iface.uid))
+        for kind, uids in seen.items():
+            links.add_metric([kind], len(uids))
+        pods.add_metric(["alive"], len(here))
+        yield from families.values()
+        yield links
+        yield pods
+
+
+class DaemonMetrics:
+    """The registry, the RPC instruments, and the HTTP listener."""
+
+    def __init__(self, manager: LinkManager | None = None) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.rpc_duration = Histogram(
+            "kubedtn_rpc_duration_seconds",
+            "Duration of gRPC requests served by the daemon",
+            ["method"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.rpc_errors = Counter(
+            "kubedtn_rpc_errors",
+            "gRPC requests that failed, by status code",
+            ["method", "code"],
+            registry=self.registry,
+        )
+        if manager is not None:
+            self.registry.register(InterfaceCollector(manager))
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port: int | None = None
+
+    def observe(self, method: str, seconds: float, *, code: str | None = None) -> None:
+        self.rpc_duration.labels(method=method).observe(seconds)
+        if code is not None:
+            self.rpc_errors.labels(method=method, code=code).inc()
+
+    def serve(self, host: str, port: int) -> int:
+        """Start ``/metrics`` on host:port (port 0: any free one); returns the port."""
+        try:
+            self._server, self._thread = start_http_server(port, addr=host or "::", registry=self.registry)
+        except OSError:
+            if host:
+                raise
+            # No IPv6 on this node: every IPv4 interface then.
+            self._server, self._thread = start_http_server(port, addr="0.0.0.0", registry=self.registry)
+        self.port = int(self._server.server_address[1])
+        return self.port
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

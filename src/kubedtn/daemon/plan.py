@@ -1,0 +1,305 @@
+"""Pure link planning: a pod, its peers and this node → one decision per link.
+
+No I/O: the manager reads the store, calls :func:`plan_pod`, and acts on the decisions.
+
+A pod-to-pod link joins two Topologies that each carry one end (same uid). Its
+plumbing depends on where the peer is:
+
+==========================================  ====================================================
+situation                                   decision
+==========================================  ====================================================
+peer alive on this node                     :class:`SameNode` — a veth with both ends
+peer alive on another node                  :class:`CrossNode` — the local VXLAN end, and the
+                                            far end the peer's daemon creates (Remote.Update)
+peer not alive / no Topology / no such link :class:`Skip` — the peer plumbs it when it comes up
+the two ends disagree (interfaces, ...)     :class:`Mismatch` — a precise error, nothing applied
+``localhost``                               :class:`Localhost` — a macvlan on the host
+                                            interface ``peer_intf``
+``physical/<ip>``                           :class:`Physical` — a VXLAN to that host
+cannot be built on this node                :class:`Impossible` (e.g. no underlay for VXLAN)
+==========================================  ====================================================
+
+Properties are per end: each end's egress gets the properties of *its own* pod's link.
+kube-dtn instead applies the properties of the pod doing the plumbing to both ends of a
+veth; for links whose two ends carry the same properties (all kube-dtn samples) both
+rules give the same qdiscs, and with different ones ours is what each Topology says.
+Addresses, MACs and the MTU come from this pod's link (``local_*`` for this end,
+``peer_*`` for the far end), falling back to what the peer's link says of itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from kubedtn.dataplane import Endpoint, MacvlanSpec, VethSpec, VxlanSpec
+from kubedtn.model import Link, PeerKind, Topology
+from kubedtn.model.names import vni_for_uid
+from kubedtn.model.units import quoted
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """This node: its IP (HOST_IP, the VXLAN source), the underlay device holding it, and
+    the node namespace (None: the daemon's own)."""
+
+    ip: str
+    underlay: str | None = None
+    netns: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoteEnd:
+    """The far end of a cross-node link, which the peer's daemon creates (Remote.Update)."""
+
+    pod: str
+    kube_ns: str
+    node_ip: str  # where the peer's daemon runs
+    uid: int
+    vni: int
+    vtep: str  # the far end's tunnel peer: this node
+    endpoint: Endpoint
+
+
+@dataclass(frozen=True)
+class SameNode:
+    link: Link
+    peer: str  # "namespace/name"
+    spec: VethSpec
+    kind: str = "veth"
+
+
+@dataclass(frozen=True)
+class CrossNode:
+    link: Link
+    peer: str
+    spec: VxlanSpec
+    remote: RemoteEnd
+    kind: str = "vxlan"
+
+
+@dataclass(frozen=True)
+class Physical:
+    link: Link
+    spec: VxlanSpec
+    kind: str = "vxlan"
+
+
+@dataclass(frozen=True)
+class Localhost:
+    link: Link
+    spec: MacvlanSpec
+    kind: str = "macvlan"
+
+
+@dataclass(frozen=True)
+class Skip:
+    link: Link
+    peer: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    link: Link
+    peer: str
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Impossible:
+    link: Link
+    reason: str
+
+
+Plumb = SameNode | CrossNode | Physical | Localhost
+Decision = Plumb | Skip | Mismatch | Impossible
+
+
+def is_alive(topo: Topology) -> bool:
+    """kube-dtn's rule: a pod is up when its node IP and namespace are recorded."""
+    return bool(topo.status.src_ip and topo.status.net_ns)
+
+
+def peer_key(topo: Topology, link: Link) -> str:
+    return f"{topo.namespace}/{link.peer_pod}"
+
+
+def _where(topo: Topology, link: Link) -> str:
+    index = next((i for i, own in enumerate(topo.links) if own.uid == link.uid), None)
+    at = f"spec.links[{index}]" if index is not None else "link"
+    return f"{topo.key}: {at} (uid {link.uid})"
+
+
+def end_problems(pod: Topology, link: Link, peer: Topology, far: Link) -> tuple[str, ...]:
+    """What the peer's end ``far`` contradicts in this pod's end ``link`` (both uid ``link.uid``)."""
+    where, there = _where(pod, link), f"peer {peer.key}"
+    out: list[str] = []
+    if far.peer_pod != pod.name:
+        out.append(f"{where}: {there}'s link uid {link.uid} joins {quoted(far.peer_pod)}, not {pod.name}")
+        return tuple(out)
+    checks = (
+        ("peer_intf", link.peer_intf, "local_intf", far.local_intf),
+        ("local_intf", link.local_intf, "peer_intf", far.peer_intf),
+    )
+    for mine, value, theirs, other in checks:
+        if value != other:
+            out.append(f"{where}.{mine}: {quoted(value)} but {there} has {theirs} {quoted(other)}")
+    if link.peer_ips and far.local_ips and set(link.peer_ips) != set(far.local_ips):
+        out.append(
+            f"{where}.peer_ip: {quoted(','.join(link.peer_ips))} but {there} has local_ip "
+            f"{quoted(','.join(far.local_ips))}"
+        )
+    if link.local_ips and far.peer_ips and set(link.local_ips) != set(far.peer_ips):
+        out.append(
+            f"{where}.local_ip: {quoted(','.join(link.local_ips))} but {there} has peer_ip "
+            f"{quoted(','.join(far.peer_ips))}"
+        )
+    if link.peer_mac and far.local_mac and link.peer_mac != far.local_mac:
+        out.append(
+            f"{where}.peer_mac: {quoted(link.peer_mac)} but {there} has local_mac {quoted(far.local_mac)}"
+        )
+    if link.local_mac and far.peer_mac and link.local_mac != far.peer_mac:
+        out.append(
+            f"{where}.local_mac: {quoted(link.local_mac)} but {there} has peer_mac {quoted(far.peer_mac)}"
+        )
+    if link.mtu != far.mtu:
+        out.append(
+            f"{where}.mtu: {link.mtu if link.mtu is not None else 'unset'} but {there} has mtu "
+            f"{far.mtu if far.mtu is not None else 'unset'}; both ends of a link need the same MTU"
+        )
+    return tuple(out)
+
+
+def local_endpoint(pod: Topology, link: Link) -> Endpoint:
+    """This pod's end of the link: its own addresses, MAC, MTU and properties."""
+    return Endpoint(
+        netns=pod.status.net_ns,
+        name=link.local_intf,
+        addresses=link.local_ips,
+        mac=link.local_mac,
+        mtu=link.mtu,
+        properties=link.properties,
+    )
+
+
+def far_endpoint(peer: Topology, link: Link, far: Link) -> Endpoint:
+    """The peer's end: addresses/MAC from this pod's link (else the peer's own), the peer's properties."""
+    return Endpoint(
+        netns=peer.status.net_ns,
+        name=link.peer_intf,
+        addresses=link.peer_ips or far.local_ips,
+        mac=link.peer_mac or far.local_mac,
+        mtu=link.mtu,
+        properties=far.properties,
+    )
+
+
+def _same_family(a: str, b: str) -> bool:
+    return ipaddress.ip_address(a).version == ipaddress.ip_address(b).version
+
+
+def _vxlan(endpoint: Endpoint, *, uid: int, remote: str, node: NodeInfo) -> VxlanSpec | str:
+    """A VXLAN spec, or why this node cannot build it."""
+    if node.underlay is None:
+        return (
+            f"this node's IP {node.ip} is on no interface of the node namespace, so there is no "
+            "underlay for a VXLAN link; start the daemon with --host-ip set to an address of this node"
+        )
+    if not _same_family(node.ip, remote):
+        return f"the node IP {node.ip} and the VXLAN remote {remote} are not the same IP version"
+    return VxlanSpec(
+        uid=uid,
+        endpoint=endpoint,
+        vni=vni_for_uid(uid),
+        remote=remote,
+        local=node.ip,
+        underlay=node.underlay,
+        node_netns=node.netns,
+    )
+
+
+def _plan_pod_link(pod: Topology, link: Link, peers: Mapping[str, Topology], node: NodeInfo) -> Decision:
+    key = peer_key(pod, link)
+    peer = peers.get(key)
+    if peer is None:
+        return Skip(link, key, f"peer {key} has no Topology yet")
+    far = next((other for other in peer.links if other.uid == link.uid), None)
+    if far is None:
+        return Skip(link, key, f"peer {key} has no link with uid {link.uid} (yet)")
+    problems = end_problems(pod, link, peer, far)
+    if problems:
+        return Mismatch(link, key, problems)
+    if not is_alive(peer):
+        return Skip(link, key, f"peer {key} is not up yet")
+    here = local_endpoint(pod, link)
+    there = far_endpoint(peer, link, far)
+    if peer.status.src_ip == node.ip:
+        return SameNode(link, key, VethSpec(uid=link.uid, a=here, b=there))
+    spec = _vxlan(here, uid=link.uid, remote=peer.status.src_ip, node=node)
+    if isinstance(spec, str):
+        return Impossible(
+            link, f"{_where(pod, link)}: cannot reach {key} on node {peer.status.src_ip}: {spec}"
+        )
+    remote = RemoteEnd(
+        pod=peer.name,
+        kube_ns=peer.namespace,
+        node_ip=peer.status.src_ip,
+        uid=link.uid,
+        vni=spec.vni,
+        vtep=node.ip,
+        endpoint=there,
+    )
+    return CrossNode(link, key, spec, remote)
+
+
+def plan_link(pod: Topology, link: Link, *, peers: Mapping[str, Topology], node: NodeInfo) -> Decision:
+    """The decision for one link of an alive pod. ``peers``: Topologies by ``namespace/name``
+    (a peer missing from it has no Topology)."""
+    if not is_alive(pod):
+        raise ValueError(f"{pod.key} is not alive (no src_ip/net_ns): nothing to plan")
+    kind = link.peer_kind
+    if kind is PeerKind.POD:
+        return _plan_pod_link(pod, link, peers, node)
+    here = local_endpoint(pod, link)
+    if kind is PeerKind.LOCALHOST:
+        return Localhost(
+            link, MacvlanSpec(uid=link.uid, endpoint=here, parent=link.peer_intf, node_netns=node.netns)
+        )
+    remote = link.physical_ip
+    assert remote is not None
+    spec = _vxlan(here, uid=link.uid, remote=remote, node=node)
+    if isinstance(spec, str):
+        return Impossible(link, f"{_where(pod, link)}: cannot reach physical host {remote}: {spec}")
+    return Physical(link, spec)
+
+
+def plan_pod(
+    pod: Topology, *, peers: Mapping[str, Topology], node: NodeInfo, links: Sequence[Link] | None = None
+) -> list[Decision]:
+    """A decision for each of ``links`` (default: every link of the pod), in order."""
+    return [plan_link(pod, link, peers=peers, node=node) for link in (pod.links if links is None else links)]
+
+
+def plumbed_ends(decision: Plumb) -> tuple[str, ...]:
+    """``namespace/name`` of the pods (on any node) whose end this decision plumbs."""
+    if isinstance(decision, SameNode | CrossNode):
+        return (decision.peer,)
+    return ()
+
+
+def dedupe(decisions: Sequence[tuple[str, Plumb]]) -> list[tuple[str, Plumb]]:
+    """Drop the second of two decisions for one link (both ends were planned in one batch).
+
+    Keyed by (Kubernetes namespace, uid): a uid names one link within its namespace.
+    """
+    seen: set[tuple[str, int]] = set()
+    out: list[tuple[str, Plumb]] = []
+    for pod, decision in decisions:
+        key = (pod.split("/", 1)[0], decision.link.uid)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append((pod, decision))
+    return out

@@ -1,0 +1,109 @@
+"""Pure: the status a pod's Topology records, and its ``Ready`` condition.
+
+``status.src_ip``/``status.net_ns`` say where the pod runs (both empty: not running);
+``status.links`` the links whose two ends are plumbed (this pod's view of them);
+``status.skipped`` the peer pods of the links still waiting for their peer (kube-dtn's
+field: "pods skipped by the local pod"); the ``Ready`` condition (the CRD's READY column)
+sums it up: True when every link of the spec is plumbed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Final
+
+from kubedtn.model import Condition, Link, PeerKind, Topology, TopologyStatus
+
+READY: Final = "Ready"
+# Condition messages are for people; a runaway kernel error should not bloat the object.
+MESSAGE_MAX: Final = 1000
+
+
+def now_rfc3339() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def ready_condition(topo: Topology, status: TopologyStatus, *, failure: str | None) -> Condition:
+    """Ready (without timestamps) for a status: True when every link of the spec is plumbed."""
+    if not (status.src_ip and status.net_ns):
+        return Condition(READY, "False", "PodDown", "the pod is not running (no SetupPod, or DestroyPod)")
+    if failure:
+        text = failure if len(failure) <= MESSAGE_MAX else failure[: MESSAGE_MAX - 1] + "…"
+        return Condition(READY, "False", "SetupFailed", text)
+    plumbed = {link.uid for link in status.links}
+    missing = [link for link in topo.links if link.uid not in plumbed]
+    total = len(topo.links)
+    if not missing:
+        return Condition(READY, "True", "LinksUp", f"{total} of {total} links up")
+    waiting = sorted({link.peer_pod for link in missing})
+    return Condition(
+        READY,
+        "False",
+        "WaitingForPeers",
+        f"{total - len(missing)} of {total} links up; waiting for {', '.join(waiting)}",
+    )
+
+
+def _with_ready(topo: Topology, status: TopologyStatus, *, failure: str | None, now: str) -> TopologyStatus:
+    cond = ready_condition(topo, status, failure=failure)
+    old = next((c for c in topo.status.conditions if c.type == READY), None)
+    changed = old is None or (old.status, old.reason, old.message) != (cond.status, cond.reason, cond.message)
+    when = now if old is None or old.status != cond.status else old.last_transition_time or now
+    if not changed and old is not None and old.observed_generation == topo.generation:
+        cond = old
+    else:
+        cond = replace(cond, last_transition_time=when, observed_generation=topo.generation)
+    others = tuple(c for c in status.conditions if c.type != READY)
+    return replace(status, conditions=(*others, cond))
+
+
+def _ordered_links(topo: Topology, links: Mapping[int, Link]) -> tuple[Link, ...]:
+    order = {link.uid: i for i, link in enumerate(topo.links)}
+    return tuple(links[uid] for uid in sorted(links, key=lambda u: (order.get(u, len(order)), u)))
+
+
+def _skipped(topo: Topology, plumbed: Iterable[int]) -> tuple[str, ...]:
+    have = set(plumbed)
+    return tuple(
+        sorted({x.peer_pod for x in topo.links if x.uid not in have and x.peer_kind is PeerKind.POD})
+    )
+
+
+def status_after(
+    topo: Topology,
+    *,
+    now: str,
+    alive: tuple[str, str] | None = None,
+    plumbed: Mapping[int, Link] | None = None,
+    plumbed_own: Iterable[int] = (),
+    unplumbed: Iterable[int] = (),
+    failure: str | None = None,
+) -> TopologyStatus:
+    """The status after an event, from the stored one.
+
+    ``alive``: (src_ip, net_ns) to record, ("", "") for a pod that stopped (its links are
+    then all gone), None to keep. ``plumbed``: links (by uid) now up; ``plumbed_own``: uids
+    now up, recorded as the pod's own spec has them (a peer plumbed them); ``unplumbed``: uids
+    now down. ``failure``: the error of a failed setup (Ready False, reason SetupFailed).
+    """
+    old = topo.status
+    src_ip, net_ns = alive if alive is not None else (old.src_ip, old.net_ns)
+    if not (src_ip and net_ns):
+        status = TopologyStatus(conditions=old.conditions)
+        return _with_ready(topo, status, failure=None, now=now)
+    links = {link.uid: link for link in old.links}
+    for uid in unplumbed:
+        links.pop(uid, None)
+    links.update(plumbed or {})
+    own = {link.uid: link for link in topo.links}
+    links.update({uid: own[uid] for uid in plumbed_own if uid in own})
+    status = replace(
+        old,
+        src_ip=src_ip,
+        net_ns=net_ns,
+        links=_ordered_links(topo, links),
+        skipped=_skipped(topo, links),
+    )
+    return _with_ready(topo, status, failure=failure, now=now)

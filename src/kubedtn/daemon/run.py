@@ -1,0 +1,190 @@
+"""The daemon process: start, reconcile, serve until SIGTERM/SIGINT, stop cleanly.
+
+Start-up order (each step logged):
+
+1. refuse to start when the pidfile names a live kubedtn daemon;
+2. open the store, find this node's underlay (the interface holding HOST_IP);
+3. write the topology pod list (so the CNI plugin can pass other pods through at once)
+   and keep it current from a store watch;
+4. reconcile the pods recorded alive on this node (``LinkManager.reconcile``);
+5. metrics on HTTP_ADDR, gRPC on GRPC_PORT and the unix socket, then the pidfile —
+   when the pidfile exists, the socket answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+from kubedtn.daemon.config import DaemonConfig
+from kubedtn.daemon.logs import EventLog
+from kubedtn.daemon.manager import LinkManager
+from kubedtn.daemon.metrics import DaemonMetrics
+from kubedtn.daemon.plan import NodeInfo
+from kubedtn.daemon.podlist import PodListWriter
+from kubedtn.daemon.remote import GrpcRemote
+from kubedtn.daemon.server import DaemonServer
+from kubedtn.dataplane import Dataplane
+from kubedtn.errors import KubedtnError
+from kubedtn.store import open_store
+
+log = EventLog(logging.getLogger(__name__))
+
+# The daemon's own network namespace (the node's), as a path the dataplane can open.
+OWN_NETNS = "/proc/self/ns/net"
+
+
+def node_addresses(dataplane: Dataplane) -> list[str]:
+    """Every address of the node namespace (CIDRs), for HOST_IP detection."""
+    return [a for iface in dataplane.read(OWN_NETNS) for a in iface.addresses]
+
+
+def find_underlay(dataplane: Dataplane, host_ip: str) -> str | None:
+    """The interface of the node namespace that holds HOST_IP (the VXLAN underlay)."""
+    for iface in dataplane.read(OWN_NETNS):
+        if any(a.split("/", 1)[0] == host_ip for a in iface.addresses):
+            return iface.name
+    return None
+
+
+def detect_addresses() -> list[str]:
+    return node_addresses(Dataplane())
+
+
+def _pid_alive_daemon(pidfile: Path) -> int | None:
+    """The pid in the pidfile when that process is alive and a kubedtn daemon."""
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if pid == os.getpid():
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return None
+    return pid if b"kubedtn" in cmdline and b"daemon" in cmdline else None
+
+
+def write_pidfile(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(f"{os.getpid()}\n")
+    os.replace(tmp, path)
+
+
+def remove_pidfile(path: Path) -> None:
+    """Remove the pidfile if it is still ours (a newer daemon may have replaced it)."""
+    with contextlib.suppress(OSError, ValueError):
+        if int(path.read_text().strip()) == os.getpid():
+            path.unlink()
+
+
+class Daemon:
+    """One daemon: ``start()`` brings it up, ``stop()`` takes it down (idempotent)."""
+
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        self.stopping = threading.Event()
+        self._started: list[str] = []
+
+    def start(self) -> None:
+        cfg = self.config
+        other = _pid_alive_daemon(cfg.pidfile)
+        if other is not None:
+            raise KubedtnError(
+                f"another kubedtn daemon (pid {other}) runs with pidfile {cfg.pidfile}; stop it first"
+            )
+        if cfg.tcpip_bypass:
+            log.warning(
+                "TCPIP_BYPASS is set: the eBPF TCP/IP bypass is not part of this build; continuing without it"
+            )
+        self.store = open_store(cfg.store_path)
+        self._started.append("store")
+        self.dataplane = Dataplane()
+        underlay = find_underlay(self.dataplane, cfg.host_ip)
+        if underlay is None:
+            log.warning(
+                "HOST_IP is on no interface of this node; cross-node and physical links cannot be built",
+                host_ip=cfg.host_ip,
+            )
+        node = NodeInfo(ip=cfg.host_ip, underlay=underlay)
+        self.remote = GrpcRemote(port=cfg.grpc_port)
+        self.manager = LinkManager(store=self.store, dataplane=self.dataplane, node=node, remote=self.remote)
+        self.podlist = PodListWriter(store=self.store, path=cfg.pod_list_path)
+        self.podlist.start()
+        self._started.append("podlist")
+        self.manager.reconcile()
+        self.metrics = DaemonMetrics(self.manager)
+        if cfg.http_port is not None:
+            try:
+                port = self.metrics.serve(cfg.http_host, cfg.http_port)
+            except OSError as e:
+                raise KubedtnError(
+                    f"cannot serve metrics on {cfg.http_host or '*'}:{cfg.http_port} (HTTP_ADDR): "
+                    f"{e.strerror}"
+                ) from e
+            self._started.append("metrics")
+            log.info(
+                "serving metrics", action="serve", http=f"{cfg.http_host or '*'}:{port}", path="/metrics"
+            )
+        self.server = DaemonServer(config=cfg, manager=self.manager, metrics=self.metrics)
+        self.server.start()
+        self._started.append("server")
+        write_pidfile(cfg.pidfile)
+        self._started.append("pidfile")
+        log.info(
+            "daemon ready",
+            action="start",
+            pid=os.getpid(),
+            node=cfg.node_name,
+            host_ip=cfg.host_ip,
+            underlay=underlay,
+            store=str(cfg.store_path),
+        )
+
+    def stop(self) -> None:
+        started, self._started = self._started, []
+        if "pidfile" in started:
+            remove_pidfile(self.config.pidfile)
+        if "server" in started:
+            self.server.stop()
+        if "metrics" in started:
+            self.metrics.stop()
+        if "podlist" in started:
+            self.podlist.stop()
+            self.remote.close()
+        if "store" in started:
+            self.store.close()
+        if started:
+            log.info("daemon stopped", action="stop", pid=os.getpid())
+
+    def wait(self) -> None:
+        while not self.stopping.wait(1.0):
+            pass
+
+
+def run(config: DaemonConfig) -> int:
+    """Serve until SIGTERM or SIGINT; returns the exit code."""
+    daemon = Daemon(config)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal received; stopping", action="stop", signal=signal.Signals(signum).name)
+        daemon.stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        daemon.start()
+        daemon.wait()
+    except KubedtnError as e:
+        log.error("daemon cannot run", error=e)
+        return 1
+    finally:
+        daemon.stop()
+    return 0

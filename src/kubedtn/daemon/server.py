@@ -1,0 +1,289 @@
+"""The gRPC side: thin servicers over the link manager, and the two listeners.
+
+* TCP ``GRPC_PORT`` (every interface of the node namespace, or ``--grpc-bind``): ``Local``
+  and ``Remote`` — the controller, peer daemons, kube-dtn clients;
+* the unix socket (mode 0600 in a 0700 directory): ``Local`` only — the CNI plugin and the lab.
+
+Errors become gRPC status codes here and only here:
+
+========================================  ===================  ===============================
+kubedtn error                             status code          when
+========================================  ===================  ===============================
+ValidationError                           INVALID_ARGUMENT     bad Topology/link (problem lines)
+NotFoundError                             NOT_FOUND            no such Topology (Get, AddLinks…)
+NamespaceNotFoundError                    FAILED_PRECONDITION  the pod's namespace is gone, or
+                                                               the pod runs on another node
+TemporaryError (store busy, peer daemon)  UNAVAILABLE          retrying may help
+ConflictError                             ABORTED              lost a write race, retries spent
+DataplaneError, other                     INTERNAL             names namespace/interface/cause
+========================================  ===================  ===============================
+
+kube-dtn compatible answers: SetupPod of a pod in no Topology returns ``response=true``;
+DestroyPod returns ``response=true`` when it handled a topology pod (also one already
+down) and ``response=false`` when the pod is in no Topology (nothing to do) — both with
+status OK. The batch methods (SetupPods/DestroyPods) answer OK with a result per pod.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent import futures
+from pathlib import Path
+from typing import Any, Final, NoReturn, TypeVar
+
+import grpc
+
+from kubedtn.daemon.config import DaemonConfig
+from kubedtn.daemon.convert import links_from_pb, pod_to_pb, remote_from_pb
+from kubedtn.daemon.logs import EventLog
+from kubedtn.daemon.manager import LinkManager, PodOutcome, PodRef, SetupRequest
+from kubedtn.daemon.metrics import DaemonMetrics
+from kubedtn.daemon.podstatus import READY
+from kubedtn.dataplane import NamespaceNotFoundError
+from kubedtn.errors import (
+    ConflictError,
+    KubedtnError,
+    NotFoundError,
+    TemporaryError,
+    ValidationError,
+)
+from kubedtn.proto.v1 import kube_dtn_pb2 as pb
+from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
+
+log = EventLog(logging.getLogger(__name__))
+
+DEFAULT_NAMESPACE: Final = "default"
+WORKERS: Final = 32
+
+R = TypeVar("R")
+
+
+def status_code(error: BaseException) -> grpc.StatusCode:
+    """The gRPC status of an error (see the module table)."""
+    if isinstance(error, ValidationError):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    if isinstance(error, NotFoundError):
+        return grpc.StatusCode.NOT_FOUND
+    if isinstance(error, NamespaceNotFoundError):
+        return grpc.StatusCode.FAILED_PRECONDITION
+    if isinstance(error, TemporaryError):
+        return grpc.StatusCode.UNAVAILABLE
+    if isinstance(error, ConflictError):
+        return grpc.StatusCode.ABORTED
+    return grpc.StatusCode.INTERNAL
+
+
+def _abort(context: grpc.ServicerContext, error: BaseException) -> NoReturn:
+    context.abort(status_code(error), str(error))
+    raise AssertionError("unreachable")  # context.abort raises
+
+
+def _rpc(method: str) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Time the call, log failures, and turn kubedtn errors into gRPC statuses."""
+
+    def wrap(fn: Callable[..., R]) -> Callable[..., R]:
+        @functools.wraps(fn)
+        def call(self: _Servicer, request: Any, context: grpc.ServicerContext) -> R:
+            started = time.monotonic()
+            code: str | None = None
+            try:
+                return fn(self, request, context)
+            except KubedtnError as e:
+                code = status_code(e).name
+                log.warning("request failed", method=method, code=code, error=e)
+                _abort(context, e)
+            except Exception as e:
+                code = grpc.StatusCode.INTERNAL.name
+                log.error("request crashed", method=method, exc_info=True)
+                _abort(context, KubedtnError(f"internal error in {method}: {e!r}"))
+            finally:
+                self.metrics.observe(method, time.monotonic() - started, code=code)
+
+        return call
+
+    return wrap
+
+
+def _ns(value: str) -> str:
+    return value or DEFAULT_NAMESPACE
+
+
+def _pod_result(outcome: PodOutcome) -> pb.PodResult:
+    return pb.PodResult(
+        name=outcome.name,
+        kube_ns=outcome.namespace,
+        ok=outcome.ok,
+        error="" if outcome.error is None else str(outcome.error),
+    )
+
+
+class _Servicer:
+    def __init__(self, manager: LinkManager, metrics: DaemonMetrics, *, store_description: str) -> None:
+        self.manager = manager
+        self.metrics = metrics
+        self.store_description = store_description
+
+
+class LocalServicer(_Servicer, pb_grpc.LocalServicer):
+    @_rpc("Get")
+    def Get(self, request: pb.PodQuery, context: grpc.ServicerContext) -> pb.Pod:  # noqa: N802 (gRPC method names)
+        topo = self.manager.get(PodRef(request.name, _ns(request.kube_ns)))
+        ready = any(c.type == READY and c.status == "True" for c in topo.status.conditions)
+        return pod_to_pb(topo, ready=ready)
+
+    @_rpc("SetAlive")
+    def SetAlive(self, request: pb.Pod, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
+        self.manager.set_alive(
+            PodRef(request.name, _ns(request.kube_ns)), src_ip=request.src_ip, net_ns=request.net_ns
+        )
+        return pb.BoolResponse(response=True)
+
+    def _batch(self, request: pb.LinksBatchQuery) -> tuple[PodRef, list[Any]]:
+        pod = PodRef(request.local_pod.name, _ns(request.local_pod.kube_ns))
+        if not pod.name:
+            raise ValidationError("local_pod.name is empty; name the pod whose links these are")
+        return pod, links_from_pb(request.links, where=pod.key)
+
+    @_rpc("AddLinks")
+    def AddLinks(self, request: pb.LinksBatchQuery, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
+        pod, links = self._batch(request)
+        outcome = self.manager.add_links(pod, links)
+        if outcome.error is not None:
+            raise outcome.error
+        return pb.BoolResponse(response=True)
+
+    @_rpc("DelLinks")
+    def DelLinks(self, request: pb.LinksBatchQuery, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
+        pod, links = self._batch(request)
+        self.manager.del_links(pod, links)
+        return pb.BoolResponse(response=True)
+
+    @_rpc("UpdateLinks")
+    def UpdateLinks(self, request: pb.LinksBatchQuery, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
+        pod, links = self._batch(request)
+        self.manager.update_links(pod, links)
+        return pb.BoolResponse(response=True)
+
+    @_rpc("SetupPod")
+    def SetupPod(self, request: pb.SetupPodQuery, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
+        (outcome,) = self.manager.setup_pods([_setup_request(request)])
+        if outcome.error is not None:
+            raise outcome.error
+        return pb.BoolResponse(response=True)
+
+    @_rpc("DestroyPod")
+    def DestroyPod(self, request: pb.PodQuery, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
+        (outcome,) = self.manager.destroy_pods([PodRef(request.name, _ns(request.kube_ns))])
+        if outcome.error is not None:
+            raise outcome.error
+        return pb.BoolResponse(response=outcome.in_topology)
+
+    @_rpc("SetupPods")
+    def SetupPods(self, request: pb.SetupPodsQuery, context: grpc.ServicerContext) -> pb.PodsResponse:  # noqa: N802 (gRPC method names)
+        outcomes = self.manager.setup_pods([_setup_request(q) for q in request.pods])
+        return pb.PodsResponse(results=[_pod_result(o) for o in outcomes])
+
+    @_rpc("DestroyPods")
+    def DestroyPods(self, request: pb.PodsQuery, context: grpc.ServicerContext) -> pb.PodsResponse:  # noqa: N802 (gRPC method names)
+        outcomes = self.manager.destroy_pods([PodRef(q.name, _ns(q.kube_ns)) for q in request.pods])
+        return pb.PodsResponse(results=[_pod_result(o) for o in outcomes])
+
+    @_rpc("CheckPod")
+    def CheckPod(self, request: pb.SetupPodQuery, context: grpc.ServicerContext) -> pb.CheckPodResponse:  # noqa: N802 (gRPC method names)
+        result = self.manager.check_pod(PodRef(request.name, _ns(request.kube_ns)), netns=request.net_ns)
+        return pb.CheckPodResponse(ok=result.ok, problems=result.problems, in_topology=result.in_topology)
+
+    @_rpc("Status")
+    def Status(self, request: pb.StatusQuery, context: grpc.ServicerContext) -> pb.DaemonStatus:  # noqa: N802 (gRPC method names)
+        s = self.manager.summary()
+        return pb.DaemonStatus(
+            version=s.version,
+            node_ip=s.node_ip,
+            pods_alive=s.pods_alive,
+            links=s.links,
+            store=self.store_description,
+        )
+
+
+class RemoteServicer(_Servicer, pb_grpc.RemoteServicer):
+    @_rpc("Remote.Update")
+    def Update(self, request: pb.RemotePod, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
+        self.manager.remote_update(remote_from_pb(request, node_ip=self.manager.node.ip))
+        return pb.BoolResponse(response=True)
+
+
+def _setup_request(q: pb.SetupPodQuery) -> SetupRequest:
+    if not q.name:
+        raise ValidationError("name is empty; give the pod's name")
+    if not q.net_ns:
+        raise ValidationError(
+            f"{_ns(q.kube_ns)}/{q.name}: net_ns is empty; give the pod's network namespace path"
+        )
+    return SetupRequest(q.name, _ns(q.kube_ns), q.net_ns)
+
+
+def prepare_socket_path(path: Path) -> None:
+    """A 0700 directory for the socket, and no stale socket file from a killed daemon."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+class DaemonServer:
+    """Both listeners; ``start()`` binds them, ``stop()`` drains and closes them."""
+
+    def __init__(self, *, config: DaemonConfig, manager: LinkManager, metrics: DaemonMetrics) -> None:
+        self.config = config
+        store = f"sqlite:{config.store_path}"
+        self.local = LocalServicer(manager, metrics, store_description=store)
+        self.remote = RemoteServicer(manager, metrics, store_description=store)
+        self._tcp = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubedtn-tcp")
+        )
+        self._unix = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubedtn-unix")
+        )
+        pb_grpc.add_LocalServicer_to_server(self.local, self._tcp)  # type: ignore[no-untyped-call]
+        pb_grpc.add_RemoteServicer_to_server(self.remote, self._tcp)  # type: ignore[no-untyped-call]
+        pb_grpc.add_LocalServicer_to_server(self.local, self._unix)  # type: ignore[no-untyped-call]
+        self.grpc_port: int | None = None
+
+    def start(self) -> None:
+        address = self.config.grpc_address
+        try:
+            self.grpc_port = self._tcp.add_insecure_port(address)
+        except RuntimeError as e:
+            raise KubedtnError(
+                f"cannot listen on {address} (GRPC_PORT): {e}; is another daemon running?"
+            ) from e
+        path = self.config.socket_path
+        prepare_socket_path(path)
+        old = os.umask(0o077)  # the socket is created 0600, never briefly open to others
+        try:
+            self._unix.add_insecure_port(f"unix:{path}")
+        except RuntimeError as e:
+            raise KubedtnError(f"cannot listen on the unix socket {path}: {e}") from e
+        finally:
+            os.umask(old)
+        self._tcp.start()
+        self._unix.start()
+        os.chmod(path, 0o600)
+        log.info(
+            "serving gRPC",
+            action="serve",
+            tcp=f"{address.rsplit(':', 1)[0]}:{self.grpc_port}",
+            socket=str(path),
+        )
+
+    def stop(self, grace: float = 5.0) -> None:
+        done = [self._unix.stop(grace), self._tcp.stop(grace)]
+        for event in done:
+            event.wait(grace + 1)
+        with contextlib.suppress(FileNotFoundError):
+            self.config.socket_path.unlink()
