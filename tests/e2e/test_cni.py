@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -208,12 +207,11 @@ def test_add_of_another_pod_returns_prev_result_unchanged_also_with_the_daemon_s
     config = {"cniVersion": "1.0.0", "name": node.network().name, **node.kubedtn_entry(), "prevResult": prev}
     assert node.exec_kubedtn("ADD", node.sandboxes["web"], config) == (0, prev)
 
+    # Stopped: had kubedtn tried the daemon, these would fail with code 11 after the wait.
     daemon.kill()
-    started = time.monotonic()
     assert node.exec_kubedtn("ADD", node.sandboxes["web"], config) == (0, prev)
     assert node.exec_kubedtn("DEL", node.sandboxes["web"], config) == (0, None)
     assert node.exec_kubedtn("CHECK", node.sandboxes["web"], config) == (0, None)
-    assert time.monotonic() - started < node.daemon_wait_s  # never waited for the daemon
 
     # A topology pod does wait, then says why.
     r1 = node.sandbox("r1")
