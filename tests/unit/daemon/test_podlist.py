@@ -1,0 +1,82 @@
+"""The topology pod list: written atomically, follows the store's Topologies, survives expiry."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kubedtn.daemon.podlist import PodListWriter, read_pod_list, write_pod_list
+from kubedtn.store import SqliteStore
+
+
+def wait_for(condition: object, what: str, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def topo(name: str, namespace: str = "default") -> dict[str, object]:
+    return {"metadata": {"name": name, "namespace": namespace}, "spec": {"links": []}}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "store.db", max_events=5, compact_every=1)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def test_the_file_is_sorted_keys_and_replaced_whole(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "topology-pods.json"
+    write_pod_list(path, ["lab/r2", "default/r1", "lab/r2"])
+    assert read_pod_list(path) == ["default/r1", "lab/r2"]
+    assert [p.name for p in path.parent.iterdir()] == ["topology-pods.json"]  # no temp file left
+
+
+def test_the_writer_follows_added_and_deleted_topologies_but_not_status_writes(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    store.create(topo("r1"))
+    path = tmp_path / "topology-pods.json"
+    writer = PodListWriter(store=store, path=path)
+    writer.start()
+    try:
+        assert read_pod_list(path) == ["default/r1"]
+        store.create(topo("r2", "lab"))
+        wait_for(lambda: read_pod_list(path) == ["default/r1", "lab/r2"], "r2 in the list")
+        writes = writer.writes
+        obj = store.get("default", "r1")
+        obj["status"] = {"src_ip": "10.0.0.1", "net_ns": "/n"}
+        store.update_status(obj)
+        store.delete("lab", "r2")
+        wait_for(lambda: read_pod_list(path) == ["default/r1"], "r2 gone from the list")
+        assert writer.writes == writes + 1  # the status write rewrote nothing
+    finally:
+        writer.stop()
+
+
+def test_an_expired_watch_lists_again(store: SqliteStore, tmp_path: Path) -> None:
+    path = tmp_path / "topology-pods.json"
+    writer = PodListWriter(store=store, path=path)
+    store.create(topo("first"))
+    rv = writer.sync()
+    for i in range(12):  # past the store's 5 kept events: a watch from rv has expired
+        store.create(topo(f"p{i}"))
+    store.compact()
+    thread = threading.Thread(target=writer._run, args=(rv,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: len(read_pod_list(path)) == 13, "the relisted pods")
+        assert writer.writes == 2  # the first sync, then one relist (not 12 event-by-event writes)
+    finally:
+        writer.stop()
+        writer._stopped.set()
+        thread.join(timeout=40)

@@ -1,0 +1,77 @@
+"""status_after: what a pod's Topology records after each event, and its Ready condition."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from kubedtn.daemon.podstatus import READY, status_after
+from kubedtn.model import Topology
+from tests.unit.daemon.helpers import link, pod
+
+T0, T1 = "2024-01-01T00:00:00Z", "2024-01-01T00:00:09Z"
+
+
+def ready(topo: Topology) -> tuple[str, str, str]:
+    (cond,) = [c for c in topo.status.conditions if c.type == READY]
+    return cond.status, cond.reason, cond.message
+
+
+def step(topo: Topology, **kw: object) -> Topology:
+    return replace(topo, status=status_after(topo, **kw))  # type: ignore[arg-type]
+
+
+R1 = pod("r1", link(1, "r2"), link(2, "r3", local="eth2"), link(3, "localhost", local="eth3", remote="ens3"))
+
+
+def test_alive_with_nothing_plumbed_waits_for_every_peer_and_says_which() -> None:
+    topo = step(R1, now=T0, alive=("10.0.0.1", "/run/netns/a"))
+    assert (topo.status.src_ip, topo.status.net_ns) == ("10.0.0.1", "/run/netns/a")
+    assert topo.status.links == () and topo.status.skipped == ("r2", "r3")
+    assert ready(topo) == ("False", "WaitingForPeers", "0 of 3 links up; waiting for localhost, r2, r3")
+
+
+def test_every_link_plumbed_is_ready_and_links_follow_the_spec_order() -> None:
+    topo = step(R1, now=T0, alive=("10.0.0.1", "/n"), plumbed={3: R1.links[2], 1: R1.links[0]})
+    topo = step(topo, now=T1, plumbed_own=(2,))
+    assert [link.uid for link in topo.status.links] == [1, 2, 3]
+    assert topo.status.skipped == ()
+    assert ready(topo) == ("True", "LinksUp", "3 of 3 links up")
+    (cond,) = topo.status.conditions
+    assert cond.last_transition_time == T1 and cond.observed_generation == R1.generation
+
+
+def test_an_unplumbed_link_makes_its_peer_skipped_again() -> None:
+    topo = step(R1, now=T0, alive=("10.0.0.1", "/n"), plumbed={link.uid: link for link in R1.links})
+    topo = step(topo, now=T1, unplumbed=(1,))
+    assert topo.status.skipped == ("r2",) and [link.uid for link in topo.status.links] == [2, 3]
+
+
+def test_a_failure_is_ready_false_with_the_message() -> None:
+    topo = step(R1, now=T0, alive=("10.0.0.1", "/n"), failure="default/r1: link 2: boom")
+    assert ready(topo) == ("False", "SetupFailed", "default/r1: link 2: boom")
+
+
+def test_a_stopped_pod_records_nothing_but_its_condition() -> None:
+    topo = step(R1, now=T0, alive=("10.0.0.1", "/n"), plumbed={1: R1.links[0]})
+    topo = step(topo, now=T1, alive=("", ""))
+    assert (topo.status.src_ip, topo.status.net_ns, topo.status.links, topo.status.skipped) == (
+        "",
+        "",
+        (),
+        (),
+    )
+    assert ready(topo)[:2] == ("False", "PodDown")
+
+
+def test_the_transition_time_moves_only_when_the_status_flips() -> None:
+    topo = step(R1, now=T0, alive=("10.0.0.1", "/n"))
+    topo = step(topo, now=T1, plumbed={1: R1.links[0]})  # still False, other message
+    (cond,) = topo.status.conditions
+    assert cond.last_transition_time == T0 and "1 of 3" in cond.message
+
+
+def test_plumbed_own_takes_the_pods_own_spec_entry() -> None:
+    theirs = link(1, "r1", local="eth9")  # what the peer says of uid 1
+    topo = step(R1, now=T0, alive=("10.0.0.1", "/n"), plumbed_own=(1, 42))
+    assert topo.status.links == (R1.links[0],)
+    assert theirs not in topo.status.links
