@@ -47,22 +47,30 @@ class NamespacePool:
 
     def make(self, count: int = 1) -> list[str]:
         names = [unique() for _ in range(count)]
-        for name in names:
-            result = _run(["ip", "netns", "add", name])
-            if result.returncode != 0:
-                raise RuntimeError(f"ip netns add {name}: {result.stderr.strip()}")
-            self.made.append(name)
+        # One ip process for all (a process start costs ~0.2 s in the user-mode Linux lane).
+        script = "".join(f"netns add {name}\n" for name in names)
+        result = subprocess.run(
+            ["ip", "-batch", "-"], input=script, check=False, capture_output=True, text=True, timeout=60
+        )
+        self.made += [n for n in names if os.path.exists(netns_path(n))]
+        if result.returncode != 0:
+            raise RuntimeError(f"ip netns add {' '.join(names)}: {result.stderr.strip()}")
         return names
 
     def cleanup(self) -> None:
-        problems = []
-        for name in self.made:
-            result = _run(["ip", "netns", "del", name])
-            if result.returncode != 0 and os.path.exists(netns_path(name)):
-                problems.append(f"{name}: {result.stderr.strip()}")
+        script = "".join(f"netns del {name}\n" for name in self.made)
+        result = subprocess.run(
+            ["ip", "-force", "-batch", "-"],
+            input=script,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        left = [n for n in self.made if os.path.exists(netns_path(n))]
         self.made.clear()
-        if problems:
-            raise RuntimeError(f"namespaces left behind: {'; '.join(problems)}")
+        if left:
+            raise RuntimeError(f"namespaces left behind: {', '.join(left)}: {result.stderr.strip()}")
 
 
 def path(name: str) -> str:
@@ -182,6 +190,49 @@ def tcp_goodput(
             sender.join(timeout=10)
             conn.close()
     return counted * 8 / elapsed
+
+
+_SO_NO_CHECK = 11  # <asm-generic/socket.h>: send IPv4 UDP without a checksum
+_SO_RCVBUFFORCE = 33
+
+
+def payload(seq: int, size: int) -> bytes:
+    """The datagram number seq of udp_train: its number, then a pattern derived from it."""
+    head = seq.to_bytes(4, "big")
+    return head + bytes((seq + i) & 0xFF for i in range(size - 4))
+
+
+def udp_train(
+    *,
+    client_ns: str,
+    client_ip: str,
+    server_ns: str,
+    server_ip: str,
+    count: int,
+    size: int = 200,
+    no_checksum: bool = False,
+    idle_timeout_s: float = 2.0,
+) -> list[bytes]:
+    """Sends count datagrams (see payload) client -> server; the datagrams that arrived.
+
+    With no_checksum (IPv4 only) the sender leaves the UDP checksum out, so a corrupted
+    payload is delivered instead of dropped, and can be seen. Reading stops once nothing
+    arrived for idle_timeout_s.
+    """
+    received: list[bytes] = []
+    with (
+        contextlib.closing(_socket_in(client_ns, client_ip, socket.SOCK_DGRAM)) as client,
+        contextlib.closing(_socket_in(server_ns, server_ip, socket.SOCK_DGRAM)) as server,
+    ):
+        server.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 4 * count * (size + 1024))
+        if no_checksum:
+            client.setsockopt(socket.SOL_SOCKET, _SO_NO_CHECK, 1)
+        dest = server.getsockname()[:2]
+        for seq in range(count):
+            client.sendto(payload(seq, size), dest)
+        while select.select([server], [], [], idle_timeout_s)[0]:
+            received.append(server.recv(65536))
+    return received
 
 
 # ---- change notifications ------------------------------------------------------------------

@@ -7,6 +7,7 @@ back from the kernel are written, so the two compare as strings.
 
 from __future__ import annotations
 
+import functools
 import socket
 from typing import NamedTuple
 
@@ -30,6 +31,7 @@ def parse_ip(text: str) -> tuple[int, bytes]:
         raise ValueError("is not an IPv4 or IPv6 address") from None
 
 
+@functools.lru_cache(maxsize=1 << 16)  # one call checks, plans and encodes each address
 def parse_cidr(text: str) -> Cidr:
     """``"10.0.0.1/24"`` → Cidr; ValueError saying what is wrong ("is not ...", "has ...")."""
     ip, sep, prefix = text.partition("/")
