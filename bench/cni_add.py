@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import Context, Result, Skip, benchmark, timing
+from kubedtn.lab import daemonproc
+from kubedtn.lab.names import LabPaths
 
 BRIDGE_PLUGIN_DIR = "/usr/lib/cni"
 KUBE_NS = "bench"
@@ -283,63 +284,6 @@ def _topology(name: str, links: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-class Daemon:
-    """`kubedtn daemon` with its own socket, state and store (as the lab starts one)."""
-
-    def __init__(self, exe: Path, work: Path) -> None:
-        self.socket = work / "d.sock"
-        self.state = work / "state"
-        self.store = work / "store.db"
-        self.log = work / "daemon.log"
-        self.argv = [
-            str(exe),
-            "daemon",
-            "--socket",
-            str(self.socket),
-            "--pidfile",
-            str(work / "d.pid"),
-            "--state-dir",
-            str(self.state),
-            "--store",
-            str(self.store),
-            "--host-ip",
-            "127.0.0.1",
-            "--grpc-port",
-            "0",
-            "--grpc-bind",
-            "127.0.0.1",
-            "--http-addr",
-            "off",
-            "--log-file",
-            str(self.log),
-        ]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, until: Callable[[], bool], timeout_s: float = 60) -> None:
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={"PATH": timing.SYSTEM_PATH},
-        )
-        deadline = time.monotonic() + timeout_s
-        while not until():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                tail = self.log.read_text()[-1500:] if self.log.exists() else ""
-                raise RuntimeError(f"kubedtn daemon did not come up (exit {self.proc.poll()}):\n{tail}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 def _links_in(netns: str) -> set[str]:
     out = _check(_run(["ip", "-n", netns, "-j", "link", "show"]), f"ip -n {netns} link")
     return {str(link["ifname"]) for link in json.loads(out)} - {"lo"}
@@ -362,12 +306,17 @@ def cni_add_topology(ctx: Context) -> list[Result]:
         _bridge(work, spaces[-1], tag) as bridge,
     ):
         netns = dict(zip(names, spaces, strict=False))
-        store = open_store(str(work / "store.db"))
-        for obj in _topologies():
-            store.create(obj)
-        daemon = Daemon(exe, work)
-        pod_list = daemon.state / "topology-pods.json"
-        options = {"podList": str(pod_list), "daemonSocket": str(daemon.socket), "daemonWaitSeconds": 30}
+        # A daemon as the lab starts one: its own socket, state and store under work/.
+        paths = LabPaths(lab="bench", state_dir=work / "state", run_dir=work / "run")
+        paths.state_dir.mkdir()
+        store = open_store(paths.store)
+        try:
+            for obj in _topologies():
+                store.create(obj)
+        finally:
+            store.close()
+        pod_list = paths.pod_list
+        options = {"podList": str(pod_list), "daemonSocket": str(paths.socket), "daemonWaitSeconds": 30}
 
         def listed() -> bool:
             with contextlib.suppress(OSError, ValueError):
@@ -377,8 +326,11 @@ def cni_add_topology(ctx: Context) -> list[Result]:
         prev = {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}], "ips": []}
         config = {"cniVersion": "1.0.0", "name": "bench", "type": "kubedtn", **options, "prevResult": prev}
         env = {"PATH": timing.SYSTEM_PATH, "CNI_PATH": str(exe.parent)}
+        argv = daemonproc.daemon_argv(paths, host_ip="127.0.0.1", store=str(paths.store), command=[str(exe)])
+        pid = daemonproc.start(
+            argv, log_file=paths.daemon_log, ready=lambda: paths.socket.exists() and listed()
+        )
         try:
-            daemon.start(until=lambda: daemon.socket.exists() and listed())
             with _installed(exe, work, options) as plugin_path:
                 plugins = {"installed": Plugin(plugin_path, env), "zipapp": Plugin(str(exe), env)}
                 for peer in names[1:]:
@@ -410,7 +362,7 @@ def cni_add_topology(ctx: Context) -> list[Result]:
                     runs=ctx.runs,
                 )
         finally:
-            daemon.stop()
+            daemonproc.stop(pid)
     ms = {name: timing.median_ms(values) for name, values in times.items()}
     details = _stats(times, ctx.runs)
     details["links"] = PEERS
