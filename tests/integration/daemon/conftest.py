@@ -11,9 +11,11 @@ from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import NodeInfo
 from kubedtn.dataplane import ApplyReport, Dataplane, LinkSpec
 from kubedtn.store import SqliteStore
+from tests.support.daemon import kubedtn_daemon
 from tests.support.netns import NamespacePool
 
 HOST_IP = "203.0.113.7"
+__all__ = ["HOST_IP", "CountingDataplane", "kubedtn_daemon"]  # kubedtn_daemon: a fixture
 
 
 class CountingDataplane(Dataplane):

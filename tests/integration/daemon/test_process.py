@@ -1,0 +1,210 @@
+"""The daemon as a process: gRPC over the unix socket and TCP, status codes, files, signals, metrics."""
+
+from __future__ import annotations
+
+import json
+import signal
+import stat
+import subprocess
+import urllib.request
+
+import grpc
+import pytest
+
+from kubedtn.proto.v1 import kube_dtn_pb2 as pb
+from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
+from tests.integration.daemon.topologies import load, pair, ring, topology
+from tests.support.daemon import DaemonHandle, running_daemon
+from tests.support.netns import NamespacePool, links_by_name, path, sh, udp_echo, wait_until
+
+pytestmark = pytest.mark.root
+
+
+def our_links(ns: str) -> list[str]:
+    return sorted(n for n in links_by_name(ns) if n != "lo")
+
+
+def code_of(call: object) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()  # type: ignore[operator]
+    return caught.value.code()  # type: ignore[attr-defined,no-any-return]
+
+
+def test_pods_come_up_and_down_over_the_unix_socket(
+    kubedtn_daemon: DaemonHandle, pool: NamespacePool
+) -> None:
+    d = kubedtn_daemon
+    with d.store() as store:
+        load(store, pair())
+    a, b = pool.make(2)
+    stub = d.local()
+    assert stub.SetupPod(pb.SetupPodQuery(name="r1", kube_ns="default", net_ns=path(a)), timeout=30).response
+    assert stub.SetupPod(pb.SetupPodQuery(name="r2", kube_ns="default", net_ns=path(b)), timeout=30).response
+    assert our_links(a) == ["eth1"] and our_links(b) == ["eth1"]
+    assert udp_echo(client_ns=a, client_ip="10.0.1.1", server_ns=b, server_ip="10.0.1.2") == 3
+
+    got = stub.Get(pb.PodQuery(name="r1", kube_ns="default"), timeout=10)
+    assert (got.src_ip, got.net_ns, got.safe, [x.uid for x in got.links]) == (d.host_ip, path(a), True, [1])
+    check = stub.CheckPod(pb.SetupPodQuery(name="r1", kube_ns="default", net_ns=path(a)), timeout=10)
+    assert (check.ok, check.in_topology, list(check.problems)) == (True, True, [])
+    status = stub.Status(pb.StatusQuery(), timeout=10)
+    assert (status.node_ip, status.pods_alive, status.links) == (d.host_ip, 2, 1)
+    assert status.store == f"sqlite:{d.store_path}"
+
+    for _ in range(2):  # DEL is called more than once
+        assert stub.DestroyPod(pb.PodQuery(name="r1", kube_ns="default"), timeout=30).response is True
+    assert our_links(a) == [] and our_links(b) == []
+    # kube-dtn's answer for a pod in no Topology: OK status, response false
+    assert stub.DestroyPod(pb.PodQuery(name="web", kube_ns="default"), timeout=30).response is False
+    assert stub.SetupPod(pb.SetupPodQuery(name="web", kube_ns="default", net_ns=path(a)), timeout=30).response
+
+
+def test_setup_pods_and_destroy_pods_answer_per_pod(
+    kubedtn_daemon: DaemonHandle, pool: NamespacePool
+) -> None:
+    d = kubedtn_daemon
+    with d.store() as store:
+        load(store, ring(4))
+    spaces = pool.make(4)
+    stub = d.local()
+    query = pb.SetupPodsQuery(
+        pods=[
+            pb.SetupPodQuery(name=f"p{i}", kube_ns="default", net_ns=path(ns)) for i, ns in enumerate(spaces)
+        ]
+        + [pb.SetupPodQuery(name="p9", kube_ns="default", net_ns="/run/netns/kdtn-t-none")]
+    )
+    results = stub.SetupPods(query, timeout=60).results
+    assert [(r.name, r.ok) for r in results] == [
+        ("p0", True),
+        ("p1", True),
+        ("p2", True),
+        ("p3", True),
+        ("p9", True),
+    ]
+    assert all(our_links(ns) == ["eth1", "eth2"] for ns in spaces)
+    down = stub.DestroyPods(
+        pb.PodsQuery(pods=[pb.PodQuery(name=f"p{i}") for i in range(4)]), timeout=60
+    ).results
+    assert all(r.ok for r in down) and all(our_links(ns) == [] for ns in spaces)
+
+
+def test_errors_arrive_as_grpc_status_codes_with_the_precise_message(
+    kubedtn_daemon: DaemonHandle, pool: NamespacePool
+) -> None:
+    d = kubedtn_daemon
+    bad = {"uid": 1, "peer_pod": "r2", "local_intf": "eth1", "peer_intf": "eth1", "local_ip": "10.0.1.300/24"}
+    with d.store() as store:
+        load(store, [topology("bad", [bad]), *pair()])
+    (a,) = pool.make(1)
+    stub = d.local()
+
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.SetupPod(pb.SetupPodQuery(name="bad", kube_ns="default", net_ns=path(a)), timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (
+        "default/bad: spec.links[0].local_ip" in caught.value.details()
+        and "10.0.1.300/24" in caught.value.details()
+    )
+    assert our_links(a) == []
+
+    missing = pb.SetupPodQuery(name="r1", kube_ns="default", net_ns="/run/netns/kdtn-t-missing")
+    assert code_of(lambda: stub.SetupPod(missing, timeout=30)) == grpc.StatusCode.FAILED_PRECONDITION
+    assert code_of(lambda: stub.Get(pb.PodQuery(name="nobody"), timeout=10)) == grpc.StatusCode.NOT_FOUND
+    no_netns = pb.SetupPodQuery(name="r1", kube_ns="default")
+    assert code_of(lambda: stub.SetupPod(no_netns, timeout=10)) == grpc.StatusCode.INVALID_ARGUMENT
+    bad_link = pb.LinksBatchQuery(
+        local_pod=pb.Pod(name="r1", kube_ns="default"),
+        links=[pb.Link(uid=1, peer_pod="r2", local_intf="eth0", peer_intf="eth1")],
+    )
+    assert code_of(lambda: stub.AddLinks(bad_link, timeout=10)) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_local_and_remote_are_served_on_tcp_and_only_local_on_the_root_only_socket(
+    kubedtn_daemon: DaemonHandle,
+) -> None:
+    d = kubedtn_daemon
+    mode = d.socket_path.stat().st_mode
+    assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
+    assert stat.S_IMODE(d.socket_path.parent.stat().st_mode) == 0o700
+    with d.channel(tcp=True) as tcp:
+        assert pb_grpc.LocalStub(tcp).Status(pb.StatusQuery(), timeout=10).node_ip == d.host_ip
+        bad = pb.RemotePod(intf_name="eth1", vni=5001, name="r2")
+        assert (
+            code_of(lambda: pb_grpc.RemoteStub(tcp).Update(bad, timeout=10))
+            == grpc.StatusCode.INVALID_ARGUMENT
+        )
+    with d.channel() as unix:
+        call = pb_grpc.RemoteStub(unix).Update
+        assert code_of(lambda: call(pb.RemotePod(), timeout=10)) == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_the_topology_pod_list_follows_the_store(kubedtn_daemon: DaemonHandle) -> None:
+    d = kubedtn_daemon
+
+    def pods() -> list[str]:
+        return list(json.loads(d.pod_list_path.read_text())["pods"])
+
+    assert pods() == []
+    with d.store() as store:
+        load(store, pair())
+        wait_until(lambda: pods() == ["default/r1", "default/r2"], what="r1 and r2 in the pod list")
+        store.delete("default", "r2")
+        wait_until(lambda: pods() == ["default/r1"], what="r2 gone from the pod list")
+
+
+def test_metrics_show_interface_counters_rising_and_rpc_durations(
+    kubedtn_daemon: DaemonHandle, pool: NamespacePool
+) -> None:
+    d = kubedtn_daemon
+    with d.store() as store:
+        load(store, pair())
+    a, b = pool.make(2)
+    stub = d.local()
+    for name, ns in (("r1", a), ("r2", b)):
+        stub.SetupPod(pb.SetupPodQuery(name=name, kube_ns="default", net_ns=path(ns)), timeout=30)
+
+    def sample(name: str, labels: str) -> float:
+        text = urllib.request.urlopen(d.metrics_url, timeout=10).read().decode()
+        for line in text.splitlines():
+            if line.startswith(f"{name}{{") and all(part in line for part in labels.split(",")):
+                return float(line.rsplit(" ", 1)[1])
+        raise AssertionError(f"{name} with {labels} not in the scrape")
+
+    labels = 'interface="eth1",namespace="default",pod="r1"'
+    before = sample("kubedtn_interface_transmit_packets_total", labels)
+    assert udp_echo(client_ns=a, client_ip="10.0.1.1", server_ns=b, server_ip="10.0.1.2", count=4) == 4
+    assert sample("kubedtn_interface_transmit_packets_total", labels) >= before + 4
+    assert sample("kubedtn_links", 'kind="veth"') == 1
+    assert sample("kubedtn_rpc_duration_seconds_count", 'method="SetupPod"') == 2
+
+
+def test_sigkill_then_restart_reconciles_and_sigterm_cleans_up(pool: NamespacePool) -> None:
+    with running_daemon() as d:
+        with d.store() as store:
+            load(store, ring(3))
+        spaces = pool.make(3)
+        stub = d.local()
+        for i, ns in enumerate(spaces):
+            stub.SetupPod(pb.SetupPodQuery(name=f"p{i}", kube_ns="default", net_ns=path(ns)), timeout=30)
+        d.close_channels()
+        first = d.pid
+        assert d.kill(signal.SIGKILL) == -signal.SIGKILL
+        assert d.pidfile.exists() and d.socket_path.exists()  # left behind by the crash
+        sh(spaces[0], "ip", "link", "del", "eth1")  # p0-p1 deleted while the daemon is down
+
+        d.start()  # stale pidfile and socket are no obstacle
+        assert d.pid != first and int(d.pidfile.read_text()) == d.pid
+        assert all(our_links(ns) == ["eth1", "eth2"] for ns in spaces)  # restored before serving
+
+        assert d.kill(signal.SIGTERM) == 0
+        assert not d.pidfile.exists() and not d.socket_path.exists()
+        assert "daemon stopped" in d.log()
+
+
+def test_a_second_daemon_on_the_same_pidfile_refuses_to_start(kubedtn_daemon: DaemonHandle) -> None:
+    d = kubedtn_daemon
+    twin = subprocess.run(d.argv(), capture_output=True, text=True, timeout=60, check=False)
+    assert twin.returncode == 1
+    assert f"another kubedtn daemon (pid {d.pid}) runs with pidfile {d.pidfile}" in d.log()
+    assert int(d.pidfile.read_text()) == d.pid
+    assert d.local().Status(pb.StatusQuery(), timeout=10).node_ip == d.host_ip  # the first one still serves
