@@ -115,24 +115,16 @@ def _spawn_overhead(names: Sequence[str], workdir: Path) -> float:
 # ---- veth ---------------------------------------------------------------------------------
 
 
+def _endpoint(netns: str, name: str, ip: str, mac: str) -> Endpoint:
+    return Endpoint(netns=f"/run/netns/{netns}", name=name, addresses=(ip,), mac=mac, mtu=ip_batch.MTU)
+
+
 def veth_specs(names: Sequence[str]) -> list[VethSpec]:
     return [
         VethSpec(
             uid=link.uid,
-            a=Endpoint(
-                netns=f"/run/netns/{names[link.a]}",
-                name=link.a_name,
-                addresses=(link.a_ip,),
-                mac=link.a_mac,
-                mtu=1400,
-            ),
-            b=Endpoint(
-                netns=f"/run/netns/{names[link.b]}",
-                name=link.b_name,
-                addresses=(link.b_ip,),
-                mac=link.b_mac,
-                mtu=1400,
-            ),
+            a=_endpoint(names[link.a], link.a_name, link.a_ip, link.a_mac),
+            b=_endpoint(names[link.b], link.b_name, link.b_ip, link.b_mac),
         )
         for link in ip_batch.veth_layout(len(names), LINKS)
     ]
@@ -252,13 +244,7 @@ def vxlan_specs(node: str, pods: Sequence[str]) -> list[VxlanSpec]:
     return [
         VxlanSpec(
             uid=link.uid,
-            endpoint=Endpoint(
-                netns=f"/run/netns/{pods[link.pod]}",
-                name=link.name,
-                addresses=(link.ip,),
-                mac=link.mac,
-                mtu=1400,
-            ),
+            endpoint=_endpoint(pods[link.pod], link.name, link.ip, link.mac),
             vni=link.vni,
             remote=ip_batch.VXLAN_REMOTE,
             local=ip_batch.VXLAN_LOCAL,

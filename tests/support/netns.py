@@ -1,8 +1,8 @@
 """Throwaway network namespaces for tests, and traffic between them.
 
 ``NamespacePool`` makes uniquely named namespaces with ``ip netns add`` (an independent
-tool, not the code under test) and removes them all, also when a test fails; tests
-create a pool through a fixture (see tests/integration/dataplane/conftest.py).
+tool, not the code under test) and removes them all, also when a test fails; the ``pool``
+fixture gives a test one (a conftest imports it: ``from tests.support.netns import pool``).
 
 Traffic uses real sockets made inside the namespaces (a socket stays in the namespace it
 was created in): ``udp_echo`` for reachability, ``tcp_goodput`` for rates. ``ip_json``
@@ -25,6 +25,8 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+import pytest
 
 from tests.support.netmeter import in_netns, netns_path
 
@@ -71,6 +73,16 @@ class NamespacePool:
         self.made.clear()
         if left:
             raise RuntimeError(f"namespaces left behind: {', '.join(left)}: {result.stderr.strip()}")
+
+
+@pytest.fixture
+def pool() -> Iterator[NamespacePool]:
+    """Namespaces for one test, removed afterwards (import this fixture into a conftest)."""
+    namespaces = NamespacePool()
+    try:
+        yield namespaces
+    finally:
+        namespaces.cleanup()
 
 
 def path(name: str) -> str:

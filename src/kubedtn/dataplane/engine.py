@@ -344,16 +344,19 @@ class Dataplane:
         (end,) = lp.ends
         assert lp.node is not None
         ep = link.endpoint
+        where = f"{label[end.ns]}/{end.name}"
+        device = rtnl.NewDevice(
+            index=end.ifindex,
+            name=ep.name,
+            mtu=ep.mtu,
+            mac=ep.mac,
+            netns_fd=session.fd(end.ns),
+            group=self.group,
+        )
         if isinstance(link, VxlanSpec):
-            where = f"{label[end.ns]}/{end.name}"
             what = f"create vxlan {where} (vni {link.vni} to {link.remote} via {link.underlay})"
             return lp.node, rtnl.create_vxlan(
-                index=end.ifindex,
-                name=ep.name,
-                mtu=ep.mtu,
-                mac=ep.mac,
-                netns_fd=session.fd(end.ns),
-                group=self.group,
+                device,
                 vni=link.vni,
                 remote=link.remote,
                 local=link.local,
@@ -361,17 +364,8 @@ class Dataplane:
                 port=link.port,
                 what=what,
             )
-        what = f"create macvlan {label[end.ns]}/{end.name} on {link.parent}"
-        return lp.node, rtnl.create_macvlan(
-            index=end.ifindex,
-            name=ep.name,
-            mtu=ep.mtu,
-            mac=ep.mac,
-            netns_fd=session.fd(end.ns),
-            group=self.group,
-            parent_index=lp.node_ifindex,
-            what=what,
-        )
+        what = f"create macvlan {where} on {link.parent}"
+        return lp.node, rtnl.create_macvlan(device, parent_index=lp.node_ifindex, what=what)
 
     @staticmethod
     def _config_steps(link: int, end: EndPlan, props: LinkProperties, ns: str) -> list[Step]:

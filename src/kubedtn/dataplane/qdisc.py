@@ -131,6 +131,20 @@ class QdiscAction:
     params: QdiscParams | None = None
 
 
+# LinkProperties percentages → the NetemParams fields that hold them on the kernel's scale.
+_PERCENTS: Final[dict[str, str]] = {
+    "loss": "loss",
+    "duplicate": "duplicate",
+    "latency_corr": "latency_corr",
+    "loss_corr": "loss_corr",
+    "duplicate_corr": "duplicate_corr",
+    "reorder_prob": "reorder",
+    "reorder_corr": "reorder_corr",
+    "corrupt_prob": "corrupt",
+    "corrupt_corr": "corrupt_corr",
+}
+
+
 def netem_params(props: LinkProperties, *, rate_bytes: int = 0) -> NetemParams:
     gap = props.gap
     if props.reorder_prob and not gap:
@@ -145,16 +159,8 @@ def netem_params(props: LinkProperties, *, rate_bytes: int = 0) -> NetemParams:
         latency_ns=props.latency_us * 1000,
         jitter_ns=props.jitter_us * 1000,
         limit=limit,
-        loss=percent_to_u32(props.loss),
         gap=gap,
-        duplicate=percent_to_u32(props.duplicate),
-        latency_corr=percent_to_u32(props.latency_corr),
-        loss_corr=percent_to_u32(props.loss_corr),
-        duplicate_corr=percent_to_u32(props.duplicate_corr),
-        reorder=percent_to_u32(props.reorder_prob),
-        reorder_corr=percent_to_u32(props.reorder_corr),
-        corrupt=percent_to_u32(props.corrupt_prob),
-        corrupt_corr=percent_to_u32(props.corrupt_corr),
+        **{netem: percent_to_u32(getattr(props, field)) for field, netem in _PERCENTS.items()},
     )
 
 
@@ -240,16 +246,8 @@ def properties_of(live: Sequence[LiveQdisc]) -> LinkProperties | None:
         gap = 0  # written as "reorder without gap" (see netem_params)
     return LinkProperties(
         latency_us=n.latency_ns // 1000,
-        latency_corr=u32_to_percent(n.latency_corr),
         jitter_us=n.jitter_ns // 1000,
-        loss=u32_to_percent(n.loss),
-        loss_corr=u32_to_percent(n.loss_corr),
         rate_bps=rate_bps,
         gap=gap,
-        duplicate=u32_to_percent(n.duplicate),
-        duplicate_corr=u32_to_percent(n.duplicate_corr),
-        reorder_prob=u32_to_percent(n.reorder),
-        reorder_corr=u32_to_percent(n.reorder_corr),
-        corrupt_prob=u32_to_percent(n.corrupt),
-        corrupt_corr=u32_to_percent(n.corrupt_corr),
+        **{field: u32_to_percent(getattr(n, netem)) for field, netem in _PERCENTS.items()},
     )

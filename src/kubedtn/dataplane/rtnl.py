@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from dataclasses import dataclass
 from typing import Final
 
 from kubedtn.dataplane.addr import parse_cidr, parse_ip
@@ -179,14 +180,24 @@ def _ip_attr(v4: int, v6: int, text: str) -> bytes:
     return nla(v4 if family == socket.AF_INET else v6, packed)
 
 
+@dataclass(frozen=True)
+class NewDevice:
+    """A device created from the node namespace straight into netns_fd, with a chosen index."""
+
+    index: int
+    name: str
+    mtu: int | None
+    mac: str | None
+    netns_fd: int
+    group: int
+
+    def attrs(self) -> bytes:
+        return _dev_attrs(self.name, self.mtu, self.mac, self.group) + nla_u32(IFLA_NET_NS_FD, self.netns_fd)
+
+
 def create_vxlan(
+    device: NewDevice,
     *,
-    index: int,
-    name: str,
-    mtu: int | None,
-    mac: str | None,
-    netns_fd: int,
-    group: int,
     vni: int,
     remote: str,
     local: str | None,
@@ -195,7 +206,7 @@ def create_vxlan(
     what: str,
 ) -> Request:
     """A VXLAN device; send it on a socket in the node namespace (its UDP socket stays
-    there), it is registered directly in netns_fd."""
+    there), it is registered directly in device.netns_fd."""
     data = nla_u32(IFLA_VXLAN_ID, vni) + _ip_attr(IFLA_VXLAN_GROUP, IFLA_VXLAN_GROUP6, remote)
     if local is not None:
         data += _ip_attr(IFLA_VXLAN_LOCAL, IFLA_VXLAN_LOCAL6, local)
@@ -205,36 +216,17 @@ def create_vxlan(
         + nla_u8(IFLA_VXLAN_LEARNING, 0)
     )
     info = nla_str(IFLA_INFO_KIND, "vxlan") + nla(IFLA_INFO_DATA, data)
-    body = (
-        _ifinfo(index)
-        + _dev_attrs(name, mtu, mac, group)
-        + nla_u32(IFLA_NET_NS_FD, netns_fd)
-        + nla(IFLA_LINKINFO, info)
-    )
+    body = _ifinfo(device.index) + device.attrs() + nla(IFLA_LINKINFO, info)
     return Request(RTM_NEWLINK, _CREATE, body, what)
 
 
-def create_macvlan(
-    *,
-    index: int,
-    name: str,
-    mtu: int | None,
-    mac: str | None,
-    netns_fd: int,
-    group: int,
-    parent_index: int,
-    what: str,
-) -> Request:
+def create_macvlan(device: NewDevice, *, parent_index: int, what: str) -> Request:
     """A bridge-mode macvlan on parent_index; send it on a socket in the parent's namespace."""
     info = nla_str(IFLA_INFO_KIND, "macvlan") + nla(
         IFLA_INFO_DATA, nla_u32(IFLA_MACVLAN_MODE, MACVLAN_MODE_BRIDGE)
     )
     body = (
-        _ifinfo(index)
-        + _dev_attrs(name, mtu, mac, group)
-        + nla_u32(IFLA_LINK, parent_index)
-        + nla_u32(IFLA_NET_NS_FD, netns_fd)
-        + nla(IFLA_LINKINFO, info)
+        _ifinfo(device.index) + device.attrs() + nla_u32(IFLA_LINK, parent_index) + nla(IFLA_LINKINFO, info)
     )
     return Request(RTM_NEWLINK, _CREATE, body, what)
 

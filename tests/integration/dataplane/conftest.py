@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from kubedtn.dataplane import Dataplane
-from tests.support.netns import NamespacePool
+from tests.support.netns import pool
 
-
-@pytest.fixture
-def pool() -> Iterator[NamespacePool]:
-    namespaces = NamespacePool()
-    try:
-        yield namespaces
-    finally:
-        namespaces.cleanup()
+__all__ = ["dp", "pool"]
 
 
 @pytest.fixture

@@ -110,3 +110,33 @@ def test_calls_from_many_threads_at_once(pool: NamespacePool) -> None:
     for i, pod in enumerate(pods):
         assert hub_links[f"hub{i}"]["link_index"] == links_by_name(pod)["eth1"]["ifindex"]
         assert udp_echo(client_ns=hub, client_ip=f"10.{i}.0.1", server_ns=pod, server_ip=f"10.{i}.0.2") == 3
+
+
+def test_teardown_leaves_nothing_behind(names: list[str]) -> None:
+    """Namespaces, links with qdiscs, then removal of both: no interface, qdisc or namespace stays."""
+    paths = create_namespaces(names[:4])
+    dp = Dataplane()
+    dp.apply(
+        [
+            VethSpec(
+                uid=i,
+                a=Endpoint(netns=paths[i], name="eth1", properties=LinkProperties(rate_bps=10_000_000)),
+                b=Endpoint(
+                    netns=paths[(i + 1) % 4], name="eth2", properties=LinkProperties(rate_bps=20_000_000)
+                ),
+            )
+            for i in range(4)
+        ]
+    )
+    assert all(len(links_by_name(n)) == 3 for n in names[:4])
+
+    dp.remove_owned(paths)
+
+    for name in names[:4]:
+        assert set(links_by_name(name)) == {"lo"}
+        shown = sh(name, "tc", "qdisc", "show")
+        assert "tbf" not in shown and "netem" not in shown, shown
+    delete_namespaces(names[:4])
+    listed = sh(None, "ip", "netns", "list")
+    assert not any(n in listed for n in names[:4])
+    assert not any(namespace_exists(p) for p in paths)

@@ -103,6 +103,30 @@ def test_vxlan_reapply_keeps_and_wrong_vni_is_replaced(nodes: TwoNodes, dp: Data
     )
 
 
+def test_vxlan_over_an_ipv6_underlay_carrying_ipv6(nodes: TwoNodes, dp: Dataplane) -> None:
+    for ns, ip in ((nodes.node1, "fd77::1/64"), (nodes.node2, "fd77::2/64")):
+        sh(ns, "ip", "addr", "add", ip, "dev", "under", "nodad")
+    specs = [
+        VxlanSpec(
+            uid=i,
+            endpoint=Endpoint(netns=path(pod), name="vx6", addresses=(f"fd99::{i}/64",)),
+            vni=77,
+            remote=remote,
+            local=local,
+            underlay="under",
+            node_netns=path(node),
+        )
+        for i, pod, node, local, remote in (
+            (1, nodes.pod1, nodes.node1, "fd77::1", "fd77::2"),
+            (2, nodes.pod2, nodes.node2, "fd77::2", "fd77::1"),
+        )
+    ]
+    dp.apply(specs)
+    assert links_by_name(nodes.pod1)["vx6"]["linkinfo"]["info_data"]["remote6"] == "fd77::2"  # type: ignore[index]
+    assert udp_echo(client_ns=nodes.pod1, client_ip="fd99::1", server_ns=nodes.pod2, server_ip="fd99::2") == 3
+    assert [r.outcome for r in dp.apply(specs).results] == ["kept", "kept"]
+
+
 def test_vxlan_with_missing_underlay_is_refused_by_name(nodes: TwoNodes, dp: Dataplane) -> None:
     spec = VxlanSpec(
         uid=7,

@@ -71,12 +71,7 @@ def test_veth_request_creates_both_ends_in_their_namespaces_with_chosen_indexes(
 
 def test_vxlan_request_carries_vni_remote_local_port_and_no_learning() -> None:
     req = rtnl.create_vxlan(
-        index=5,
-        name="vx0",
-        mtu=None,
-        mac=None,
-        netns_fd=40,
-        group=1,
+        rtnl.NewDevice(index=5, name="vx0", mtu=None, mac=None, netns_fd=40, group=1),
         vni=5042,
         remote="fd00::2",
         local="fd00::1",
