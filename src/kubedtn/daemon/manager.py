@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import kubedtn
 from kubedtn.daemon.locks import LinkKey, LinkLocks
 from kubedtn.daemon.logs import EventLog
+from kubedtn.daemon.parsecache import TopologyCache
 from kubedtn.daemon.plan import (
     CrossNode,
     Decision,
@@ -64,7 +65,7 @@ from kubedtn.dataplane import (
 )
 from kubedtn.errors import KubedtnError, NotFoundError, TemporaryError, ValidationError
 from kubedtn.model import Link, PeerKind, Topology, TopologyStatus
-from kubedtn.model.objects import parse_topology, status_to_dict, topology_from_dict
+from kubedtn.model.objects import status_to_dict
 from kubedtn.store import NotFoundError as StoreNotFound
 from kubedtn.store import ObjectStore, retry_on_conflict
 
@@ -200,6 +201,7 @@ class LinkManager:
         self.remote = remote
         self.locks = LinkLocks()
         self._clock = clock
+        self._parsed = TopologyCache()
 
     # ---- store access ---------------------------------------------------------------------
 
@@ -209,15 +211,19 @@ class LinkManager:
         except StoreNotFound:
             return None
 
-    @staticmethod
-    def _lenient(obj: Mapping[str, Any], namespace: str) -> Topology | None:
+    def _lenient(self, obj: Mapping[str, Any], namespace: str) -> Topology | None:
         """A Topology even when some of its links are bad (those are left out)."""
-        return parse_topology(obj, default_namespace=namespace).topology
+        return self._parsed.parse(obj, namespace=namespace).topology
 
     def _read_own(self, namespace: str, name: str) -> Topology | None:
         """The pod's Topology, strictly checked (ValidationError lists every problem); None if absent."""
         obj = self._get(namespace, name)
-        return None if obj is None else topology_from_dict(obj, default_namespace=namespace)
+        if obj is None:
+            return None
+        parsed = self._parsed.parse(obj, namespace=namespace)
+        if parsed.problems or parsed.topology is None:
+            raise ValidationError(list(parsed.problems) or [f"{namespace}/{name}: not a Topology"])
+        return parsed.topology
 
     def _read_view(self, keys: Iterable[str]) -> dict[str, Topology]:
         """Topologies by ``namespace/name`` (absent ones left out), for planning.
@@ -263,13 +269,16 @@ class LinkManager:
             obj = self._get(namespace, name)
             if obj is None:
                 return None
-            topo = self._lenient(obj, namespace)
+            parsed = self._parsed.parse(obj, namespace=namespace)
+            topo = parsed.topology
             if topo is None:
                 return None
             new = change(topo)
             if new != topo.status:
                 obj["status"] = status_to_dict(new)
-                self.store.update_status(obj)
+                stored = self.store.update_status(obj)
+                rv = str(stored["metadata"]["resourceVersion"])
+                self._parsed.remember_status(topo, new, resource_version=rv, base=parsed)
             return replace(topo, status=new)
 
         return retry_on_conflict(attempt, STATUS_WRITE_ATTEMPTS, delay=0.005)

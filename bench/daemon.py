@@ -1,0 +1,188 @@
+"""The daemon's link manager against the dataplane alone doing the same plumbing.
+
+    python -m bench daemon-setup-pods
+    python bench/daemon.py            # the same, without the harness
+
+200 pods / 1000 links (each pod linked to the next five in a ring of pods), brought up
+with one ``LinkManager.setup_pods`` call (store reads, liveness and status writes,
+planning, one ``Dataplane.apply``) against ``Dataplane.apply`` of the same 1000 veth
+specs, and torn down with ``destroy_pods`` against ``Dataplane.remove_owned``. Both
+sides get fresh namespaces made before the clock starts; every round checks the links.
+The goal: the manager costs at most 10% over the dataplane.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `bench` and `kubedtn` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from bench import Context, Result, Skip, benchmark
+from bench.dataplane import _check_created, namespaces, settle
+from kubedtn.daemon.manager import LinkManager, PodRef, SetupRequest
+from kubedtn.daemon.plan import NodeInfo, SameNode, plan_pod
+from kubedtn.dataplane import Dataplane, VethSpec
+from kubedtn.model.objects import topology_from_dict
+from kubedtn.store import SqliteStore
+
+PODS = 200
+FANOUT = 5  # links per pod to the next pods in the ring: PODS * FANOUT links
+ROUNDS = 3
+NODE = NodeInfo(ip="203.0.113.7")
+
+
+def _ip(uid: int, host: int) -> str:
+    base = uid * 4 + host
+    return f"10.{(base >> 16) & 255}.{(base >> 8) & 255}.{base & 255}/30"
+
+
+def topologies(pods: int = PODS, fanout: int = FANOUT) -> list[dict[str, Any]]:
+    links: dict[int, list[dict[str, Any]]] = {i: [] for i in range(pods)}
+    for i in range(pods):
+        for k in range(1, fanout + 1):
+            j, uid = (i + k) % pods, i * fanout + k
+            a, b = _ip(uid, 1), _ip(uid, 2)
+            links[i].append(
+                {
+                    "uid": uid,
+                    "peer_pod": f"p{j}",
+                    "local_intf": f"o{k}",
+                    "peer_intf": f"i{k}",
+                    "local_ip": a,
+                    "peer_ip": b,
+                }
+            )
+            links[j].append(
+                {
+                    "uid": uid,
+                    "peer_pod": f"p{i}",
+                    "local_intf": f"i{k}",
+                    "peer_intf": f"o{k}",
+                    "local_ip": b,
+                    "peer_ip": a,
+                }
+            )
+    return [
+        {
+            "apiVersion": "kubedtn.io/v1",
+            "kind": "Topology",
+            "metadata": {"name": f"p{i}"},
+            "spec": {"links": links[i]},
+        }
+        for i in range(pods)
+    ]
+
+
+def veth_specs(objects: Sequence[dict[str, Any]], names: Sequence[str]) -> list[VethSpec]:
+    """The exact specs the manager plans (every pod up), for the dataplane-only side."""
+    from dataclasses import replace
+
+    topos = [topology_from_dict(o) for o in objects]
+    alive = {
+        t.key: replace(t, status=replace(t.status, src_ip=NODE.ip, net_ns=f"/run/netns/{n}"))
+        for t, n in zip(topos, names, strict=True)
+    }
+    specs: dict[int, VethSpec] = {}
+    for topo in alive.values():
+        for d in plan_pod(topo, peers=alive, node=NODE):
+            assert isinstance(d, SameNode)
+            specs.setdefault(d.link.uid, d.spec)
+    return list(specs.values())
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _dataplane_round(
+    dp: Dataplane, objects: Sequence[dict[str, Any]], names: list[str]
+) -> tuple[float, float]:
+    specs = veth_specs(objects, names)
+    paths = [f"/run/netns/{n}" for n in names]
+    setup = _timed(lambda: dp.apply(specs))
+    _check_created(names, 2 * FANOUT, "dataplane")
+    teardown = _timed(lambda: dp.remove_owned(paths))
+    _check_created(names, 0, "dataplane teardown")
+    return setup, teardown
+
+
+def _manager_round(
+    dp: Dataplane, objects: Sequence[dict[str, Any]], names: list[str], store_dir: Path
+) -> tuple[float, float]:
+    with SqliteStore(store_dir / "store.db") as store:
+        for obj in objects:
+            store.create(obj)
+        manager = LinkManager(store=store, dataplane=dp, node=NODE)
+        requests = [SetupRequest(f"p{i}", "default", f"/run/netns/{n}") for i, n in enumerate(names)]
+        start = time.perf_counter()
+        outcomes = manager.setup_pods(requests)
+        setup = time.perf_counter() - start
+        failed = [o for o in outcomes if not o.ok]
+        if failed:
+            raise RuntimeError(f"setup_pods failed for {len(failed)} pods: {failed[0].error}")
+        _check_created(names, 2 * FANOUT, "manager")
+        refs = [PodRef(f"p{i}", "default") for i in range(len(names))]
+        teardown = _timed(lambda: manager.destroy_pods(refs))
+        _check_created(names, 0, "manager teardown")
+    return setup, teardown
+
+
+def measure(rounds: int = ROUNDS) -> dict[str, list[float]]:
+    """Setup and teardown times of both sides, alternating which goes first."""
+    objects = topologies()
+    times: dict[str, list[float]] = {"manager": [], "dataplane": [], "manager_del": [], "dataplane_del": []}
+    dp = Dataplane()
+    for r in range(rounds):
+        for side in ("manager", "dataplane") if r % 2 == 0 else ("dataplane", "manager"):
+            settle()
+            with namespaces(PODS, tag="d") as names, tempfile.TemporaryDirectory() as tmp:
+                if side == "dataplane":
+                    setup, teardown = _dataplane_round(dp, objects, names)
+                else:
+                    setup, teardown = _manager_round(dp, objects, names, Path(tmp))
+            times[side].append(setup)
+            times[f"{side}_del"].append(teardown)
+    return times
+
+
+@benchmark("daemon-setup-pods")
+def daemon_setup_pods(ctx: Context) -> list[Result]:
+    """200 pods / 1000 links: LinkManager.setup_pods/destroy_pods vs the dataplane alone."""
+    if os.geteuid() != 0:
+        raise Skip("needs root (network namespaces)")
+    times = measure()
+    m, d = statistics.median(times["manager"]), statistics.median(times["dataplane"])
+    md, dd = statistics.median(times["manager_del"]), statistics.median(times["dataplane_del"])
+    links = PODS * FANOUT
+    details: dict[str, float | str] = {"pods": PODS, "links": links, "rounds": len(times["manager"])}
+    return [
+        Result(
+            "setup (s)",
+            m,
+            d,
+            "Dataplane.apply of the same specs",
+            goal=1.1,
+            details={
+                **details,
+                "manager_links_per_s": round(links / m),
+                "dataplane_links_per_s": round(links / d),
+            },
+        ),
+        Result("teardown (s)", md, dd, "Dataplane.remove_owned", goal=1.1, details=details),
+    ]
+
+
+if __name__ == "__main__":
+    for result in daemon_setup_pods(Context(repo=Path("."), executable=Path("dist/kubedtn"), runs=1)):
+        print(result)
