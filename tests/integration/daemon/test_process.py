@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import stat
 import subprocess
@@ -11,10 +12,14 @@ import urllib.request
 import grpc
 import pytest
 
+from kubedtn.daemon.plan import RemoteEnd
+from kubedtn.daemon.remote import GrpcRemote
+from kubedtn.dataplane import Endpoint
+from kubedtn.errors import KubedtnError, TemporaryError
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
 from tests.integration.daemon.topologies import load, pair, ring, topology
-from tests.support.daemon import DaemonHandle, running_daemon
+from tests.support.daemon import DaemonHandle, free_port, running_daemon
 from tests.support.netns import NamespacePool, links_by_name, path, sh, udp_echo, wait_until
 
 pytestmark = pytest.mark.root
@@ -208,3 +213,33 @@ def test_a_second_daemon_on_the_same_pidfile_refuses_to_start(kubedtn_daemon: Da
     assert f"another kubedtn daemon (pid {d.pid}) runs with pidfile {d.pidfile}" in d.log()
     assert int(d.pidfile.read_text()) == d.pid
     assert d.local().Status(pb.StatusQuery(), timeout=10).node_ip == d.host_ip  # the first one still serves
+
+
+def test_remote_update_over_grpc_reaches_the_peer_daemon_and_unreachable_is_temporary(
+    kubedtn_daemon: DaemonHandle,
+) -> None:
+    d = kubedtn_daemon
+    end = RemoteEnd(
+        pod="r9",
+        kube_ns="default",
+        node_ip="127.0.0.1",
+        uid=9,
+        vni=5009,
+        vtep="127.0.0.2",
+        endpoint=Endpoint(netns="/run/netns/kdtn-t-none", name="eth1"),
+    )
+    client = GrpcRemote(port=d.grpc_port, timeout=10)
+    try:
+        # the daemon answers; its HOST_IP is on no interface, so it has no VXLAN underlay
+        with pytest.raises(
+            KubedtnError, match=re.escape("INTERNAL: link 9: this node's IP 203.0.113.7 is on no interface")
+        ):
+            client.update(end)
+    finally:
+        client.close()
+    nobody = GrpcRemote(port=free_port(), timeout=5)
+    try:
+        with pytest.raises(TemporaryError, match="the daemon does not answer"):
+            nobody.update(end)
+    finally:
+        nobody.close()
