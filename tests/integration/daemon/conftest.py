@@ -12,10 +12,10 @@ from kubedtn.daemon.plan import NodeInfo
 from kubedtn.dataplane import ApplyReport, Dataplane, LinkSpec
 from kubedtn.store import SqliteStore
 from tests.support.daemon import kubedtn_daemon
-from tests.support.netns import NamespacePool
+from tests.support.netns import pool
 
 HOST_IP = "203.0.113.7"
-__all__ = ["HOST_IP", "CountingDataplane", "kubedtn_daemon"]  # kubedtn_daemon: a fixture
+__all__ = ["HOST_IP", "CountingDataplane", "kubedtn_daemon", "pool"]  # the last two: fixtures
 
 
 class CountingDataplane(Dataplane):
@@ -28,15 +28,6 @@ class CountingDataplane(Dataplane):
     def apply(self, links: Sequence[LinkSpec], **kw: object) -> ApplyReport:  # type: ignore[override]
         self.applies += 1
         return super().apply(links, **kw)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def pool() -> Iterator[NamespacePool]:
-    namespaces = NamespacePool()
-    try:
-        yield namespaces
-    finally:
-        namespaces.cleanup()
 
 
 @pytest.fixture
