@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import grpc
 
+from kubedtn.daemon.convert import link_to_pb
 from kubedtn.errors import DataplaneError, KubedtnError, NotFoundError, TemporaryError, ValidationError
-from kubedtn.model import Link, LinkProperties
+from kubedtn.model import Link
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
 
@@ -53,31 +54,6 @@ def _error(e: grpc.RpcError, what: str, socket: str) -> KubedtnError:
     if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.FAILED_PRECONDITION):
         return DataplaneError(f"{what}: {details}")
     return KubedtnError(f"{what}: {code.name if code else 'error'}: {details}")
-
-
-def properties_message(props: LinkProperties) -> pb.LinkProperties:
-    strings: dict[str, Any] = dict(props.to_strings())
-    if "gap" in strings:
-        strings["gap"] = int(strings["gap"])
-    return pb.LinkProperties(**strings)
-
-
-def link_message(link: Link) -> pb.Link:
-    """A model Link as the proto message (first addresses also in local_ip/peer_ip for kube-dtn)."""
-    return pb.Link(
-        peer_pod=link.peer_pod,
-        local_intf=link.local_intf,
-        peer_intf=link.peer_intf,
-        local_ip=link.local_ips[0] if link.local_ips else "",
-        peer_ip=link.peer_ips[0] if link.peer_ips else "",
-        uid=link.uid,
-        properties=properties_message(link.properties),
-        local_mac=link.local_mac or "",
-        peer_mac=link.peer_mac or "",
-        mtu=link.mtu or 0,
-        local_ips=list(link.local_ips),
-        peer_ips=list(link.peer_ips),
-    )
 
 
 class DaemonClient:
@@ -143,7 +119,7 @@ class DaemonClient:
     def update_links(self, *, pod: str, kube_ns: str, links: Sequence[Link]) -> bool:
         """UpdateLinks: change the properties of the pod's existing links in place."""
         query = pb.LinksBatchQuery(
-            local_pod=pb.Pod(name=pod, kube_ns=kube_ns), links=[link_message(link) for link in links]
+            local_pod=pb.Pod(name=pod, kube_ns=kube_ns), links=[link_to_pb(link) for link in links]
         )
         with self._call(f"UpdateLinks of {kube_ns}/{pod}"):
             reply = self._stub.UpdateLinks(query, timeout=self.timeout_s)
