@@ -69,6 +69,8 @@ class DaemonHandle:
     extra_args: Sequence[str] = ()
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    # The kubedtn command to run (e.g. ("dist/kubedtn",)); default: the source tree's.
+    program: Sequence[str] = ()
 
     @property
     def socket_path(self) -> Path:
@@ -115,9 +117,7 @@ class DaemonHandle:
 
     def argv(self) -> list[str]:
         return [
-            python(),
-            "-m",
-            "kubedtn",
+            *(self.program or (python(), "-m", "kubedtn")),
             "daemon",
             "--host-ip",
             self.host_ip,
@@ -233,9 +233,11 @@ def running_daemon(
     extra_args: Sequence[str] = (),
     env: dict[str, str] | None = None,
     start: bool = True,
+    program: Sequence[str] = (),
 ) -> Iterator[DaemonHandle]:
     """A started daemon (``start=False``: only the handle; call ``start()``); always stopped and
-    its files removed afterwards."""
+    its files removed afterwards. ``program``: the kubedtn command (default ``python -m kubedtn``
+    of this tree; ``(str(zipapp.executable()),)`` runs the built executable)."""
     root = Path(tempfile.mkdtemp(prefix="kdtn-d-"))  # short: unix socket paths max 107 bytes
     handle = DaemonHandle(
         root=root,
@@ -244,6 +246,7 @@ def running_daemon(
         http_port=free_port(),
         extra_args=tuple(extra_args),
         env=dict(env or {}),
+        program=tuple(program),
     )
     try:
         if start:
