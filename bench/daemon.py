@@ -3,7 +3,7 @@
     python -m bench daemon-setup-pods
     python bench/daemon.py            # the same, without the harness
 
-200 pods / 1000 links (each pod linked to the next five in a ring of pods), brought up
+200 pods / 1000 links (the layout of the dataplane's benchmarks), brought up
 with one ``LinkManager.setup_pods`` call (store reads, liveness and status writes,
 planning, one ``Dataplane.apply``) against ``Dataplane.apply`` of the same 1000 veth
 specs, and torn down with ``destroy_pods`` against ``Dataplane.remove_owned``. Both
@@ -31,55 +31,20 @@ from bench.dataplane import _check_created, namespaces, settle
 from kubedtn.daemon.manager import LinkManager, PodRef, SetupRequest
 from kubedtn.daemon.plan import NodeInfo, SameNode, plan_pod
 from kubedtn.dataplane import Dataplane, VethSpec
+from kubedtn.lab.generate import mesh
 from kubedtn.model.objects import topology_from_dict
 from kubedtn.store import SqliteStore
 
 PODS = 200
-FANOUT = 5  # links per pod to the next pods in the ring: PODS * FANOUT links
+LINKS = 1000
+PER_POD = 2 * LINKS // PODS  # interfaces in each pod's namespace
 ROUNDS = 3
 NODE = NodeInfo(ip="203.0.113.7")
 
 
-def _ip(uid: int, host: int) -> str:
-    base = uid * 4 + host
-    return f"10.{(base >> 16) & 255}.{(base >> 8) & 255}.{base & 255}/30"
-
-
-def topologies(pods: int = PODS, fanout: int = FANOUT) -> list[dict[str, Any]]:
-    links: dict[int, list[dict[str, Any]]] = {i: [] for i in range(pods)}
-    for i in range(pods):
-        for k in range(1, fanout + 1):
-            j, uid = (i + k) % pods, i * fanout + k
-            a, b = _ip(uid, 1), _ip(uid, 2)
-            links[i].append(
-                {
-                    "uid": uid,
-                    "peer_pod": f"p{j}",
-                    "local_intf": f"o{k}",
-                    "peer_intf": f"i{k}",
-                    "local_ip": a,
-                    "peer_ip": b,
-                }
-            )
-            links[j].append(
-                {
-                    "uid": uid,
-                    "peer_pod": f"p{i}",
-                    "local_intf": f"i{k}",
-                    "peer_intf": f"o{k}",
-                    "local_ip": b,
-                    "peer_ip": a,
-                }
-            )
-    return [
-        {
-            "apiVersion": "kubedtn.io/v1",
-            "kind": "Topology",
-            "metadata": {"name": f"p{i}"},
-            "spec": {"links": links[i]},
-        }
-        for i in range(pods)
-    ]
+def topologies(pods: int = PODS, links: int = LINKS) -> list[dict[str, Any]]:
+    """The layout of the dataplane's and ip -batch's benchmarks (``kubedtn.lab.generate.mesh``)."""
+    return mesh(pods, links)
 
 
 def veth_specs(objects: Sequence[dict[str, Any]], names: Sequence[str]) -> list[VethSpec]:
@@ -111,7 +76,7 @@ def _dataplane_round(
     specs = veth_specs(objects, names)
     paths = [f"/run/netns/{n}" for n in names]
     setup = _timed(lambda: dp.apply(specs))
-    _check_created(names, 2 * FANOUT, "dataplane")
+    _check_created(names, PER_POD, "dataplane")
     teardown = _timed(lambda: dp.remove_owned(paths))
     _check_created(names, 0, "dataplane teardown")
     return setup, teardown
@@ -131,7 +96,7 @@ def _manager_round(
         failed = [o for o in outcomes if not o.ok]
         if failed:
             raise RuntimeError(f"setup_pods failed for {len(failed)} pods: {failed[0].error}")
-        _check_created(names, 2 * FANOUT, "manager")
+        _check_created(names, PER_POD, "manager")
         refs = [PodRef(f"p{i}", "default") for i in range(len(names))]
         teardown = _timed(lambda: manager.destroy_pods(refs))
         _check_created(names, 0, "manager teardown")
@@ -164,7 +129,7 @@ def daemon_setup_pods(ctx: Context) -> list[Result]:
     times = measure()
     m, d = statistics.median(times["manager"]), statistics.median(times["dataplane"])
     md, dd = statistics.median(times["manager_del"]), statistics.median(times["dataplane_del"])
-    links = PODS * FANOUT
+    links = LINKS
     details: dict[str, float | str] = {"pods": PODS, "links": links, "rounds": len(times["manager"])}
     return [
         Result(

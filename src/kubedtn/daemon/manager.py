@@ -48,6 +48,7 @@ from kubedtn.daemon.plan import (
     SameNode,
     Skip,
     is_alive,
+    pair_problems,
     plan_pod,
 )
 from kubedtn.daemon.podstatus import now_rfc3339, status_after
@@ -294,9 +295,10 @@ class LinkManager:
         started = time.monotonic()
         outcomes: dict[str, PodOutcome] = {}
         jobs: list[_Job] = []
+        queued: set[str] = set()
         for req in requests:
             plog = log.bind(pod=req.name, namespace=req.namespace, action="setup")
-            if req.key in outcomes or any(j.key == req.key for j in jobs):
+            if req.key in outcomes or req.key in queued:
                 outcomes[req.key] = PodOutcome(
                     req.name,
                     req.namespace,
@@ -320,6 +322,7 @@ class LinkManager:
                 continue
             alive = replace(topo.status, src_ip=self.node.ip, net_ns=req.netns)
             jobs.append(_Job(replace(topo, status=alive), topo.links, prune=prune))
+            queued.add(req.key)
         for outcome in self._plumb(jobs, mark_alive=True):
             outcomes[outcome.key] = outcome
         result = [outcomes[r.key] for r in requests]
@@ -356,19 +359,13 @@ class LinkManager:
             )
 
     def _precheck(self, jobs: list[_Job]) -> None:
-        """Every problem a link would meet, before anything is written or plumbed.
-
-        The pods of the batch are taken as alive (they are about to be), the peers as stored.
-        """
+        """Every problem between the two ends of each link, before anything is written or
+        plumbed (each link's own fields were checked when its Topology was read)."""
         peer_keys = {f"{j.topo.namespace}/{link.peer_pod}" for j in jobs for link in j.links}
         view = self._read_view(peer_keys - {j.key for j in jobs})
         view.update({j.key: j.topo for j in jobs})
         for job in jobs:
-            for decision in plan_pod(job.topo, peers=view, node=self.node, links=job.links):
-                if isinstance(decision, Mismatch):
-                    job.problems += decision.problems
-                elif isinstance(decision, SameNode | CrossNode | Physical | Localhost):
-                    job.problems += _spec_problems(job.topo, decision)
+            job.problems += pair_problems(job.topo, job.links, peers=view)
 
     def _plumb(self, jobs: list[_Job], *, mark_alive: bool) -> list[PodOutcome]:
         if not jobs:
@@ -482,6 +479,18 @@ class LinkManager:
             group_prune = prune & netns if len(groups) > 1 else prune
             try:
                 report: ApplyReport = self.dataplane.apply(specs, prune=sorted(group_prune), strict=False)
+            except ValidationError as e:
+                # The model checked every link already; should the dataplane still refuse some,
+                # keep them out and apply the others.
+                log.error("dataplane refused links of the batch", links=len(specs), error=e)
+                bad = {k: err for k in group if (err := _spec_error(chosen[k])) is not None}
+                out.update(bad)
+                good = [k for k in group if k not in bad]
+                if good and len(good) < len(group):
+                    out.update(self._apply({k: chosen[k] for k in good}, prune=group_prune))
+                else:
+                    out.update({k: e for k in good})
+                continue
             except KubedtnError as e:
                 log.error("dataplane apply failed", links=len(specs), error=e)
                 out.update({k: e for k in group})
@@ -783,16 +792,12 @@ def _about(pod: str, uid: int, error: KubedtnError) -> KubedtnError:
         return DataplaneError(f"{pod}: link {uid}: {error}")
 
 
-def _spec_problems(topo: Topology, decision: Plumb) -> list[str]:
+def _spec_error(spec: LinkSpec) -> ValidationError | None:
     try:
-        validate_links([decision.spec])
+        validate_links([spec])
     except ValidationError as e:
-        index = next((i for i, link in enumerate(topo.links) if link.uid == decision.link.uid), None)
-        where = (
-            f"{topo.key}: spec.links[{index}] (uid {decision.link.uid})" if index is not None else topo.key
-        )
-        return [f"{where}: {decision.kind} {p.removeprefix('links[0].')}" for p in e.problems]
-    return []
+        return ValidationError([f"link {spec.uid}: {p.removeprefix('links[0].')}" for p in e.problems])
+    return None
 
 
 def _check_end(pod: str, decision: Plumb, live: Mapping[str, Any]) -> list[str]:

@@ -89,6 +89,13 @@ def _mismatches(a: _End, b: _End) -> list[str]:
     return out
 
 
+def end_problems(topo: Topology, index: int, peer: Topology, peer_index: int) -> list[str]:
+    """What ``topo.links[index]`` says about its far end that ``peer.links[peer_index]`` (the
+    far end, same uid) contradicts: interfaces, addresses, MACs, MTU (empty when they agree).
+    For the daemon, which checks one pair of ends before wiring them."""
+    return _mismatches(_End(topo, index, topo.links[index]), _End(peer, peer_index, peer.links[peer_index]))
+
+
 def set_problems(
     topologies: Sequence[Topology], *, broken_uids: Mapping[str, frozenset[int]] | None = None
 ) -> list[str]:

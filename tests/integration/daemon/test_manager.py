@@ -166,7 +166,7 @@ def test_ends_that_disagree_refuse_the_pod_naming_both_and_touch_nothing(
     (first,) = manager.setup_pods([SetupRequest("r2", "default", path(b))])
     assert isinstance(first.error, ValidationError)
     assert (
-        'default/r2: spec.links[0] (uid 1).local_intf: "eth7" but peer default/r1 has peer_intf "eth1"'
+        'default/r2: spec.links[0].local_intf: "eth7" but default/r1 spec.links[0] has peer_intf "eth1"'
         in str(first.error)
     )
     (second,) = manager.setup_pods([SetupRequest("r1", "default", path(a))])

@@ -125,17 +125,21 @@ def test_links_whose_peer_cannot_take_them_yet_are_skipped(peers: dict[str, obje
     [
         (
             {"local": "eth3"},
-            'default/r1: spec.links[0] (uid 1).peer_intf: "eth2" but peer default/r2 has local_intf "eth3"',
+            'default/r1: spec.links[0].peer_intf: "eth2" but default/r2 spec.links[0] has local_intf "eth3"',
         ),
         (
             {"remote": "eth9"},
-            'default/r1: spec.links[0] (uid 1).local_intf: "eth1" but peer default/r2 has peer_intf "eth9"',
+            'default/r1: spec.links[0].local_intf: "eth1" but default/r2 spec.links[0] has peer_intf "eth9"',
         ),
         (
             {"mtu": 9000},
-            "default/r1: spec.links[0] (uid 1).mtu: 1400 but peer default/r2 has mtu 9000; both ends",
+            "default/r1: spec.links[0].mtu: 1400 but default/r2 spec.links[0] has mtu 9000; both ends",
         ),
-        ({"ips": ("10.0.0.3/24",)}, 'peer_ip: "10.0.0.2/24" but peer default/r2 has local_ip "10.0.0.3/24"'),
+        (
+            {"ips": ("10.0.0.3/24",)},
+            'default/r1: spec.links[0].peer_ip: "10.0.0.2/24" but default/r2 spec.links[0] has local_ip '
+            '"10.0.0.3/24"',
+        ),
     ],
 )
 def test_ends_that_disagree_are_a_mismatch_naming_both(far: dict[str, object], expected: str) -> None:
