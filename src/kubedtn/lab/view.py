@@ -19,6 +19,7 @@ from kubedtn.lab import topostore
 from kubedtn.lab.state import PodRecord
 from kubedtn.model import Condition, Link, LinkProperties, PeerKind, Topology
 from kubedtn.model.types import PROPERTY_FIELDS
+from kubedtn.model.units import format_rate_bps
 from kubedtn.store import ObjectStore
 
 # LinkProperties field → the property name users write.
@@ -93,20 +94,28 @@ def _end_state(live: LiveInterface | None) -> str:
 
 
 def end_notes(end: EndView, *, netem_missing: bool | None) -> list[str]:
-    """One line per link end whose properties are not (all) in the kernel."""
+    """One line per link end whose properties are not (all) in the kernel, with the cause."""
     if end.live is None:
         return []
     missing = missing_properties(end.want, end.live.properties)
     if not missing:
         return []
+    clauses: list[str] = []
     netem = [m for m in missing if m != "rate"]
-    if netem and netem_missing:
-        why = _NETEM_MISSING
-    elif netem and netem_missing is None:
-        why = "cause unknown; see the daemon's log"
-    else:
-        why = "not what the spec says; see the daemon's log"
-    return [f"{end.where}: {', '.join(missing)} not applied: {why}"]
+    if netem:
+        if netem_missing:
+            why = _NETEM_MISSING
+        elif netem_missing is None:
+            why = "cause unknown; see the daemon's log"
+        else:
+            why = "the kernel has other values; see the daemon's log"
+        clauses.append(f"{', '.join(netem)} not applied: {why}")
+    if "rate" in missing:
+        live = end.live.properties.rate_bps if end.live.properties else 0
+        have = f"{format_rate_bps(live)}/s" if live else "unlimited"
+        want = f"{format_rate_bps(end.want.rate_bps)}/s" if end.want.rate_bps else "unlimited"
+        clauses.append(f"rate is {have} in the kernel, not {want}")
+    return [f"{end.where}: {'; '.join(clauses)}"]
 
 
 def link_views(
@@ -248,12 +257,17 @@ def gather(store: ObjectStore, lab: str, records: Sequence[PodRecord]) -> LabVie
     return LabView(tuple(pods), tuple(links), tuple(lab_notes(links, pods)))
 
 
+# The daemon's condition naming properties the kernel lacks: the lab reports those per end
+# from the kernel itself (link notes), so it does not repeat the condition.
+PROPERTIES_CONDITION = "PropertiesApplied"
+
+
 def lab_notes(links: Sequence[LinkView], pods: Sequence[PodView]) -> list[str]:
     """Warnings: properties not applied, conditions the daemon reported as failed."""
     out = [f"link {v.uid} {note}" for v in links for note in v.notes]
     for p in pods:
         who = p.name if p.kube_ns == "default" else p.key
         for c in p.conditions:
-            if c.status == "False":
+            if c.status == "False" and c.type != PROPERTIES_CONDITION:
                 out.append(f"{who}: {c.type} is False ({c.reason}): {c.message}")
     return out

@@ -107,6 +107,15 @@ def test_link_states_and_netem_notes() -> None:
     assert views[1].notes == ()  # the rate is there (the missing end has nothing to compare)
     unknown = link_views([R1, R2], live, netem_missing=None)
     assert "cause unknown" in unknown[0].notes[0]
+    # a rate that differs is told apart from netem properties
+    slow = {
+        "default/r1": {"eth2": _live("eth2", LinkProperties(rate_bps=50_000_000))},
+        "default/r2": {"eth2": _live("eth2", LinkProperties())},
+    }
+    assert link_views([R1, R2], slow, netem_missing=True)[1].notes == (
+        "r1/eth2: rate is 50Mbit/s in the kernel, not 100Mbit/s",
+        "r2/eth2: rate is unlimited in the kernel, not 100Mbit/s",
+    )
 
 
 def test_missing_everywhere_and_down() -> None:
