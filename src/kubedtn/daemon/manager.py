@@ -56,16 +56,19 @@ from kubedtn.dataplane import (
     ApplyReport,
     Dataplane,
     DataplaneError,
+    Endpoint,
     InterfaceRef,
     LinkResult,
     LinkSpec,
     NamespaceNotFoundError,
+    NetemMissingError,
+    VethSpec,
     VxlanSpec,
     namespace_exists,
     validate_links,
 )
 from kubedtn.errors import KubedtnError, NotFoundError, TemporaryError, ValidationError
-from kubedtn.model import Link, PeerKind, Topology, TopologyStatus
+from kubedtn.model import Link, LinkProperties, PeerKind, Topology, TopologyStatus
 from kubedtn.model.objects import status_to_dict
 from kubedtn.store import NotFoundError as StoreNotFound
 from kubedtn.store import ObjectStore, retry_on_conflict
@@ -158,6 +161,7 @@ class _Job:
     failures: list[KubedtnError] = field(default_factory=list)
     plumbed: dict[int, Link] = field(default_factory=dict)
     unplumbed: set[int] = field(default_factory=set)
+    not_applied: dict[int, str] = field(default_factory=dict)  # by uid: properties the kernel lacks
 
     @property
     def key(self) -> str:
@@ -446,7 +450,13 @@ class LinkManager:
                 else:
                     chosen.setdefault((job.topo.namespace, d.link.uid), d.spec)
         results = self._apply(chosen, prune={j.topo.status.net_ns for j in jobs if j.prune})
+        not_applied = self._without_netem(chosen, results)
         for job in jobs:
+            job.not_applied = {
+                d.link.uid: not_applied[k]
+                for d in job.decisions
+                if (k := (job.topo.namespace, d.link.uid)) in not_applied
+            }
             for d in job.decisions:
                 if not isinstance(d, SameNode | CrossNode | Physical | Localhost):
                     continue
@@ -457,6 +467,28 @@ class LinkManager:
                     job.unplumbed.add(d.link.uid)
                     error = result if isinstance(result, KubedtnError) else (result.error if result else None)
                     job.failures.append(_about(job.key, d.link.uid, error or DataplaneError("not applied")))
+
+    def _without_netem(
+        self, chosen: Mapping[LinkKey, LinkSpec], results: dict[LinkKey, LinkResult | KubedtnError]
+    ) -> dict[LinkKey, str]:
+        """Links refused only because this kernel has no sch_netem are applied again with what
+        it can do (the rate, as tbf): a lab on such a kernel still comes up, and says what is
+        missing. Updates ``results``; returns a note per degraded link."""
+        refused = [
+            key
+            for key, result in results.items()
+            if isinstance(result, LinkResult) and isinstance(result.error, NetemMissingError)
+        ]
+        if not refused:
+            return {}
+        degraded = {key: _rate_only(chosen[key]) for key in refused}
+        notes = {key: _netem_note(chosen[key]) for key in refused}
+        for key, note in notes.items():
+            log.warning(
+                "applying a link without its netem properties", link=key[1], namespace=key[0], note=note
+            )
+        results.update(self._apply(degraded, prune=set()))
+        return notes
 
     def _apply(
         self, chosen: Mapping[LinkKey, LinkSpec], *, prune: set[str]
@@ -513,15 +545,20 @@ class LinkManager:
                     plumbed=job.plumbed,
                     unplumbed=job.unplumbed,
                     failure=failure,
+                    not_applied=job.not_applied,
                 ),
             )
         peer_links: dict[str, dict[int, Link]] = {}
+        peer_notes: dict[str, dict[int, str]] = {}
         for job in jobs:
             for d in job.decisions:
                 if isinstance(d, SameNode) and d.link.uid in job.plumbed and d.peer not in in_batch:
                     peer_links.setdefault(d.peer, {})[d.link.uid] = d.link
+                    if d.link.uid in job.not_applied:
+                        peer_notes.setdefault(d.peer, {})[d.link.uid] = job.not_applied[d.link.uid]
         for peer, uids in peer_links.items():
-            self._write_status(peer, partial(status_after, now=now, plumbed_own=uids))
+            notes = peer_notes.get(peer, {})
+            self._write_status(peer, partial(status_after, now=now, plumbed_own=uids, not_applied=notes))
 
     def _finish_cross_node(self, cross: list[tuple[_Job, CrossNode]]) -> None:
         """Step 6: the far ends of cross-node links, then both ends' status."""
@@ -602,7 +639,7 @@ class LinkManager:
                     if link.peer_kind is PeerKind.POD and peer not in doomed:
                         peer_uids.setdefault(peer, {})[link.uid] = link
             for peer, uids in peer_uids.items():
-                self._write_status(peer, partial(status_after, now=now, unplumbed=uids))
+                self._write_status(peer, partial(status_after, now=now, unplumbed=uids, not_applied={}))
             for key, topo in doomed.items():
                 outcomes[key] = PodOutcome(topo.name, topo.namespace, error=error)
                 log.info(
@@ -625,11 +662,13 @@ class LinkManager:
                 self._check_here(topo)
                 self.dataplane.remove(InterfaceRef(topo.status.net_ns, link.local_intf) for link in links)
             uids = {link.uid: link for link in links}
-            self._write_status(topo.key, partial(status_after, now=now, unplumbed=uids))
+            self._write_status(topo.key, partial(status_after, now=now, unplumbed=uids, not_applied={}))
             for link in links:
                 if link.peer_kind is PeerKind.POD:
                     peer = f"{pod.namespace}/{link.peer_pod}"
-                    self._write_status(peer, partial(status_after, now=now, unplumbed=(link.uid,)))
+                    self._write_status(
+                        peer, partial(status_after, now=now, unplumbed=(link.uid,), not_applied={})
+                    )
         log.info("links removed", pod=pod.name, namespace=pod.namespace, action="delete", links=len(links))
 
     def update_links(self, pod: PodRef, links: Sequence[Link]) -> int:
@@ -790,6 +829,27 @@ def _about(pod: str, uid: int, error: KubedtnError) -> KubedtnError:
         return type(error)(f"{pod}: link {uid}: {error}")
     except TypeError:  # a kind that wants more than a message
         return DataplaneError(f"{pod}: link {uid}: {error}")
+
+
+def _rate_only(spec: LinkSpec) -> LinkSpec:
+    """The spec with each end keeping only its rate (tbf needs no netem)."""
+
+    def strip(ep: Endpoint) -> Endpoint:
+        return replace(ep, properties=LinkProperties(rate_bps=ep.properties.rate_bps))
+
+    if isinstance(spec, VethSpec):
+        return replace(spec, a=strip(spec.a), b=strip(spec.b))
+    return replace(spec, endpoint=strip(spec.endpoint))
+
+
+def _netem_note(spec: LinkSpec) -> str:
+    """``link 1: latency, loss on /run/netns/x/eth1 not applied: sch_netem is missing in this kernel``."""
+    ends = []
+    for ep in spec.endpoints:
+        names = [n for n in ep.properties.to_strings() if n != "rate"]
+        if names:
+            ends.append(f"{', '.join(names)} on {ep.netns}/{ep.name}")
+    return f"link {spec.uid}: {'; '.join(ends)} not applied: sch_netem is missing in this kernel"
 
 
 def _spec_error(spec: LinkSpec) -> ValidationError | None:

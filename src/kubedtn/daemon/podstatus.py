@@ -17,6 +17,8 @@ from typing import Final
 from kubedtn.model import Condition, Link, PeerKind, Topology, TopologyStatus
 
 READY: Final = "Ready"
+# False when the links are up but the kernel lacks sch_netem for some of their properties.
+PROPERTIES: Final = "PropertiesApplied"
 # Condition messages are for people; a runaway kernel error should not bloat the object.
 MESSAGE_MAX: Final = 1000
 
@@ -46,17 +48,45 @@ def ready_condition(topo: Topology, status: TopologyStatus, *, failure: str | No
     )
 
 
-def _with_ready(topo: Topology, status: TopologyStatus, *, failure: str | None, now: str) -> TopologyStatus:
-    cond = ready_condition(topo, status, failure=failure)
-    old = next((c for c in topo.status.conditions if c.type == READY), None)
+def _with_condition(topo: Topology, status: TopologyStatus, cond: Condition, *, now: str) -> TopologyStatus:
+    """``status`` with ``cond`` set; its transition time moves only when its status flips."""
+    old = next((c for c in topo.status.conditions if c.type == cond.type), None)
     changed = old is None or (old.status, old.reason, old.message) != (cond.status, cond.reason, cond.message)
     when = now if old is None or old.status != cond.status else old.last_transition_time or now
     if not changed and old is not None and old.observed_generation == topo.generation:
         cond = old
     else:
         cond = replace(cond, last_transition_time=when, observed_generation=topo.generation)
-    others = tuple(c for c in status.conditions if c.type != READY)
+    others = tuple(c for c in status.conditions if c.type != cond.type)
     return replace(status, conditions=(*others, cond))
+
+
+def _with_ready(topo: Topology, status: TopologyStatus, *, failure: str | None, now: str) -> TopologyStatus:
+    return _with_condition(topo, status, ready_condition(topo, status, failure=failure), now=now)
+
+
+NOTE_SEPARATOR: Final = " | "
+
+
+def properties_condition(notes: Mapping[int, str]) -> Condition:
+    """PropertiesApplied: False (reason NetemMissing) naming, per link, what the kernel could
+    not emulate (``link 1: latency, loss on ... not applied: ...``, joined by " | ")."""
+    if not notes:
+        return Condition(PROPERTIES, "True", "Applied", "every link property is applied")
+    text = NOTE_SEPARATOR.join(notes[uid] for uid in sorted(notes))
+    text = text if len(text) <= MESSAGE_MAX else text[: MESSAGE_MAX - 1] + "…"
+    return Condition(PROPERTIES, "False", "NetemMissing", text)
+
+
+def _notes(status: TopologyStatus) -> dict[int, str]:
+    """The per-link notes of a PropertiesApplied=False condition."""
+    cond = next((c for c in status.conditions if c.type == PROPERTIES and c.status == "False"), None)
+    notes: dict[int, str] = {}
+    for note in cond.message.split(NOTE_SEPARATOR) if cond else ():
+        head = note.split(":", 1)[0]
+        if head.startswith("link ") and head[5:].isdigit():
+            notes[int(head[5:])] = note
+    return notes
 
 
 def _ordered_links(topo: Topology, links: Mapping[int, Link]) -> tuple[Link, ...]:
@@ -80,6 +110,7 @@ def status_after(
     plumbed_own: Iterable[int] = (),
     unplumbed: Iterable[int] = (),
     failure: str | None = None,
+    not_applied: Mapping[int, str] | None = None,
 ) -> TopologyStatus:
     """The status after an event, from the stored one.
 
@@ -87,11 +118,15 @@ def status_after(
     then all gone), None to keep. ``plumbed``: links (by uid) now up; ``plumbed_own``: uids
     now up, recorded as the pod's own spec has them (a peer plumbed them); ``unplumbed``: uids
     now down. ``failure``: the error of a failed setup (Ready False, reason SetupFailed).
+    ``not_applied``: for the links this call plumbed, the properties the kernel cannot
+    emulate, by uid (the PropertiesApplied condition keeps the notes of other links; None
+    leaves the condition as it is).
     """
     old = topo.status
     src_ip, net_ns = alive if alive is not None else (old.src_ip, old.net_ns)
     if not (src_ip and net_ns):
-        status = TopologyStatus(conditions=old.conditions)
+        # A pod that is not running has no links, so nothing to say about their properties.
+        status = TopologyStatus(conditions=tuple(c for c in old.conditions if c.type != PROPERTIES))
         return _with_ready(topo, status, failure=None, now=now)
     links = {link.uid: link for link in old.links}
     for uid in unplumbed:
@@ -106,4 +141,10 @@ def status_after(
         links=_ordered_links(topo, links),
         skipped=_skipped(topo, links),
     )
+    if not_applied is not None:
+        notes = _notes(old)
+        for uid in {*(plumbed or {}), *plumbed_own, *unplumbed}:
+            notes.pop(uid, None)
+        notes.update(not_applied)
+        status = _with_condition(topo, status, properties_condition(notes), now=now)
     return _with_ready(topo, status, failure=failure, now=now)

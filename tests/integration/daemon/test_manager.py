@@ -16,6 +16,7 @@ from kubedtn.model.objects import link_from_dict
 from kubedtn.store import SqliteStore
 from tests.integration.daemon.conftest import HOST_IP, CountingDataplane
 from tests.integration.daemon.topologies import link, load, pair, read, ready, ring, topology
+from tests.support import kernel
 from tests.support.netns import NamespacePool, links_by_name, path, qdiscs, sh, udp_echo
 
 pytestmark = pytest.mark.root
@@ -311,3 +312,29 @@ def test_interface_counters_of_pods_on_this_node_rise_after_traffic(
     assert rx is not None and rx > 0
     assert registry.get_sample_value("kubedtn_links", {"kind": "veth"}) == 1
     assert registry.get_sample_value("kubedtn_pods", {"state": "alive"}) == 2
+
+
+def test_without_netem_links_come_up_with_their_rate_and_the_missing_properties_are_recorded(
+    pool: NamespacePool, store: SqliteStore, manager: LinkManager
+) -> None:
+    if kernel.has_netem():
+        pytest.skip("this kernel has sch_netem: nothing is missing (the netem lane applies it)")
+    objects = pair(rate="100Mbit")
+    objects[0]["spec"]["links"][0]["properties"] = {"latency": "10ms", "loss": "1", "rate": "100Mbit"}
+    load(store, objects)
+    a, b = pool.make(2)
+    setup(manager, "r1", a)
+    setup(manager, "r2", b)  # r2 plumbs the link, r1's end wants netem
+    assert_joined(a, "eth1", b, "eth1")
+    assert [q["kind"] for q in qdiscs(a, "eth1") if q["kind"] in ("netem", "tbf")] == ["tbf"]
+    assert tbf_rate(a, "eth1") == 100_000_000 // 8
+    assert udp_echo(client_ns=a, client_ip="10.0.1.1", server_ns=b, server_ip="10.0.1.2") == 3
+    for name in ("r1", "r2"):
+        assert ready(store, name) == ("True", "LinksUp")
+    note = f"link 1: latency, loss on {path(a)}/eth1 not applied: sch_netem is missing in this kernel"
+    conditions = {c.type: c for c in read(store, "r1").status.conditions}
+    assert (conditions["PropertiesApplied"].status, conditions["PropertiesApplied"].message) == (
+        "False",
+        note,
+    )
+    assert {c.type: c.status for c in read(store, "r2").status.conditions}["PropertiesApplied"] == "False"

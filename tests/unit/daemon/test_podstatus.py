@@ -75,3 +75,23 @@ def test_plumbed_own_takes_the_pods_own_spec_entry() -> None:
     topo = step(R1, now=T0, alive=("10.0.0.1", "/n"), plumbed_own=(1, 42))
     assert topo.status.links == (R1.links[0],)
     assert theirs not in topo.status.links
+
+
+def properties(topo: Topology) -> tuple[str, str, str]:
+    (cond,) = [c for c in topo.status.conditions if c.type == "PropertiesApplied"]
+    return cond.status, cond.reason, cond.message
+
+
+def test_properties_the_kernel_cannot_emulate_are_noted_per_link_and_merged() -> None:
+    n1 = "link 1: latency on /n/eth1 not applied: sch_netem is missing in this kernel"
+    n2 = "link 2: loss on /n/eth2 not applied: sch_netem is missing in this kernel"
+    topo = step(R1, now=T0, alive=("10.0.0.1", "/n"), plumbed={1: R1.links[0]}, not_applied={1: n1})
+    assert properties(topo) == ("False", "NetemMissing", n1)
+    topo = step(topo, now=T1, plumbed_own=(2,), not_applied={2: n2})  # a peer plumbed link 2
+    assert properties(topo) == ("False", "NetemMissing", f"{n1} | {n2}")
+    topo = step(topo, now=T1, unplumbed=(1,), not_applied={})
+    assert properties(topo) == ("False", "NetemMissing", n2)
+    topo = step(topo, now=T1, plumbed={2: R1.links[1]}, not_applied={})  # re-plumbed in full
+    assert properties(topo) == ("True", "Applied", "every link property is applied")
+    assert ready(step(topo, now=T1, alive=("", "")))[1] == "PodDown"
+    assert [c.type for c in step(topo, now=T1, alive=("", "")).status.conditions] == ["Ready"]
