@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -25,6 +26,17 @@ pytestmark = pytest.mark.root
 def setup(manager: LinkManager, name: str, ns: str) -> None:
     (outcome,) = manager.setup_pods([SetupRequest(name, "default", path(ns))])
     assert outcome.ok, outcome.error
+
+
+def up_pair(
+    store: SqliteStore, manager: LinkManager, pool: NamespacePool, objects: list[dict[str, Any]]
+) -> tuple[str, str]:
+    """r1 and r2 of ``objects`` stored and set up, each in a new namespace; the namespaces."""
+    load(store, objects)
+    a, b = pool.make(2)
+    setup(manager, "r1", a)
+    setup(manager, "r2", b)
+    return a, b
 
 
 def our_links(ns: str) -> dict[str, dict[str, object]]:
@@ -121,10 +133,7 @@ def test_a_pod_in_no_topology_passes_and_an_unknown_destroy_succeeds(manager: Li
 def test_destroy_removes_the_pods_links_is_idempotent_and_the_peer_waits_again(
     pool: NamespacePool, store: SqliteStore, manager: LinkManager
 ) -> None:
-    load(store, pair())
-    a, b = pool.make(2)
-    setup(manager, "r1", a)
-    setup(manager, "r2", b)
+    a, b = up_pair(store, manager, pool, pair())
     for _ in range(2):
         (outcome,) = manager.destroy_pods([PodRef("r1", "default")])
         assert outcome.ok and outcome.in_topology
@@ -227,10 +236,7 @@ def tbf_rate(ns: str, dev: str) -> int:
 def test_update_links_changes_the_rate_in_place_on_the_same_interface(
     pool: NamespacePool, store: SqliteStore, manager: LinkManager
 ) -> None:
-    load(store, pair(rate="100Mbit"))
-    a, b = pool.make(2)
-    setup(manager, "r1", a)
-    setup(manager, "r2", b)
+    a, b = up_pair(store, manager, pool, pair(rate="100Mbit"))
     before = links_by_name(a)["eth1"]["ifindex"]
     assert tbf_rate(a, "eth1") == 100_000_000 // 8  # tc -j prints bytes/s
     changed = link_from_dict(
@@ -247,10 +253,7 @@ def test_update_links_changes_the_rate_in_place_on_the_same_interface(
 def test_add_links_plumbs_a_new_link_and_del_links_removes_it(
     pool: NamespacePool, store: SqliteStore, manager: LinkManager
 ) -> None:
-    load(store, pair())
-    a, b = pool.make(2)
-    setup(manager, "r1", a)
-    setup(manager, "r2", b)
+    a, b = up_pair(store, manager, pool, pair())
     extra = {"uid": 9, "peer_intf": "eth9", "local_intf": "eth9"}
     for name, (ip, peer_ip) in (
         ("r1", ("10.0.9.1/24", "10.0.9.2/24")),
@@ -292,10 +295,7 @@ def test_check_pod_reports_a_deleted_link_and_nothing_when_all_is_there(
 def test_interface_counters_of_pods_on_this_node_rise_after_traffic(
     pool: NamespacePool, store: SqliteStore, manager: LinkManager
 ) -> None:
-    load(store, pair())
-    a, b = pool.make(2)
-    setup(manager, "r1", a)
-    setup(manager, "r2", b)
+    a, b = up_pair(store, manager, pool, pair())
     registry = CollectorRegistry()
     registry.register(InterfaceCollector(manager))
     labels = {"pod": "r1", "namespace": "default", "interface": "eth1"}

@@ -29,6 +29,19 @@ def our_links(ns: str) -> list[str]:
     return sorted(n for n in links_by_name(ns) if n != "lo")
 
 
+def up_pair(d: DaemonHandle, pool: NamespacePool) -> tuple[str, str]:
+    """r1 and r2 stored, each set up over the unix socket in a new namespace; the namespaces."""
+    with d.store() as store:
+        load(store, pair())
+    a, b = pool.make(2)
+    for name, ns in (("r1", a), ("r2", b)):
+        reply = d.local().SetupPod(
+            pb.SetupPodQuery(name=name, kube_ns="default", net_ns=path(ns)), timeout=30
+        )
+        assert reply.response is True
+    return a, b
+
+
 def code_of(call: object) -> grpc.StatusCode:
     with pytest.raises(grpc.RpcError) as caught:
         call()  # type: ignore[operator]
@@ -39,12 +52,8 @@ def test_pods_come_up_and_down_over_the_unix_socket(
     kubedtn_daemon: DaemonHandle, pool: NamespacePool
 ) -> None:
     d = kubedtn_daemon
-    with d.store() as store:
-        load(store, pair())
-    a, b = pool.make(2)
+    a, b = up_pair(d, pool)
     stub = d.local()
-    assert stub.SetupPod(pb.SetupPodQuery(name="r1", kube_ns="default", net_ns=path(a)), timeout=30).response
-    assert stub.SetupPod(pb.SetupPodQuery(name="r2", kube_ns="default", net_ns=path(b)), timeout=30).response
     assert our_links(a) == ["eth1"] and our_links(b) == ["eth1"]
     assert udp_echo(client_ns=a, client_ip="10.0.1.1", server_ns=b, server_ip="10.0.1.2") == 3
 
@@ -161,12 +170,7 @@ def test_metrics_show_interface_counters_rising_and_rpc_durations(
     kubedtn_daemon: DaemonHandle, pool: NamespacePool
 ) -> None:
     d = kubedtn_daemon
-    with d.store() as store:
-        load(store, pair())
-    a, b = pool.make(2)
-    stub = d.local()
-    for name, ns in (("r1", a), ("r2", b)):
-        stub.SetupPod(pb.SetupPodQuery(name=name, kube_ns="default", net_ns=path(ns)), timeout=30)
+    a, b = up_pair(d, pool)
 
     def sample(name: str, labels: str) -> float:
         text = urllib.request.urlopen(d.metrics_url, timeout=10).read().decode()
