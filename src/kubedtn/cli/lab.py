@@ -51,7 +51,14 @@ def lab() -> None:
 
 
 @lab.command()
-@_name
+@click.option(
+    "--name",
+    "lab",
+    default=DEFAULT_LAB,
+    show_default=True,
+    metavar="LAB",
+    help=f"The lab ({LAB_NAME_ACCEPTS}); its pods' namespaces are LAB-POD.",
+)
 @click.option("--via-cni", is_flag=True, help="Bring each pod up by running the CNI chain bridge → kubedtn.")
 @click.option("--store", type=click.Path(dir_okay=False), help="Topology store (default: the lab's own).")
 @click.option("--host-ip", default="127.0.0.1", show_default=True, help="HOST_IP of the lab's daemon.")
@@ -65,7 +72,7 @@ def lab() -> None:
 @click.argument("files", nargs=-1, required=True, metavar="FILE|DIR...")
 def up(
     *,
-    lab: str | None,
+    lab: str,
     via_cni: bool,
     store: str | None,
     host_ip: str,
@@ -85,7 +92,7 @@ def up(
     from kubedtn.lab.progress import Progress
     from kubedtn.lab.view import WORKING
 
-    name = lab or DEFAULT_LAB
+    name = lab
     opts = lab_up.UpOptions(
         lab=name, files=tuple(files), via_cni=via_cni, store=store, host_ip=host_ip, subnet=subnet
     )
