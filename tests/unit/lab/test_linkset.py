@@ -8,17 +8,11 @@ from kubedtn.errors import NotFoundError, ValidationError
 from kubedtn.lab.linkset import plan_changes
 from kubedtn.model import LinkProperties, Topology
 from kubedtn.model.objects import topology_from_dict
+from tests.unit.model import helpers
 
 
 def _topo(name: str, links: list[dict[str, object]]) -> Topology:
-    return topology_from_dict(
-        {
-            "apiVersion": "kubedtn.io/v1",
-            "kind": "Topology",
-            "metadata": {"name": name},
-            "spec": {"links": links},
-        }
-    )
+    return topology_from_dict(helpers.topology(name, *links))
 
 
 TOPOLOGIES = {

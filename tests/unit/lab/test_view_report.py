@@ -7,21 +7,15 @@ import dataclasses
 from kubedtn.dataplane import LiveInterface
 from kubedtn.lab.report import describe_properties, links_table, pods_table
 from kubedtn.lab.view import PodView, lab_notes, link_views, missing_properties
-from kubedtn.model import LinkProperties
+from kubedtn.model import LinkProperties, Topology
 from kubedtn.model.objects import topology_from_dict
+from tests.unit.model import helpers
 
 MS = 1000
 
 
-def _topo(name: str, links: list[dict[str, object]]) -> object:
-    return topology_from_dict(
-        {
-            "apiVersion": "kubedtn.io/v1",
-            "kind": "Topology",
-            "metadata": {"name": name},
-            "spec": {"links": links},
-        }
-    )
+def _topo(name: str, links: list[dict[str, object]]) -> Topology:
+    return topology_from_dict(helpers.topology(name, *links))
 
 
 R1 = _topo(
