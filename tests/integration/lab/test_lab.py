@@ -230,6 +230,8 @@ def test_sigkill_of_the_daemon_halfway_through_50_pods(lab: LabEnv, tmp_path: Pa
             first.communicate()
     assert killed is not None, "the daemon finished before any pod was seen alive; nothing was killed"
     assert first.returncode != 0  # it lost its daemon mid-way and says so
+    plumbed = sum(len(veth_aliases(lab.netns(f"p{i}"))) for i in range(pods))
+    assert plumbed < 2 * links, "the kill came after every link was plumbed: not half-way"
 
     again = kubedtn(lab, *env_argv)
     assert again.returncode == 0, again.stderr
