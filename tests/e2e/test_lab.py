@@ -73,3 +73,30 @@ def test_three_node_example_end_to_end(lab: tuple[LabEnv, list[str]]) -> None:
     assert status.returncode == 0, status.stderr
     link2 = next(line for line in status.stdout.splitlines() if line.startswith("2 "))
     assert " up " in link2 and "r1->r3: rate 10Mbit/s; r3->r1: rate 100Mbit/s" in link2
+
+
+def test_via_cni_execs_the_zipapp_as_the_plugin(lab: tuple[LabEnv, list[str]]) -> None:
+    env, exe = lab
+    kube_dtn = REPO / "examples" / "kube-dtn" / "3node.yml"
+    up = kubedtn(
+        env,
+        "lab",
+        "up",
+        "--via-cni",
+        "--subnet",
+        "10.252.0.0/24",
+        "--name",
+        env.name,
+        str(kube_dtn),
+        executable=exe,
+    )
+    assert up.returncode == 0, up.stderr
+    env.note_daemon()
+    plugin = env.paths.cni_dir / "bin" / "kubedtn"
+    assert plugin.resolve() == Path(exe[0]).resolve()  # the runtime execs this very executable
+    eth0 = kubedtn(
+        env, "lab", "exec", "r3", "--", "ip", "-4", "-o", "addr", "show", "dev", "eth0", executable=exe
+    )
+    assert eth0.returncode == 0 and "inet 10.252.0." in eth0.stdout
+    ping = kubedtn(env, "lab", "exec", "r2", "--", "ping", "-c", "1", "-W", "2", "23.23.23.3", executable=exe)
+    assert ping.returncode == 0, ping.stdout + ping.stderr
