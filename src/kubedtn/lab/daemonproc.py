@@ -92,29 +92,30 @@ def log_tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:]) or "(empty log)"
 
 
-def start(
-    argv: Sequence[str],
-    *,
-    log_file: Path,
-    ready: Callable[[], bool],
-    timeout_s: float = START_TIMEOUT_S,
-) -> int:
-    """Starts the daemon detached and waits until ``ready()``; its pid.
-
-    DaemonStartError (with the end of its log) when it exits or is not ready in time;
-    in the latter case it is stopped again.
-    """
+def spawn(argv: Sequence[str], *, log_file: Path) -> subprocess.Popen[bytes]:
+    """Starts the daemon detached (own session, output to log_file); does not wait."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log, open(os.devnull, "rb") as null:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             list(argv), stdin=null, stdout=log, stderr=log, start_new_session=True, close_fds=True
         )
+
+
+def wait_started(
+    proc: subprocess.Popen[bytes],
+    *,
+    ready: Callable[[], bool],
+    log_file: Path,
+    timeout_s: float = START_TIMEOUT_S,
+) -> int:
+    """Waits until a spawned daemon is ``ready()``; its pid. DaemonStartError (with the end of
+    its log) when it exits or is not ready in time; in the latter case it is stopped again."""
     deadline = time.monotonic() + timeout_s
     while True:
         code = proc.poll()
         if code is not None:
             raise DaemonStartError(
-                f"the lab's daemon exited with {code} while starting ({' '.join(argv)}); "
+                f"the lab's daemon exited with {code} while starting ({_command_line(proc)}); "
                 f"the end of {log_file}:\n{log_tail(log_file)}"
             )
         with contextlib.suppress(TemporaryError):
@@ -127,6 +128,22 @@ def start(
                 f"the end of {log_file}:\n{log_tail(log_file)}"
             )
         time.sleep(0.05)
+
+
+def _command_line(proc: subprocess.Popen[bytes]) -> str:
+    args = proc.args
+    return " ".join(str(a) for a in args) if isinstance(args, list | tuple) else str(args)
+
+
+def start(
+    argv: Sequence[str],
+    *,
+    log_file: Path,
+    ready: Callable[[], bool],
+    timeout_s: float = START_TIMEOUT_S,
+) -> int:
+    """Starts the daemon detached and waits until ``ready()``; its pid (see wait_started)."""
+    return wait_started(spawn(argv, log_file=log_file), ready=ready, log_file=log_file, timeout_s=timeout_s)
 
 
 def wait_ready(

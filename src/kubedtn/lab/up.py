@@ -7,7 +7,8 @@ The order is what makes it safe to repeat and safe to stop half-way:
    if a namespace or object of the same name is someone else's;
 3. write the lab's record listing every namespace about to be made, then make them;
 4. write the Topology objects (create or update, labelled with the lab);
-5. make sure the lab's daemon runs (start it if not, wait until it answers);
+5. make sure the lab's daemon runs (started, if it does not, before step 3 so that it
+   comes up while the namespaces and objects are made; then wait until it answers);
 6. bring every pod up: one ``SetupPods`` call — or, ``--via-cni``, a CNI ADD per pod;
 7. read back what the kernel has, for the summary.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Sequence
@@ -159,6 +161,11 @@ def up(opts: UpOptions, *, progress: Progress) -> UpResult:
     current = replace(current, sources=tuple(str(Path(f).resolve()) for f in opts.files))
     state.save(paths, current)
 
+    daemon, spawned = launch_daemon(paths, current, host_ip=opts.host_ip)
+    started = spawned is not None
+    current = replace(current, daemon=daemon)
+    state.save(paths, current)
+
     progress.step("namespaces", len(plan.create_netns))
     loopback_up(create_namespaces(plan.create_netns))
     progress.finish(f"created {len(plan.create_netns)}, kept {len(plan.pods) - len(plan.create_netns)}")
@@ -169,9 +176,7 @@ def up(opts: UpOptions, *, progress: Progress) -> UpResult:
         progress.finish(f"created {counts.created}, updated {counts.updated}, unchanged {counts.unchanged}")
 
         progress.step("daemon")
-        daemon, started = ensure_daemon(paths, current, host_ip=opts.host_ip)
-        current = replace(current, daemon=daemon)
-        state.save(paths, current)
+        await_daemon(paths, daemon, spawned)
         progress.finish(f"{'started' if started else 'running'}, pid {daemon.pid}")
 
         if plan.remove:
@@ -208,22 +213,28 @@ def bring_up(
     return current, failed
 
 
-def ensure_daemon(paths: LabPaths, current: LabState, *, host_ip: str) -> tuple[DaemonRecord, bool]:
-    """The lab's daemon, started if it does not run; (its record, whether this call started it)."""
-    client = DaemonClient(str(paths.socket))
-    try:
-        pid = daemonproc.running_pid(paths)
-        if pid is not None:
-            # Running (maybe still starting): give it the start timeout to answer.
-            daemonproc.wait_ready(pid, ready=client.answers, log_file=paths.daemon_log)
-            started_before = current.daemon.started if current.daemon else False
-            known = current.daemon.argv if current.daemon else ()
-            return DaemonRecord(socket=str(paths.socket), started=started_before, pid=pid, argv=known), False
-        argv = daemonproc.daemon_argv(paths, host_ip=host_ip, store=current.store)
-        pid = daemonproc.start(argv, log_file=paths.daemon_log, ready=client.answers)
-        return DaemonRecord(socket=str(paths.socket), started=True, pid=pid, argv=tuple(argv)), True
-    finally:
-        client.close()
+def launch_daemon(
+    paths: LabPaths, current: LabState, *, host_ip: str
+) -> tuple[DaemonRecord, subprocess.Popen[bytes] | None]:
+    """The lab's daemon: the running one, or a new one spawned now (not waited for: it
+    starts while the namespaces and store objects are made). The process when spawned."""
+    pid = daemonproc.running_pid(paths)
+    if pid is not None:
+        started_before = current.daemon.started if current.daemon else False
+        known = current.daemon.argv if current.daemon else ()
+        return DaemonRecord(socket=str(paths.socket), started=started_before, pid=pid, argv=known), None
+    argv = daemonproc.daemon_argv(paths, host_ip=host_ip, store=current.store)
+    proc = daemonproc.spawn(argv, log_file=paths.daemon_log)
+    return DaemonRecord(socket=str(paths.socket), started=True, pid=proc.pid, argv=tuple(argv)), proc
+
+
+def await_daemon(paths: LabPaths, record: DaemonRecord, proc: subprocess.Popen[bytes] | None) -> None:
+    """Waits until the daemon answers (a running one may still be starting)."""
+    with DaemonClient(str(paths.socket)) as client:
+        if proc is not None:
+            daemonproc.wait_started(proc, ready=client.answers, log_file=paths.daemon_log)
+        elif record.pid is not None:
+            daemonproc.wait_ready(record.pid, ready=client.answers, log_file=paths.daemon_log)
 
 
 def setup_pods(
