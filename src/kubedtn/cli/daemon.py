@@ -55,6 +55,13 @@ from kubedtn.errors import KubedtnError
 @click.option("--pidfile", default=None, help="[env KUBEDTN_PIDFILE, default: beside the socket, daemon.pid]")
 @click.option("--node-name", default=None, help="For logs. [env NODE_NAME, default: the host name]")
 @click.option("--log-file", default=None, help="Log here instead of stderr. [env KUBEDTN_DAEMON_LOG]")
+@click.option(
+    "--netns",
+    default=None,
+    metavar="NAME|PATH",
+    help="Run inside this network namespace (a name in /run/netns or a path), entered before "
+    "anything else: the node namespace of a simulated node (kubedtn lab up --nodes).",
+)
 @click.option("--debug", is_flag=True, help="Log debug lines too.")
 @click.option(
     "--install-cni", is_flag=True, help="Install the CNI plugin and its chained conflist, then serve."
@@ -79,6 +86,7 @@ def daemon(
     cni_conf_dir: str,
     cni_conflist_name: str,
     cni_executable: str | None,
+    netns: str | None,
     **flags: object,
 ) -> None:
     """Run the node daemon: gRPC on GRPC_PORT and a unix socket, metrics on HTTP_ADDR.
@@ -86,6 +94,8 @@ def daemon(
     Pods come up (SetupPod) and go down (DestroyPod) through it; on start it
     reconciles the pods recorded alive on this node. Stops on SIGTERM/SIGINT.
     """
+    if netns:
+        _enter_netns(netns)
     import logging
 
     from kubedtn.daemon.config import load_config
@@ -123,3 +133,15 @@ def daemon(
         for line in report.lines():
             click.echo(line, err=True)
     sys.exit(run(config))
+
+
+def _enter_netns(netns: str) -> None:
+    """Enters the node namespace before any socket or thread exists (they inherit it)."""
+    from kubedtn.dataplane.errors import DataplaneError
+    from kubedtn.dataplane.netns import RUN_NETNS, enter_for_good
+
+    path = netns if "/" in netns else f"{RUN_NETNS}/{netns}"
+    try:
+        enter_for_good(path)
+    except DataplaneError as e:
+        raise click.ClickException(f"--netns: {e}") from e

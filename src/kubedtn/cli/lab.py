@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from kubedtn.errors import KubedtnError, ValidationError
 from kubedtn.lab.names import DEFAULT_LAB, LAB_NAME_ACCEPTS
+
+if TYPE_CHECKING:
+    from kubedtn.lab.status import LabStatus
 
 _name = click.option(
     "--name",
@@ -68,6 +71,21 @@ def lab() -> None:
     show_default=True,
     help="--via-cni: eth0 addresses (host-local IPAM).",
 )
+@click.option(
+    "--nodes",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Spread the pods over N simulated nodes (node1..nodeN, round-robin in pod order), each a "
+    "namespace with its own daemon; cross-node links become VXLAN. Pods with spec.nodeName in the "
+    "files go to those nodes instead.",
+)
+@click.option(
+    "--underlay",
+    default="172.30.0.0/24",
+    show_default=True,
+    help="Simulated nodes: the subnet of their underlay (node i gets host i+1).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress output on stderr.")
 @click.argument("files", nargs=-1, required=True, metavar="FILE|DIR...")
 def up(
@@ -77,6 +95,8 @@ def up(
     store: str | None,
     host_ip: str,
     subnet: str,
+    nodes: int | None,
+    underlay: str,
     no_progress: bool,
     files: Sequence[str],
 ) -> None:
@@ -94,7 +114,14 @@ def up(
 
     name = lab
     opts = lab_up.UpOptions(
-        lab=name, files=tuple(files), via_cni=via_cni, store=store, host_ip=host_ip, subnet=subnet
+        lab=name,
+        files=tuple(files),
+        via_cni=via_cni,
+        store=store,
+        host_ip=host_ip,
+        subnet=subnet,
+        nodes=nodes,
+        underlay=underlay,
     )
     progress = Progress(name, enabled=not no_progress)
     try:
@@ -133,7 +160,9 @@ def status(lab: str | None) -> None:
         fail(e)
     d = st.daemon
     click.echo(f"lab {st.state.name}: {len(st.state.pods)} pods, store {st.state.store}")
-    if d.pid is None:
+    if st.nodes:
+        _print_nodes(st)
+    elif d.pid is None:
         click.echo(f"daemon: not running (socket {d.socket})")
     elif d.info is None:
         click.echo(f"daemon: pid {d.pid}, does not answer on {d.socket}: {d.error}")
@@ -151,6 +180,82 @@ def status(lab: str | None) -> None:
     click.echo(report.links_table(st.view.links))
     for line in st.view.notes:
         click.echo(f"warning: {line}")
+
+
+def _print_nodes(st: LabStatus) -> None:
+    from kubedtn.lab import report
+
+    click.echo(
+        f"{len(st.nodes)} simulated nodes on the underlay {st.state.subnet} (fabric {st.state.fabric})"
+    )
+    rows = []
+    for n in st.nodes:
+        d = n.daemon
+        if d.pid is None:
+            daemon = "not running"
+        elif d.info is None:
+            daemon = f"pid {d.pid}, does not answer: {d.error}"
+        else:
+            daemon = f"pid {d.pid}, {d.info.pods_alive} pods alive, {d.info.links} links"
+        pods = ", ".join(
+            p.name if p.kube_ns == "default" else p.key for p in st.state.pods if p.node == n.node.name
+        )
+        rows.append([n.node.name, n.node.netns, n.node.ip, daemon, pods or "-"])
+    click.echo(report.table(["NODE", "NETNS", "IP", "DAEMON", "PODS"], rows))
+
+
+@lab.command()
+@_name
+@click.argument("pod")
+@click.option("--node", required=True, help="The simulated node to run POD on.")
+def move(lab: str | None, pod: str, node: str) -> None:
+    """Move POD to another simulated node, as a rescheduled pod: DestroyPod on its node,
+    a new namespace, SetupPod on NODE (its links follow it)."""
+    from kubedtn.lab.move import move as move_pod
+
+    try:
+        result = move_pod(pod, node=node, lab=lab)
+    except KubedtnError as e:
+        fail(e)
+    for problem in result.problems:
+        click.echo(f"warning: {problem}", err=True)
+    if result.error:
+        click.echo(f"error: pod {result.pod} on node {result.new}: {result.error}", err=True)
+        sys.exit(1)
+    click.echo(f"pod {result.pod}: moved from node {result.old or '-'} to node {result.new}")
+
+
+@lab.group(name="node")
+def node_group() -> None:
+    """Stop or start the daemon of one simulated node (its links stay; on start it reconciles)."""
+
+
+@node_group.command(name="stop")
+@_name
+@click.argument("node")
+def node_stop(lab: str | None, node: str) -> None:
+    """Stop NODE's daemon."""
+    from kubedtn.lab.move import stop_node
+
+    try:
+        was = stop_node(lab, node)
+    except KubedtnError as e:
+        fail(e)
+    click.echo(f"node {node}: daemon {'stopped' if was else 'was not running'}")
+
+
+@node_group.command(name="start")
+@_name
+@click.argument("node")
+def node_start(lab: str | None, node: str) -> None:
+    """Start NODE's daemon again and wait until it answers."""
+    from kubedtn.lab.move import start_node
+
+    try:
+        record = start_node(lab, node)
+    except KubedtnError as e:
+        fail(e)
+    click.echo(f"node {node}: daemon pid {record.pid}")
 
 
 @lab.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -121,6 +121,21 @@ def _go_home(home: int) -> None:
         raise SystemExit(f"kubedtn: cannot return a thread to its network namespace: {e}") from e
 
 
+def enter_for_good(path: str) -> None:
+    """Moves the calling thread into the namespace at path and leaves it there.
+
+    For a process that lives in one namespace (``kubedtn daemon --netns``): call it first
+    thing, before any other thread or socket exists, so that everything after inherits it.
+    """
+    fd = open_netns(path)
+    try:
+        _setns(fd)
+    except OSError as e:
+        raise DataplaneError(f"cannot enter network namespace {path}: {e.strerror}") from e
+    finally:
+        os.close(fd)
+
+
 def open_route_socket(fd: int | None) -> RouteSocket:
     """A route socket in the namespace of fd (None: the calling thread's namespace)."""
     if fd is None:

@@ -16,11 +16,10 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from kubedtn.errors import KubedtnError, TemporaryError
 from kubedtn.lab import selfexec
-from kubedtn.lab.names import LabPaths
 
 DEFAULT_HOST_IP: Final = "127.0.0.1"
 START_TIMEOUT_S: Final = 30.0
@@ -31,11 +30,36 @@ class DaemonStartError(KubedtnError):
     """The lab's daemon did not come up; the message carries the end of its log."""
 
 
+class DaemonFiles(Protocol):
+    """Where one daemon keeps its socket, pidfile, state and log (the lab's, or a node's)."""
+
+    @property
+    def socket(self) -> Path: ...
+    @property
+    def pidfile(self) -> Path: ...
+    @property
+    def daemon_state_dir(self) -> Path: ...
+    @property
+    def daemon_log(self) -> Path: ...
+
+
 def daemon_argv(
-    paths: LabPaths, *, host_ip: str, store: str, command: Sequence[str] | None = None
+    paths: DaemonFiles,
+    *,
+    host_ip: str,
+    store: str,
+    command: Sequence[str] | None = None,
+    node: tuple[str, str] | None = None,
 ) -> list[str]:
     """The command line of a lab daemon: gRPC on a free loopback port, no metrics (lab daemons run
-    side by side; the lab talks to its daemon over the unix socket)."""
+    side by side; the lab talks to its daemon over the unix socket).
+
+    ``node`` (name, namespace): the daemon of a simulated node runs inside the node's namespace
+    and serves gRPC on the default port there (namespaces keep the nodes' ports apart), so
+    the peer daemons reach it at its HOST_IP as on a cluster."""
+    grpc = ["--grpc-port", "0", "--grpc-bind", "127.0.0.1"]
+    if node is not None:
+        grpc = ["--netns", node[1], "--node-name", node[0]]
     return [
         *(command or selfexec.command()),
         "daemon",
@@ -49,10 +73,7 @@ def daemon_argv(
         store,
         "--host-ip",
         host_ip,
-        "--grpc-port",
-        "0",
-        "--grpc-bind",
-        "127.0.0.1",
+        *grpc,
         "--http-addr",
         "off",
         "--log-file",
@@ -75,7 +96,7 @@ def process_alive(pid: int) -> bool:
         return False
 
 
-def running_pid(paths: LabPaths) -> int | None:
+def running_pid(paths: DaemonFiles) -> int | None:
     """The pid in the lab daemon's pidfile when that process is alive."""
     try:
         pid = int(paths.pidfile.read_text().strip())

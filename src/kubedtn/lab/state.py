@@ -31,6 +31,7 @@ class PodRecord:
     name: str
     kube_ns: str
     netns: str
+    node: str = ""  # the simulated node it runs on ("": the lab's one daemon)
 
     @property
     def key(self) -> str:
@@ -63,6 +64,18 @@ class DaemonRecord:
 
 
 @dataclass(frozen=True)
+class NodeRecord:
+    """A simulated node (``lab up --nodes``): its namespace, underlay IP and daemon."""
+
+    name: str
+    netns: str  # name in /run/netns
+    ip: str  # HOST_IP of its daemon, on the fabric
+    index: int  # its port on the fabric bridge
+    pid: int | None = None
+    argv: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class LabState:
     name: str
     store: str
@@ -71,6 +84,12 @@ class LabState:
     cni: CniRecord | None = None
     sources: tuple[str, ...] = ()  # the files of the last `lab up`
     format: int = FORMAT
+    nodes: tuple[NodeRecord, ...] = ()  # simulated nodes (empty: one daemon in the host namespace)
+    fabric: str = ""  # the namespace of the nodes' underlay bridge
+    subnet: str = ""  # the underlay's subnet
+
+    def node(self, name: str) -> NodeRecord | None:
+        return next((n for n in self.nodes if n.name == name), None)
 
     def pod(self, kube_ns: str, name: str) -> PodRecord | None:
         return next((p for p in self.pods if p.kube_ns == kube_ns and p.name == name), None)
@@ -105,6 +124,11 @@ def from_json(raw: dict[str, Any], *, where: str) -> LabState:
             cni=CniRecord(**cni) if cni else None,
             sources=tuple(raw.get("sources") or ()),
             format=int(raw.get("format", FORMAT)),
+            nodes=tuple(
+                NodeRecord(**{**n, "argv": tuple(n.get("argv") or ())}) for n in raw.get("nodes") or ()
+            ),
+            fabric=str(raw.get("fabric") or ""),
+            subnet=str(raw.get("subnet") or ""),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise StateError(f"{where}: not a lab state file ({type(e).__name__}: {e}); remove it by hand") from e

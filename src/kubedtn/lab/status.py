@@ -9,8 +9,10 @@ from pathlib import Path
 from kubedtn.errors import KubedtnError, NotFoundError
 from kubedtn.lab import daemonproc, state
 from kubedtn.lab.client import DaemonClient, DaemonInfo
+from kubedtn.lab.daemonproc import DaemonFiles
 from kubedtn.lab.names import DEFAULT_LAB, LabPaths, known_labs, lab_paths
-from kubedtn.lab.state import LabState
+from kubedtn.lab.nodes import NodePaths
+from kubedtn.lab.state import LabState, NodeRecord
 from kubedtn.lab.view import LabView, gather
 from kubedtn.store import open_store
 
@@ -25,11 +27,21 @@ class DaemonView:
 
 
 @dataclass(frozen=True)
+class NodeView:
+    """A simulated node: its record, and its daemon as it is now."""
+
+    node: NodeRecord
+    pods: int
+    daemon: DaemonView
+
+
+@dataclass(frozen=True)
 class LabStatus:
     state: LabState
     paths: LabPaths
     daemon: DaemonView
     view: LabView
+    nodes: tuple[NodeView, ...] = ()
 
 
 def choose_lab(name: str | None) -> str:
@@ -43,8 +55,20 @@ def choose_lab(name: str | None) -> str:
 
 
 def daemon_view(paths: LabPaths, current: LabState) -> DaemonView:
+    return _daemon_view(paths, bool(current.daemon and current.daemon.started))
+
+
+def node_views(paths: LabPaths, current: LabState) -> tuple[NodeView, ...]:
+    return tuple(
+        NodeView(
+            n, sum(1 for p in current.pods if p.node == n.name), _daemon_view(NodePaths(paths, n.name), True)
+        )
+        for n in current.nodes
+    )
+
+
+def _daemon_view(paths: DaemonFiles, started: bool) -> DaemonView:
     pid = daemonproc.running_pid(paths)
-    started = bool(current.daemon and current.daemon.started)
     if pid is None:
         return DaemonView(None, started, str(paths.socket), None)
     try:
@@ -65,4 +89,4 @@ def lab_status(name: str | None) -> LabStatus:
             view = gather(store, lab, current.pods)
     else:
         view = LabView((), (), (f"the lab's store {current.store} is gone",))
-    return LabStatus(current, paths, daemon_view(paths, current), view)
+    return LabStatus(current, paths, daemon_view(paths, current), view, node_views(paths, current))

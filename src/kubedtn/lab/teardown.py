@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kubedtn.dataplane import delete_namespaces
 from kubedtn.errors import KubedtnError
-from kubedtn.lab import cnimode, daemonproc, state, topostore
+from kubedtn.lab import cnimode, daemonproc, fabric, nodedaemons, state, topostore
 from kubedtn.lab.client import DaemonClient
 from kubedtn.lab.names import LabPaths, lab_paths
 from kubedtn.lab.progress import Progress
@@ -59,6 +59,17 @@ def take_down_pods(
     """Destroys pods (daemon or CNI DEL if the daemon runs), deletes their namespaces and
     store objects. Returns the problems met (the pods are gone either way)."""
     problems: list[str] = []
+    if current.nodes:
+        # Pods on simulated nodes: their node's daemon removes their links and the far ends
+        # on other nodes (which the namespace's deletion would not reach) while the
+        # namespace still exists.
+        if tell_daemon and pods:
+            alive = {n.name: nodedaemons.answers(paths, n) for n in current.nodes}
+            problems += nodedaemons.destroy_pods(paths, pods, alive)
+        delete_namespaces([p.netns for p in pods])
+        if store is not None:
+            topostore.delete(store, current.name, keys=[p.key for p in pods])
+        return problems
     daemon = tell_daemon and bool(pods) and _daemon_answers(paths)
     if daemon and current.cni is not None:
         # As a runtime: CNI DEL while the sandbox's namespace still exists, then the namespace.
@@ -118,6 +129,16 @@ def down(lab: str, *, progress: Progress) -> DownResult:
         if store is not None:
             store.close()
     state.save(paths, current.without_pods(p.key for p in current.pods))
+
+    if current.nodes or current.fabric:
+        progress.step("nodes", len(current.nodes))
+        stopped = [n.name for n in current.nodes if nodedaemons.stop(paths, n)]
+        try:
+            fabric.remove(current.fabric, current.nodes)
+        except KubedtnError as e:
+            result.problems.append(str(e))
+        result.daemon_stopped = result.daemon_stopped or bool(stopped)
+        progress.finish(f"{len(current.nodes)} nodes removed, {len(stopped)} daemons stopped")
 
     if current.cni is not None:
         progress.step("bridge")

@@ -31,13 +31,14 @@ from pathlib import Path
 
 from kubedtn.dataplane import create_namespaces
 from kubedtn.errors import KubedtnError, ValidationError
-from kubedtn.lab import cnimode, daemonproc, state, topostore
+from kubedtn.lab import cnimode, daemonproc, fabric, nodedaemons, state, topostore
 from kubedtn.lab.client import DaemonClient, PodOutcome
 from kubedtn.lab.loopback import loopback_up
 from kubedtn.lab.names import RUN_NETNS, LabPaths, lab_name_problem, lab_paths
+from kubedtn.lab.nodes import DEFAULT_UNDERLAY, NodePlan, fabric_netns, plan_nodes
 from kubedtn.lab.plan import LabPlan, plan_up
 from kubedtn.lab.progress import Progress
-from kubedtn.lab.state import DaemonRecord, LabState, PodRecord
+from kubedtn.lab.state import DaemonRecord, LabState, NodeRecord, PodRecord
 from kubedtn.lab.teardown import take_down_pods
 from kubedtn.lab.view import LabView, gather
 from kubedtn.model.documents import load_bundle
@@ -53,6 +54,8 @@ class UpOptions:
     store: str | None = None  # default: the lab's own store.db
     host_ip: str = daemonproc.DEFAULT_HOST_IP
     subnet: str = cnimode.DEFAULT_SUBNET
+    nodes: int | None = None  # simulated nodes (see kubedtn.lab.nodes); None: as before
+    underlay: str = DEFAULT_UNDERLAY
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,18 @@ class UpResult:
 
 def load_topologies(files: Sequence[str]) -> list[Topology]:
     """Checked Topologies of the files; ValidationError with every problem."""
+    return load_files(files)[0]
+
+
+def load_files(files: Sequence[str]) -> tuple[list[Topology], dict[str, str]]:
+    """Checked Topologies of the files and the pods' spec.nodeName; ValidationError with every problem."""
     bundle = load_bundle(files)
     bundle.raise_for_problems()
     if not bundle.topologies:
         raise ValidationError(
             f"{', '.join(files)}: no Topology objects (kubedtn.io/v1 or y-young.github.io/v1) found"
         )
-    return list(bundle.topologies)
+    return list(bundle.topologies), bundle.pod_nodes()
 
 
 def existing_namespaces() -> set[str]:
@@ -114,6 +122,14 @@ class _Prepared:
     previous: LabState | None
     store_path: str
     plan: LabPlan
+    nodes: NodePlan | None = None
+
+    @property
+    def records(self) -> tuple[PodRecord, ...]:
+        """The pods, each with its node when the lab has simulated nodes."""
+        if self.nodes is None:
+            return self.plan.records
+        return tuple(replace(r, node=self.nodes.placement[r.key]) for r in self.plan.records)
 
 
 def prepare(opts: UpOptions) -> _Prepared:
@@ -121,7 +137,7 @@ def prepare(opts: UpOptions) -> _Prepared:
     why = lab_name_problem(opts.lab)
     if why:
         raise ValidationError(f"--name: {opts.lab!r} {why}")
-    topologies = load_topologies(opts.files)
+    topologies, file_nodes = load_files(opts.files)
     paths = lab_paths(opts.lab)
     previous = state.load(paths)
     _check_mode(opts, previous)
@@ -140,7 +156,19 @@ def prepare(opts: UpOptions) -> _Prepared:
         existing_netns=existing_namespaces(),
         store_owners=owners,
     )
-    return _Prepared(tuple(topologies), paths, previous, store_path, plan)
+    node_plan = plan_nodes(
+        lab=opts.lab,
+        count=opts.nodes,
+        pods=[p.key for p in plan.pods],
+        file_nodes=file_nodes,
+        previous=previous,
+        subnet=opts.underlay,
+    )
+    if node_plan is not None and opts.via_cni:
+        raise ValidationError(
+            "--via-cni: not with simulated nodes (--nodes or spec.nodeName); use one or the other"
+        )
+    return _Prepared(tuple(topologies), paths, previous, store_path, plan, node_plan)
 
 
 class RefusedError(ValidationError):
@@ -157,14 +185,19 @@ def up(opts: UpOptions, *, progress: Progress) -> UpResult:
     progress.finish(f"{len(plan.pods)} pods, {sum(len(p.topology.links) for p in plan.pods)} link ends")
 
     # From here on things are made; the record lists them first.
-    current = (prep.previous or LabState(name=opts.lab, store=prep.store_path)).with_pods(plan.records)
+    records = prep.records
+    current = (prep.previous or LabState(name=opts.lab, store=prep.store_path)).with_pods(records)
     current = replace(current, sources=tuple(str(Path(f).resolve()) for f in opts.files))
     state.save(paths, current)
 
-    daemon, spawned = launch_daemon(paths, current, host_ip=opts.host_ip)
-    started = spawned is not None
-    current = replace(current, daemon=daemon)
-    state.save(paths, current)
+    if prep.nodes is None:
+        daemon, spawned = launch_daemon(paths, current, host_ip=opts.host_ip)
+        started = spawned is not None
+        current = replace(current, daemon=daemon)
+        state.save(paths, current)
+    else:
+        current, node_procs = launch_nodes(paths, current, prep.nodes, progress=progress)
+        started = any(proc is not None for _, proc in node_procs)
 
     progress.step("namespaces", len(plan.create_netns))
     loopback_up(create_namespaces(plan.create_netns))
@@ -175,9 +208,15 @@ def up(opts: UpOptions, *, progress: Progress) -> UpResult:
         counts = topostore.write(store, opts.lab, prep.topologies)
         progress.finish(f"created {counts.created}, updated {counts.updated}, unchanged {counts.unchanged}")
 
-        progress.step("daemon")
-        await_daemon(paths, daemon, spawned)
-        progress.finish(f"{'started' if started else 'running'}, pid {daemon.pid}")
+        if prep.nodes is None:
+            progress.step("daemon")
+            await_daemon(paths, daemon, spawned)
+            progress.finish(f"{'started' if started else 'running'}, pid {daemon.pid}")
+        else:
+            progress.step("node daemons", len(node_procs))
+            for node, proc in node_procs:
+                nodedaemons.wait(paths, node, proc)
+            progress.finish(", ".join(f"{n.name} pid {n.pid}" for n, _ in node_procs))
 
         if plan.remove:
             progress.step("pods no longer in the files", len(plan.remove))
@@ -186,7 +225,7 @@ def up(opts: UpOptions, *, progress: Progress) -> UpResult:
             state.save(paths, current)
             progress.finish()
 
-        current, failed = bring_up(opts, paths, current, plan.records, progress=progress)
+        current, failed = bring_up(opts, paths, current, records, progress=progress)
 
         progress.step("reading back")
         view = gather(store, opts.lab, current.pods)
@@ -206,6 +245,9 @@ def bring_up(
         progress.step("pods (CNI ADD)", len(records))
         errors = cnimode.add_pods(record, paths, records, on_done=progress.advance)
         failed = tuple(PodOutcome(p.name, p.kube_ns, False, e) for p in records if (e := errors.get(p.key)))
+    elif current.nodes:
+        progress.step("pods (SetupPods on each node)", len(records))
+        failed = nodedaemons.setup_pods(paths, records, on_done=progress.advance)
     else:
         progress.step("pods (SetupPods)", len(records))
         failed = setup_pods(paths, records, store_path=current.store, lab=opts.lab, progress=progress)
@@ -226,6 +268,22 @@ def launch_daemon(
     argv = daemonproc.daemon_argv(paths, host_ip=host_ip, store=current.store)
     proc = daemonproc.spawn(argv, log_file=paths.daemon_log)
     return DaemonRecord(socket=str(paths.socket), started=True, pid=proc.pid, argv=tuple(argv)), proc
+
+
+def launch_nodes(
+    paths: LabPaths, current: LabState, plan: NodePlan, *, progress: Progress
+) -> tuple[LabState, list[tuple[NodeRecord, subprocess.Popen[bytes] | None]]]:
+    """The simulated nodes: recorded, their namespaces and underlay made, their daemons
+    spawned (not waited for). The record lists the nodes before anything is made."""
+    current = replace(current, nodes=plan.nodes, fabric=fabric_netns(current.name), subnet=plan.subnet)
+    state.save(paths, current)
+    progress.step("nodes", len(plan.nodes))
+    made = fabric.build(current.fabric, plan.nodes, plan.subnet)
+    procs = [nodedaemons.spawn(paths, n, store=current.store) for n in plan.nodes]
+    current = replace(current, nodes=tuple(n for n, _ in procs))
+    state.save(paths, current)
+    progress.finish(f"made {len(made)}, kept {len(plan.nodes) - len(made)}, underlay {plan.subnet}")
+    return current, procs
 
 
 def await_daemon(paths: LabPaths, record: DaemonRecord, proc: subprocess.Popen[bytes] | None) -> None:
