@@ -46,7 +46,8 @@ class LabEnv:
             names = os.listdir("/run/netns")
         except FileNotFoundError:
             return []
-        return sorted(n for n in names if n.startswith(f"{self.name}-"))
+        # LAB-POD: pods; LAB+...: simulated nodes and their fabric (lab up --nodes)
+        return sorted(n for n in names if n.startswith((f"{self.name}-", f"{self.name}+")))
 
     def note_daemon(self) -> int | None:
         pid = daemonproc.running_pid(self.paths)
