@@ -212,7 +212,7 @@ PHYSICAL_HOST_IP = "172.30.0.200"
 
 
 def test_physical_and_macvlan_peers_pass_traffic(lab: LabEnv, tmp_path: Path) -> None:
-    topo = {
+    topo: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "List",
         "items": [
