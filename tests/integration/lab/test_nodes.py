@@ -3,7 +3,8 @@
 Each test brings a lab up on simulated nodes (a daemon process per node namespace, the
 nodes on one fabric bridge), checks the kernel with ``ip``/``tc`` and real traffic, and
 the ``lab`` fixture takes it down and fails on anything left (namespaces LAB-* and
-LAB+*, daemons, directories).
+LAB+*, daemons, directories). Netem properties on cross-node links are checked in the
+user-mode Linux lane (tests/netem/lab/test_crossnode.py): this kernel has no sch_netem.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import pytest
 import yaml
 
 from kubedtn.dataplane import delete_namespaces
-from tests.support.kernel import has_netem
 from tests.support.lab import LabEnv, kubedtn
 from tests.support.simnodes import (
     SimNodes,
@@ -129,15 +129,6 @@ def test_rate_is_applied_on_both_ends_of_cross_node_links(lab: LabEnv, tmp_path:
             kinds = [q["kind"] for q in qdiscs(lab.netns(pod), intf)]
             assert "tbf" in kinds, f"{pod}/{intf}: {kinds}"
     assert ping(lab.netns("r1"), "12.12.12.2")
-
-
-@pytest.mark.skipif(not has_netem(), reason="sch_netem is missing from this kernel (the UML lane has it)")
-def test_latency_is_applied_on_both_ends_of_cross_node_links(lab: LabEnv) -> None:
-    result = up(lab, "--nodes", "3", str(EXAMPLES / "latency.yaml"))
-    assert result.returncode == 0, result.stderr
-    for pod in ("r1", "r2", "r3"):
-        kinds = [q["kind"] for q in qdiscs(lab.netns(pod), "eth1")]
-        assert "netem" in kinds, f"{pod}: {kinds}"
 
 
 def test_spec_node_name_places_pods_and_other_counts_are_refused(lab: LabEnv) -> None:
