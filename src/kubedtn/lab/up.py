@@ -10,6 +10,9 @@ The order is what makes it safe to repeat and safe to stop half-way:
 5. make sure the lab's daemon runs (started, if it does not, before step 3 so that it
    comes up while the namespaces and objects are made; then wait until it answers);
 6. bring every pod up: one ``SetupPods`` call — or, ``--via-cni``, a CNI ADD per pod;
+   with simulated nodes (``--nodes``/``spec.nodeName``, see ``kubedtn.lab.nodes``) step 5
+   makes the nodes and their underlay and starts a daemon in each, and step 6 calls
+   ``SetupPods`` on every node's daemon for its pods, all nodes at once;
 7. read back what the kernel has, for the summary.
 
 Running it again converges: existing namespaces and objects are kept or updated, pods
