@@ -16,7 +16,9 @@ from kubedtn.errors import KubedtnError, ValidationError
 from kubedtn.lab.names import DEFAULT_LAB, LAB_NAME_ACCEPTS
 
 if TYPE_CHECKING:
+    from kubedtn.lab.state import NodeRecord
     from kubedtn.lab.status import LabStatus
+    from kubedtn.lab.view import PodView
 
 _name = click.option(
     "--name",
@@ -133,7 +135,7 @@ def up(
         progress.abort()
         fail(e)
     view = result.view
-    click.echo(report.pods_table(view.pods))
+    click.echo(report.pods_table(_with_node_names(view.pods, result.state.nodes)))
     click.echo()
     click.echo(report.links_table(view.links))
     for line in (*result.plan.warnings, *view.notes):
@@ -175,11 +177,19 @@ def status(lab: str | None) -> None:
     if st.state.cni is not None:
         click.echo(f"via CNI: bridge {st.state.cni.bridge}, subnet {st.state.cni.subnet}")
     click.echo()
-    click.echo(report.pods_table(st.view.pods))
+    click.echo(report.pods_table(_with_node_names(st.view.pods, st.state.nodes)))
     click.echo()
     click.echo(report.links_table(st.view.links))
     for line in st.view.notes:
         click.echo(f"warning: {line}")
+
+
+def _with_node_names(pods: Sequence[PodView], nodes: Sequence[NodeRecord]) -> list[PodView]:
+    """Pods with the simulated node's name beside its IP (``node2 172.30.0.2``)."""
+    from dataclasses import replace
+
+    names = {n.ip: n.name for n in nodes}
+    return [replace(p, node_ip=f"{names[p.node_ip]} {p.node_ip}") if p.node_ip in names else p for p in pods]
 
 
 def _print_nodes(st: LabStatus) -> None:
@@ -307,6 +317,8 @@ def down(lab: str | None, no_progress: bool) -> None:
     parts = [f"{result.pods} pods", f"{result.objects} store objects"]
     if result.bridge_removed:
         parts.append(f"bridge {result.bridge_removed}")
+    if result.nodes:
+        parts.append(f"{result.nodes} simulated nodes with their daemons and underlay")
     if result.daemon_stopped:
         parts.append("the daemon")
     click.echo(f"lab {name}: removed {', '.join(parts)}")

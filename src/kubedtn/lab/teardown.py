@@ -37,6 +37,7 @@ class DownResult:
     objects: int = 0
     daemon_stopped: bool = False
     bridge_removed: str = ""
+    nodes: int = 0  # simulated nodes removed (namespaces and daemons)
     problems: list[str] = field(default_factory=list)  # what could not be done cleanly
 
 
@@ -137,7 +138,7 @@ def down(lab: str, *, progress: Progress) -> DownResult:
             fabric.remove(current.fabric, current.nodes)
         except KubedtnError as e:
             result.problems.append(str(e))
-        result.daemon_stopped = result.daemon_stopped or bool(stopped)
+        result.nodes = len(current.nodes)
         progress.finish(f"{len(current.nodes)} nodes removed, {len(stopped)} daemons stopped")
 
     if current.cni is not None:
