@@ -9,7 +9,8 @@
 Built with ``ip -batch`` (bridges are no part of the dataplane, which only makes links
 of pods): one process in the host namespace creates the veths straight into their
 namespaces, one in the fabric enslaves them, one per node sets its address. Only what
-is missing is made, so ``lab up`` can run again; removing the namespaces removes all.
+is missing is made (read back with the dataplane), so ``lab up`` can run again and
+completes one that stopped half-way; removing the namespaces removes all.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import os
 import subprocess
 from collections.abc import Sequence
 
-from kubedtn.dataplane import create_namespaces, delete_namespaces
+from kubedtn.dataplane import Dataplane, create_namespaces, delete_namespaces, namespace_exists
 from kubedtn.errors import KubedtnError
 from kubedtn.lab.loopback import loopback_up
-from kubedtn.lab.names import RUN_NETNS
+from kubedtn.lab.names import RUN_NETNS, netns_path
 from kubedtn.lab.nodes import FABRIC_BRIDGE, NODE_UNDERLAY, fabric_port
 from kubedtn.lab.state import NodeRecord
 
@@ -43,17 +44,28 @@ def _ip_batch(lines: Sequence[str], *, netns: str | None = None) -> None:
         raise FabricError(f"building the nodes' underlay {where}: {result.stderr.strip()}")
 
 
+def _names(netns: str) -> set[str]:
+    """Interface names in a lab namespace (empty when it does not exist)."""
+    path = netns_path(netns)
+    return {i.name for i in Dataplane().read(path)} if namespace_exists(path) else set()
+
+
 def build(fabric: str, nodes: Sequence[NodeRecord], subnet: str) -> list[NodeRecord]:
-    """Makes the fabric and the nodes that do not exist yet; the nodes it made."""
+    """Makes what is missing of the fabric and the nodes (a ``lab up`` stopped half-way is
+    completed); the nodes it wired."""
     prefix = ipaddress.ip_network(subnet).prefixlen
     have = set(os.listdir(RUN_NETNS)) if os.path.isdir(RUN_NETNS) else set()
-    new_fabric = fabric not in have
-    new = [n for n in nodes if n.netns not in have]
-    made = [fabric] if new_fabric else []
-    made += [n.netns for n in new]
+    made = [ns for ns in (fabric, *(n.netns for n in nodes)) if ns not in have]
     loopback_up(create_namespaces(made))
+    ports = _names(fabric)
+    new_bridge = FABRIC_BRIDGE not in ports
+    # A node without its underlay interface is (re)wired (a stray fabric port of the same
+    # name is removed first).
+    new = [n for n in nodes if NODE_UNDERLAY not in _names(n.netns)]
+    stray = [fabric_port(n.index) for n in new if fabric_port(n.index) in ports]
+    _ip_batch([f"link del {port}" for port in stray], netns=fabric)
     _ip_batch(
-        ([f"link add {FABRIC_BRIDGE} netns {fabric} type bridge"] if new_fabric else [])
+        ([f"link add {FABRIC_BRIDGE} netns {fabric} type bridge"] if new_bridge else [])
         + [
             f"link add {fabric_port(n.index)} netns {fabric} type veth "
             f"peer name {NODE_UNDERLAY} netns {n.netns}"
@@ -61,7 +73,7 @@ def build(fabric: str, nodes: Sequence[NodeRecord], subnet: str) -> list[NodeRec
         ]
     )
     _ip_batch(
-        ([f"link set {FABRIC_BRIDGE} up"] if new_fabric else [])
+        ([f"link set {FABRIC_BRIDGE} up"] if new_bridge else [])
         + [f"link set {fabric_port(n.index)} master {FABRIC_BRIDGE} up" for n in new],
         netns=fabric,
     )

@@ -308,3 +308,14 @@ def test_a_pod_taken_out_of_the_lab_leaves_no_vxlan_end_on_other_nodes(lab: LabE
     assert lab.netns("r3") not in lab.namespaces()
     assert "eth2" not in vxlan_ends(lab.netns("r1")) and "eth2" not in vxlan_ends(lab.netns("r2"))
     assert ping(lab.netns("r1"), "12.12.12.2")
+
+
+def test_up_again_rewires_a_node_that_lost_its_underlay(lab: LabEnv) -> None:
+    assert up(lab, "--nodes", "3", str(RING)).returncode == 0
+    node2 = lab_nodes(lab)["node2"]
+    subprocess.run(["ip", "-n", node2.netns, "link", "del", "eth0"], check=True)  # its fabric port goes too
+    assert not ping(lab.netns("r1"), "12.12.12.2")
+    again = up(lab, str(RING))
+    assert again.returncode == 0, again.stderr
+    for pod, ip in RING_LINKS:
+        assert ping(lab.netns(pod), ip), f"{pod} -> {ip}"
