@@ -136,6 +136,9 @@ def spec_of(link: PhysicalLink, *, netns: str, namespace: str, underlay: str) ->
 
 def add(link: PhysicalLink, *, netns: str | None, namespace: str) -> VxlanSpec:
     """Makes (or corrects) the host end; the spec it applied."""
+    why = model_names.namespace_problem(namespace)
+    if why:
+        raise ValidationError(f"--namespace: {namespace!r} {why}")
     ns = netns_path(netns)
     dataplane = Dataplane()
     spec = spec_of(link, netns=ns, namespace=namespace, underlay=_underlay(dataplane, ns, link.host_ip))
