@@ -43,7 +43,7 @@ from kubedtn.lab import fabric, nodedaemons
 from kubedtn.lab.names import LabPaths
 from kubedtn.lab.nodes import NODE_UNDERLAY, fabric_netns, plan_nodes
 from kubedtn.lab.state import NodeRecord, PodRecord
-from kubedtn.model.names import vni_for_uid
+from kubedtn.model.names import vni_for_link
 from kubedtn.store import open_store
 
 PER_NODE = 100
@@ -89,7 +89,7 @@ def ip_batches(a: Sequence[str], b: Sequence[str], n1: NodeRecord, n2: NodeRecor
     for uid, i, j in layout(per_node=len(a)):
         for node, peer, pod, side in ((n1, n2, a[i], 1), (n2, n1, b[j], 2)):
             batches[node.netns].append(
-                f"link add e{uid} netns {pod} type vxlan id {vni_for_uid(uid)} remote {peer.ip} "
+                f"link add e{uid} netns {pod} type vxlan id {vni_for_link('default', uid)} remote {peer.ip} "
                 f"local {node.ip} dev {NODE_UNDERLAY} dstport 4789 nolearning"
             )
             batches[pod] += [f"addr add {_addr(uid, side)} dev e{uid}", f"link set e{uid} up"]

@@ -12,7 +12,7 @@ from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.dataplane import Endpoint
 from kubedtn.errors import ValidationError
 from kubedtn.model import Link, LinkProperties, Topology
-from kubedtn.model.names import VXLAN_VNI_BASE
+from kubedtn.model.names import VNI_MAX, VXLAN_VNI_BASE, uid_for_vni
 from kubedtn.model.objects import link_from_dict
 from kubedtn.model.types import PROPERTY_FIELDS
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb
@@ -122,22 +122,25 @@ def remote_to_pb(end: RemoteEnd) -> pb.RemotePod:
 
 def remote_from_pb(msg: pb.RemotePod, *, node_ip: str) -> RemoteEnd:
     """A peer daemon's request for our end of a cross-node link (kube-dtn peers send no
-    link_uid: it is then the VNI minus kube-dtn's base)."""
+    link_uid: it is then the uid whose VNI this is, see ``model.names.vni_for_link``)."""
     where = f"Remote.Update {msg.kube_ns or 'default'}/{msg.name}"
     problems: list[str] = []
     if not msg.net_ns:
         problems.append(f"{where}: net_ns is empty; give the pod's network namespace path")
     if not msg.peer_vtep:
         problems.append(f"{where}: peer_vtep is empty; give the other node's IP")
-    uid = msg.link_uid or msg.vni - VXLAN_VNI_BASE
-    if uid < 0:
-        problems.append(f"{where}: vni {msg.vni} is below {VXLAN_VNI_BASE} and no link_uid was given")
+    uid = msg.link_uid or uid_for_vni(msg.kube_ns or "default", msg.vni)
+    if uid is None:
+        problems.append(
+            f"{where}: vni {msg.vni} is not a link's VNI ({VXLAN_VNI_BASE}..{VNI_MAX}) "
+            "and no link_uid was given"
+        )
     props = LinkProperties()
     try:
         props = LinkProperties.from_strings(properties_raw(msg.properties), where=f"{where}: properties")
     except ValidationError as e:
         problems += e.problems
-    if problems:
+    if problems or uid is None:
         raise ValidationError(problems)
     addresses = tuple(msg.intf_ips) or ((msg.intf_ip,) if msg.intf_ip else ())
     endpoint = Endpoint(

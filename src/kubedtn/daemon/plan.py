@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 
 from kubedtn.dataplane import Endpoint, MacvlanSpec, VethSpec, VxlanSpec
 from kubedtn.model import Link, PeerKind, Topology, validate
-from kubedtn.model.names import vni_for_uid
+from kubedtn.model.names import vni_for_link
 from kubedtn.model.units import quoted
 
 
@@ -187,7 +187,7 @@ def _same_family(a: str, b: str) -> bool:
     return ipaddress.ip_address(a).version == ipaddress.ip_address(b).version
 
 
-def _vxlan(endpoint: Endpoint, *, uid: int, remote: str, node: NodeInfo) -> VxlanSpec | str:
+def _vxlan(endpoint: Endpoint, *, namespace: str, uid: int, remote: str, node: NodeInfo) -> VxlanSpec | str:
     """A VXLAN spec, or why this node cannot build it."""
     if node.underlay is None:
         return (
@@ -199,7 +199,7 @@ def _vxlan(endpoint: Endpoint, *, uid: int, remote: str, node: NodeInfo) -> Vxla
     return VxlanSpec(
         uid=uid,
         endpoint=endpoint,
-        vni=vni_for_uid(uid),
+        vni=vni_for_link(namespace, uid),
         remote=remote,
         local=node.ip,
         underlay=node.underlay,
@@ -224,7 +224,7 @@ def _plan_pod_link(pod: Topology, link: Link, peers: Mapping[str, Topology], nod
     there = far_endpoint(peer, link, far)
     if peer.status.src_ip == node.ip:
         return SameNode(link, key, VethSpec(uid=link.uid, a=here, b=there))
-    spec = _vxlan(here, uid=link.uid, remote=peer.status.src_ip, node=node)
+    spec = _vxlan(here, namespace=pod.namespace, uid=link.uid, remote=peer.status.src_ip, node=node)
     if isinstance(spec, str):
         return Impossible(
             link, f"{_where(pod, link)}: cannot reach {key} on node {peer.status.src_ip}: {spec}"
@@ -256,7 +256,7 @@ def plan_link(pod: Topology, link: Link, *, peers: Mapping[str, Topology], node:
         )
     remote = link.physical_ip
     assert remote is not None
-    spec = _vxlan(here, uid=link.uid, remote=remote, node=node)
+    spec = _vxlan(here, namespace=pod.namespace, uid=link.uid, remote=remote, node=node)
     if isinstance(spec, str):
         return Impossible(link, f"{_where(pod, link)}: cannot reach physical host {remote}: {spec}")
     return Physical(link, spec)

@@ -52,14 +52,6 @@ class PhysicalLink:
     pod_intf: str  # local_intf, for messages
 
 
-def link_vni(namespace: str, uid: int) -> int:
-    """The VNI the daemon gives link ``uid`` of pods in ``namespace`` (its scheme, one place)."""
-    scheme = getattr(model_names, "vni_for_link", None)
-    if scheme is not None:
-        return int(scheme(namespace, uid))
-    return model_names.vni_for_uid(uid)
-
-
 def parse_link_file(path: str) -> PhysicalLink:
     """The file's link; ValidationError naming the file, the field, the value and what is accepted."""
     try:
@@ -126,7 +118,7 @@ def spec_of(link: PhysicalLink, *, netns: str, namespace: str, underlay: str) ->
     return VxlanSpec(
         uid=link.uid,
         endpoint=Endpoint(netns=netns, name=link.intf, addresses=link.addresses),
-        vni=link_vni(namespace, link.uid),
+        vni=model_names.vni_for_link(namespace, link.uid),
         remote=link.node_ip,
         local=link.host_ip,
         underlay=underlay,

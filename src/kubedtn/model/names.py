@@ -63,15 +63,49 @@ def namespace_problem(name: str) -> str | None:
 
 # ---- link uids ---------------------------------------------------------------------------
 
-# The uid becomes the VXLAN VNI of a cross-node link as VXLAN_VNI_BASE + uid (kube-dtn's
-# rule, so both can share a cluster's numbering), and a VNI has 24 bits.
+# A link's uid becomes the VXLAN VNI of its cross-node end (a VNI has 24 bits). In the
+# Kubernetes namespace "default" the VNI is VXLAN_VNI_BASE + uid, kube-dtn's rule, so the
+# samples and kube-dtn's numbering carry over unchanged. kube-dtn uses that rule in every
+# namespace, so two namespaces that both use uid 1 collide ("vxlan add failed: file
+# exists"). We keep namespaces apart by rotating each namespace's uids by a fixed offset
+# derived from its name:
+#
+#     VNI = VXLAN_VNI_BASE + (uid + offset(namespace)) mod UID_SPACE
+#
+# with offset("default") = 0 and otherwise a stable hash of the name. Within a namespace
+# the map is one-to-one (uids are unique there, so VNIs are too); links of two namespaces
+# share a VNI only when their uids differ by exactly the difference of the two offsets,
+# which the daemon detects and reports naming both links (a VNI need only be unique among
+# the VXLAN ends on one node).
 VXLAN_VNI_BASE: Final = 5000
 VNI_MAX: Final = 2**24 - 1
 UID_MIN: Final = 0
 UID_MAX: Final = VNI_MAX - VXLAN_VNI_BASE
-UID_ACCEPTS: Final = f"a link uid: an integer {UID_MIN}..{UID_MAX} (VXLAN VNI = {VXLAN_VNI_BASE} + uid)"
+UID_SPACE: Final = UID_MAX - UID_MIN + 1
+DEFAULT_NAMESPACE: Final = "default"
+UID_ACCEPTS: Final = (
+    f"a link uid: an integer {UID_MIN}..{UID_MAX} "
+    f"(its VXLAN VNI: {VXLAN_VNI_BASE} + uid in namespace default)"
+)
 
 
-def vni_for_uid(uid: int) -> int:
-    """The VXLAN network identifier a link with this uid uses across nodes."""
-    return VXLAN_VNI_BASE + uid
+def namespace_vni_offset(namespace: str) -> int:
+    """How far ``namespace`` rotates its uids in the VNI space (0 for "default")."""
+    if namespace == DEFAULT_NAMESPACE:
+        return 0
+    import hashlib  # here: the CNI plugin imports this module and never needs it
+
+    digest = hashlib.sha256(namespace.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % UID_SPACE
+
+
+def vni_for_link(namespace: str, uid: int) -> int:
+    """The VXLAN network identifier of link ``uid`` of the pods in ``namespace``."""
+    return VXLAN_VNI_BASE + (uid + namespace_vni_offset(namespace)) % UID_SPACE
+
+
+def uid_for_vni(namespace: str, vni: int) -> int | None:
+    """The uid whose link in ``namespace`` has this VNI (None: no uid maps to it)."""
+    if not VXLAN_VNI_BASE <= vni <= VNI_MAX:
+        return None
+    return (vni - VXLAN_VNI_BASE - namespace_vni_offset(namespace)) % UID_SPACE

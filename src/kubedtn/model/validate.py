@@ -8,7 +8,7 @@ API server never sees two objects at once:
 * both ends of a pod-to-pod link agree: same uid, each names the other, interfaces
   swapped, addresses and MACs swapped (where both ends give them), same MTU. Each end
   keeps its own properties (they shape that end's egress), so those may differ;
-* a uid joins one pair of ends only (it is the VXLAN VNI of the link);
+* a uid joins one pair of ends only within a namespace (it gives the link's VXLAN VNI);
 * a peer pod that is not in the set is fine (it may be applied later), but a peer that
   is in the set must carry the matching link.
 """
@@ -113,16 +113,17 @@ def set_problems(
         else:
             by_key[topo.key] = topo
 
-    uid_pairs: dict[int, tuple[frozenset[str], str]] = {}
+    # Keyed by (namespace, uid): namespaces number their links independently.
+    uid_pairs: dict[tuple[str, int], tuple[frozenset[str], str]] = {}
     for topo in by_key.values():
         for i, link in enumerate(topo.links):
             end = _End(topo, i, link)
             pair = _pair_of(topo, link)
-            first = uid_pairs.setdefault(link.uid, (pair, end.where))
+            first = uid_pairs.setdefault((topo.namespace, link.uid), (pair, end.where))
             if first[0] != pair:
                 problems.append(
                     f"{end.where}.uid: {link.uid} already joins {_pair_label(first[0])} ({first[1]}); "
-                    "a uid names one link (it is the link's VXLAN VNI)"
+                    "a uid names one link in its namespace (it gives the link's VXLAN VNI)"
                 )
                 continue
             if link.peer_kind is not PeerKind.POD:

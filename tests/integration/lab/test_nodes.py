@@ -183,11 +183,6 @@ def test_a_peer_daemon_down_during_setup_is_named_and_the_link_converges_when_it
         assert ping(lab.netns(pod), ip), f"{pod} -> {ip}"
 
 
-@pytest.mark.xfail(
-    reason="needs H2's namespace-aware VNI scheme (vni_for_link) and the model accepting one uid per "
-    "Kubernetes namespace; until then the set check refuses the second namespace's uids",
-    strict=False,
-)
 def test_two_kubernetes_namespaces_with_the_same_uids_do_not_interfere(lab: LabEnv, tmp_path: Path) -> None:
     blue, green = ring_in("blue", tmp_path / "blue.yml"), ring_in("green", tmp_path / "green.yml")
     result = up(lab, "--nodes", "3", str(blue), str(green))

@@ -136,7 +136,8 @@ BAD_LINKS = [
     ({"properties": "fast"}, f'{P}.properties: "fast" is not a mapping'),
     (
         {"uid": -1},
-        f"{P}.uid: -1 is out of range: a link uid: an integer 0..16772215 (VXLAN VNI = 5000 + uid)",
+        f"{P}.uid: -1 is out of range: a link uid: an integer 0..16772215 "
+        "(its VXLAN VNI: 5000 + uid in namespace default)",
     ),
     ({"uid": 16772216}, f"{P}.uid: 16772216 is out of range"),
     ({"uid": "1"}, f'{P}.uid: "1" is not an integer'),  # numeric strings: kube-dtn documents only
@@ -275,7 +276,7 @@ def test_kube_dtn_uid_may_be_a_numeric_string() -> None:
     problems = problems_of(topology("r1", link("12a", "r2"), api="y-young.github.io/v1"))  # type: ignore[arg-type]
     assert problems == [
         'default/r1: spec.links[0].uid: "12a" is not an integer: a link uid: an integer 0..16772215 '
-        "(VXLAN VNI = 5000 + uid)"
+        "(its VXLAN VNI: 5000 + uid in namespace default)"
     ]
 
 

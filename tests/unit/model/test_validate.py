@@ -115,7 +115,7 @@ def test_uid_joining_two_pairs() -> None:
     assert problems[0] == (
         "default/r2: spec.links[1].uid: 2 already joins default/r1 and default/r3 (default/r1: "
         "spec.links[1]); "
-        "a uid names one link (it is the link's VXLAN VNI)"
+        "a uid names one link in its namespace (it gives the link's VXLAN VNI)"
     )
 
 
@@ -124,13 +124,16 @@ def test_uid_shared_with_a_physical_link() -> None:
     assert set_problems(parsed(objs)) == [
         "default/b: spec.links[0].uid: 5 already joins default/a and physical/10.0.0.9 (default/a: "
         "spec.links[0]); "
-        "a uid names one link (it is the link's VXLAN VNI)"
+        "a uid names one link in its namespace (it gives the link's VXLAN VNI)"
     ]
 
 
-def test_namespaces_separate_pods_but_not_uids() -> None:
-    a = parsed([topology("r1", link(1, "r2"), namespace="x"), topology("r1", link(1, "r2"), namespace="y")])
-    assert len(set_problems(a)) == 1
+def test_namespaces_number_their_links_independently() -> None:
+    pair = [topology("r1", link(1, "r2")), topology("r2", link(1, "r1"))]
+    objs = [{**obj, "metadata": {**obj["metadata"], "namespace": ns}} for ns in ("x", "y") for obj in pair]
+    assert set_problems(parsed(objs)) == []
+    clash = [*objs, {**topology("r3", link(1, "r1")), "metadata": {"name": "r3", "namespace": "x"}}]
+    assert any("1 already joins x/r1 and x/r2" in p for p in set_problems(parsed(clash)))
 
 
 def test_defined_twice_and_check_set_raises() -> None:
