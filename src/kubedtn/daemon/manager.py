@@ -23,8 +23,10 @@ Apply is idempotent, so a retry, a restart or two requests for one link converge
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -52,6 +54,7 @@ from kubedtn.daemon.plan import (
     plan_pod,
 )
 from kubedtn.daemon.podstatus import now_rfc3339, status_after
+from kubedtn.daemon.vnis import Holder, owners_here, settle
 from kubedtn.dataplane import (
     ApplyReport,
     Dataplane,
@@ -63,12 +66,15 @@ from kubedtn.dataplane import (
     NamespaceNotFoundError,
     NetemMissingError,
     VethSpec,
+    VniInUseError,
     VxlanSpec,
     namespace_exists,
     validate_links,
 )
+from kubedtn.dataplane.netns import RUN_NETNS
 from kubedtn.errors import KubedtnError, NotFoundError, TemporaryError, ValidationError
 from kubedtn.model import Link, LinkProperties, PeerKind, Topology, TopologyStatus
+from kubedtn.model.names import vni_for_link
 from kubedtn.model.objects import status_to_dict
 from kubedtn.store import NotFoundError as StoreNotFound
 from kubedtn.store import ObjectStore, retry_on_conflict
@@ -84,10 +90,22 @@ PLUMBED_OUTCOMES = ("created", "kept", "updated", "replaced")
 
 
 class RemoteUpdater(Protocol):
-    """Asks the daemon on another node for its end of a cross-node link (Remote.Update).
-    Raises TemporaryError when that daemon cannot be reached."""
+    """The daemons of other nodes (service Remote): one call per node for many far ends.
 
-    def update(self, end: RemoteEnd) -> None: ...
+    Each call returns an error or None per end, in order; a daemon that cannot be reached
+    gives a TemporaryError for every end."""
+
+    def update_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]: ...
+
+    def delete_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]: ...
+
+
+def by_node(items: Iterable[tuple[RemoteEnd, Any]]) -> dict[str, list[tuple[RemoteEnd, Any]]]:
+    """Far ends grouped by the node whose daemon makes them (one Remote call each)."""
+    out: dict[str, list[tuple[RemoteEnd, Any]]] = {}
+    for end, tag in items:
+        out.setdefault(end.node_ip, []).append((end, tag))
+    return out
 
 
 @dataclass(frozen=True)
@@ -450,6 +468,7 @@ class LinkManager:
                 else:
                     chosen.setdefault((job.topo.namespace, d.link.uid), d.spec)
         results = self._apply(chosen, prune={j.topo.status.net_ns for j in jobs if j.prune})
+        self._settle_taken_vnis(chosen, results)
         not_applied = self._without_netem(chosen, results)
         for job in jobs:
             job.not_applied = {
@@ -467,6 +486,61 @@ class LinkManager:
                     job.unplumbed.add(d.link.uid)
                     error = result if isinstance(result, KubedtnError) else (result.error if result else None)
                     job.failures.append(_about(job.key, d.link.uid, error or DataplaneError("not applied")))
+
+    def _settle_taken_vnis(
+        self, chosen: Mapping[LinkKey, LinkSpec], results: dict[LinkKey, LinkResult | KubedtnError]
+    ) -> None:
+        """VXLAN ends refused because their VNI is taken on this node: a leftover holder is
+        removed and the link made again; a live link holding it makes a precise error naming
+        both links. Updates ``results``."""
+        taken = {
+            key: result.error.vni
+            for key, result in results.items()
+            if isinstance(result, LinkResult) and isinstance(result.error, VniInUseError)
+        }
+        if not taken:
+            return
+        holders = self._vxlan_holders(set(taken.values()))
+        owners = owners_here(self.pods_here())
+        stale: set[Holder] = set()
+        again: dict[LinkKey, LinkSpec] = {}
+        for key, vni in taken.items():
+            verdict = settle(vni, key, holders, owners)
+            if verdict.collision is not None:
+                spec = chosen[key]
+                ours = f"{key[0]} link {key[1]} ({spec.endpoints[0].name})"
+                results[key] = ValidationError(
+                    f"{ours}: VXLAN VNI {vni} is already used on node {self.node.ip} by "
+                    f"{verdict.collision.describe()}; the two links' uids map to the same VNI "
+                    "(see kubedtn.model.names.vni_for_link): change the uid of one of them"
+                )
+                continue
+            stale.update(verdict.stale)
+            again[key] = chosen[key]
+        if stale:
+            log.warning("removing VXLAN ends left over from an earlier life", ends=len(stale))
+            self.dataplane.remove(InterfaceRef(h.netns, h.name) for h in stale)
+        if again:
+            results.update(self._apply(again, prune=set()))
+
+    def _vxlan_holders(self, vnis: set[int]) -> list[Holder]:
+        """Our VXLAN interfaces with one of ``vnis`` whose tunnel starts at this node, in any
+        named namespace (where runtimes and the lab keep pods) or recorded pod namespace."""
+        paths = {t.status.net_ns for t in self.pods_here()}
+        with contextlib.suppress(OSError):
+            paths.update(os.path.join(RUN_NETNS, name) for name in os.listdir(RUN_NETNS))
+        holders: list[Holder] = []
+        for path in sorted(paths):
+            try:
+                interfaces = self.dataplane.read(path, owned_only=True)
+            except KubedtnError:
+                continue  # gone meanwhile, or not a namespace
+            holders += [
+                Holder(path, i.name, i.vxlan.vni)
+                for i in interfaces
+                if i.vxlan is not None and i.vxlan.vni in vnis and i.vxlan.local == self.node.ip
+            ]
+        return holders
 
     def _without_netem(
         self, chosen: Mapping[LinkKey, LinkSpec], results: dict[LinkKey, LinkResult | KubedtnError]
@@ -561,19 +635,21 @@ class LinkManager:
             self._write_status(peer, partial(status_after, now=now, plumbed_own=uids, not_applied=notes))
 
     def _finish_cross_node(self, cross: list[tuple[_Job, CrossNode]]) -> None:
-        """Step 6: the far ends of cross-node links, then both ends' status."""
+        """Step 6: the far ends of cross-node links (one Remote call per peer node), then
+        both ends' status."""
         done: list[tuple[_Job, CrossNode]] = []
-        for job, d in cross:
+        for node_ip, items in by_node((d.remote, (job, d)) for job, d in cross).items():
             if self.remote is None:
-                job.failures.append(
-                    TemporaryError(f"{job.key}: link {d.link.uid}: no client for peer daemons")
-                )
-                continue
-            try:
-                self.remote.update(d.remote)
-                done.append((job, d))
-            except KubedtnError as e:
-                job.failures.append(_about(job.key, d.link.uid, e))
+                errors: list[KubedtnError | None] = [
+                    TemporaryError(f"no client for the daemon on node {node_ip}")
+                ] * len(items)
+            else:
+                errors = self.remote.update_many(node_ip, [end for end, _ in items])
+            for (_, (job, d)), error in zip(items, errors, strict=True):
+                if error is None:
+                    done.append((job, d))
+                else:
+                    job.failures.append(_about(job.key, d.link.uid, error))
         if not done:
             return
         now = self._clock()
@@ -638,6 +714,7 @@ class LinkManager:
                     peer = f"{topo.namespace}/{link.peer_pod}"
                     if link.peer_kind is PeerKind.POD and peer not in doomed:
                         peer_uids.setdefault(peer, {})[link.uid] = link
+            far = self._far_ends_elsewhere(peer_uids)
             for peer, uids in peer_uids.items():
                 self._write_status(peer, partial(status_after, now=now, unplumbed=uids, not_applied={}))
             for key, topo in doomed.items():
@@ -650,7 +727,50 @@ class LinkManager:
                     netns=topo.status.net_ns or None,
                     error=error,
                 )
+        self._remove_far_ends(far)
         return [outcomes[r.key] for r in pods]
+
+    def _far_ends_elsewhere(self, peer_links: Mapping[str, Mapping[int, Link]]) -> list[RemoteEnd]:
+        """The far ends, on other nodes, of the links of pods going down here: ``peer_links``
+        maps each peer (``namespace/name``) to the links (seen from our side) it shares."""
+        peers = self._read_view(peer_links)
+        ends: list[RemoteEnd] = []
+        for key, links in peer_links.items():
+            peer = peers.get(key)
+            if peer is None or not is_alive(peer) or peer.status.src_ip == self.node.ip:
+                continue  # no far end, or a veth that went with ours
+            for link in links.values():
+                ends.append(
+                    RemoteEnd(
+                        pod=peer.name,
+                        kube_ns=peer.namespace,
+                        node_ip=peer.status.src_ip,
+                        uid=link.uid,
+                        vni=vni_for_link(peer.namespace, link.uid),
+                        vtep=self.node.ip,
+                        endpoint=Endpoint(netns=peer.status.net_ns, name=link.peer_intf),
+                    )
+                )
+        return ends
+
+    def _remove_far_ends(self, ends: Sequence[RemoteEnd]) -> None:
+        """Ask the peers' daemons to remove the far ends (after our locks are released). A
+        daemon that cannot be reached is logged, not an error: DEL must stay idempotent, and
+        that end is replaced when the pod comes back (or removed with its peer)."""
+        if self.remote is None:
+            return
+        for node_ip, items in by_node((end, None) for end in ends).items():
+            errors = self.remote.delete_many(node_ip, [end for end, _ in items])
+            for (end, _), error in zip(items, errors, strict=True):
+                if error is not None:
+                    log.warning(
+                        "far end of a link left on its node",
+                        pod=end.pod,
+                        namespace=end.kube_ns,
+                        link=end.uid,
+                        node=node_ip,
+                        error=error,
+                    )
 
     def del_links(self, pod: PodRef, links: Sequence[Link]) -> None:
         """Remove this pod's end of each link (a veth's far end goes with it)."""
@@ -724,32 +844,102 @@ class LinkManager:
 
     def remote_update(self, end: RemoteEnd) -> None:
         """Create or update our end of a cross-node link, for the peer's daemon."""
-        with self.locks.holding([(end.kube_ns, end.uid)]):
-            obj = self._get(end.kube_ns, end.pod)
-            topo = None if obj is None else self._lenient(obj, end.kube_ns)
-            if topo is not None and (topo.status.net_ns != end.endpoint.netns or not is_alive(topo)):
-                raise NamespaceNotFoundError(
-                    f"{topo.key} is not running in {end.endpoint.netns} on this node "
-                    f"(recorded: {topo.status.net_ns or 'not running'})"
-                )
-            if self.node.underlay is None:
-                raise DataplaneError(
-                    f"link {end.uid}: this node's IP {self.node.ip} is on no interface, so there is no "
-                    "underlay for VXLAN; start the daemon with --host-ip set to an address of this node"
-                )
-            spec = VxlanSpec(
-                uid=end.uid,
-                endpoint=end.endpoint,
-                vni=end.vni,
-                remote=end.vtep,
-                local=self.node.ip,
-                underlay=self.node.underlay,
-                node_netns=self.node.netns,
+        (error,) = self.remote_update_many([end])
+        if error is not None:
+            raise error
+
+    def remote_update_many(self, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
+        """Our ends of many cross-node links in one dataplane batch; an error or None per end.
+
+        A correct existing end is kept; an end of ours that is wrong (other VNI, remote or
+        kind — e.g. still toward a node the peer pod left) is replaced."""
+        errors: list[KubedtnError | None] = [None] * len(ends)
+        with self.locks.holding((end.kube_ns, end.uid) for end in ends):
+            chosen: dict[LinkKey, LinkSpec] = {}
+            index: dict[LinkKey, int] = {}
+            for i, end in enumerate(ends):
+                try:
+                    spec = self._far_end_spec(end)
+                except KubedtnError as e:
+                    errors[i] = e
+                    continue
+                chosen[(end.kube_ns, end.uid)] = spec
+                index[(end.kube_ns, end.uid)] = i
+            results = self._apply(chosen, prune=set())
+            self._settle_taken_vnis(chosen, results)
+            self._without_netem(chosen, results)
+            for key, result in results.items():
+                if isinstance(result, KubedtnError):
+                    errors[index[key]] = result
+                elif result.outcome not in PLUMBED_OUTCOMES:
+                    errors[index[key]] = result.error or DataplaneError(f"link {key[1]}: not applied")
+        for end, error in zip(ends, errors, strict=True):
+            log.info(
+                "remote end plumbed" if error is None else "remote end failed",
+                pod=end.pod,
+                namespace=end.kube_ns,
+                link=end.uid,
+                action="remote-update",
+                vtep=end.vtep,
+                error=error,
             )
-            self.dataplane.apply([spec])
-        log.info(
-            "remote end plumbed", pod=end.pod, namespace=end.kube_ns, link=end.uid, action="remote-update"
+        return errors
+
+    def _far_end_spec(self, end: RemoteEnd) -> VxlanSpec:
+        """The VXLAN our pod ``end.pod`` needs toward the peer's node; refused when the pod
+        does not run here in that namespace."""
+        obj = self._get(end.kube_ns, end.pod)
+        topo = None if obj is None else self._lenient(obj, end.kube_ns)
+        if topo is not None and (topo.status.net_ns != end.endpoint.netns or not is_alive(topo)):
+            raise NamespaceNotFoundError(
+                f"{topo.key} is not running in {end.endpoint.netns} on this node "
+                f"(recorded: {topo.status.net_ns or 'not running'})"
+            )
+        if self.node.underlay is None:
+            raise DataplaneError(
+                f"link {end.uid}: this node's IP {self.node.ip} is on no interface, so there is no "
+                "underlay for VXLAN; start the daemon with --host-ip set to an address of this node"
+            )
+        return VxlanSpec(
+            uid=end.uid,
+            endpoint=end.endpoint,
+            vni=end.vni,
+            remote=end.vtep,
+            local=self.node.ip,
+            underlay=self.node.underlay,
+            node_netns=self.node.netns,
         )
+
+    def remote_delete_many(self, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
+        """Remove our end of each link whose other end went away — only while it is still
+        the VXLAN toward ``end.vtep`` with ``end.vni`` (an end already re-pointed at the
+        pod's new node, or gone, is left alone). An error or None per end."""
+        errors: list[KubedtnError | None] = [None] * len(ends)
+        now = self._clock()
+        with self.locks.holding((end.kube_ns, end.uid) for end in ends):
+            doomed: list[InterfaceRef] = []
+            gone: dict[str, set[int]] = {}
+            for i, end in enumerate(ends):
+                try:
+                    live = {x.name: x for x in self.dataplane.read(end.endpoint.netns, owned_only=True)}
+                except NamespaceNotFoundError:
+                    continue  # the pod is gone too: nothing left of its end
+                except KubedtnError as e:
+                    errors[i] = e
+                    continue
+                mine = live.get(end.endpoint.name)
+                if mine is None or mine.vxlan is None:
+                    continue
+                if (mine.vxlan.vni, mine.vxlan.remote) != (end.vni, end.vtep):
+                    continue
+                doomed.append(end.endpoint.ref)
+                gone.setdefault(f"{end.kube_ns}/{end.pod}", set()).add(end.uid)
+            if doomed:
+                self.dataplane.remove(doomed)
+            for key, uids in gone.items():
+                self._write_status(key, partial(status_after, now=now, unplumbed=uids, not_applied={}))
+        log.info("remote ends removed", action="remote-delete", ends=len(ends))
+        return errors
 
     # ---- CheckPod, Status, reconcile ------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The client of peer daemons' ``Remote.Update``: the far end of a cross-node link.
+"""The client of peer daemons' ``Remote`` service: the far ends of cross-node links.
 
 Every daemon listens on the same GRPC_PORT, so a peer is found by its node IP (the
 ``src_ip`` its pods record). Channels are kept per peer and closed with the client.
@@ -7,15 +7,20 @@ Every daemon listens on the same GRPC_PORT, so a peer is found by its node IP (t
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from typing import Any
 
 import grpc
 
 from kubedtn.daemon.convert import remote_to_pb
 from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.errors import KubedtnError, TemporaryError, ValidationError
+from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
 
 _PERMANENT = (grpc.StatusCode.INVALID_ARGUMENT,)
+# The peer daemon is down or restarting (or its node unreachable): retrying may help.
+_TEMPORARY = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 class GrpcRemote:
@@ -35,21 +40,53 @@ class GrpcRemote:
                 channel = self._channels[node_ip] = grpc.insecure_channel(f"{host}:{self.port}")
         return pb_grpc.RemoteStub(channel)  # type: ignore[no-untyped-call]
 
-    def update(self, end: RemoteEnd) -> None:
-        target = f"{end.node_ip}:{self.port}"
-        where = f"link {end.uid}: Remote.Update of {end.kube_ns}/{end.pod} on the daemon at {target}"
+    def _call(self, node_ip: str, method: str, request: Any, *, what: str) -> Any:
+        """One RPC to the daemon at ``node_ip``; gRPC failures as kubedtn errors naming ``what``."""
+        where = f"{what} on the daemon at {node_ip}:{self.port}"
         try:
-            reply = self._stub(end.node_ip).Update(remote_to_pb(end), timeout=self.timeout)
+            return getattr(self._stub(node_ip), method)(request, timeout=self.timeout)
         except grpc.RpcError as e:
             code = e.code() if isinstance(e, grpc.Call) else grpc.StatusCode.UNKNOWN
             detail = e.details() if isinstance(e, grpc.Call) else str(e)
             if code in _PERMANENT:
                 raise ValidationError(f"{where}: {detail}") from None
-            if code == grpc.StatusCode.UNAVAILABLE:
-                raise TemporaryError(f"{where}: the daemon does not answer ({detail})", delay=1.0) from None
+            if code in _TEMPORARY:
+                raise TemporaryError(
+                    f"{where}: the daemon does not answer ({detail}); the link is made when it is back",
+                    delay=1.0,
+                ) from None
             raise KubedtnError(f"{where}: {code.name}: {detail}") from None
+
+    def update(self, end: RemoteEnd) -> None:
+        what = f"link {end.uid}: Remote.Update of {end.kube_ns}/{end.pod}"
+        reply = self._call(end.node_ip, "Update", remote_to_pb(end), what=what)
         if not reply.response:
-            raise KubedtnError(f"{where}: the peer daemon answered false")
+            raise KubedtnError(f"{what} on {end.node_ip}: the peer daemon answered false")
+
+    def update_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
+        return self._many(node_ip, "UpdateMany", ends)
+
+    def delete_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
+        return self._many(node_ip, "DeleteMany", ends)
+
+    def _many(self, node_ip: str, method: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
+        """One call for every end; an error per end (the same one for all when the call fails)."""
+        what = f"Remote.{method} of {len(ends)} link end(s)"
+        request = pb.RemotePods(pods=[remote_to_pb(end) for end in ends])
+        try:
+            reply = self._call(node_ip, method, request, what=what)
+        except KubedtnError as e:
+            return [e] * len(ends)
+        errors = list(reply.errors)
+        if len(errors) != len(ends):
+            broken = KubedtnError(f"{what} on {node_ip}: {len(errors)} results for {len(ends)} ends")
+            return [broken] * len(ends)
+        return [
+            None
+            if not text
+            else KubedtnError(f"link {end.uid} of {end.kube_ns}/{end.pod} on {node_ip}: {text}")
+            for end, text in zip(ends, errors, strict=True)
+        ]
 
     def close(self) -> None:
         with self._lock:

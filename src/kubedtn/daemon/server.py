@@ -43,6 +43,7 @@ from kubedtn.daemon.convert import links_from_pb, pod_to_pb, remote_from_pb
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.manager import LinkManager, PodOutcome, PodRef, SetupRequest
 from kubedtn.daemon.metrics import DaemonMetrics
+from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.daemon.podstatus import READY
 from kubedtn.dataplane import NamespaceNotFoundError
 from kubedtn.errors import (
@@ -215,6 +216,34 @@ class RemoteServicer(_Servicer, pb_grpc.RemoteServicer):
     def Update(self, request: pb.RemotePod, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
         self.manager.remote_update(remote_from_pb(request, node_ip=self.manager.node.ip))
         return pb.BoolResponse(response=True)
+
+    @_rpc("Remote.UpdateMany")
+    def UpdateMany(self, request: pb.RemotePods, context: grpc.ServicerContext) -> pb.RemoteResults:  # noqa: N802 (gRPC method names)
+        return self._many(request, self.manager.remote_update_many)
+
+    @_rpc("Remote.DeleteMany")
+    def DeleteMany(self, request: pb.RemotePods, context: grpc.ServicerContext) -> pb.RemoteResults:  # noqa: N802 (gRPC method names)
+        return self._many(request, self.manager.remote_delete_many)
+
+    def _many(
+        self,
+        request: pb.RemotePods,
+        act: Callable[[list[RemoteEnd]], list[KubedtnError | None]],
+    ) -> pb.RemoteResults:
+        """Each end checked on its own: a bad one gets its error, the others are acted on."""
+        errors: list[str] = [""] * len(request.pods)
+        ends: list[RemoteEnd] = []
+        at: list[int] = []
+        for i, msg in enumerate(request.pods):
+            try:
+                ends.append(remote_from_pb(msg, node_ip=self.manager.node.ip))
+                at.append(i)
+            except ValidationError as e:
+                errors[i] = str(e)
+        for i, error in zip(at, act(ends) if ends else [], strict=True):
+            if error is not None:
+                errors[i] = str(error)
+        return pb.RemoteResults(errors=errors)
 
 
 def _setup_request(q: pb.SetupPodQuery) -> SetupRequest:

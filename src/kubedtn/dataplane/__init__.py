@@ -14,6 +14,7 @@ from kubedtn.dataplane.errors import (
     NamespaceNotFoundError,
     NetemMissingError,
     NotOursError,
+    VniInUseError,
 )
 from kubedtn.dataplane.live import Counters, LiveInterface, VxlanInfo
 from kubedtn.dataplane.netns import create_namespaces, delete_namespaces, namespace_exists
@@ -62,6 +63,7 @@ __all__ = [
     "QdiscSpec",
     "TbfParams",
     "VethSpec",
+    "VniInUseError",
     "VxlanInfo",
     "VxlanSpec",
     "create_namespaces",

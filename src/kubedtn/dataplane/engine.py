@@ -34,6 +34,7 @@ from kubedtn.dataplane.errors import (
     NamespaceNotFoundError,
     NetemMissingError,
     NotOursError,
+    VniInUseError,
     explain,
 )
 from kubedtn.dataplane.live import LiveInterface
@@ -122,7 +123,16 @@ def _failure_error(step: Step, failure: Failure) -> DataplaneError:
     if step.netem_hint and failure.code == errno.ENOENT:
         return NetemMissingError(step.netem_hint)
     advice = explain(failure.code)
+    if _vni_taken(step, failure):
+        assert isinstance(step.tag, int)
+        return VniInUseError(f"{step.request.what}: {failure.cause}", vni=step.tag)
     return DataplaneError(f"{step.request.what}: {failure.cause}" + (f" — {advice}" if advice else ""))
+
+
+def _vni_taken(step: Step, failure: Failure) -> bool:
+    """A VXLAN create refused because its VNI is in use on the node (the kernel's extack
+    says so; a name or index race gives the same errno without it)."""
+    return step.tag is not None and failure.code == errno.EEXIST and "VNI" in failure.message
 
 
 class Dataplane:
@@ -279,11 +289,14 @@ class Dataplane:
             if i in errors or lp.verdict not in ("create", "replace"):
                 continue
             sender, request = self._create_request(session, lp)
-            creates.setdefault(sender, []).append(Step(request, i))
+            vni = lp.link.vni if isinstance(lp.link, VxlanSpec) else None
+            creates.setdefault(sender, []).append(Step(request, i, tag=vni))
         retry: list[int] = []
         for key, steps in creates.items():
             for step, failure in session.run(key, steps):
-                if failure.code in (errno.EEXIST, errno.EBUSY) and not last_try:
+                # A taken VNI is no race for a name or index: re-planning cannot help.
+                race = failure.code in (errno.EEXIST, errno.EBUSY) and not _vni_taken(step, failure)
+                if race and not last_try:
                     retry.append(step.link)
                 errors.setdefault(step.link, _failure_error(step, failure))
 

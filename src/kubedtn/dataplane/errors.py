@@ -16,6 +16,7 @@ __all__ = [
     "NamespaceNotFoundError",
     "NetemMissingError",
     "NotOursError",
+    "VniInUseError",
     "explain",
 ]
 
@@ -30,6 +31,15 @@ class NotOursError(DataplaneError):
 
 class NetemMissingError(DataplaneError):
     """The running kernel has no sch_netem, so latency/loss/... cannot be emulated."""
+
+
+class VniInUseError(DataplaneError):
+    """A VXLAN end cannot be made: another VXLAN whose tunnel socket is in the same node
+    namespace already has its VNI (the kernel tells VXLANs apart by VNI alone)."""
+
+    def __init__(self, message: str, *, vni: int) -> None:
+        super().__init__(message)
+        self.vni = vni
 
 
 class ApplyError(DataplaneError):

@@ -6,15 +6,18 @@ manager (issue 5 runs a daemon process per node and sends it over gRPC).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import pytest
 
 from kubedtn.daemon.manager import LinkManager, PodRef, SetupRequest
 from kubedtn.daemon.plan import NodeInfo, RemoteEnd
 from kubedtn.dataplane import Dataplane, Endpoint, NamespaceNotFoundError
+from kubedtn.errors import KubedtnError
+from kubedtn.model.names import VXLAN_VNI_BASE, vni_for_link
 from kubedtn.store import SqliteStore
-from tests.integration.daemon.topologies import load, pair, read, ready
+from tests.integration.daemon.topologies import link, load, pair, read, ready, topology
 from tests.support.netns import NamespacePool, links_by_name, path, sh, udp_echo
 
 pytestmark = pytest.mark.root
@@ -23,15 +26,20 @@ NODE_A, NODE_B = "10.199.0.1", "10.199.0.2"
 
 
 class DirectRemote:
-    """Remote.Update delivered to the manager of the node with that IP."""
+    """Remote calls delivered to the manager of the node with that IP."""
 
     def __init__(self) -> None:
         self.managers: dict[str, LinkManager] = {}
         self.calls: list[RemoteEnd] = []
+        self.deletes: list[RemoteEnd] = []
 
-    def update(self, end: RemoteEnd) -> None:
-        self.calls.append(end)
-        self.managers[end.node_ip].remote_update(end)
+    def update_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
+        self.calls += ends
+        return self.managers[node_ip].remote_update_many(ends)
+
+    def delete_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
+        self.deletes += ends
+        return self.managers[node_ip].remote_delete_many(ends)
 
 
 @pytest.fixture
@@ -75,7 +83,101 @@ def test_a_link_between_pods_on_two_nodes_is_a_vxlan_pair_that_carries_traffic(
 
     (down,) = node_b.destroy_pods([PodRef("r2", "default")])
     assert down.ok and "eth1" not in links_by_name(pb)
+    # ... and r1's end, on the other node, went with it (Remote.DeleteMany)
+    assert [(e.pod, e.node_ip, e.vtep) for e in remote.deletes] == [("r1", NODE_A, NODE_B)]
+    assert "eth1" not in links_by_name(pa)
     assert read(store, "r1").status.skipped == ("r2",)
+
+
+def test_a_pod_that_moves_next_to_its_peer_gets_a_veth_and_no_vxlan_is_left(
+    nodes: tuple[LinkManager, LinkManager, DirectRemote], pool: NamespacePool, store: SqliteStore
+) -> None:
+    node_a, node_b, _ = nodes
+    load(store, pair(rate="10mbit"))
+    pa, pb, pb2 = pool.make(3)
+    assert node_a.setup_pods([SetupRequest("r1", "default", path(pa))])[0].ok
+    assert node_b.setup_pods([SetupRequest("r2", "default", path(pb))])[0].ok
+    assert links_by_name(pa)["eth1"]["linkinfo"]["info_kind"] == "vxlan"  # type: ignore[index]
+
+    # Kubernetes reschedules r2 onto node A: DEL on B, then ADD on A in a new namespace.
+    assert node_b.destroy_pods([PodRef("r2", "default")])[0].ok
+    assert node_a.setup_pods([SetupRequest("r2", "default", path(pb2))])[0].ok
+    for ns in (pa, pb2):
+        assert links_by_name(ns)["eth1"]["linkinfo"]["info_kind"] == "veth"  # type: ignore[index]
+    assert udp_echo(client_ns=pa, client_ip="10.0.1.1", server_ns=pb2, server_ip="10.0.1.2") == 3
+    assert read(store, "r2").status.src_ip == NODE_A
+
+
+def test_a_vni_left_over_from_a_pods_earlier_life_is_cleaned_up(
+    nodes: tuple[LinkManager, LinkManager, DirectRemote], pool: NamespacePool, store: SqliteStore
+) -> None:
+    node_a, node_b, _ = nodes
+    load(store, pair(rate=None))
+    pa, pb, pb2 = pool.make(3)
+    assert node_a.setup_pods([SetupRequest("r1", "default", path(pa))])[0].ok
+    assert node_b.setup_pods([SetupRequest("r2", "default", path(pb))])[0].ok
+    kept = links_by_name(pa)["eth1"]["ifindex"]
+    # r2 comes back on node B in a new namespace while its old one (and the VXLAN in it,
+    # holding VNI 5001 on node B) still exists: no DEL reached the daemon.
+    (again,) = node_b.setup_pods([SetupRequest("r2", "default", path(pb2))])
+    assert again.ok, again.error
+    assert "eth1" not in links_by_name(pb)
+    assert udp_echo(client_ns=pa, client_ip="10.0.1.1", server_ns=pb2, server_ip="10.0.1.2") == 3
+    assert links_by_name(pa)["eth1"]["ifindex"] == kept  # r1's end already pointed at node B
+
+
+def test_two_namespaces_whose_uids_meet_on_one_vni_get_an_error_naming_both_links(
+    nodes: tuple[LinkManager, LinkManager, DirectRemote], pool: NamespacePool, store: SqliteStore
+) -> None:
+    node_a, node_b, _ = nodes
+    clash = vni_for_link("blue", 1) - VXLAN_VNI_BASE  # default's uid with blue uid 1's VNI
+    x, y = "10.9.0.1/24", "10.9.0.2/24"
+    load(
+        store,
+        [
+            topology("r1", [link(clash, "r2", "eth1", "eth1", ip=x, peer_ip=y, rate=None)]),
+            topology("r2", [link(clash, "r1", "eth1", "eth1", ip=y, peer_ip=x, rate=None)]),
+        ],
+    )
+    blue = pair(rate=None)
+    for obj in blue:
+        obj["metadata"]["namespace"] = "blue"
+    load(store, blue)
+    pa, pb, qa, qb = pool.make(4)
+    assert node_a.setup_pods([SetupRequest("r1", "default", path(pa))])[0].ok
+    assert node_b.setup_pods([SetupRequest("r2", "default", path(pb))])[0].ok
+    assert node_a.setup_pods([SetupRequest("r1", "blue", path(qa))])[0].ok  # peer not up: nothing yet
+    (r2,) = node_b.setup_pods([SetupRequest("r2", "blue", path(qb))])
+    assert not r2.ok
+    assert f"blue link 1 (eth1): VXLAN VNI {vni_for_link('blue', 1)} is already used on node {NODE_B}" in str(
+        r2.error
+    )
+    assert f"default/r2 eth1 (link {clash})" in str(r2.error)
+    # the link that had the VNI first still works
+    assert udp_echo(client_ns=pa, client_ip="10.9.0.1", server_ns=pb, server_ip="10.9.0.2") == 3
+
+
+def test_a_far_end_is_only_deleted_while_it_still_points_at_the_node_that_asks(
+    nodes: tuple[LinkManager, LinkManager, DirectRemote], pool: NamespacePool, store: SqliteStore
+) -> None:
+    node_a, node_b, _ = nodes
+    load(store, pair(rate=None))
+    pa, pb = pool.make(2)
+    assert node_a.setup_pods([SetupRequest("r1", "default", path(pa))])[0].ok
+    assert node_b.setup_pods([SetupRequest("r2", "default", path(pb))])[0].ok
+    from_elsewhere = RemoteEnd(
+        pod="r1",
+        kube_ns="default",
+        node_ip=NODE_A,
+        uid=1,
+        vni=5001,
+        vtep="10.199.0.9",  # a node r1's end does not point at (any more)
+        endpoint=Endpoint(netns=path(pa), name="eth1"),
+    )
+    assert node_a.remote_delete_many([from_elsewhere]) == [None]
+    assert "eth1" in links_by_name(pa)
+    assert node_a.remote_delete_many([replace(from_elsewhere, vtep=NODE_B)]) == [None]
+    assert "eth1" not in links_by_name(pa)
 
 
 def test_remote_update_refuses_a_pod_that_is_not_running_there(

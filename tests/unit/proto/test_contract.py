@@ -96,6 +96,8 @@ KUBEDTN_METHODS = {
     "/proto.v1.Local/DestroyPods": ("PodsQuery", "PodsResponse"),
     "/proto.v1.Local/CheckPod": ("SetupPodQuery", "CheckPodResponse"),
     "/proto.v1.Local/Status": ("StatusQuery", "DaemonStatus"),
+    "/proto.v1.Remote/UpdateMany": ("RemotePods", "RemoteResults"),
+    "/proto.v1.Remote/DeleteMany": ("RemotePods", "RemoteResults"),
 }
 
 

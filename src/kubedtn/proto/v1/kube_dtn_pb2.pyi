@@ -199,3 +199,15 @@ class DaemonStatus(_message.Message):
     links: int
     store: str
     def __init__(self, version: _Optional[str] = ..., node_ip: _Optional[str] = ..., pods_alive: _Optional[int] = ..., links: _Optional[int] = ..., store: _Optional[str] = ...) -> None: ...
+
+class RemotePods(_message.Message):
+    __slots__ = ("pods",)
+    PODS_FIELD_NUMBER: _ClassVar[int]
+    pods: _containers.RepeatedCompositeFieldContainer[RemotePod]
+    def __init__(self, pods: _Optional[_Iterable[_Union[RemotePod, _Mapping]]] = ...) -> None: ...
+
+class RemoteResults(_message.Message):
+    __slots__ = ("errors",)
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    errors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, errors: _Optional[_Iterable[str]] = ...) -> None: ...

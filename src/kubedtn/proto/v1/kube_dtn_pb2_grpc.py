@@ -550,6 +550,16 @@ class RemoteStub:
                 request_serializer=proto_dot_v1_dot_kube__dtn__pb2.RemotePod.SerializeToString,
                 response_deserializer=proto_dot_v1_dot_kube__dtn__pb2.BoolResponse.FromString,
                 _registered_method=True)
+        self.UpdateMany = channel.unary_unary(
+                '/proto.v1.Remote/UpdateMany',
+                request_serializer=proto_dot_v1_dot_kube__dtn__pb2.RemotePods.SerializeToString,
+                response_deserializer=proto_dot_v1_dot_kube__dtn__pb2.RemoteResults.FromString,
+                _registered_method=True)
+        self.DeleteMany = channel.unary_unary(
+                '/proto.v1.Remote/DeleteMany',
+                request_serializer=proto_dot_v1_dot_kube__dtn__pb2.RemotePods.SerializeToString,
+                response_deserializer=proto_dot_v1_dot_kube__dtn__pb2.RemoteResults.FromString,
+                _registered_method=True)
 
 
 class RemoteServicer:
@@ -561,6 +571,22 @@ class RemoteServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateMany(self, request, context):
+        """kubedtn additions.
+        Update for each end, in one dataplane batch.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMany(self, request, context):
+        """Remove our end of each link, when it is still the VXLAN toward peer_vtep with this vni
+        (the other end's pod went away); an end already gone or re-pointed elsewhere is fine.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RemoteServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -568,6 +594,16 @@ def add_RemoteServicer_to_server(servicer, server):
                     servicer.Update,
                     request_deserializer=proto_dot_v1_dot_kube__dtn__pb2.RemotePod.FromString,
                     response_serializer=proto_dot_v1_dot_kube__dtn__pb2.BoolResponse.SerializeToString,
+            ),
+            'UpdateMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateMany,
+                    request_deserializer=proto_dot_v1_dot_kube__dtn__pb2.RemotePods.FromString,
+                    response_serializer=proto_dot_v1_dot_kube__dtn__pb2.RemoteResults.SerializeToString,
+            ),
+            'DeleteMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMany,
+                    request_deserializer=proto_dot_v1_dot_kube__dtn__pb2.RemotePods.FromString,
+                    response_serializer=proto_dot_v1_dot_kube__dtn__pb2.RemoteResults.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -597,6 +633,60 @@ class Remote:
             '/proto.v1.Remote/Update',
             proto_dot_v1_dot_kube__dtn__pb2.RemotePod.SerializeToString,
             proto_dot_v1_dot_kube__dtn__pb2.BoolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proto.v1.Remote/UpdateMany',
+            proto_dot_v1_dot_kube__dtn__pb2.RemotePods.SerializeToString,
+            proto_dot_v1_dot_kube__dtn__pb2.RemoteResults.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proto.v1.Remote/DeleteMany',
+            proto_dot_v1_dot_kube__dtn__pb2.RemotePods.SerializeToString,
+            proto_dot_v1_dot_kube__dtn__pb2.RemoteResults.FromString,
             options,
             channel_credentials,
             insecure,
