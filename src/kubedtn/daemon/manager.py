@@ -50,6 +50,7 @@ from kubedtn.daemon.plan import (
     SameNode,
     Skip,
     is_alive,
+    mtu_problems,
     pair_problems,
     plan_pod,
 )
@@ -388,6 +389,7 @@ class LinkManager:
         view.update({j.key: j.topo for j in jobs})
         for job in jobs:
             job.problems += pair_problems(job.topo, job.links, peers=view)
+            job.problems += mtu_problems(job.topo, job.links, peers=view, node=self.node)
 
     def _plumb(self, jobs: list[_Job], *, mark_alive: bool) -> list[PodOutcome]:
         if not jobs:

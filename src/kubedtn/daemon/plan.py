@@ -47,6 +47,13 @@ class NodeInfo:
     ip: str
     underlay: str | None = None
     netns: str | None = None
+    underlay_mtu: int | None = None  # None: not known (no limit is checked)
+
+
+# What VXLAN adds around a frame: outer IP header, UDP, VXLAN and the inner Ethernet header
+# (the kernel's VXLAN_HEADROOM / VXLAN6_HEADROOM). A VXLAN end can carry the underlay's MTU
+# minus this; the kernel gives a new end that MTU when none is asked for.
+VXLAN_OVERHEAD = {4: 50, 6: 70}
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,45 @@ def pair_problems(pod: Topology, links: Sequence[Link], *, peers: Mapping[str, T
         far = None if peer is None else next((o for o in peer.links if o.uid == link.uid), None)
         if peer is not None and far is not None:
             problems += end_problems(pod, link, peer, far)
+    return problems
+
+
+def vxlan_mtu_limit(node: NodeInfo) -> tuple[int, str] | None:
+    """The largest MTU a VXLAN end from this node can have, and why (None: unknown)."""
+    if node.underlay_mtu is None:
+        return None
+    version = ipaddress.ip_address(node.ip).version
+    overhead = VXLAN_OVERHEAD[version]
+    why = (
+        f"the underlay {node.underlay} has MTU {node.underlay_mtu}, "
+        f"VXLAN over IPv{version} adds {overhead} bytes"
+    )
+    return node.underlay_mtu - overhead, why
+
+
+def mtu_problems(
+    pod: Topology, links: Sequence[Link], *, peers: Mapping[str, Topology], node: NodeInfo
+) -> list[str]:
+    """Links that would be VXLAN ends from this node (physical host, peer alive on another
+    node) with an explicit MTU larger than the underlay can carry."""
+    limit = vxlan_mtu_limit(node)
+    if limit is None:
+        return []
+    most, why = limit
+    problems: list[str] = []
+    for link in links:
+        if link.mtu is None or link.mtu <= most or link.peer_kind is PeerKind.LOCALHOST:
+            continue
+        if link.peer_kind is PeerKind.POD:
+            peer = peers.get(peer_key(pod, link))
+            if peer is None or not is_alive(peer) or peer.status.src_ip == node.ip:
+                continue  # a veth (or nothing yet): any MTU the model accepts
+        index = next((i for i, own in enumerate(pod.links) if own.uid == link.uid), None)
+        at = f"spec.links[{index}].mtu" if index is not None else f"link {link.uid}: mtu"
+        problems.append(
+            f"{pod.key}: {at}: {link.mtu} is too large for a VXLAN link from node {node.ip}: "
+            f"at most {most} ({why})"
+        )
     return problems
 
 

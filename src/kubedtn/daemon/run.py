@@ -44,11 +44,11 @@ def node_addresses(dataplane: Dataplane) -> list[str]:
     return [a for iface in dataplane.read(OWN_NETNS) for a in iface.addresses]
 
 
-def find_underlay(dataplane: Dataplane, host_ip: str) -> str | None:
-    """The interface of the node namespace that holds HOST_IP (the VXLAN underlay)."""
+def find_underlay(dataplane: Dataplane, host_ip: str) -> tuple[str, int] | None:
+    """The interface of the node namespace that holds HOST_IP (the VXLAN underlay), and its MTU."""
     for iface in dataplane.read(OWN_NETNS):
         if any(a.split("/", 1)[0] == host_ip for a in iface.addresses):
-            return iface.name
+            return iface.name, iface.mtu
     return None
 
 
@@ -113,7 +113,11 @@ class Daemon:
                 "HOST_IP is on no interface of this node; cross-node and physical links cannot be built",
                 host_ip=cfg.host_ip,
             )
-        node = NodeInfo(ip=cfg.host_ip, underlay=underlay)
+        node = NodeInfo(
+            ip=cfg.host_ip,
+            underlay=underlay[0] if underlay else None,
+            underlay_mtu=underlay[1] if underlay else None,
+        )
         self.remote = GrpcRemote(port=cfg.grpc_port)
         self.manager = LinkManager(store=self.store, dataplane=self.dataplane, node=node, remote=self.remote)
         self.podlist = PodListWriter(store=self.store, path=cfg.pod_list_path)
@@ -144,7 +148,8 @@ class Daemon:
             pid=os.getpid(),
             node=cfg.node_name,
             host_ip=cfg.host_ip,
-            underlay=underlay,
+            underlay=node.underlay,
+            underlay_mtu=node.underlay_mtu,
             store=str(cfg.store_path),
         )
 

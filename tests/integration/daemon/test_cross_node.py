@@ -51,8 +51,8 @@ def nodes(pool: NamespacePool, store: SqliteStore) -> Iterator[tuple[LinkManager
         sh(ns, "ip", "link", "set", "u0", "up")
     remote = DirectRemote()
     dp = Dataplane()
-    a = LinkManager(store=store, dataplane=dp, node=NodeInfo(NODE_A, "u0", path(na)), remote=remote)
-    b = LinkManager(store=store, dataplane=dp, node=NodeInfo(NODE_B, "u0", path(nb)), remote=remote)
+    a = LinkManager(store=store, dataplane=dp, node=NodeInfo(NODE_A, "u0", path(na), 1500), remote=remote)
+    b = LinkManager(store=store, dataplane=dp, node=NodeInfo(NODE_B, "u0", path(nb), 1500), remote=remote)
     remote.managers = {NODE_A: a, NODE_B: b}
     yield a, b, remote
 
@@ -200,3 +200,28 @@ def test_remote_update_refuses_a_pod_that_is_not_running_there(
     with pytest.raises(NamespaceNotFoundError, match="is not running in /run/netns/kdtn-t-old"):
         node_a.remote_update(stale)
     assert "eth1" not in links_by_name(pa)
+
+
+def test_vxlan_ends_default_to_the_underlay_mtu_less_the_overhead_and_more_is_refused(
+    nodes: tuple[LinkManager, LinkManager, DirectRemote], pool: NamespacePool, store: SqliteStore
+) -> None:
+    node_a, node_b, _ = nodes
+    load(store, pair(rate=None))
+    jumbo = pair("j1", "j2", uid=2, rate=None)
+    for obj in jumbo:
+        obj["spec"]["links"][0]["mtu"] = 1451
+    load(store, jumbo)
+    pa, pb, ja, jb = pool.make(4)
+    assert node_a.setup_pods(
+        [SetupRequest("r1", "default", path(pa)), SetupRequest("j1", "default", path(ja))]
+    )
+    assert node_b.setup_pods([SetupRequest("r2", "default", path(pb))])[0].ok
+    assert {links_by_name(ns)["eth1"]["mtu"] for ns in (pa, pb)} == {1450}  # u0: 1500 - 50
+
+    (j2,) = node_b.setup_pods([SetupRequest("j2", "default", path(jb))])
+    assert not j2.ok
+    assert str(j2.error) == (
+        "default/j2: spec.links[0].mtu: 1451 is too large for a VXLAN link from node 10.199.0.2: "
+        "at most 1450 (the underlay u0 has MTU 1500, VXLAN over IPv4 adds 50 bytes)"
+    )
+    assert "eth1" not in links_by_name(jb)
