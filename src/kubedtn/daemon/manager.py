@@ -656,14 +656,18 @@ class LinkManager:
             return
         now = self._clock()
         keys = {(j.topo.namespace, d.link.uid) for j, d in done}
+        # One status write per pod, not per link: a pod may have hundreds of cross-node links.
+        ours: dict[str, dict[int, Link]] = {}
+        theirs: dict[str, list[int]] = {}
+        for job, d in done:
+            job.plumbed[d.link.uid] = d.link
+            ours.setdefault(job.key, {})[d.link.uid] = d.link
+            theirs.setdefault(d.peer, []).append(d.link.uid)
         with self.locks.holding(keys):
-            for job, d in done:
-                job.plumbed[d.link.uid] = d.link
-                self._write_status(job.key, partial(status_after, now=now, plumbed={d.link.uid: d.link}))
-                self._write_status(
-                    d.peer,
-                    partial(status_after, now=now, plumbed_own=(d.link.uid,)),
-                )
+            for key, links in ours.items():
+                self._write_status(key, partial(status_after, now=now, plumbed=links))
+            for key, uids in theirs.items():
+                self._write_status(key, partial(status_after, now=now, plumbed_own=tuple(uids)))
 
     # ---- DestroyPod(s), DelLinks, UpdateLinks ---------------------------------------------
 
@@ -876,15 +880,18 @@ class LinkManager:
                 elif result.outcome not in PLUMBED_OUTCOMES:
                     errors[index[key]] = result.error or DataplaneError(f"link {key[1]}: not applied")
         for end, error in zip(ends, errors, strict=True):
-            log.info(
-                "remote end plumbed" if error is None else "remote end failed",
-                pod=end.pod,
-                namespace=end.kube_ns,
-                link=end.uid,
-                action="remote-update",
-                vtep=end.vtep,
-                error=error,
-            )
+            if error is not None:
+                log.error(
+                    "remote end failed",
+                    pod=end.pod,
+                    namespace=end.kube_ns,
+                    link=end.uid,
+                    action="remote-update",
+                    vtep=end.vtep,
+                    error=error,
+                )
+        failed = sum(e is not None for e in errors)
+        log.info("remote ends plumbed", action="remote-update", ends=len(ends) - failed, failed=failed)
         return errors
 
     def _far_end_spec(self, end: RemoteEnd) -> VxlanSpec:
