@@ -1,7 +1,7 @@
 # kubedtn — build, test and deploy.
 #
 # One box:   make lab     (the 3-node example in lab mode)   make test   (the whole suite)
-# Cluster:   make install cni-deploy deploy                  (CRDs, DaemonSet, controller)
+# Cluster:   make install / uninstall                       (the Topology CRD; see README, On a cluster)
 
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -9,16 +9,11 @@ VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 VERSION := $(shell hack/version.sh)
-IMG_REPO ?= ghcr.io/kubedtn
-CNI_IMG ?= $(IMG_REPO)/kubedtn-daemon:$(VERSION)
-IMG ?= $(IMG_REPO)/kubedtn-controller:$(VERSION)
 KUBECTL ?= kubectl
-DOCKER ?= docker
 PYTEST_ARGS ?=
 
 .PHONY: all deps venv lint test test-host test-uml build cmd-build bench proto manifests \
-        clean lab lab-down install uninstall cni-docker cni-deploy cni-undeploy \
-        docker-build docker-push deploy undeploy run
+        clean lab lab-down install uninstall
 
 all: build
 
@@ -97,6 +92,15 @@ lab: build
 
 lab-down:
 	dist/kubedtn lab down
+
+## ---- cluster ---------------------------------------------------------------------
+
+# The Topology CRD into the cluster $(KUBECTL) points at, and out again.
+install:
+	$(KUBECTL) apply -f manifests/crd/kubedtn.io_topologies.yaml
+
+uninstall:
+	$(KUBECTL) delete --ignore-not-found -f manifests/crd/kubedtn.io_topologies.yaml
 
 clean:
 	rm -rf dist build .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
