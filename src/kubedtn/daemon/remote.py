@@ -52,13 +52,14 @@ class GrpcRemote:
                 raise ValidationError(f"{where}: {detail}") from None
             if code in _TEMPORARY:
                 raise TemporaryError(
-                    f"{where}: the daemon does not answer ({detail}); the link is made when it is back",
+                    f"{where}: the daemon does not answer ({detail}); its end is made when that daemon "
+                    "starts again (it sets up its pods' links) or when this pod is set up again",
                     delay=1.0,
                 ) from None
             raise KubedtnError(f"{where}: {code.name}: {detail}") from None
 
     def update(self, end: RemoteEnd) -> None:
-        what = f"link {end.uid}: Remote.Update of {end.kube_ns}/{end.pod}"
+        what = f"Remote.Update of {end.kube_ns}/{end.pod}"
         reply = self._call(end.node_ip, "Update", remote_to_pb(end), what=what)
         if not reply.response:
             raise KubedtnError(f"{what} on {end.node_ip}: the peer daemon answered false")
