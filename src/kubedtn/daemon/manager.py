@@ -407,9 +407,10 @@ class LinkManager:
         jobs = [j for j in jobs if not j.problems]
         if mark_alive:
             now = self._clock()
-            for job in jobs:
-                src_ip, net_ns = job.topo.status.src_ip, job.topo.status.net_ns
-                self._write_status(job.key, partial(status_after, now=now, alive=(src_ip, net_ns)))
+            with self.store.batch():  # one commit for the batch's pods
+                for job in jobs:
+                    src_ip, net_ns = job.topo.status.src_ip, job.topo.status.net_ns
+                    self._write_status(job.key, partial(status_after, now=now, alive=(src_ip, net_ns)))
         keys = {(j.topo.namespace, link.uid) for j in jobs for link in j.links}
         cross: list[tuple[_Job, CrossNode]] = []
         with self.locks.holding(keys):
@@ -607,7 +608,12 @@ class LinkManager:
         return out
 
     def _record(self, jobs: list[_Job]) -> None:
-        """Step 5: each job's status, and the status of same-node peers outside the batch."""
+        """Step 5: each job's status, and the status of same-node peers outside the batch
+        (one commit for all of them)."""
+        with self.store.batch():
+            self._record_each(jobs)
+
+    def _record_each(self, jobs: list[_Job]) -> None:
         now = self._clock()
         in_batch = {j.key for j in jobs}
         for job in jobs:

@@ -231,7 +231,7 @@ def up(opts: UpOptions, *, progress: Progress) -> UpResult:
         current, failed = bring_up(opts, paths, current, records, progress=progress)
 
         progress.step("reading back")
-        view = gather(store, opts.lab, current.pods)
+        view = gather(store, opts.lab, current.pods, known=prep.topologies)
         progress.finish()
     return UpResult(plan=plan, state=current, failed=failed, view=view, daemon_started=started)
 

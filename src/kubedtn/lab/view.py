@@ -11,13 +11,14 @@ import math
 import subprocess
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from kubedtn.dataplane import Dataplane, LiveInterface, create_namespaces, delete_namespaces, namespace_exists
 from kubedtn.errors import KubedtnError
 from kubedtn.lab import topostore
 from kubedtn.lab.state import PodRecord
 from kubedtn.model import Condition, Link, LinkProperties, PeerKind, Topology
+from kubedtn.model.objects import status_summary, topology_from_dict
 from kubedtn.model.types import PROPERTY_FIELDS
 from kubedtn.model.units import format_rate_bps
 from kubedtn.store import ObjectStore
@@ -246,15 +247,35 @@ class LabView:
         return all(p.alive for p in self.pods) and all(v.state in WORKING for v in self.links)
 
 
-def gather(store: ObjectStore, lab: str, records: Sequence[PodRecord]) -> LabView:
-    """Reads the lab's objects (with the daemon's status) and what the kernel has."""
-    topologies = topostore.lab_topologies(store, lab)
+def gather(
+    store: ObjectStore, lab: str, records: Sequence[PodRecord], *, known: Sequence[Topology] = ()
+) -> LabView:
+    """Reads the lab's objects (with the daemon's status) and what the kernel has.
+
+    ``known``: Topologies whose spec the caller has just written (``lab up``); of those only
+    the status is read from the store, which skips checking every spec a second time.
+    """
+    topologies = stored_topologies(store, lab, known)
     pods = pod_views(topologies, records)
     interfaces = read_interfaces(records)
     links = link_views(topologies, interfaces)
     if needs_netem_probe(links):
         links = link_views(topologies, interfaces, netem_missing=not kernel_has_netem())
     return LabView(tuple(pods), tuple(links), tuple(lab_notes(links, pods)))
+
+
+def stored_topologies(store: ObjectStore, lab: str, known: Sequence[Topology]) -> list[Topology]:
+    """The lab's Topologies as stored: for the ``known`` ones their spec with the stored
+    status summary, the others checked in full."""
+    by_key = {t.key: t for t in known}
+    out: list[Topology] = []
+    for obj in topostore.lab_objects(store, lab):
+        spec = by_key.get(topostore.key_of(obj))
+        if spec is None:
+            out.append(topology_from_dict(obj))
+        else:
+            out.append(replace(spec, status=status_summary(obj)))
+    return out
 
 
 # The daemon's condition naming properties the kernel lacks: the lab reports those per end

@@ -402,6 +402,28 @@ def parse_topology(obj: object, *, default_namespace: str = DEFAULT_NAMESPACE) -
     return ParsedTopology(topology, tuple(c.problems), frozenset(broken))
 
 
+def status_summary(obj: Mapping[str, Any], *, default_namespace: str = DEFAULT_NAMESPACE) -> TopologyStatus:
+    """Where a stored Topology's pod is and its conditions: its status without ``links`` and
+    ``skipped`` (checking those costs as much as the spec), for readers that know the spec
+    already; ValidationError lists every problem of the fields read."""
+    c = _Collector(object_key(obj, default_namespace=default_namespace))
+    raw = obj.get("status")
+    status = c.mapping("status", raw) or {}
+    conditions = tuple(
+        cond
+        for i, item in enumerate(c.sequence("status.conditions", status.get("conditions")))
+        if (cond := _parse_condition(c, f"status.conditions[{i}]", item)) is not None
+    )
+    summary = TopologyStatus(
+        src_ip=c.string("status.src_ip", status.get("src_ip")) or "",
+        net_ns=c.string("status.net_ns", status.get("net_ns")) or "",
+        conditions=conditions,
+    )
+    if c.problems:
+        raise ValidationError(list(c.problems))
+    return summary
+
+
 def topology_problems(
     obj: object, *, default_namespace: str = DEFAULT_NAMESPACE
 ) -> tuple[Topology | None, list[str]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -83,6 +84,13 @@ class ObjectStore(Protocol):
 
     def update_status(self, obj: Mapping[str, Any]) -> KubeObject:
         """Replace only ``status`` (absent = cleared); resourceVersion checked as in update."""
+        ...
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Writes of this thread inside the block may be committed together (one transaction:
+        many small writes cost about one). Each write keeps its own checks and errors (a failed
+        one changes nothing and the others stand); others see the writes when the block ends.
+        A backend without transactions (the Kubernetes API) writes each at once."""
         ...
 
     def delete(

@@ -234,9 +234,46 @@ class SqliteStore:
         for conn in mine:
             conn.close()
 
+    def _in_batch(self) -> bool:
+        return bool(getattr(self._local, "batch", False)) and self._local.pid == os.getpid()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` transaction for this thread's writes in the block (each in
+        its own savepoint, so a failed one is undone alone); nested blocks join the outer one."""
+        if self._in_batch():
+            yield
+            return
+        conn = self._connection()
+        with self._database_errors("batch"):
+            conn.execute("BEGIN IMMEDIATE")
+        self._local.batch = True
+        try:
+            yield
+        except BaseException:
+            self._local.batch = False
+            with self._database_errors("batch"):
+                conn.execute("ROLLBACK")
+            raise
+        self._local.batch = False
+        with self._database_errors("batch"):
+            conn.execute("COMMIT")
+        self._notifier.notify()
+
     @contextlib.contextmanager
     def _write(self, action: str) -> Iterator[sqlite3.Connection]:
         conn = self._connection()
+        if self._in_batch():
+            with self._database_errors(action):
+                conn.execute("SAVEPOINT kubedtn_write")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK TO kubedtn_write")
+                    conn.execute("RELEASE kubedtn_write")
+                    raise
+                conn.execute("RELEASE kubedtn_write")
+            return
         with self._database_errors(action):
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -251,6 +288,10 @@ class SqliteStore:
     def _read(self, action: str) -> Iterator[sqlite3.Connection]:
         """A snapshot: every statement inside sees the same committed state."""
         conn = self._connection()
+        if self._in_batch():  # inside the batch's transaction: it sees the batch's writes
+            with self._database_errors(action):
+                yield conn
+            return
         with self._database_errors(action):
             conn.execute("BEGIN")
             try:

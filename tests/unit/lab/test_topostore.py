@@ -7,6 +7,7 @@ from pathlib import Path
 from kubedtn.lab import topostore
 from kubedtn.lab.generate import mesh
 from kubedtn.lab.names import LAB_LABEL
+from kubedtn.lab.view import stored_topologies
 from kubedtn.model.objects import topology_from_dict
 from kubedtn.store import open_store
 
@@ -42,3 +43,20 @@ def test_write_is_idempotent_and_delete_takes_only_the_lab(tmp_path: Path) -> No
         assert topostore.delete(store, "t") == 2
         items, _ = store.list()
         assert [o["metadata"]["name"] for o in items] == ["other"]
+
+
+def test_view_reads_only_the_status_of_topologies_it_knows(tmp_path: Path) -> None:
+    topologies = [topology_from_dict(obj) for obj in mesh(3, 3)]
+    with open_store(tmp_path / "s.db") as store:  # type: ignore[attr-defined]
+        topostore.write(store, "t", topologies)
+        obj = store.get("default", "p1")
+        obj["status"] = {"net_ns": "/run/netns/t-p1", "src_ip": "127.0.0.1", "links": obj["spec"]["links"]}
+        store.update_status(obj)
+        full = topostore.lab_topologies(store, "t")
+        quick = stored_topologies(store, "t", known=topologies[:2])
+        assert [t.key for t in quick] == [t.key for t in full]
+        for got, want in zip(quick, full, strict=True):
+            assert got.links == want.links
+            assert (got.status.src_ip, got.status.net_ns) == (want.status.src_ip, want.status.net_ns)
+        assert quick[1].status.net_ns == "/run/netns/t-p1"
+        assert quick[2] == full[2]  # not known: checked in full, status links included

@@ -174,6 +174,49 @@ def test_update_status_changes_only_status(store: SqliteStore) -> None:
         store.update_status(obj)
 
 
+# ---- batch ---------------------------------------------------------------------------------
+
+
+def test_batch_commits_its_writes_together_and_others_see_them_at_the_end(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "s.db") as store, SqliteStore(tmp_path / "s.db") as other:
+        first = store.create(topology("r1"))
+        with store.batch():
+            first["status"] = {"net_ns": "/run/netns/a"}
+            store.update_status(first)
+            store.create(topology("r2"))
+            # Reads inside the batch see its writes; another connection does not yet.
+            assert [o["metadata"]["name"] for o in store.list()[0]] == ["r1", "r2"]
+            assert store.get("default", "r1")["status"] == {"net_ns": "/run/netns/a"}
+            assert [o["metadata"]["name"] for o in other.list()[0]] == ["r1"]
+        assert other.get("default", "r1")["status"] == {"net_ns": "/run/netns/a"}
+        assert [e[0] for e in events_of(other, "1")] == ["MODIFIED", "ADDED"]
+
+
+def test_a_failed_write_in_a_batch_is_undone_alone(store: SqliteStore) -> None:
+    stale = store.create(topology("r1"))
+    with store.batch():
+        store.create(topology("r2"))
+        with pytest.raises(AlreadyExistsError):
+            store.create(topology("r2"))
+        fresh = store.update_status({**stale, "status": {"src_ip": "10.0.0.1"}})
+        with pytest.raises(ConflictError, match="stale"):
+            store.update_status({**stale, "status": {"src_ip": "10.0.0.2"}})
+    assert store.get("default", "r1")["status"] == {"src_ip": "10.0.0.1"}
+    assert fresh["metadata"]["resourceVersion"] == "3"
+    assert [o["metadata"]["name"] for o in store.list()[0]] == ["r1", "r2"]
+
+
+def test_an_error_leaving_a_batch_undoes_all_of_it_and_nested_batches_join(store: SqliteStore) -> None:
+    with pytest.raises(RuntimeError), store.batch():
+        store.create(topology("r1"))
+        with store.batch():
+            store.create(topology("r2"))
+        raise RuntimeError("stop")
+    assert store.list()[0] == []
+    store.create(topology("r3"))  # the store works normally afterwards
+    assert [o["metadata"]["name"] for o in store.list()[0]] == ["r3"]
+
+
 # ---- delete and finalizers ---------------------------------------------------------------
 
 
