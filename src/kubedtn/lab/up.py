@@ -5,10 +5,12 @@ The order is what makes it safe to repeat and safe to stop half-way:
 1. load and check every file (all problems at once; nothing touched on bad input);
 2. plan against what exists (namespaces, store objects): refuse before creating anything
    if a namespace or object of the same name is someone else's;
-3. write the lab's record listing every namespace about to be made, then make them;
-4. write the Topology objects (create or update, labelled with the lab);
-5. make sure the lab's daemon runs (started, if it does not, before step 3 so that it
-   comes up while the namespaces and objects are made; then wait until it answers);
+3. write the lab's record listing every namespace about to be made;
+4. write the Topology objects (create or update, labelled with the lab), then make the
+   namespaces;
+5. make sure the lab's daemon runs (started, if it does not, before step 4 so that it
+   comes up while the objects and namespaces are made; then wait until it answers, which
+   happens while the namespaces are made);
 6. bring every pod up: one ``SetupPods`` call — or, ``--via-cni``, a CNI ADD per pod;
    with simulated nodes (``--nodes``/``spec.nodeName``, see ``kubedtn.lab.nodes``) step 5
    makes the nodes and their underlay and starts a daemon in each, and step 6 calls
@@ -28,6 +30,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -202,20 +205,27 @@ def up(opts: UpOptions, *, progress: Progress) -> UpResult:
         current, node_procs = launch_nodes(paths, current, prep.nodes, progress=progress)
         started = any(proc is not None for _, proc in node_procs)
 
-    progress.step("namespaces", len(plan.create_netns))
-    loopback_up(create_namespaces(plan.create_netns))
-    progress.finish(f"created {len(plan.create_netns)}, kept {len(plan.pods) - len(plan.create_netns)}")
-
     with closing(open_store(prep.store_path)) as store:
         progress.step("store")
         counts = topostore.write(store, opts.lab, prep.topologies)
         progress.finish(f"created {counts.created}, updated {counts.updated}, unchanged {counts.unchanged}")
 
-        if prep.nodes is None:
-            progress.step("daemon")
-            await_daemon(paths, daemon, spawned)
-            progress.finish(f"{'started' if started else 'running'}, pid {daemon.pid}")
-        else:
+        # The daemon answers its first Status after checking the objects just written (it
+        # keeps them parsed for SetupPods): that wait runs beside making the namespaces, the
+        # daemon's process checking while this one waits on the kernel.
+        with ThreadPoolExecutor(1, thread_name_prefix="kubedtn-lab-wait") as pool:
+            answered = pool.submit(await_daemon, paths, daemon, spawned) if prep.nodes is None else None
+            progress.step("namespaces", len(plan.create_netns))
+            loopback_up(create_namespaces(plan.create_netns))
+            progress.finish(
+                f"created {len(plan.create_netns)}, kept {len(plan.pods) - len(plan.create_netns)}"
+            )
+            if answered is not None:
+                progress.step("daemon")
+                answered.result()
+                progress.finish(f"{'started' if started else 'running'}, pid {daemon.pid}")
+
+        if prep.nodes is not None:
             progress.step("node daemons", len(node_procs))
             for node, proc in node_procs:
                 nodedaemons.wait(paths, node, proc)
