@@ -29,6 +29,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Protocol
@@ -99,6 +100,10 @@ class RemoteUpdater(Protocol):
     def update_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]: ...
 
     def delete_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]: ...
+
+
+# One Remote call in flight: the (pod, decision) pairs it carries, in order, and its answer.
+_Push = tuple[list[tuple["_Job", CrossNode]], "Future[list[KubedtnError | None]]"]
 
 
 def by_node(items: Iterable[tuple[RemoteEnd, Any]]) -> dict[str, list[tuple[RemoteEnd, Any]]]:
@@ -224,6 +229,8 @@ class LinkManager:
         self.node = node
         self.remote = remote
         self.locks = LinkLocks()
+        # Remote calls to peer daemons run here while this thread makes the near ends.
+        self._remote_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kubedtn-remote")
         self._clock = clock
         self._parsed = TopologyCache()
 
@@ -414,7 +421,7 @@ class LinkManager:
         keys = {(j.topo.namespace, link.uid) for j in jobs for link in j.links}
         cross: list[tuple[_Job, CrossNode]] = []
         with self.locks.holding(keys):
-            self._plan_and_apply(jobs)
+            pushes = self._plan_and_apply(jobs)
             cross = [
                 (j, d)
                 for j in jobs
@@ -425,8 +432,8 @@ class LinkManager:
             for job, d in cross:
                 del job.plumbed[d.link.uid]
             self._record(jobs)
-        if cross:
-            self._finish_cross_node(cross)
+        if pushes:
+            self._finish_cross_node(cross, pushes)
         for job in jobs:
             error = _first_error(job.failures) if job.failures else None
             outcomes.append(self._outcome(job, error=error))
@@ -450,8 +457,10 @@ class LinkManager:
             skipped=tuple(d.reason for d in job.decisions if isinstance(d, Skip)),
         )
 
-    def _plan_and_apply(self, jobs: list[_Job]) -> None:
-        """Steps 4-5 for the jobs (locks held): plan against the store, one apply, results per job."""
+    def _plan_and_apply(self, jobs: list[_Job]) -> list[_Push]:
+        """Steps 4-5 for the jobs (locks held): plan against the store, one apply, results per
+        job. The peers' daemons are asked for the far ends of cross-node links as soon as the
+        plan is made, so they make theirs while we make ours (step 6 waits for them)."""
         peer_keys = {f"{j.topo.namespace}/{link.peer_pod}" for j in jobs for link in j.links}
         view = self._read_view(peer_keys | {j.key for j in jobs})
         # The batch's own pods: their liveness as this call sets it, their spec as checked.
@@ -470,6 +479,8 @@ class LinkManager:
                     job.unplumbed.add(d.link.uid)
                 else:
                     chosen.setdefault((job.topo.namespace, d.link.uid), d.spec)
+        far = [(j, d) for j in jobs for d in j.decisions if isinstance(d, CrossNode)]
+        pushes = self._push_far_ends(far)
         results = self._apply(chosen, prune={j.topo.status.net_ns for j in jobs if j.prune})
         self._settle_taken_vnis(chosen, results)
         not_applied = self._without_netem(chosen, results)
@@ -489,6 +500,7 @@ class LinkManager:
                     job.unplumbed.add(d.link.uid)
                     error = result if isinstance(result, KubedtnError) else (result.error if result else None)
                     job.failures.append(_about(job.key, d.link.uid, error or DataplaneError("not applied")))
+        return pushes
 
     def _settle_taken_vnis(
         self, chosen: Mapping[LinkKey, LinkSpec], results: dict[LinkKey, LinkResult | KubedtnError]
@@ -642,18 +654,31 @@ class LinkManager:
             notes = peer_notes.get(peer, {})
             self._write_status(peer, partial(status_after, now=now, plumbed_own=uids, not_applied=notes))
 
-    def _finish_cross_node(self, cross: list[tuple[_Job, CrossNode]]) -> None:
-        """Step 6: the far ends of cross-node links (one Remote call per peer node), then
-        both ends' status."""
-        done: list[tuple[_Job, CrossNode]] = []
-        for node_ip, items in by_node((d.remote, (job, d)) for job, d in cross).items():
+    def _push_far_ends(self, far: list[tuple[_Job, CrossNode]]) -> list[_Push]:
+        """Ask each peer node's daemon for its far ends (one Remote call per node), in the
+        background. The waiting threads hold none of our locks, and a daemon holds its own
+        only while it works on its kernel, never while it waits on another daemon: two
+        daemons plumbing the two ends of a link at once cannot deadlock."""
+        pushes: list[_Push] = []
+        for node_ip, items in by_node((d.remote, (job, d)) for job, d in far).items():
+            ends = [end for end, _ in items]
             if self.remote is None:
-                errors: list[KubedtnError | None] = [
-                    TemporaryError(f"no client for the daemon on node {node_ip}")
-                ] * len(items)
+                future: Future[list[KubedtnError | None]] = Future()
+                future.set_result([TemporaryError(f"no client for the daemon on node {node_ip}")] * len(ends))
             else:
-                errors = self.remote.update_many(node_ip, [end for end, _ in items])
-            for (_, (job, d)), error in zip(items, errors, strict=True):
+                future = self._remote_pool.submit(self.remote.update_many, node_ip, ends)
+            pushes.append(([pair for _, pair in items], future))
+        return pushes
+
+    def _finish_cross_node(self, cross: list[tuple[_Job, CrossNode]], pushes: list[_Push]) -> None:
+        """Step 6: the far ends' outcome (for the links whose near end we made: ``cross``),
+        then both ends' status."""
+        ours_made = {(id(job), d.link.uid) for job, d in cross}
+        done: list[tuple[_Job, CrossNode]] = []
+        for pairs, future in pushes:
+            for (job, d), error in zip(pairs, future.result(), strict=True):
+                if (id(job), d.link.uid) not in ours_made:
+                    continue  # our end failed, and says so already
                 if error is None:
                     done.append((job, d))
                 else:
