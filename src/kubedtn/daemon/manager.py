@@ -694,7 +694,7 @@ class LinkManager:
             job.plumbed[d.link.uid] = d.link
             ours.setdefault(job.key, {})[d.link.uid] = d.link
             theirs.setdefault(d.peer, []).append(d.link.uid)
-        with self.locks.holding(keys):
+        with self.locks.holding(keys), self.store.batch():
             for key, links in ours.items():
                 self._write_status(key, partial(status_after, now=now, plumbed=links))
             for key, uids in theirs.items():
