@@ -894,9 +894,14 @@ class LinkManager:
         with self.locks.holding((end.kube_ns, end.uid) for end in ends):
             chosen: dict[LinkKey, LinkSpec] = {}
             index: dict[LinkKey, int] = {}
+            pods: dict[tuple[str, str], Topology | None] = {}
             for i, end in enumerate(ends):
+                pod = (end.kube_ns, end.pod)
+                if pod not in pods:  # many ends, few pods: read each once
+                    obj = self._get(*pod)
+                    pods[pod] = None if obj is None else self._lenient(obj, end.kube_ns)
                 try:
-                    spec = self._far_end_spec(end)
+                    spec = self._far_end_spec(end, pods[pod])
                 except KubedtnError as e:
                     errors[i] = e
                     continue
@@ -925,11 +930,9 @@ class LinkManager:
         log.info("remote ends plumbed", action="remote-update", ends=len(ends) - failed, failed=failed)
         return errors
 
-    def _far_end_spec(self, end: RemoteEnd) -> VxlanSpec:
-        """The VXLAN our pod ``end.pod`` needs toward the peer's node; refused when the pod
-        does not run here in that namespace."""
-        obj = self._get(end.kube_ns, end.pod)
-        topo = None if obj is None else self._lenient(obj, end.kube_ns)
+    def _far_end_spec(self, end: RemoteEnd, topo: Topology | None) -> VxlanSpec:
+        """The VXLAN our pod ``end.pod`` (its Topology: ``topo``) needs toward the peer's
+        node; refused when the pod does not run here in that namespace."""
         if topo is not None and (topo.status.net_ns != end.endpoint.netns or not is_alive(topo)):
             raise NamespaceNotFoundError(
                 f"{topo.key} is not running in {end.endpoint.netns} on this node "
