@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import kernel, zipapp
-from tests.support.lab import LabEnv, kubedtn
+from tests.support import kernel
+from tests.support.lab import LabEnv, kubedtn, zipapp_lab
 
 pytestmark = pytest.mark.e2e
 
@@ -18,15 +18,8 @@ THREE_NODE = REPO / "examples" / "3node.yaml"
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[tuple[LabEnv, list[str]]]:
-    exe = [str(zipapp.executable())]
-    env = LabEnv(root=tmp_path)
-    try:
-        yield env, exe
-    finally:
-        env.note_daemon()
-        kubedtn(env, "lab", "down", "--name", env.name, executable=exe)
-        left = env.leftovers()
-        assert not left, f"lab {env.name} left behind: {left}"
+    with zipapp_lab(tmp_path) as env_exe:
+        yield env_exe
 
 
 def test_three_node_example_end_to_end(lab: tuple[LabEnv, list[str]]) -> None:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import zipapp
-from tests.support.lab import LabEnv, kubedtn
+from tests.support.lab import LabEnv, kubedtn, zipapp_lab
 from tests.support.simnodes import lab_nodes, node_daemon_pids
 
 pytestmark = pytest.mark.e2e
@@ -21,14 +20,8 @@ RING = REPO / "examples" / "kube-dtn" / "3node.yml"
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[tuple[LabEnv, list[str]]]:
-    exe = [str(zipapp.executable())]
-    env = LabEnv(root=tmp_path)
-    try:
-        yield env, exe
-    finally:
-        kubedtn(env, "lab", "down", "--name", env.name, executable=exe)
-        left = env.leftovers()
-        assert not left, f"lab {env.name} left behind: {left}"
+    with zipapp_lab(tmp_path) as env_exe:
+        yield env_exe
 
 
 def netns_of(pid: int) -> str:

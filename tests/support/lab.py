@@ -12,12 +12,14 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubedtn.lab import daemonproc
 from kubedtn.lab.names import RUN_ROOT_ENV, STATE_ROOT_ENV, LabPaths, bridge_name, lab_paths
+from tests.support import zipapp
 
 
 def new_lab_name() -> str:
@@ -67,6 +69,21 @@ class LabEnv:
         if bridge.returncode == 0:
             out.append(f"bridge {bridge_name(self.name)}")
         return out
+
+
+@contextmanager
+def zipapp_lab(root: Path) -> Iterator[tuple[LabEnv, list[str]]]:
+    """A lab driven through dist/kubedtn (the env, the command); afterwards ``lab down``
+    and a failure naming anything it left behind."""
+    exe = [str(zipapp.executable())]
+    env = LabEnv(root=root)
+    try:
+        yield env, exe
+    finally:
+        env.note_daemon()
+        kubedtn(env, "lab", "down", "--name", env.name, executable=exe)
+        left = env.leftovers()
+        assert not left, f"lab {env.name} left behind: {left}"
 
 
 def kubedtn(

@@ -65,6 +65,7 @@ from kubedtn.dataplane import (
     InterfaceRef,
     LinkResult,
     LinkSpec,
+    LiveInterface,
     NamespaceNotFoundError,
     NetemMissingError,
     VethSpec,
@@ -481,9 +482,8 @@ class LinkManager:
                     chosen.setdefault((job.topo.namespace, d.link.uid), d.spec)
         far = [(j, d) for j in jobs for d in j.decisions if isinstance(d, CrossNode)]
         pushes = self._push_far_ends(far)
-        results = self._apply(chosen, prune={j.topo.status.net_ns for j in jobs if j.prune})
-        self._settle_taken_vnis(chosen, results)
-        not_applied = self._without_netem(chosen, results)
+        prune = {j.topo.status.net_ns for j in jobs if j.prune}
+        results, not_applied = self._apply_links(chosen, prune=prune)
         for job in jobs:
             job.not_applied = {
                 d.link.uid: not_applied[k]
@@ -501,6 +501,16 @@ class LinkManager:
                     error = result if isinstance(result, KubedtnError) else (result.error if result else None)
                     job.failures.append(_about(job.key, d.link.uid, error or DataplaneError("not applied")))
         return pushes
+
+    def _apply_links(
+        self, chosen: Mapping[LinkKey, LinkSpec], *, prune: set[str]
+    ) -> tuple[dict[LinkKey, LinkResult | KubedtnError], dict[LinkKey, str]]:
+        """One apply, then the second chances: a VNI held by a leftover is freed and the link
+        made again; a link refused for want of sch_netem is made with its rate only. The
+        result per link, and a note per link applied without its netem properties."""
+        results = self._apply(chosen, prune=prune)
+        self._settle_taken_vnis(chosen, results)
+        return results, self._without_netem(chosen, results)
 
     def _settle_taken_vnis(
         self, chosen: Mapping[LinkKey, LinkSpec], results: dict[LinkKey, LinkResult | KubedtnError]
@@ -907,9 +917,7 @@ class LinkManager:
                     continue
                 chosen[(end.kube_ns, end.uid)] = spec
                 index[(end.kube_ns, end.uid)] = i
-            results = self._apply(chosen, prune=set())
-            self._settle_taken_vnis(chosen, results)
-            self._without_netem(chosen, results)
+            results, _ = self._apply_links(chosen, prune=set())
             for key, result in results.items():
                 if isinstance(result, KubedtnError):
                     errors[index[key]] = result
@@ -962,15 +970,21 @@ class LinkManager:
         with self.locks.holding((end.kube_ns, end.uid) for end in ends):
             doomed: list[InterfaceRef] = []
             gone: dict[str, set[int]] = {}
+            live: dict[str, dict[str, LiveInterface] | KubedtnError | None] = {}
             for i, end in enumerate(ends):
-                try:
-                    live = {x.name: x for x in self.dataplane.read(end.endpoint.netns, owned_only=True)}
-                except NamespaceNotFoundError:
-                    continue  # the pod is gone too: nothing left of its end
-                except KubedtnError as e:
-                    errors[i] = e
+                netns = end.endpoint.netns
+                if netns not in live:  # many ends, few pods: read each namespace once
+                    try:
+                        live[netns] = {x.name: x for x in self.dataplane.read(netns, owned_only=True)}
+                    except NamespaceNotFoundError:
+                        live[netns] = None  # the pod is gone too: nothing left of its end
+                    except KubedtnError as e:
+                        live[netns] = e
+                interfaces = live[netns]
+                if isinstance(interfaces, KubedtnError):
+                    errors[i] = interfaces
                     continue
-                mine = live.get(end.endpoint.name)
+                mine = None if interfaces is None else interfaces.get(end.endpoint.name)
                 if mine is None or mine.vxlan is None:
                     continue
                 if (mine.vxlan.vni, mine.vxlan.remote) != (end.vni, end.vtep):

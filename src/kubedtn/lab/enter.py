@@ -1,6 +1,6 @@
 """``kubedtn lab exec POD -- CMD``: run a command inside a pod's network namespace.
 
-Like ``ip netns exec``: this process joins the namespace (setns), then, in a mount
+Like ``ip netns exec``: this process joins the namespace (setns, as the dataplane does it), then, in a mount
 namespace of its own (unshare, mounts made private-to-us with MS_SLAVE so nothing
 propagates back), mounts a fresh sysfs on /sys — so ``/sys/class/net`` shows the pod's
 interfaces, not the host's — and finally execs CMD, whose exit code becomes ours.
@@ -17,19 +17,19 @@ import os
 from collections.abc import Sequence
 from typing import Final, NoReturn
 
+from kubedtn.dataplane.errors import NamespaceNotFoundError
+from kubedtn.dataplane.netns import enter_for_good
 from kubedtn.errors import KubedtnError, NotFoundError
 from kubedtn.lab import state
 from kubedtn.lab.names import known_labs, lab_paths, split_pod
 from kubedtn.lab.state import LabState, PodRecord
 
-CLONE_NEWNET: Final = 0x40000000
 CLONE_NEWNS: Final = 0x00020000
 MS_REC: Final = 0x4000
 MS_SLAVE: Final = 1 << 19
 MNT_DETACH: Final = 2
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
@@ -64,13 +64,9 @@ def find_pod(pod: str, *, lab: str | None) -> tuple[LabState, PodRecord]:
 def enter_netns(path: str, *, private_sys: bool = True) -> None:
     """Moves this (single-threaded) process into the network namespace at path."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
+        enter_for_good(path)
+    except NamespaceNotFoundError:
         raise NotFoundError(f"network namespace {path} does not exist; run `kubedtn lab up` again") from None
-    try:
-        _call(_libc.setns(fd, CLONE_NEWNET), f"setns({path})")
-    finally:
-        os.close(fd)
     if not private_sys:
         return
     _call(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")

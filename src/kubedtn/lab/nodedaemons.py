@@ -60,8 +60,8 @@ def stop(paths: LabPaths, node: NodeRecord) -> bool:
 def answers(paths: LabPaths, node: NodeRecord) -> bool:
     if daemonproc.running_pid(NodePaths(paths, node.name)) is None:
         return False
-    with DaemonClient(str(NodePaths(paths, node.name).socket)) as client:
-        return client.answers()
+    with client(paths, node.name) as c:
+        return c.answers()
 
 
 def client(paths: LabPaths, node: str) -> DaemonClient:
