@@ -138,9 +138,9 @@ def daemon(
 def _enter_netns(netns: str) -> None:
     """Enters the node namespace before any socket or thread exists (they inherit it)."""
     from kubedtn.dataplane.errors import DataplaneError
-    from kubedtn.dataplane.netns import RUN_NETNS, enter_for_good
+    from kubedtn.dataplane.netns import enter_for_good, netns_path
 
-    path = netns if "/" in netns else f"{RUN_NETNS}/{netns}"
+    path = netns_path(netns)
     try:
         enter_for_good(path)
     except DataplaneError as e:

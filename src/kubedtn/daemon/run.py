@@ -46,10 +46,8 @@ def node_addresses(dataplane: Dataplane) -> list[str]:
 
 def find_underlay(dataplane: Dataplane, host_ip: str) -> tuple[str, int] | None:
     """The interface of the node namespace that holds HOST_IP (the VXLAN underlay), and its MTU."""
-    for iface in dataplane.read(OWN_NETNS):
-        if any(a.split("/", 1)[0] == host_ip for a in iface.addresses):
-            return iface.name, iface.mtu
-    return None
+    iface = dataplane.holder_of(OWN_NETNS, host_ip)
+    return None if iface is None else (iface.name, iface.mtu)
 
 
 def detect_addresses() -> list[str]:

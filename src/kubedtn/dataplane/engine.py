@@ -561,6 +561,10 @@ class Dataplane:
             )
         return out
 
+    def holder_of(self, netns: str, ip: str) -> LiveInterface | None:
+        """The interface of ``netns`` that has address ``ip`` (a node's VXLAN underlay)."""
+        return next((i for i in self.read(netns) if any(a.split("/", 1)[0] == ip for a in i.addresses)), None)
+
 
 def _detail(lp: LinkPlan) -> str:
     if lp.verdict == "replace":

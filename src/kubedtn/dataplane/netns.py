@@ -83,6 +83,11 @@ def _is_netns_fd(fd: int) -> bool:
         return False
 
 
+def netns_path(name_or_path: str) -> str:
+    """A namespace given as a name in /run/netns (as ``ip netns`` names them) or a path."""
+    return name_or_path if "/" in name_or_path else f"{RUN_NETNS}/{name_or_path}"
+
+
 def namespace_exists(path: str) -> bool:
     """True when path is a live network namespace file."""
     try:

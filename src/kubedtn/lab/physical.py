@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from kubedtn.dataplane import Dataplane, Endpoint, InterfaceRef, VxlanSpec
-from kubedtn.dataplane.netns import RUN_NETNS
+from kubedtn.dataplane.netns import netns_path
 from kubedtn.errors import ValidationError
 from kubedtn.model import PeerKind
 from kubedtn.model import names as model_names
@@ -98,16 +98,15 @@ def _ip(value: object, where: str, problems: list[str]) -> str | None:
         return None
 
 
-def netns_path(netns: str | None) -> str:
-    if not netns:
-        return HOST_NETNS
-    return netns if "/" in netns else f"{RUN_NETNS}/{netns}"
+def _host_netns(netns: str | None) -> str:
+    """--netns (a name or a path), else this process's own namespace: the host's."""
+    return netns_path(netns) if netns else HOST_NETNS
 
 
 def _underlay(dataplane: Dataplane, ns: str, host_ip: str) -> str:
-    for iface in dataplane.read(ns):
-        if any(a.split("/", 1)[0] == host_ip for a in iface.addresses):
-            return iface.name
+    iface = dataplane.holder_of(ns, host_ip)
+    if iface is not None:
+        return iface.name
     raise ValidationError(
         f"link.peer_pod: physical/{host_ip}: {host_ip} is on no interface of "
         f"{'this host' if ns == HOST_NETNS else ns}; the file must name this host's address"
@@ -131,7 +130,7 @@ def add(link: PhysicalLink, *, netns: str | None, namespace: str) -> VxlanSpec:
     why = model_names.namespace_problem(namespace)
     if why:
         raise ValidationError(f"--namespace: {namespace!r} {why}")
-    ns = netns_path(netns)
+    ns = _host_netns(netns)
     dataplane = Dataplane()
     spec = spec_of(link, netns=ns, namespace=namespace, underlay=_underlay(dataplane, ns, link.host_ip))
     dataplane.apply([spec])
@@ -140,7 +139,7 @@ def add(link: PhysicalLink, *, netns: str | None, namespace: str) -> VxlanSpec:
 
 def delete(link: PhysicalLink, *, netns: str | None) -> bool:
     """Removes the host end (only kubedtn's); True when it existed."""
-    return bool(Dataplane().remove([InterfaceRef(netns_path(netns), link.intf)]))
+    return bool(Dataplane().remove([InterfaceRef(_host_netns(netns), link.intf)]))
 
 
 def describe(spec: VxlanSpec) -> dict[str, Any]:
