@@ -7,7 +7,12 @@
 #   PYTHON's environment (pip freeze as constraints), so the archive runs what the tests ran.
 # - kubedtn: installed (not editable) from a copy of the source tree, including
 #   src/kubedtn/_version.py (the Makefile writes it).
-# - Shebang `/usr/bin/env python3`; the node needs the Python the wheels are for (3.11).
+# - Shebang: `/usr/bin/python3 -S` when that is the Python the wheels are for (3.11 on
+#   Debian 12), else `/usr/bin/env python3`. Naming the system Python skips wrappers found
+#   first on PATH (pyenv's shim is a shell script: +80 ms per exec here), and -S skips
+#   site.py (its .pth files, dist-packages): the launcher puts the archive's own
+#   site-packages on sys.path, so nothing from the system's packages can shadow them.
+#   Measured: `kubedtn --help` 0.32 s via env+pyenv shim, 0.14 s with /usr/bin/python3 -S.
 # - Extraction: on its first run the archive unpacks its site-packages and compiles them
 #   (--compile-pyc, ~10 s here) into ROOT/kubedtn_<build id>/, ROOT being
 #   $KUBEDTN_ZIPAPP_ROOT at build time, default /var/lib/kubedtn/zipapp (root-owned node
@@ -59,11 +64,17 @@ if compgen -G "$site/*.pth" >/dev/null; then
   exit 1
 fi
 
+interpreter='/usr/bin/env python3'
+build_minor=$("$python" -c 'import sys; print(sys.version_info[:2])')
+if [ -x /usr/bin/python3 ] && [ "$(/usr/bin/python3 -c 'import sys; print(sys.version_info[:2])')" = "$build_minor" ]; then
+  interpreter='/usr/bin/python3 -S'
+fi
+
 mkdir -p "$(dirname "$output")"
 "$python" "$repo/hack/zipapp/shiv_build.py" \
   --site-packages "$site" \
   --entry-point kubedtn.main:main \
-  --python '/usr/bin/env python3' \
+  --python "$interpreter" \
   --compile-pyc \
   --reproducible \
   --root "$zipapp_root" \

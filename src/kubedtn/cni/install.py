@@ -251,7 +251,10 @@ def launcher_script(*, site_packages: str, archive: str) -> bytes:
     archive only on the Python running this install, which is the one the archive was
     built for (kubedtn.main refuses to run on any other)."""
     python = tuple(sys.version_info[:2])
-    return f"""#!/usr/bin/env python3
+    # This very interpreter, by its path: kubelet's PATH may find another python3 first,
+    # or a wrapper (pyenv's shim costs ~80 ms per exec). -S: no site.py, so the system's
+    # packages cannot shadow the archive's.
+    return f"""#!{sys.executable} -S
 # The kubedtn CNI plugin, installed by `kubedtn daemon --install-cni` (kubedtn.cni.install).
 # Runs the extracted archive directly: opening the zipapp costs ~20 ms per exec. With
 # another Python, or the extracted copy gone, the archive runs itself (and extracts again).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,7 @@ def test_a_zipapp_is_installed_as_archive_plus_launcher() -> None:
     assert plan.files[0].content == b"zipapp bytes"
     assert plan.site_packages == "/var/lib/kubedtn/zipapp/kubedtn.pyz_abc123/site-packages"
     launcher = plan.files[1].content.decode()
-    assert launcher.startswith("#!/usr/bin/env python3\n")
+    assert launcher.startswith(f"#!{sys.executable} -S\n")  # the installing Python, no site.py
     assert f"SITE_PACKAGES = {plan.site_packages!r}" in launcher
     assert "ARCHIVE = '/opt/cni/bin/kubedtn.pyz'" in launcher
     assert plan.warm == "/opt/cni/bin/kubedtn.pyz"  # the warm run extracts where the launcher looks
