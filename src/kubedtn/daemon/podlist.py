@@ -108,17 +108,26 @@ class PodListWriter:
             if self._stopped.is_set():
                 return rv
             self._stream = stream
+        changed = False
         try:
             for event in stream:
                 rv = str(event.object["metadata"]["resourceVersion"])
                 key = _key(event.object)
                 if event.type is EventType.ADDED and key not in self._keys:
                     self._keys.add(key)
-                    self._write()
+                    changed = True
                 elif event.type is EventType.DELETED and key in self._keys:
                     self._keys.discard(key)
+                    changed = True
+                # One write per burst, not per event: a lab of 200 pods arrives as 200
+                # events in one fetch. A pod is listed once the events that brought it in
+                # have all been read, which is before the watch sleeps again.
+                if changed and not stream.pending:
                     self._write()
+                    changed = False
         finally:
+            if changed:  # stopped mid-burst: what was read is still written
+                self._write()
             with self._stream_lock:
                 self._stream = None
         return rv

@@ -45,6 +45,12 @@ class WatchStream(Protocol):
 
     def __next__(self) -> WatchEvent: ...
 
+    @property
+    def pending(self) -> int:
+        """Events already received and not yet returned: next() will not wait for them.
+        A consumer that only needs the latest state acts once this is 0."""
+        ...
+
     def stop(self) -> None: ...
 
 

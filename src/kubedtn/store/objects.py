@@ -183,6 +183,15 @@ def normalise_body(resource: Resource, obj: object) -> KubeObject:
     return _ordered(body)
 
 
+def normalise_status_body(resource: Resource, obj: object) -> KubeObject:
+    """normalise_body() for update_status(), which takes only ``status`` from the body (and
+    its metadata for the preconditions): the rest (a Topology's spec, maybe large) is left
+    out of the checked copy."""
+    if isinstance(obj, Mapping):
+        obj = {k: v for k, v in obj.items() if k in ("apiVersion", "kind", "metadata", "status")}
+    return normalise_body(resource, obj)
+
+
 def _ordered(body: KubeObject) -> KubeObject:
     """apiVersion, kind, metadata (name, namespace first), the rest, status: reads like kubectl's output."""
     meta = body["metadata"]
@@ -287,16 +296,18 @@ def prepare_status_update(
     resource: Resource, stored: Mapping[str, Any], body: Mapping[str, Any], *, rv: int
 ) -> KubeObject | None:
     """The object after update_status(): only ``status`` is taken from the body (absent = cleared).
-    ``body`` comes from normalise_body()."""
+    ``body`` comes from normalise_status_body() (or normalise_body()).
+
+    Neither argument is changed; the result shares the spec's nested objects with ``stored``
+    and the status with ``body`` (a status write copies nothing it does not change: the
+    store hands both in as fresh copies of its own)."""
     _check_preconditions(resource, stored, body, action="update_status")
-    new: KubeObject = json.loads(json.dumps(stored))
-    if "status" in body:
-        new["status"] = json.loads(json.dumps(body["status"]))
-    else:
-        new.pop("status", None)
-    if new == stored:
+    if body.get("status") == stored.get("status") and ("status" in body) == ("status" in stored):
         return None
-    new["metadata"]["resourceVersion"] = str(rv)
+    new: KubeObject = {k: v for k, v in stored.items() if k != "status"}
+    new["metadata"] = {**stored["metadata"], "resourceVersion": str(rv)}
+    if "status" in body:
+        new["status"] = body["status"]
     return new
 
 

@@ -400,13 +400,15 @@ class SqliteStore:
         return new
 
     def update(self, obj: Mapping[str, Any]) -> KubeObject:
-        return self._rewrite(obj, action="update", prepare=objects.prepare_update)
+        body = objects.normalise_body(self._resource, obj)
+        return self._rewrite(body, action="update", prepare=objects.prepare_update)
 
     def update_status(self, obj: Mapping[str, Any]) -> KubeObject:
-        return self._rewrite(obj, action="update_status", prepare=objects.prepare_status_update)
+        body = objects.normalise_status_body(self._resource, obj)
+        return self._rewrite(body, action="update_status", prepare=objects.prepare_status_update)
 
-    def _rewrite(self, obj: Mapping[str, Any], *, action: str, prepare: _Prepare) -> KubeObject:
-        body = objects.normalise_body(self._resource, obj)
+    def _rewrite(self, body: KubeObject, *, action: str, prepare: _Prepare) -> KubeObject:
+        """update/update_status of a body already normalised (checked, and the caller's own copy)."""
         namespace, name = objects.object_key(self._resource, body)
         with self._write(action) as conn:
             stored = self._load_or_raise(conn, namespace, name)

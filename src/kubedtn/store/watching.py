@@ -91,6 +91,11 @@ class PollingWatch:
         """The resourceVersion up to which every event has been fetched."""
         return self._position
 
+    @property
+    def pending(self) -> int:
+        """Events fetched and not yet returned (next() returns them without waiting)."""
+        return len(self._buffer)
+
     def __iter__(self) -> Iterator[WatchEvent]:
         return self
 

@@ -85,3 +85,21 @@ def test_an_expired_watch_lists_again(store: SqliteStore, tmp_path: Path) -> Non
         writer.stop()
         writer._stopped.set()
         thread.join(timeout=40)
+
+
+def test_a_burst_of_topologies_is_one_rewrite(tmp_path: Path) -> None:
+    """200 Topologies committed at once (one lab up) arrive in one fetch: one file write."""
+    with SqliteStore(tmp_path / "store.db") as store:
+        path = tmp_path / "topology-pods.json"
+        writer = PodListWriter(store=store, path=path)
+        writer.start()
+        try:
+            assert writer.writes == 1  # the start's sync
+            with store.batch():
+                for i in range(200):
+                    store.create(topo(f"p{i:03}", "lab"))
+            wait_for(lambda: writer.writes > 1, "the burst written")
+            assert read_pod_list(path) == [f"lab/p{i:03}" for i in range(200)]
+            assert writer.writes == 2
+        finally:
+            writer.stop()
