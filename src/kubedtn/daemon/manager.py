@@ -429,12 +429,14 @@ class LinkManager:
                 for d in j.decisions
                 if isinstance(d, CrossNode) and d.link.uid in j.plumbed
             ]
-            # Cross-node links count once the far end exists too (step 6).
+            # Cross-node links count once the far end exists too (step 6); the pods with
+            # such links are recorded once, then.
             for job, d in cross:
                 del job.plumbed[d.link.uid]
-            self._record(jobs)
+            waiting = {id(j) for j, _ in cross} if pushes else set()
+            self._record([j for j in jobs if id(j) not in waiting])
         if pushes:
-            self._finish_cross_node(cross, pushes)
+            self._finish_cross_node([j for j in jobs if id(j) in waiting], cross, pushes)
         for job in jobs:
             error = _first_error(job.failures) if job.failures else None
             outcomes.append(self._outcome(job, error=error))
@@ -680,33 +682,28 @@ class LinkManager:
             pushes.append(([pair for _, pair in items], future))
         return pushes
 
-    def _finish_cross_node(self, cross: list[tuple[_Job, CrossNode]], pushes: list[_Push]) -> None:
+    def _finish_cross_node(
+        self, waiting: list[_Job], cross: list[tuple[_Job, CrossNode]], pushes: list[_Push]
+    ) -> None:
         """Step 6: the far ends' outcome (for the links whose near end we made: ``cross``),
-        then both ends' status."""
+        then the status of the ``waiting`` pods (all their links) and of the cross-node
+        peers, in one batch — one write per pod, not per link (a pod may have hundreds of
+        cross-node links)."""
         ours_made = {(id(job), d.link.uid) for job, d in cross}
-        done: list[tuple[_Job, CrossNode]] = []
+        theirs: dict[str, list[int]] = {}
         for pairs, future in pushes:
             for (job, d), error in zip(pairs, future.result(), strict=True):
                 if (id(job), d.link.uid) not in ours_made:
                     continue  # our end failed, and says so already
                 if error is None:
-                    done.append((job, d))
+                    job.plumbed[d.link.uid] = d.link
+                    theirs.setdefault(d.peer, []).append(d.link.uid)
                 else:
                     job.failures.append(_about(job.key, d.link.uid, error))
-        if not done:
-            return
         now = self._clock()
-        keys = {(j.topo.namespace, d.link.uid) for j, d in done}
-        # One status write per pod, not per link: a pod may have hundreds of cross-node links.
-        ours: dict[str, dict[int, Link]] = {}
-        theirs: dict[str, list[int]] = {}
-        for job, d in done:
-            job.plumbed[d.link.uid] = d.link
-            ours.setdefault(job.key, {})[d.link.uid] = d.link
-            theirs.setdefault(d.peer, []).append(d.link.uid)
+        keys = {(j.topo.namespace, link.uid) for j in waiting for link in j.links}
         with self.locks.holding(keys), self.store.batch():
-            for key, links in ours.items():
-                self._write_status(key, partial(status_after, now=now, plumbed=links))
+            self._record_each(waiting)
             for key, uids in theirs.items():
                 self._write_status(key, partial(status_after, now=now, plumbed_own=tuple(uids)))
 

@@ -141,7 +141,10 @@ def status_after(
         links=_ordered_links(topo, links),
         skipped=_skipped(topo, links),
     )
-    if not_applied is not None:
+    had_condition = any(c.type == PROPERTIES for c in old.conditions)
+    # The condition speaks of plumbed links: a pod with none yet (all its peers still down)
+    # gets it with its first link, which also spares that pod a status write per SetupPod.
+    if not_applied is not None and (had_condition or status.links):
         notes = _notes(old)
         for uid in {*(plumbed or {}), *plumbed_own, *unplumbed}:
             notes.pop(uid, None)

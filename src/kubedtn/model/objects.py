@@ -14,7 +14,7 @@ that apiVersion a uid may also be a numeric string. ``topology_to_dict`` always 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, TypeVar
 
 from kubedtn.errors import ValidationError
@@ -400,6 +400,22 @@ def parse_topology(obj: object, *, default_namespace: str = DEFAULT_NAMESPACE) -
             annotations=annotations,
         )
     return ParsedTopology(topology, tuple(c.problems), frozenset(broken))
+
+
+def reparse_status(
+    base: ParsedTopology, obj: Mapping[str, Any], *, default_namespace: str = DEFAULT_NAMESPACE
+) -> ParsedTopology:
+    """``parse_topology(obj)`` when ``base`` is the parse of an earlier version of ``obj``
+    with the same apiVersion, metadata (but resourceVersion) and spec: only the status is
+    checked again. A status write changes nothing else, and the spec is the costly part."""
+    if base.problems or base.topology is None:
+        return parse_topology(obj, default_namespace=default_namespace)
+    c = _Collector(object_key(obj, default_namespace=default_namespace))
+    status = _parse_status(c, obj.get("status"), compat=obj.get("apiVersion") == KUBE_DTN_API_VERSION)
+    rv = (obj.get("metadata") or {}).get("resourceVersion")
+    if c.problems or not isinstance(rv, str):
+        return parse_topology(obj, default_namespace=default_namespace)  # every problem, in order
+    return replace(base, topology=replace(base.topology, status=status, resource_version=rv))
 
 
 def status_summary(obj: Mapping[str, Any], *, default_namespace: str = DEFAULT_NAMESPACE) -> TopologyStatus:

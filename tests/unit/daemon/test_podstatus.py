@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from kubedtn.daemon.podstatus import READY, status_after
+from kubedtn.daemon.podstatus import PROPERTIES, READY, status_after
 from kubedtn.model import Topology
 from tests.unit.daemon.helpers import link, pod
 
@@ -95,3 +95,18 @@ def test_properties_the_kernel_cannot_emulate_are_noted_per_link_and_merged() ->
     assert properties(topo) == ("True", "Applied", "every link property is applied")
     assert ready(step(topo, now=T1, alive=("", "")))[1] == "PodDown"
     assert [c.type for c in step(topo, now=T1, alive=("", "")).status.conditions] == ["Ready"]
+
+
+def test_properties_applied_appears_with_the_first_plumbed_link() -> None:
+    """A pod whose peers are all down records no PropertiesApplied (and so a second SetupPod
+    of it changes nothing: no write); its first plumbed link brings the condition."""
+    alive = step(R1, now=T0, alive=("10.0.0.1", "/n"))
+    waiting = step(alive, now=T1, alive=("10.0.0.1", "/n"), unplumbed=(1, 2, 3), not_applied={})
+    assert waiting.status == alive.status
+    up = step(waiting, now=T1, plumbed={1: R1.links[0]}, not_applied={})
+    assert [(c.type, c.status) for c in up.status.conditions if c.type == PROPERTIES] == [
+        (PROPERTIES, "True")
+    ]
+    # Once there, it stays and follows the links (here: all gone again).
+    down = step(up, now=T1, unplumbed=(1,), not_applied={})
+    assert any(c.type == PROPERTIES for c in down.status.conditions)
