@@ -7,7 +7,10 @@ Every operation works in batches (one pod is a batch of one), in this order:
    before anything is written or plumbed;
 2. **write** the pods' liveness (SetupPod: ``src_ip``, ``net_ns``) — *before* reading
    the peers' liveness in step 4. Two pods coming up at once both write, then both read:
-   whichever wrote second sees the other alive, so a link is never lost between them;
+   whichever wrote second sees the other alive, so a link is never lost between them.
+   A *closed* batch (every peer of its pods is a pod of the batch: ``lab up``) has no
+   peer outside to race with, so its liveness goes into step 5's write instead (one
+   write per pod, not two);
 3. **lock** the links involved (per (namespace, uid), sorted: no deadlock between batches);
 4. **read** the peers again, plan (``kubedtn.daemon.plan``), and send **one**
    ``Dataplane.apply`` for every link of the batch (both ends planned in the batch → one
@@ -413,7 +416,7 @@ class LinkManager:
                 problems=len(job.problems),
             )
         jobs = [j for j in jobs if not j.problems]
-        if mark_alive:
+        if mark_alive and not _closed(jobs):
             now = self._clock()
             with self.store.batch():  # one commit for the batch's pods
                 for job in jobs:
@@ -465,9 +468,10 @@ class LinkManager:
         job. The peers' daemons are asked for the far ends of cross-node links as soon as the
         plan is made, so they make theirs while we make ours (step 6 waits for them)."""
         peer_keys = {f"{j.topo.namespace}/{link.peer_pod}" for j in jobs for link in j.links}
-        view = self._read_view(peer_keys | {j.key for j in jobs})
         # The batch's own pods: their liveness as this call sets it, their spec as checked.
-        view.update({j.key: j.topo for j in jobs})
+        batch = {j.key: j.topo for j in jobs}
+        view = self._read_view(peer_keys - batch.keys())
+        view.update(batch)
         chosen: dict[LinkKey, LinkSpec] = {}
         for job in jobs:
             job.decisions = plan_pod(job.topo, peers=view, node=self.node, links=job.links)
@@ -1063,6 +1067,16 @@ class LinkManager:
                 )
         log.info("reconciled", action="reconcile", set_up=len(back), destroyed=len(gone))
         return len(back), len(gone)
+
+
+def _closed(jobs: Sequence[_Job]) -> bool:
+    """Every link of the batch joins two of its pods (no peer outside it, no host peer)."""
+    keys = {j.key for j in jobs}
+    return all(
+        link.peer_kind is PeerKind.POD and f"{j.topo.namespace}/{link.peer_pod}" in keys
+        for j in jobs
+        for link in j.links
+    )
 
 
 def _about(pod: str, uid: int, error: KubedtnError) -> KubedtnError:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from kubedtn.dataplane import Dataplane, namespace_exists
 from kubedtn.lab import daemonproc, state
 from kubedtn.lab.generate import mesh
 from kubedtn.model.documents import dump_yaml
@@ -211,24 +212,26 @@ def test_sigkill_of_the_daemon_halfway_through_50_pods(lab: LabEnv, tmp_path: Pa
         text=True,
     )
     killed = None
+    # The daemon is killed as soon as the first link appears in the kernel: it is then in
+    # the middle of its one apply (creating the links, or configuring them).
+    dataplane = Dataplane()
+    watched = [f"/run/netns/{lab.netns(f'p{i}')}" for i in range(pods)]
     try:
         deadline = time.monotonic() + 120
         while killed is None and first.poll() is None and time.monotonic() < deadline:
             pid = daemonproc.running_pid(lab.paths)
-            if pid is not None and lab.paths.store.exists():
-                with open_store(lab.paths.store) as store:  # type: ignore[attr-defined]
-                    items, _ = store.list()
-                if any((o.get("status") or {}).get("net_ns") for o in items):
-                    os.kill(pid, signal.SIGKILL)
-                    killed = pid
-                    lab.daemon_pids.add(pid)
-            time.sleep(0.01)
+            if pid is not None and any(
+                namespace_exists(ns) and any(i.name != "lo" for i in dataplane.read(ns)) for ns in watched
+            ):
+                os.kill(pid, signal.SIGKILL)
+                killed = pid
+                lab.daemon_pids.add(pid)
         first.communicate(timeout=120)
     finally:
         if first.poll() is None:
             first.kill()
             first.communicate()
-    assert killed is not None, "the daemon finished before any pod was seen alive; nothing was killed"
+    assert killed is not None, "the daemon finished before any link was seen; nothing was killed"
     assert first.returncode != 0  # it lost its daemon mid-way and says so
     plumbed = sum(len(veth_aliases(lab.netns(f"p{i}"))) for i in range(pods))
     assert plumbed < 2 * links, "the kill came after every link was plumbed: not half-way"
