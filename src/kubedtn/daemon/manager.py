@@ -82,8 +82,8 @@ from kubedtn.errors import KubedtnError, NotFoundError, TemporaryError, Validati
 from kubedtn.model import Link, LinkProperties, PeerKind, Topology, TopologyStatus
 from kubedtn.model.names import vni_for_link
 from kubedtn.model.objects import status_to_dict
+from kubedtn.store import ConflictError, ObjectStore, retry_on_conflict
 from kubedtn.store import NotFoundError as StoreNotFound
-from kubedtn.store import ObjectStore, retry_on_conflict
 
 log = EventLog(logging.getLogger(__name__))
 
@@ -297,8 +297,26 @@ class LinkManager:
         return view
 
     def _write_status(self, key: str, change: Callable[[Topology], TopologyStatus]) -> Topology | None:
-        """Read-modify-write of one pod's status (retried on conflicts); None when it is gone."""
+        """Read-modify-write of one pod's status (retried on conflicts); None when it is gone.
+
+        The first try starts from the version this daemon last read or wrote, without
+        reading the store (most writes follow this daemon's own read or write of the pod):
+        its resourceVersion makes the write conditional, so a stale guess is a conflict and
+        the read-modify-write below runs. A guess that needs no write proves nothing (the
+        stored status may be another), so that case reads too."""
         namespace, name = _split_key(key)
+        guess = self._parsed.latest(namespace, name)
+        if guess is not None and guess.topology is not None and guess.topology.resource_version:
+            topo = guess.topology
+            new = change(topo)
+            if new != topo.status:
+                meta = {"name": name, "namespace": namespace, "resourceVersion": topo.resource_version}
+                body = {"metadata": meta, "status": status_to_dict(new)}
+                with contextlib.suppress(ConflictError, StoreNotFound):
+                    stored = self.store.update_status(body)
+                    rv = str(stored["metadata"]["resourceVersion"])
+                    self._parsed.remember_status(topo, new, resource_version=rv, base=guess)
+                    return replace(topo, status=new, resource_version=rv)
 
         def attempt() -> Topology | None:
             obj = self._get(namespace, name)

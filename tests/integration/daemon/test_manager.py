@@ -130,6 +130,28 @@ def test_a_pod_in_no_topology_passes_and_an_unknown_destroy_succeeds(manager: Li
     assert down.ok and down.in_topology is False
 
 
+def test_a_status_changed_by_another_writer_is_kept_when_the_daemon_writes_next(
+    pool: NamespacePool, store: SqliteStore, manager: LinkManager
+) -> None:
+    """The daemon's status writes start from the version it last saw; when another writer
+    changed the pod since, the write conflicts and is done again from the store's version."""
+    load(store, pair())
+    a, b = pool.make(2)
+    setup(manager, "r1", a)
+    obj = store.get("default", "r1")
+    foreign = {"type": "Audited", "status": "True", "reason": "Checked", "message": "by a person"}
+    obj["status"]["conditions"].append(foreign)
+    store.update_status(obj)  # the daemon has not seen this version
+
+    setup(manager, "r2", b)  # records link 1 in r1's status too
+    r1 = read(store, "r1")
+    assert [x.uid for x in r1.status.links] == [1]
+    assert ready(store, "r1") == ("True", "LinksUp")
+    assert [(c.status, c.message) for c in r1.status.conditions if c.type == "Audited"] == [
+        ("True", "by a person")
+    ]
+
+
 def test_destroy_removes_the_pods_links_is_idempotent_and_the_peer_waits_again(
     pool: NamespacePool, store: SqliteStore, manager: LinkManager
 ) -> None:
