@@ -32,7 +32,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Protocol
@@ -102,6 +102,11 @@ class RemoteUpdater(Protocol):
     gives a TemporaryError for every end."""
 
     def update_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]: ...
+
+    def start_update_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> Future[list[KubedtnError | None]]:
+        """update_many, sent before this returns; the answer comes in the future. The caller
+        goes on with its own ends while the peer makes its."""
+        ...
 
     def delete_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]: ...
 
@@ -233,8 +238,6 @@ class LinkManager:
         self.node = node
         self.remote = remote
         self.locks = LinkLocks()
-        # Remote calls to peer daemons run here while this thread makes the near ends.
-        self._remote_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kubedtn-remote")
         self._clock = clock
         self._parsed = TopologyCache()
 
@@ -689,10 +692,11 @@ class LinkManager:
             self._write_status(peer, partial(status_after, now=now, plumbed_own=uids, not_applied=notes))
 
     def _push_far_ends(self, far: list[tuple[_Job, CrossNode]]) -> list[_Push]:
-        """Ask each peer node's daemon for its far ends (one Remote call per node), in the
-        background. The waiting threads hold none of our locks, and a daemon holds its own
-        only while it works on its kernel, never while it waits on another daemon: two
-        daemons plumbing the two ends of a link at once cannot deadlock."""
+        """Ask each peer node's daemon for its far ends (one Remote call per node): sent now,
+        answered while we make our ends. Waiting for the answers (step 6) holds none of our
+        locks, and a daemon holds its own only while it works on its kernel, never while it
+        waits on another daemon: two daemons plumbing the two ends of a link at once cannot
+        deadlock."""
         pushes: list[_Push] = []
         for node_ip, items in by_node((d.remote, (job, d)) for job, d in far).items():
             ends = [end for end, _ in items]
@@ -700,7 +704,7 @@ class LinkManager:
                 future: Future[list[KubedtnError | None]] = Future()
                 future.set_result([TemporaryError(f"no client for the daemon on node {node_ip}")] * len(ends))
             else:
-                future = self._remote_pool.submit(self.remote.update_many, node_ip, ends)
+                future = self.remote.start_update_many(node_ip, ends)
             pushes.append(([pair for _, pair in items], future))
         return pushes
 

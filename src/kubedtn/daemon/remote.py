@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import grpc
@@ -42,21 +43,24 @@ class GrpcRemote:
 
     def _call(self, node_ip: str, method: str, request: Any, *, what: str) -> Any:
         """One RPC to the daemon at ``node_ip``; gRPC failures as kubedtn errors naming ``what``."""
-        where = f"{what} on the daemon at {node_ip}:{self.port}"
         try:
             return getattr(self._stub(node_ip), method)(request, timeout=self.timeout)
         except grpc.RpcError as e:
-            code = e.code() if isinstance(e, grpc.Call) else grpc.StatusCode.UNKNOWN
-            detail = e.details() if isinstance(e, grpc.Call) else str(e)
-            if code in _PERMANENT:
-                raise ValidationError(f"{where}: {detail}") from None
-            if code in _TEMPORARY:
-                raise TemporaryError(
-                    f"{where}: the daemon does not answer ({detail}); its end is made when that daemon "
-                    "starts again (it sets up its pods' links) or when this pod is set up again",
-                    delay=1.0,
-                ) from None
-            raise KubedtnError(f"{where}: {code.name}: {detail}") from None
+            raise self._error(e, node_ip, what=what) from None
+
+    def _error(self, e: grpc.RpcError, node_ip: str, *, what: str) -> KubedtnError:
+        where = f"{what} on the daemon at {node_ip}:{self.port}"
+        code = e.code() if isinstance(e, grpc.Call) else grpc.StatusCode.UNKNOWN
+        detail = e.details() if isinstance(e, grpc.Call) else str(e)
+        if code in _PERMANENT:
+            return ValidationError(f"{where}: {detail}")
+        if code in _TEMPORARY:
+            return TemporaryError(
+                f"{where}: the daemon does not answer ({detail}); its end is made when that daemon "
+                "starts again (it sets up its pods' links) or when this pod is set up again",
+                delay=1.0,
+            )
+        return KubedtnError(f"{where}: {code.name}: {detail}")
 
     def update(self, end: RemoteEnd) -> None:
         what = f"Remote.Update of {end.kube_ns}/{end.pod}"
@@ -66,6 +70,24 @@ class GrpcRemote:
 
     def update_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
         return self._many(node_ip, "UpdateMany", ends)
+
+    def start_update_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> Future[list[KubedtnError | None]]:
+        """The request is built and handed to gRPC in this thread, which sends it at once;
+        a pool thread building it would compete for the GIL with the caller's own work and
+        reach the peer later (measured: ~100 ms later with 1000 ends)."""
+        what = f"Remote.UpdateMany of {len(ends)} link end(s)"
+        answer: Future[list[KubedtnError | None]] = Future()
+        request = pb.RemotePods(pods=[remote_to_pb(end) for end in ends])
+        call = self._stub(node_ip).UpdateMany.future(request, timeout=self.timeout)
+
+        def done(call: Any) -> None:
+            try:
+                answer.set_result(self._per_end(call.result(), node_ip, ends, what=what))
+            except grpc.RpcError as e:
+                answer.set_result([self._error(e, node_ip, what=what)] * len(ends))
+
+        call.add_done_callback(done)
+        return answer
 
     def delete_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
         return self._many(node_ip, "DeleteMany", ends)
@@ -78,6 +100,12 @@ class GrpcRemote:
             reply = self._call(node_ip, method, request, what=what)
         except KubedtnError as e:
             return [e] * len(ends)
+        return self._per_end(reply, node_ip, ends, what=what)
+
+    @staticmethod
+    def _per_end(
+        reply: pb.RemoteResults, node_ip: str, ends: Sequence[RemoteEnd], *, what: str
+    ) -> list[KubedtnError | None]:
         errors = list(reply.errors)
         if len(errors) != len(ends):
             broken = KubedtnError(f"{what} on {node_ip}: {len(errors)} results for {len(ends)} ends")

@@ -7,6 +7,7 @@ manager (issue 5 runs a daemon process per node and sends it over gRPC).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -32,10 +33,14 @@ class DirectRemote:
         self.managers: dict[str, LinkManager] = {}
         self.calls: list[RemoteEnd] = []
         self.deletes: list[RemoteEnd] = []
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="test-remote")
 
     def update_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
         self.calls += ends
         return self.managers[node_ip].remote_update_many(ends)
+
+    def start_update_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> Future[list[KubedtnError | None]]:
+        return self.pool.submit(self.update_many, node_ip, list(ends))  # as a peer daemon: at once
 
     def delete_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
         self.deletes += ends
@@ -54,7 +59,10 @@ def nodes(pool: NamespacePool, store: SqliteStore) -> Iterator[tuple[LinkManager
     a = LinkManager(store=store, dataplane=dp, node=NodeInfo(NODE_A, "u0", path(na), 1500), remote=remote)
     b = LinkManager(store=store, dataplane=dp, node=NodeInfo(NODE_B, "u0", path(nb), 1500), remote=remote)
     remote.managers = {NODE_A: a, NODE_B: b}
-    yield a, b, remote
+    try:
+        yield a, b, remote
+    finally:
+        remote.pool.shutdown()
 
 
 def test_a_link_between_pods_on_two_nodes_is_a_vxlan_pair_that_carries_traffic(

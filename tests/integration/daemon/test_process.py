@@ -8,6 +8,7 @@ import signal
 import stat
 import subprocess
 import urllib.request
+from dataclasses import replace
 
 import grpc
 import pytest
@@ -239,11 +240,17 @@ def test_remote_update_over_grpc_reaches_the_peer_daemon_and_unreachable_is_temp
             KubedtnError, match=re.escape("INTERNAL: link 9: this node's IP 203.0.113.7 is on no interface")
         ):
             client.update(end)
+        # The same through the batch call sent ahead: one answer per end, in the future.
+        (error,) = client.start_update_many("127.0.0.1", [end]).result(timeout=10)
+        assert isinstance(error, KubedtnError) and "link 9: this node's IP 203.0.113.7" in str(error)
     finally:
         client.close()
     nobody = GrpcRemote(port=free_port(), timeout=5)
     try:
         with pytest.raises(TemporaryError, match="the daemon does not answer"):
             nobody.update(end)
+        errors = nobody.start_update_many("127.0.0.1", [end, replace(end, uid=10)]).result(timeout=10)
+        assert [type(e) for e in errors] == [TemporaryError, TemporaryError]
+        assert "Remote.UpdateMany of 2 link end(s)" in str(errors[0])
     finally:
         nobody.close()
