@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import kernel
-from tests.support.lab import LabEnv, kubedtn, zipapp_lab
+from tests.support.lab import LabEnv, kubedtn, script_of, zipapp_lab
 
 pytestmark = pytest.mark.e2e
 
@@ -27,8 +27,8 @@ def test_three_node_example_end_to_end(lab: tuple[LabEnv, list[str]]) -> None:
     up = kubedtn(env, "lab", "up", "--name", env.name, str(THREE_NODE), executable=exe)
     assert up.returncode == 0, up.stderr
     assert env.note_daemon() is not None
-    # the daemon runs from the same executable
-    assert Path(f"/proc/{env.note_daemon()}/cmdline").read_bytes().split(b"\0")[1] == exe[0].encode()
+    daemon = env.note_daemon()
+    assert daemon is not None and script_of(daemon) == exe[0].encode()  # the same executable
     if not kernel.has_netem():
         # said plainly, not skipped silently: link 1 wants latency and loss
         assert "latency, loss not applied: sch_netem is missing in this kernel" in up.stderr

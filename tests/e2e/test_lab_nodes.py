@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.lab import LabEnv, kubedtn, zipapp_lab
+from tests.support.lab import LabEnv, kubedtn, script_of, zipapp_lab
 from tests.support.simnodes import lab_nodes, node_daemon_pids
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +35,7 @@ def test_the_ring_on_three_simulated_nodes_end_to_end(lab: tuple[LabEnv, list[st
     assert up.returncode == 0, up.stderr
     assert len(pids) == 3
     for pid in pids:  # each node's daemon: this executable, in its own node namespace
-        assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1] == exe[0].encode()
+        assert script_of(pid) == exe[0].encode()
     assert len({netns_of(pid) for pid in pids}) == 3
     assert netns_of(pids[0]) != str(Path("/proc/self/ns/net").readlink())
 

@@ -122,3 +122,11 @@ def ifindexes(netns: str) -> dict[str, int]:
         ["ip", "-j", "-n", netns, "link", "show"], capture_output=True, text=True, check=True
     )
     return {str(i["ifname"]): int(i["ifindex"]) for i in json.loads(out.stdout or "[]")}
+
+
+def script_of(pid: int) -> bytes:
+    """The script a process runs: the first argument after its interpreter's options
+    (dist/kubedtn's shebang is ``/usr/bin/python3 -S``)."""
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        argv = f.read().split(b"\0")
+    return next(a for a in argv[1:] if not a.startswith(b"-"))

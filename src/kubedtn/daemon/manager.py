@@ -504,7 +504,11 @@ class LinkManager:
                     job.failures.append(DataplaneError(d.reason))
                     job.unplumbed.add(d.link.uid)
                 elif isinstance(d, Skip):
-                    job.unplumbed.add(d.link.uid)
+                    # Not "unplumbed": the peer's daemon, on another node, may be making this
+                    # link right now and record it in this pod's status before we write ours.
+                    # (What an earlier life of the pod recorded is cleared when it comes up
+                    # in a new namespace, see status_after.)
+                    pass
                 else:
                     chosen.setdefault((job.topo.namespace, d.link.uid), d.spec)
         far = [(j, d) for j in jobs for d in j.decisions if isinstance(d, CrossNode)]

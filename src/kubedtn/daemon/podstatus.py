@@ -78,8 +78,8 @@ def properties_condition(notes: Mapping[int, str]) -> Condition:
     return Condition(PROPERTIES, "False", "NetemMissing", text)
 
 
-def _notes(status: TopologyStatus) -> dict[int, str]:
-    """The per-link notes of a PropertiesApplied=False condition."""
+def noted_links(status: TopologyStatus) -> dict[int, str]:
+    """The per-link notes of a PropertiesApplied=False condition, by uid."""
     cond = next((c for c in status.conditions if c.type == PROPERTIES and c.status == "False"), None)
     notes: dict[int, str] = {}
     for note in cond.message.split(NOTE_SEPARATOR) if cond else ():
@@ -115,9 +115,11 @@ def status_after(
     """The status after an event, from the stored one.
 
     ``alive``: (src_ip, net_ns) to record, ("", "") for a pod that stopped (its links are
-    then all gone), None to keep. ``plumbed``: links (by uid) now up; ``plumbed_own``: uids
-    now up, recorded as the pod's own spec has them (a peer plumbed them); ``unplumbed``: uids
-    now down. ``failure``: the error of a failed setup (Ready False, reason SetupFailed).
+    then all gone), None to keep; a net_ns other than the recorded one is a new life (the
+    links recorded before are gone with the old namespace). ``plumbed``: links (by uid) now
+    up; ``plumbed_own``: uids now up, recorded as the pod's own spec has them (a peer plumbed
+    them); ``unplumbed``: uids now down. ``failure``: the error of a failed setup (Ready
+    False, reason SetupFailed).
     ``not_applied``: for the links this call plumbed, the properties the kernel cannot
     emulate, by uid (the PropertiesApplied condition keeps the notes of other links; None
     leaves the condition as it is).
@@ -128,7 +130,10 @@ def status_after(
         # A pod that is not running has no links, so nothing to say about their properties.
         status = TopologyStatus(conditions=tuple(c for c in old.conditions if c.type != PROPERTIES))
         return _with_ready(topo, status, failure=None, now=now)
-    links = {link.uid: link for link in old.links}
+    # A pod that comes up in another namespace than the one recorded starts a new life:
+    # the links recorded for the old one went with its namespace.
+    new_life = alive is not None and net_ns != old.net_ns
+    links = {} if new_life else {link.uid: link for link in old.links}
     for uid in unplumbed:
         links.pop(uid, None)
     links.update(plumbed or {})
@@ -145,7 +150,7 @@ def status_after(
     # The condition speaks of plumbed links: a pod with none yet (all its peers still down)
     # gets it with its first link, which also spares that pod a status write per SetupPod.
     if not_applied is not None and (had_condition or status.links):
-        notes = _notes(old)
+        notes = noted_links(old)
         for uid in {*(plumbed or {}), *plumbed_own, *unplumbed}:
             notes.pop(uid, None)
         notes.update(not_applied)

@@ -7,7 +7,7 @@ conflict (the daemon writes status concurrently).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +79,7 @@ def write(store: ObjectStore, lab: str, topologies: Sequence[Topology]) -> Write
     return WriteCounts(created=created, updated=updated, unchanged=unchanged)
 
 
-def key_of(obj: dict[str, Any]) -> str:
+def key_of(obj: Mapping[str, Any]) -> str:
     meta = obj.get("metadata") or {}
     return f"{meta.get('namespace')}/{meta.get('name')}"
 

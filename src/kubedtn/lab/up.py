@@ -6,8 +6,9 @@ The order is what makes it safe to repeat and safe to stop half-way:
 2. plan against what exists (namespaces, store objects): refuse before creating anything
    if a namespace or object of the same name is someone else's;
 3. write the lab's record listing every namespace about to be made;
-4. write the Topology objects (create or update, labelled with the lab), then make the
-   namespaces;
+4. write the Topology objects (create or update, labelled with the lab) and make the
+   namespaces, both at once (the writes are mostly Python, the namespaces mostly the
+   kernel: two CPUs do them side by side);
 5. make sure the lab's daemon runs (started, if it does not, before step 4 so that it
    comes up while the objects and namespaces are made; then wait until it answers, which
    happens while the namespaces are made);
@@ -15,7 +16,8 @@ The order is what makes it safe to repeat and safe to stop half-way:
    with simulated nodes (``--nodes``/``spec.nodeName``, see ``kubedtn.lab.nodes``) step 5
    makes the nodes and their underlay and starts a daemon in each, and step 6 calls
    ``SetupPods`` on every node's daemon for its pods, all nodes at once;
-7. read back what the kernel has, for the summary.
+7. the summary: what the daemon recorded in the pods' status (``lab status`` is the
+   one that reads every namespace back from the kernel).
 
 Running it again converges: existing namespaces and objects are kept or updated, pods
 no longer in the files are taken down, and ``SetupPods`` of a pod that is up only adds
@@ -46,7 +48,7 @@ from kubedtn.lab.plan import LabPlan, plan_up
 from kubedtn.lab.progress import Progress
 from kubedtn.lab.state import DaemonRecord, LabState, NodeRecord, PodRecord
 from kubedtn.lab.teardown import take_down_pods
-from kubedtn.lab.view import LabView, gather
+from kubedtn.lab.view import LabView, gather_recorded
 from kubedtn.model.documents import load_bundle
 from kubedtn.model.types import Topology
 from kubedtn.store import open_store
@@ -206,17 +208,22 @@ def up(opts: UpOptions, *, progress: Progress) -> UpResult:
         started = any(proc is not None for _, proc in node_procs)
 
     with closing(open_store(prep.store_path)) as store:
-        progress.step("store")
-        counts = topostore.write(store, opts.lab, prep.topologies)
-        progress.finish(f"created {counts.created}, updated {counts.updated}, unchanged {counts.unchanged}")
+        with ThreadPoolExecutor(2, thread_name_prefix="kubedtn-lab-up") as pool:
+            # The namespaces are made while the objects are written (the kernel's work beside
+            # this process's); both are done before any pod comes up.
+            made = pool.submit(lambda: loopback_up(create_namespaces(plan.create_netns)))
+            progress.step("store")
+            counts = topostore.write(store, opts.lab, prep.topologies)  # on error the pool waits for it
+            progress.finish(
+                f"created {counts.created}, updated {counts.updated}, unchanged {counts.unchanged}"
+            )
 
-        # The daemon answers its first Status after checking the objects just written (it
-        # keeps them parsed for SetupPods): that wait runs beside making the namespaces, the
-        # daemon's process checking while this one waits on the kernel.
-        with ThreadPoolExecutor(1, thread_name_prefix="kubedtn-lab-wait") as pool:
+            # The daemon answers its first Status after checking the objects just written (it
+            # keeps them parsed for SetupPods): that wait runs beside making the namespaces,
+            # the daemon's process checking while this one waits on the kernel.
             answered = pool.submit(await_daemon, paths, daemon, spawned) if prep.nodes is None else None
             progress.step("namespaces", len(plan.create_netns))
-            loopback_up(create_namespaces(plan.create_netns))
+            made.result()
             progress.finish(
                 f"created {len(plan.create_netns)}, kept {len(plan.pods) - len(plan.create_netns)}"
             )
@@ -240,8 +247,8 @@ def up(opts: UpOptions, *, progress: Progress) -> UpResult:
 
         current, failed = bring_up(opts, paths, current, records, progress=progress)
 
-        progress.step("reading back")
-        view = gather(store, opts.lab, current.pods, known=prep.topologies)
+        progress.step("summary")
+        view = gather_recorded(store, opts.lab, current.pods, known=prep.topologies)
         progress.finish()
     return UpResult(plan=plan, state=current, failed=failed, view=view, daemon_started=started)
 

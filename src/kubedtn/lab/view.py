@@ -1,8 +1,12 @@
-"""What a lab looks like right now: pods, links and their properties as the kernel has them.
+"""What a lab looks like: pods, links and their properties, as the kernel has them or as
+the daemon recorded them.
 
-``gather`` reads (effects); everything else is pure: which properties of a link end the
-kernel does not carry (``missing_properties``), how each link is (``link_views``).
-The tables are drawn by ``kubedtn.lab.report``.
+``gather`` reads the kernel (``lab status``: the live view); ``gather_recorded`` reads
+only what the daemon recorded in the pods' status (``lab up``: the summary of what was
+just done, without reading every namespace back). Everything else is pure: which
+properties of a link end the kernel does not carry (``missing_properties``), how each
+link is (``link_views``, ``recorded_link_views``). The tables are drawn by
+``kubedtn.lab.report``.
 """
 
 from __future__ import annotations
@@ -10,9 +14,12 @@ from __future__ import annotations
 import math
 import subprocess
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
+from kubedtn.daemon.podstatus import PROPERTIES, noted_links
 from kubedtn.dataplane import Dataplane, LiveInterface, create_namespaces, delete_namespaces, namespace_exists
 from kubedtn.errors import KubedtnError
 from kubedtn.lab import topostore
@@ -119,6 +126,18 @@ def end_notes(end: EndView, *, netem_missing: bool | None) -> list[str]:
     return [f"{end.where}: {'; '.join(clauses)}"]
 
 
+def _links_once(topologies: Sequence[Topology]) -> Iterator[tuple[Topology, Link, Topology | None]]:
+    """Each link of the lab once: the pod listing it first, the link, the far pod (None when
+    the peer is not a pod of the lab)."""
+    by_key = {t.key: t for t in topologies}
+    seen: set[int] = set()
+    for topo in sorted(topologies, key=lambda t: (t.namespace, t.name)):
+        for link in topo.links:
+            if link.uid not in seen:
+                seen.add(link.uid)
+                yield topo, link, _far_end(by_key, topo, link)
+
+
 def link_views(
     topologies: Sequence[Topology],
     live: Mapping[str, Mapping[str, LiveInterface]],
@@ -126,29 +145,51 @@ def link_views(
     netem_missing: bool | None = None,
 ) -> list[LinkView]:
     """One view per link uid; ``live``: pod key → interface name → what the kernel has."""
-    by_key = {t.key: t for t in topologies}
-    seen: set[int] = set()
     out: list[LinkView] = []
-    for topo in sorted(topologies, key=lambda t: (t.namespace, t.name)):
-        for link in topo.links:
-            if link.uid in seen:
-                continue
-            seen.add(link.uid)
-            mine = live.get(topo.key, {})
-            a = EndView(topo.key, link.local_intf, link.properties, mine.get(link.local_intf))
-            far = _far_end(by_key, topo, link)
-            if far is None:
-                out.append(LinkView(link.uid, a, None, link.peer_pod, "outside"))
-                continue
-            theirs = live.get(far.key, {})
-            b = EndView(far.key, link.peer_intf, _far_props(far, link), theirs.get(link.peer_intf))
-            states = {_end_state(a.live), _end_state(b.live)}
-            if len(states) == 1:
-                (state,) = states
-            else:
-                state = "partial" if "missing" in states else "down"
-            notes = end_notes(a, netem_missing=netem_missing) + end_notes(b, netem_missing=netem_missing)
-            out.append(LinkView(link.uid, a, b, link.peer_pod, state, tuple(notes)))
+    for topo, link, far in _links_once(topologies):
+        mine = live.get(topo.key, {})
+        a = EndView(topo.key, link.local_intf, link.properties, mine.get(link.local_intf))
+        if far is None:
+            out.append(LinkView(link.uid, a, None, link.peer_pod, "outside"))
+            continue
+        theirs = live.get(far.key, {})
+        b = EndView(far.key, link.peer_intf, _far_props(far, link), theirs.get(link.peer_intf))
+        states = {_end_state(a.live), _end_state(b.live)}
+        if len(states) == 1:
+            (state,) = states
+        else:
+            state = "partial" if "missing" in states else "down"
+        notes = end_notes(a, netem_missing=netem_missing) + end_notes(b, netem_missing=netem_missing)
+        out.append(LinkView(link.uid, a, b, link.peer_pod, state, tuple(notes)))
+    return sorted(out, key=lambda v: v.uid)
+
+
+def recorded_link_views(
+    topologies: Sequence[Topology],
+    plumbed: Mapping[str, AbstractSet[int]],
+    without_netem: Mapping[str, AbstractSet[int]],
+) -> list[LinkView]:
+    """One view per link uid from what the daemon recorded: ``plumbed``, pod key → the uids
+    in its ``status.links``; ``without_netem``, pod key → the uids its PropertiesApplied
+    condition names (made with their rate only: the kernel has no sch_netem). A link is
+    up when both ends record it, partial when one does; the notes read as the kernel
+    view's."""
+    out: list[LinkView] = []
+    for topo, link, far in _links_once(topologies):
+        a = EndView(topo.key, link.local_intf, link.properties, None)
+        if far is None:  # as link_views: a host peer, or a pod not in the lab
+            out.append(LinkView(link.uid, a, None, link.peer_pod, "outside"))
+            continue
+        b = EndView(far.key, link.peer_intf, _far_props(far, link), None)
+        mine, theirs = link.uid in plumbed.get(topo.key, ()), link.uid in plumbed.get(far.key, ())
+        state = "up" if mine and theirs else "partial" if mine or theirs else "missing"
+        notes: list[str] = []
+        if link.uid in without_netem.get(topo.key, ()) or link.uid in without_netem.get(far.key, ()):
+            for end in (a, b):
+                lacking = missing_properties(end.want, LinkProperties(rate_bps=end.want.rate_bps))
+                if lacking:
+                    notes.append(f"{end.where}: {', '.join(lacking)} not applied: {_NETEM_MISSING}")
+        out.append(LinkView(link.uid, a, b, link.peer_pod, state, tuple(notes)))
     return sorted(out, key=lambda v: v.uid)
 
 
@@ -267,9 +308,13 @@ def gather(
 def stored_topologies(store: ObjectStore, lab: str, known: Sequence[Topology]) -> list[Topology]:
     """The lab's Topologies as stored: for the ``known`` ones their spec with the stored
     status summary, the others checked in full."""
+    return _topologies(topostore.lab_objects(store, lab), known)
+
+
+def _topologies(objects: Sequence[Mapping[str, Any]], known: Sequence[Topology]) -> list[Topology]:
     by_key = {t.key: t for t in known}
     out: list[Topology] = []
-    for obj in topostore.lab_objects(store, lab):
+    for obj in objects:
         spec = by_key.get(topostore.key_of(obj))
         if spec is None:
             out.append(topology_from_dict(obj))
@@ -278,9 +323,37 @@ def stored_topologies(store: ObjectStore, lab: str, known: Sequence[Topology]) -
     return out
 
 
+def recorded_uids(obj: Mapping[str, Any]) -> frozenset[int]:
+    """The uids of a stored object's ``status.links`` (a bad entry is left out: the status
+    is the daemon's own writing, and this is only a summary)."""
+    status = obj.get("status")
+    links = status.get("links") if isinstance(status, Mapping) else None
+    if not isinstance(links, list):
+        return frozenset()
+    return frozenset(
+        uid for item in links if isinstance(item, Mapping) and isinstance(uid := item.get("uid"), int)
+    )
+
+
+def gather_recorded(
+    store: ObjectStore, lab: str, records: Sequence[PodRecord], *, known: Sequence[Topology] = ()
+) -> LabView:
+    """The lab as the daemon recorded it (no kernel read): what ``lab up`` just did.
+
+    ``known``: Topologies whose spec the caller has just written; of those only the
+    status is read from the store."""
+    objects = topostore.lab_objects(store, lab)
+    topologies = _topologies(objects, known)
+    plumbed = {topostore.key_of(obj): recorded_uids(obj) for obj in objects}
+    without_netem = {t.key: frozenset(noted_links(t.status)) for t in topologies}
+    pods = pod_views(topologies, records)
+    links = recorded_link_views(topologies, plumbed, without_netem)
+    return LabView(tuple(pods), tuple(links), tuple(lab_notes(links, pods)))
+
+
 # The daemon's condition naming properties the kernel lacks: the lab reports those per end
-# from the kernel itself (link notes), so it does not repeat the condition.
-PROPERTIES_CONDITION = "PropertiesApplied"
+# (link notes), so it does not repeat the condition.
+PROPERTIES_CONDITION = PROPERTIES
 
 
 def lab_notes(links: Sequence[LinkView], pods: Sequence[PodView]) -> list[str]:

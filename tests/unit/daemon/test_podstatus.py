@@ -110,3 +110,13 @@ def test_properties_applied_appears_with_the_first_plumbed_link() -> None:
     # Once there, it stays and follows the links (here: all gone again).
     down = step(up, now=T1, unplumbed=(1,), not_applied={})
     assert any(c.type == PROPERTIES for c in down.status.conditions)
+
+
+def test_a_new_namespace_is_a_new_life_and_a_skip_removes_nothing() -> None:
+    """Links recorded for a pod's old namespace are dropped when it comes up in another;
+    coming up again in the same one keeps what a peer's daemon recorded meanwhile."""
+    up = step(R1, now=T0, alive=("10.0.0.1", "/run/netns/old"), plumbed={1: R1.links[0]})
+    again = step(up, now=T1, alive=("10.0.0.1", "/run/netns/old"))
+    assert [x.uid for x in again.status.links] == [1]
+    moved = step(up, now=T1, alive=("10.0.0.2", "/run/netns/new"))
+    assert moved.status.links == () and moved.status.skipped == ("r2", "r3")

@@ -6,7 +6,14 @@ import dataclasses
 
 from kubedtn.dataplane import LiveInterface
 from kubedtn.lab.report import describe_properties, links_table, pods_table
-from kubedtn.lab.view import PodView, lab_notes, link_views, missing_properties
+from kubedtn.lab.view import (
+    PodView,
+    lab_notes,
+    link_views,
+    missing_properties,
+    recorded_link_views,
+    recorded_uids,
+)
 from kubedtn.model import LinkProperties, Topology
 from kubedtn.model.objects import topology_from_dict
 from tests.unit.model import helpers
@@ -167,3 +174,26 @@ def test_notes_include_failed_conditions() -> None:
         )
     ]
     assert lab_notes([], pods) == ["r1: Ready is False (PodDown): not running"]
+
+
+def test_recorded_link_states_and_notes_read_as_the_kernel_views() -> None:
+    """lab up's summary: from the uids each pod's status records, no kernel read."""
+    plumbed = {"default/r1": frozenset({1, 2}), "default/r2": frozenset({1})}
+    views = recorded_link_views([R1, R2], plumbed, {"default/r2": frozenset({1})})
+    assert [(v.uid, v.state) for v in views] == [(1, "up"), (2, "partial")]
+    # the same words as the kernel view's for netem the kernel lacks (link 1 only)
+    assert views[0].notes == (
+        "r1/eth1: latency, loss not applied: sch_netem is missing in this kernel",
+        "r2/eth1: latency not applied: sch_netem is missing in this kernel",
+    )
+    assert views[1].notes == ()
+    assert {v.state for v in recorded_link_views([R1, R2], {}, {})} == {"missing"}
+    # a peer that is not a pod of the lab: outside, as in the kernel view
+    (alone,) = {v.state for v in recorded_link_views([R1], {}, {})}
+    assert alone == "outside"
+
+
+def test_recorded_uids_read_only_well_formed_entries() -> None:
+    obj = {"status": {"links": [{"uid": 3}, {"uid": "x"}, "junk", {"uid": 5, "peer_pod": "r2"}]}}
+    assert recorded_uids(obj) == {3, 5}
+    assert recorded_uids({}) == frozenset() and recorded_uids({"status": {"links": None}}) == frozenset()
