@@ -15,8 +15,9 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from kubedtn.daemon.logs import EventLog
 from kubedtn.errors import KubedtnError
@@ -57,11 +58,18 @@ def _key(obj: dict[str, object]) -> str:
 
 
 class PodListWriter:
-    """Keeps the pod list file equal to the store's Topologies (a thread; ``stop()`` ends it)."""
+    """Keeps the pod list file equal to the store's Topologies (a thread; ``stop()`` ends it).
 
-    def __init__(self, *, store: ObjectStore, path: Path) -> None:
+    ``on_object`` is also given every added or modified object the watch brings (the
+    daemon checks new Topologies there, while whoever writes them is still writing, so
+    that SetupPod finds them checked)."""
+
+    def __init__(
+        self, *, store: ObjectStore, path: Path, on_object: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
         self.store = store
         self.path = path
+        self._on_object = on_object
         self._keys: set[str] = set()
         self._stopped = threading.Event()
         self._stream_lock = threading.Lock()
@@ -113,6 +121,8 @@ class PodListWriter:
             for event in stream:
                 rv = str(event.object["metadata"]["resourceVersion"])
                 key = _key(event.object)
+                if self._on_object is not None and event.type is not EventType.DELETED:
+                    self._on_object(event.object)
                 if event.type is EventType.ADDED and key not in self._keys:
                     self._keys.add(key)
                     changed = True

@@ -118,7 +118,7 @@ class Daemon:
         )
         self.remote = GrpcRemote(port=cfg.grpc_port)
         self.manager = LinkManager(store=self.store, dataplane=self.dataplane, node=node, remote=self.remote)
-        self.podlist = PodListWriter(store=self.store, path=cfg.pod_list_path)
+        self.podlist = PodListWriter(store=self.store, path=cfg.pod_list_path, on_object=self.manager.prime)
         self.podlist.start()
         self._started.append("podlist")
         self.manager.reconcile()

@@ -103,3 +103,25 @@ def test_a_burst_of_topologies_is_one_rewrite(tmp_path: Path) -> None:
             assert writer.writes == 2
         finally:
             writer.stop()
+
+
+def test_added_and_modified_objects_are_handed_on(store: SqliteStore, tmp_path: Path) -> None:
+    seen: list[tuple[str, str]] = []
+    writer = PodListWriter(
+        store=store,
+        path=tmp_path / "topology-pods.json",
+        on_object=lambda o: seen.append((o["metadata"]["name"], o["metadata"]["resourceVersion"])),
+    )
+    writer.start()
+    try:
+        created = store.create(topo("r1"))
+        created["status"] = {"src_ip": "10.0.0.1"}
+        modified = store.update_status(created)
+        store.delete("default", "r1")
+        wait_for(lambda: read_pod_list(writer.path) == [], "r1 gone from the list")
+        assert seen == [
+            ("r1", created["metadata"]["resourceVersion"]),
+            ("r1", modified["metadata"]["resourceVersion"]),
+        ]  # and not the deletion
+    finally:
+        writer.stop()
