@@ -54,7 +54,13 @@ def _same_content(stored: dict[str, Any], body: dict[str, Any]) -> bool:
 
 
 def write(store: ObjectStore, lab: str, topologies: Sequence[Topology]) -> WriteCounts:
-    """Creates or updates every Topology (idempotent: unchanged objects are not rewritten)."""
+    """Creates or updates every Topology (idempotent: unchanged objects are not rewritten),
+    in one store batch (the SQLite store: one transaction, undone whole on an error)."""
+    with store.batch():
+        return _write(store, lab, topologies)
+
+
+def _write(store: ObjectStore, lab: str, topologies: Sequence[Topology]) -> WriteCounts:
     created = updated = unchanged = 0
     for topo in topologies:
         body = lab_object(topo, lab)
