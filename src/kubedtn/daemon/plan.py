@@ -145,7 +145,10 @@ def end_problems(pod: Topology, link: Link, peer: Topology, far: Link) -> tuple[
         joins = f"joins {quoted(far.peer_pod)}, not {pod.name}"
         return (f"{_where(pod, link)}: peer {peer.key}'s link uid {link.uid} {joins}",)
     # The model's own pair check; a link given in a request (AddLinks) may not be in the spec yet.
-    index = next((i for i, own in enumerate(pod.links) if own.uid == link.uid and own == link), None)
+    # (Usually the link is the spec's own object: found by identity, no field-by-field compare.)
+    index = next((i for i, own in enumerate(pod.links) if own is link), None)
+    if index is None:
+        index = next((i for i, own in enumerate(pod.links) if own.uid == link.uid and own == link), None)
     if index is None:
         pod, index = replace(pod, links=(*pod.links, link)), len(pod.links)
     far_index = next(i for i, other in enumerate(peer.links) if other is far)
