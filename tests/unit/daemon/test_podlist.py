@@ -115,10 +115,13 @@ def test_added_and_modified_objects_are_handed_on(store: SqliteStore, tmp_path: 
     writer.start()
     try:
         created = store.create(topo("r1"))
+        wait_for(lambda: read_pod_list(writer.path) == ["default/r1"], "r1 in the list")
         created["status"] = {"src_ip": "10.0.0.1"}
         modified = store.update_status(created)
+        wait_for(lambda: len(seen) >= 2, "the status change handed on")
+        writes = writer.writes
         store.delete("default", "r1")
-        wait_for(lambda: read_pod_list(writer.path) == [], "r1 gone from the list")
+        wait_for(lambda: read_pod_list(writer.path) == [] and writer.writes > writes, "r1 gone from the list")
         assert seen == [
             ("r1", created["metadata"]["resourceVersion"]),
             ("r1", modified["metadata"]["resourceVersion"]),
