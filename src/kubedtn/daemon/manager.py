@@ -32,7 +32,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Protocol
@@ -41,6 +41,7 @@ import kubedtn
 from kubedtn.daemon.locks import LinkKey, LinkLocks
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.parsecache import TopologyCache
+from kubedtn.daemon.parts import disjoint_parts
 from kubedtn.daemon.plan import (
     CrossNode,
     Decision,
@@ -81,16 +82,18 @@ from kubedtn.dataplane.netns import RUN_NETNS
 from kubedtn.errors import KubedtnError, NotFoundError, TemporaryError, ValidationError
 from kubedtn.model import Link, LinkProperties, PeerKind, Topology, TopologyStatus
 from kubedtn.model.names import vni_for_link
-from kubedtn.model.objects import status_to_dict
+from kubedtn.model.objects import ParsedTopology, status_to_dict
 from kubedtn.store import ConflictError, ObjectStore, retry_on_conflict
 from kubedtn.store import NotFoundError as StoreNotFound
 
 log = EventLog(logging.getLogger(__name__))
 
+# Links per Dataplane.apply beyond which a batch is cut into parts applied side by side
+# (on APPLY_THREADS threads): one part's planning overlaps another's kernel work.
+APPLY_PART = 250
+APPLY_THREADS = 2
 # Optimistic-concurrency retries of a status write (many requests may touch one pod's status).
 STATUS_WRITE_ATTEMPTS = 30
-# Read a namespace's Topologies with one list instead of one get each beyond this many.
-LIST_THRESHOLD = 16
 
 PLUMBED_OUTCOMES = ("created", "kept", "updated", "replaced")
 
@@ -112,6 +115,7 @@ class RemoteUpdater(Protocol):
 
 
 # One Remote call in flight: the (pod, decision) pairs it carries, in order, and its answer.
+StatusChange = Callable[[Topology], TopologyStatus]
 _Push = tuple[list[tuple["_Job", CrossNode]], "Future[list[KubedtnError | None]]"]
 
 
@@ -201,6 +205,17 @@ class _Job:
         return self.topo.key
 
 
+@dataclass(frozen=True)
+class _StatusWrite:
+    """A status write, computed from ``guess`` (None: nothing cached, read the store first)."""
+
+    key: str
+    change: Callable[[Topology], TopologyStatus]
+    guess: ParsedTopology | None = None
+    new: TopologyStatus | None = None
+    body: dict[str, Any] | None = None  # new as stored; None when new is the guess's status
+
+
 def _split_key(key: str) -> tuple[str, str]:
     namespace, name = key.split("/", 1)
     return namespace, name
@@ -240,25 +255,36 @@ class LinkManager:
         self.locks = LinkLocks()
         self._clock = clock
         self._parsed = TopologyCache()
+        self._apply_pool = ThreadPoolExecutor(max_workers=APPLY_THREADS, thread_name_prefix="kubedtn-apply")
 
     # ---- store access ---------------------------------------------------------------------
 
-    def _get(self, namespace: str, name: str) -> dict[str, Any] | None:
+    def _current(self, namespace: str, name: str) -> ParsedTopology | None:
+        """The stored version of a pod's Topology, parsed; None when there is none. A version
+        this daemon parsed already (or wrote) is not read again, only confirmed current."""
+        cached = self._parsed.version(namespace, name)
         try:
-            return self.store.get(namespace, name)
+            if cached is None:
+                obj = self.store.get(namespace, name)
+            else:
+                changed = self.store.get_if_changed(namespace, name, cached[0])
+                if changed is None:
+                    return cached[1]
+                obj = changed
         except StoreNotFound:
             return None
+        return self._parsed.parse(obj, namespace=namespace)
 
-    def _lenient(self, obj: Mapping[str, Any], namespace: str) -> Topology | None:
-        """A Topology even when some of its links are bad (those are left out)."""
-        return self._parsed.parse(obj, namespace=namespace).topology
+    def _lenient(self, namespace: str, name: str) -> Topology | None:
+        """A pod's Topology even when some of its links are bad (those are left out)."""
+        parsed = self._current(namespace, name)
+        return None if parsed is None else parsed.topology
 
     def _read_own(self, namespace: str, name: str) -> Topology | None:
         """The pod's Topology, strictly checked (ValidationError lists every problem); None if absent."""
-        obj = self._get(namespace, name)
-        if obj is None:
+        parsed = self._current(namespace, name)
+        if parsed is None:
             return None
-        parsed = self._parsed.parse(obj, namespace=namespace)
         if parsed.problems or parsed.topology is None:
             raise ValidationError(list(parsed.problems) or [f"{namespace}/{name}: not a Topology"])
         return parsed.topology
@@ -275,13 +301,8 @@ class LinkManager:
             by_ns.setdefault(namespace, set()).add(name)
         view: dict[str, Topology] = {}
         for namespace, names in by_ns.items():
-            if len(names) > LIST_THRESHOLD:
-                items, _ = self.store.list(namespace=namespace)
-                objs = [o for o in items if o["metadata"]["name"] in names]
-            else:
-                objs = [o for n in sorted(names) if (o := self._get(namespace, n)) is not None]
-            for obj in objs:
-                topo = self._lenient(obj, namespace)
+            for name in sorted(names):
+                topo = self._lenient(namespace, name)
                 if topo is None:
                     continue
                 if (
@@ -300,40 +321,46 @@ class LinkManager:
         return view
 
     def _write_status(self, key: str, change: Callable[[Topology], TopologyStatus]) -> Topology | None:
-        """Read-modify-write of one pod's status (retried on conflicts); None when it is gone.
+        """Read-modify-write of one pod's status (retried on conflicts); None when it is gone."""
+        return self._commit_status(self._prepare_status(key, change))
 
-        The first try starts from the version this daemon last read or wrote, without
-        reading the store (most writes follow this daemon's own read or write of the pod):
-        its resourceVersion makes the write conditional, so a stale guess is a conflict and
-        the read-modify-write below runs. A guess that needs no write proves nothing (the
-        stored status may be another), so that case reads too."""
+    def _prepare_status(self, key: str, change: Callable[[Topology], TopologyStatus]) -> _StatusWrite:
+        """The first try of a status write, computed (not written) from the version this
+        daemon last read or wrote of the pod: most writes follow its own read or write, so
+        the store is not read. Its resourceVersion makes the write conditional (see
+        _commit_status), so a guess that went stale meanwhile is caught there."""
         namespace, name = _split_key(key)
         guess = self._parsed.latest(namespace, name)
-        if guess is not None and guess.topology is not None and guess.topology.resource_version:
-            topo = guess.topology
-            new = change(topo)
-            if new != topo.status:
-                meta = {"name": name, "namespace": namespace, "resourceVersion": topo.resource_version}
-                body = {"metadata": meta, "status": status_to_dict(new)}
+        if guess is None or guess.topology is None or not guess.topology.resource_version:
+            return _StatusWrite(key, change)
+        new = change(guess.topology)
+        body = status_to_dict(new) if new != guess.topology.status else None
+        return _StatusWrite(key, change, guess, new, body)
+
+    def _commit_status(self, write: _StatusWrite) -> Topology | None:
+        """Write a prepared status; when its guess was stale (a conflict) or proves nothing
+        (it needed no write, but the stored status may be another), read-modify-write."""
+        if write.guess is not None and write.guess.topology is not None and write.new is not None:
+            topo = write.guess.topology
+            if write.body is not None:
                 with contextlib.suppress(ConflictError, StoreNotFound):
-                    stored = self.store.update_status(body)
-                    rv = str(stored["metadata"]["resourceVersion"])
-                    self._parsed.remember_status(topo, new, resource_version=rv, base=guess)
-                    return replace(topo, status=new, resource_version=rv)
+                    rv = self.store.write_status(
+                        topo.namespace, topo.name, resource_version=topo.resource_version, status=write.body
+                    )
+                    self._parsed.remember_status(topo, write.new, resource_version=rv, base=write.guess)
+                    return replace(topo, status=write.new, resource_version=rv)
+        namespace, name = _split_key(write.key)
 
         def attempt() -> Topology | None:
-            obj = self._get(namespace, name)
-            if obj is None:
+            parsed = self._current(namespace, name)
+            topo = None if parsed is None else parsed.topology
+            if parsed is None or topo is None:
                 return None
-            parsed = self._parsed.parse(obj, namespace=namespace)
-            topo = parsed.topology
-            if topo is None:
-                return None
-            new = change(topo)
+            new = write.change(topo)
             if new != topo.status:
-                obj["status"] = status_to_dict(new)
-                stored = self.store.update_status(obj)
-                rv = str(stored["metadata"]["resourceVersion"])
+                rv = self.store.write_status(
+                    namespace, name, resource_version=topo.resource_version, status=status_to_dict(new)
+                )
                 self._parsed.remember_status(topo, new, resource_version=rv, base=parsed)
             return replace(topo, status=new)
 
@@ -623,8 +650,9 @@ class LinkManager:
     def _apply(
         self, chosen: Mapping[LinkKey, LinkSpec], *, prune: set[str]
     ) -> dict[LinkKey, LinkResult | KubedtnError]:
-        """One Dataplane.apply for all links (one per Kubernetes namespace when uids repeat
-        across namespaces: the dataplane wants unique uids per call)."""
+        """Dataplane.apply of all links: one call per Kubernetes namespace when uids repeat
+        across namespaces (the dataplane wants unique uids per call), and a large batch cut
+        into parts with no namespace in common, applied side by side (see parts.py)."""
         if not chosen and not prune:
             return {}
         groups: list[list[LinkKey]] = [list(chosen)]
@@ -634,31 +662,45 @@ class LinkManager:
             for key in chosen:
                 by_ns.setdefault(key[0], []).append(key)
             groups = list(by_ns.values())
-        out: dict[LinkKey, LinkResult | KubedtnError] = {}
+        calls: list[tuple[list[LinkKey], set[str]]] = []
         for group in groups:
-            specs = [chosen[k] for k in group]
-            netns = {ep.netns for s in specs for ep in s.endpoints}
-            group_prune = prune & netns if len(groups) > 1 else prune
-            try:
-                report: ApplyReport = self.dataplane.apply(specs, prune=sorted(group_prune), strict=False)
-            except ValidationError as e:
-                # The model checked every link already; should the dataplane still refuse some,
-                # keep them out and apply the others.
-                log.error("dataplane refused links of the batch", links=len(specs), error=e)
-                bad = {k: err for k in group if (err := _spec_error(chosen[k])) is not None}
-                out.update(bad)
-                good = [k for k in group if k not in bad]
-                if good and len(good) < len(group):
-                    out.update(self._apply({k: chosen[k] for k in good}, prune=group_prune))
-                else:
-                    out.update({k: e for k in good})
-                continue
-            except KubedtnError as e:
-                log.error("dataplane apply failed", links=len(specs), error=e)
-                out.update({k: e for k in group})
-                continue
-            out.update(zip(group, report.results, strict=True))
+            parts = disjoint_parts(group, lambda k: (ep.netns for ep in chosen[k].endpoints), size=APPLY_PART)
+            for part in parts:
+                netns = {ep.netns for k in part for ep in chosen[k].endpoints}
+                calls.append((part, prune & netns))
+        # A namespace to prune that no link touches is pruned by the first call.
+        calls[0][1].update(prune - set().union(*(p for _, p in calls)))
+        out: dict[LinkKey, LinkResult | KubedtnError] = {}
+        if len(calls) == 1:
+            out.update(self._apply_part(chosen, *calls[0]))
+        else:
+            for done in self._apply_pool.map(lambda call: self._apply_part(chosen, *call), calls):
+                out.update(done)
         return out
+
+    def _apply_part(
+        self, chosen: Mapping[LinkKey, LinkSpec], part: list[LinkKey], prune: set[str]
+    ) -> dict[LinkKey, LinkResult | KubedtnError]:
+        specs = [chosen[k] for k in part]
+        try:
+            report: ApplyReport = self.dataplane.apply(specs, prune=sorted(prune), strict=False)
+        except ValidationError as e:
+            # The model checked every link already; should the dataplane still refuse some,
+            # keep them out and apply the others.
+            log.error("dataplane refused links of the batch", links=len(specs), error=e)
+            out: dict[LinkKey, LinkResult | KubedtnError] = {}
+            bad = {k: err for k in part if (err := _spec_error(chosen[k])) is not None}
+            out.update(bad)
+            good = [k for k in part if k not in bad]
+            if good and len(good) < len(part):
+                out.update(self._apply({k: chosen[k] for k in good}, prune=prune))
+            else:
+                out.update({k: e for k in good})
+            return out
+        except KubedtnError as e:
+            log.error("dataplane apply failed", links=len(specs), error=e)
+            return {k: e for k in part}
+        return dict(zip(part, report.results, strict=True))
 
     def _record(self, jobs: list[_Job]) -> None:
         """Step 5: each job's status, and the status of same-node peers outside the batch
@@ -667,22 +709,26 @@ class LinkManager:
             self._record_each(jobs)
 
     def _record_each(self, jobs: list[_Job]) -> None:
-        now = self._clock()
+        for key, change in self._status_changes(jobs, now=self._clock()):
+            self._write_status(key, change)
+
+    def _status_changes(self, jobs: list[_Job], *, now: str) -> list[tuple[str, StatusChange]]:
+        """The status writes that record the jobs: each job's pod, and the same-node peers
+        outside the batch whose links they plumbed."""
         in_batch = {j.key for j in jobs}
+        changes: list[tuple[str, StatusChange]] = []
         for job in jobs:
             failure = "; ".join(str(e) for e in job.failures) or None
-            self._write_status(
-                job.key,
-                partial(
-                    status_after,
-                    now=now,
-                    alive=(job.topo.status.src_ip, job.topo.status.net_ns),
-                    plumbed=job.plumbed,
-                    unplumbed=job.unplumbed,
-                    failure=failure,
-                    not_applied=job.not_applied,
-                ),
+            change = partial(
+                status_after,
+                now=now,
+                alive=(job.topo.status.src_ip, job.topo.status.net_ns),
+                plumbed=dict(job.plumbed),
+                unplumbed=set(job.unplumbed),
+                failure=failure,
+                not_applied=dict(job.not_applied),
             )
+            changes.append((job.key, change))
         peer_links: dict[str, dict[int, Link]] = {}
         peer_notes: dict[str, dict[int, str]] = {}
         for job in jobs:
@@ -693,7 +739,8 @@ class LinkManager:
                         peer_notes.setdefault(d.peer, {})[d.link.uid] = job.not_applied[d.link.uid]
         for peer, uids in peer_links.items():
             notes = peer_notes.get(peer, {})
-            self._write_status(peer, partial(status_after, now=now, plumbed_own=uids, not_applied=notes))
+            changes.append((peer, partial(status_after, now=now, plumbed_own=uids, not_applied=notes)))
+        return changes
 
     def _push_far_ends(self, far: list[tuple[_Job, CrossNode]]) -> list[_Push]:
         """Ask each peer node's daemon for its far ends (one Remote call per node): sent now,
@@ -718,24 +765,45 @@ class LinkManager:
         """Step 6: the far ends' outcome (for the links whose near end we made: ``cross``),
         then the status of the ``waiting`` pods (all their links) and of the cross-node
         peers, in one batch — one write per pod, not per link (a pod may have hundreds of
-        cross-node links)."""
+        cross-node links).
+
+        The statuses are computed while the peers' daemons still work, as if every far end
+        will be made (they nearly always are); all again when one was not."""
+        now = self._clock()
+        theirs: dict[str, dict[int, None]] = {}
+        for job, d in cross:
+            job.plumbed[d.link.uid] = d.link
+            theirs.setdefault(d.peer, {})[d.link.uid] = None
+        writes = self._cross_writes(waiting, theirs, now)
         ours_made = {(id(job), d.link.uid) for job, d in cross}
-        theirs: dict[str, list[int]] = {}
+        failed = False
         for pairs, future in pushes:
             for (job, d), error in zip(pairs, future.result(), strict=True):
-                if (id(job), d.link.uid) not in ours_made:
-                    continue  # our end failed, and says so already
-                if error is None:
-                    job.plumbed[d.link.uid] = d.link
-                    theirs.setdefault(d.peer, []).append(d.link.uid)
-                else:
-                    job.failures.append(_about(job.key, d.link.uid, error))
-        now = self._clock()
+                if error is None or (id(job), d.link.uid) not in ours_made:
+                    continue  # made; or our end failed, and says so already
+                del job.plumbed[d.link.uid]
+                theirs[d.peer].pop(d.link.uid, None)
+                job.failures.append(_about(job.key, d.link.uid, error))
+                failed = True
+        if failed:
+            writes = self._cross_writes(waiting, theirs, now)
         keys = {(j.topo.namespace, link.uid) for j in waiting for link in j.links}
         with self.locks.holding(keys), self.store.batch():
-            self._record_each(waiting)
-            for key, uids in theirs.items():
-                self._write_status(key, partial(status_after, now=now, plumbed_own=tuple(uids)))
+            for write in writes:  # (a pod written twice: the second guess conflicts and re-reads)
+                self._commit_status(write)
+
+    def _cross_writes(
+        self, waiting: list[_Job], theirs: Mapping[str, Mapping[int, None]], now: str
+    ) -> list[_StatusWrite]:
+        """The writes of step 6, prepared: the waiting pods' (and their same-node peers'),
+        then the cross-node peers' (the links their daemons made ends of)."""
+        changes = self._status_changes(waiting, now=now)
+        changes += [
+            (key, partial(status_after, now=now, plumbed_own=tuple(uids)))
+            for key, uids in theirs.items()
+            if uids
+        ]
+        return [self._prepare_status(key, change) for key, change in changes]
 
     # ---- DestroyPod(s), DelLinks, UpdateLinks ---------------------------------------------
 
@@ -747,8 +815,7 @@ class LinkManager:
         outcomes: dict[str, PodOutcome] = {}
         first: dict[str, Topology] = {}
         for ref in pods:
-            obj = self._get(ref.namespace, ref.name)
-            topo = None if obj is None else self._lenient(obj, ref.namespace)
+            topo = self._lenient(ref.namespace, ref.name)
             if topo is None:
                 outcomes[ref.key] = PodOutcome(ref.name, ref.namespace, in_topology=False)
             else:
@@ -759,8 +826,7 @@ class LinkManager:
             doomed: dict[str, Topology] = {}
             for key, topo in first.items():
                 # Read again under the locks: a SetupPod may have changed it meanwhile.
-                stored = self._get(topo.namespace, topo.name)
-                fresh = None if stored is None else self._lenient(stored, topo.namespace)
+                fresh = self._lenient(topo.namespace, topo.name)
                 if fresh is None:
                     outcomes[key] = PodOutcome(topo.name, topo.namespace, in_topology=False)
                     continue
@@ -896,8 +962,7 @@ class LinkManager:
         return len(updates)
 
     def _read_stored(self, pod: PodRef) -> Topology:
-        obj = self._get(pod.namespace, pod.name)
-        topo = None if obj is None else self._lenient(obj, pod.namespace)
+        topo = self._lenient(pod.namespace, pod.name)
         if topo is None:
             raise NotFoundError(f"{pod.key}: no Topology")
         return topo
@@ -935,8 +1000,7 @@ class LinkManager:
             for i, end in enumerate(ends):
                 pod = (end.kube_ns, end.pod)
                 if pod not in pods:  # many ends, few pods: read each once
-                    obj = self._get(*pod)
-                    pods[pod] = None if obj is None else self._lenient(obj, end.kube_ns)
+                    pods[pod] = self._lenient(*pod)
                 try:
                     spec = self._far_end_spec(end, pods[pod])
                 except KubedtnError as e:
@@ -1029,10 +1093,10 @@ class LinkManager:
 
     def check_pod(self, pod: PodRef, *, netns: str = "") -> CheckResult:
         """Whether every link the pod should have now (its peer is up) exists as planned."""
-        obj = self._get(pod.namespace, pod.name)
-        if obj is None:
+        parsed = self._current(pod.namespace, pod.name)
+        if parsed is None:
             return CheckResult(in_topology=False)
-        topo = self._lenient(obj, pod.namespace)
+        topo = parsed.topology
         if topo is None:
             return CheckResult(True, (f"{pod.key}: the stored Topology cannot be read",))
         if not is_alive(topo):
@@ -1061,22 +1125,23 @@ class LinkManager:
         """Check a Topology now (kept for later reads of the same version): the store watch
         hands in new ones as they are written, so a batch of pods written just before its
         SetupPods is checked while it is being written."""
-        self._lenient(obj, obj.get("metadata", {}).get("namespace") or "default")
+        self._parsed.parse(obj, namespace=obj.get("metadata", {}).get("namespace") or "default")
+
+    def _listed(self) -> list[Topology]:
+        """Every stored Topology that can be read (bad links left out)."""
+        items, _ = self.store.list()
+        parsed = (self._parsed.parse(o, namespace=o["metadata"].get("namespace", "default")) for o in items)
+        return [p.topology for p in parsed if p.topology is not None]
 
     def summary(self) -> NodeSummary:
-        items, _ = self.store.list()
-        alive = [
-            t for o in items if (t := self._lenient(o, o["metadata"].get("namespace", "default"))) is not None
-        ]
+        alive = self._listed()
         here = [t for t in alive if is_alive(t) and t.status.src_ip == self.node.ip]
         links = {(t.namespace, link.uid) for t in here for link in t.status.links}
         return NodeSummary(kubedtn.version(), self.node.ip, len(here), len(links))
 
     def pods_here(self) -> list[Topology]:
         """Pods recorded alive on this node."""
-        items, _ = self.store.list()
-        topos = [self._lenient(o, o["metadata"].get("namespace", "default")) for o in items]
-        return [t for t in topos if t is not None and is_alive(t) and t.status.src_ip == self.node.ip]
+        return [t for t in self._listed() if is_alive(t) and t.status.src_ip == self.node.ip]
 
     def reconcile(self) -> tuple[int, int]:
         """At start: pods alive on this node whose namespace exists are set up again (missing

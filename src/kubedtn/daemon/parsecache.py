@@ -88,6 +88,12 @@ class TopologyCache:
         self._put(key, _Entry(rv, parsed, obj.get("apiVersion"), meta, obj.get("spec")))
         return parsed
 
+    def version(self, namespace: str, name: str) -> tuple[str, ParsedTopology] | None:
+        """The resourceVersion of the newest parse this cache holds, and that parse."""
+        with self._lock:
+            entry = self._entries.get((namespace, name))
+        return (entry.rv, entry.parsed) if entry is not None else None
+
     def latest(self, namespace: str, name: str) -> ParsedTopology | None:
         """The newest version of the object this cache has seen (maybe not the store's newest)."""
         with self._lock:

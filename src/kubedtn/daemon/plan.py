@@ -29,6 +29,7 @@ Addresses, MACs and the MTU come from this pod's link (``local_*`` for this end,
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -173,7 +174,7 @@ def vxlan_mtu_limit(node: NodeInfo) -> tuple[int, str] | None:
     """The largest MTU a VXLAN end from this node can have, and why (None: unknown)."""
     if node.underlay_mtu is None:
         return None
-    version = ipaddress.ip_address(node.ip).version
+    version = _ip_version(node.ip)
     overhead = VXLAN_OVERHEAD[version]
     why = (
         f"the underlay {node.underlay} has MTU {node.underlay_mtu}, "
@@ -232,8 +233,13 @@ def far_endpoint(peer: Topology, link: Link, far: Link) -> Endpoint:
     )
 
 
+@functools.lru_cache(maxsize=1024)  # node IPs: a few, asked for every cross-node link
+def _ip_version(text: str) -> int:
+    return ipaddress.ip_address(text).version
+
+
 def _same_family(a: str, b: str) -> bool:
-    return ipaddress.ip_address(a).version == ipaddress.ip_address(b).version
+    return _ip_version(a) == _ip_version(b)
 
 
 def _vxlan(endpoint: Endpoint, *, namespace: str, uid: int, remote: str, node: NodeInfo) -> VxlanSpec | str:

@@ -60,9 +60,11 @@ def _key(obj: dict[str, object]) -> str:
 class PodListWriter:
     """Keeps the pod list file equal to the store's Topologies (a thread; ``stop()`` ends it).
 
-    ``on_object`` is also given every added or modified object the watch brings (the
-    daemon checks new Topologies there, while whoever writes them is still writing, so
-    that SetupPod finds them checked)."""
+    ``on_object`` is also given every object the watch brings in new (the daemon checks new
+    Topologies there, while whoever writes them is still writing, so that SetupPod finds
+    them checked). Changes are not handed on: most are status writes, which a daemon reads
+    cheaply when it needs them, and parsing each as it comes cost the daemon's other threads
+    their turn (a node's status writes reach every daemon)."""
 
     def __init__(
         self, *, store: ObjectStore, path: Path, on_object: Callable[[dict[str, Any]], None] | None = None
@@ -121,7 +123,7 @@ class PodListWriter:
             for event in stream:
                 rv = str(event.object["metadata"]["resourceVersion"])
                 key = _key(event.object)
-                if self._on_object is not None and event.type is not EventType.DELETED:
+                if self._on_object is not None and event.type is EventType.ADDED:
                     self._on_object(event.object)
                 if event.type is EventType.ADDED and key not in self._keys:
                     self._keys.add(key)

@@ -70,6 +70,12 @@ class ObjectStore(Protocol):
         """The object, or NotFoundError. ``namespace`` is None/"" for cluster-scoped kinds."""
         ...
 
+    def get_if_changed(self, namespace: str | None, name: str, resource_version: str) -> KubeObject | None:
+        """The object, or None when it is still the version ``resource_version`` (a reader
+        with that version parsed already skips reading it again); NotFoundError when absent.
+        A backend that cannot ask the server this cheaply may get and compare."""
+        ...
+
     def list(
         self, namespace: str | None = None, label_selector: SelectorLike = None
     ) -> tuple[ObjectList, str]:
@@ -90,6 +96,14 @@ class ObjectStore(Protocol):
 
     def update_status(self, obj: Mapping[str, Any]) -> KubeObject:
         """Replace only ``status`` (absent = cleared); resourceVersion checked as in update."""
+        ...
+
+    def write_status(
+        self, namespace: str | None, name: str, *, resource_version: str, status: Mapping[str, Any]
+    ) -> str:
+        """update_status of ``{"metadata": {name, namespace, resourceVersion}, "status": status}``
+        for a caller that needs only the new resourceVersion back (the old one when the status
+        already is this: nothing is written). Errors as update_status."""
         ...
 
     def batch(self) -> AbstractContextManager[None]:

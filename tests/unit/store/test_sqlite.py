@@ -85,6 +85,18 @@ def test_invalid_object_is_rejected_before_anything_is_written(store: SqliteStor
     assert store.list() == ([], "0")
 
 
+def test_get_if_changed_skips_only_the_version_the_reader_has(store: SqliteStore) -> None:
+    first = store.create(topology("r1"))
+    rv = first["metadata"]["resourceVersion"]
+    assert store.get_if_changed("default", "r1", rv) is None
+    first["status"] = {"net_ns": "/run/netns/a"}
+    second = store.update_status(first)
+    assert store.get_if_changed("default", "r1", rv) == second
+    assert store.get_if_changed("default", "r1", second["metadata"]["resourceVersion"]) is None
+    with pytest.raises(NotFoundError, match="r1"):
+        store.get_if_changed("other", "r1", rv)
+
+
 def test_list_sorted_with_consistent_resource_version(store: SqliteStore) -> None:
     store.create(topology("r2", "b"))
     store.create(topology("r1", "b"))
@@ -172,6 +184,37 @@ def test_update_status_changes_only_status(store: SqliteStore) -> None:
     assert updated["metadata"]["resourceVersion"] == "2"
     with pytest.raises(ConflictError, match="resourceVersion 1 is stale, current is 2"):
         store.update_status(obj)
+
+
+def test_write_status_is_update_status_returning_the_version(store: SqliteStore) -> None:
+    obj = store.create(topology("r1"))
+    rv = obj["metadata"]["resourceVersion"]
+    status = {"net_ns": "/run/netns/ä", "links": [{"uid": 1, "peer_pod": "r2"}]}
+    new_rv = store.write_status("default", "r1", resource_version=rv, status=status)
+    stored = store.get("default", "r1")
+    assert stored["status"] == status
+    assert stored["metadata"]["resourceVersion"] == new_rv != rv
+    assert {k: v for k, v in stored.items() if k != "status"} == {
+        **obj,
+        "metadata": {**obj["metadata"], "resourceVersion": new_rv},
+    }
+    assert events_of(store, rv) == [("MODIFIED", "r1", new_rv)]
+    # The same status again writes nothing.
+    assert store.write_status("default", "r1", resource_version=new_rv, status=dict(status)) == new_rv
+    assert events_of(store, new_rv) == []
+
+
+def test_write_status_errors_are_those_of_update_status(store: SqliteStore) -> None:
+    obj = store.create(topology("r1"))
+    rv = obj["metadata"]["resourceVersion"]
+    store.write_status("default", "r1", resource_version=rv, status={"src_ip": "10.0.0.1"})
+    with pytest.raises(ConflictError, match=f"resourceVersion {rv} is stale"):
+        store.write_status("default", "r1", resource_version=rv, status={"src_ip": "10.0.0.2"})
+    with pytest.raises(NotFoundError, match="r2"):
+        store.write_status("default", "r2", resource_version=rv, status={})
+    with pytest.raises(ValidationError, match="not JSON-serialisable"):
+        store.write_status("default", "r1", resource_version="2", status={"bad": object()})
+    assert store.get("default", "r1")["status"] == {"src_ip": "10.0.0.1"}
 
 
 # ---- batch ---------------------------------------------------------------------------------
