@@ -32,7 +32,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Protocol
@@ -41,7 +41,6 @@ import kubedtn
 from kubedtn.daemon.locks import LinkKey, LinkLocks
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.parsecache import TopologyCache
-from kubedtn.daemon.parts import disjoint_parts
 from kubedtn.daemon.plan import (
     CrossNode,
     Decision,
@@ -88,10 +87,6 @@ from kubedtn.store import NotFoundError as StoreNotFound
 
 log = EventLog(logging.getLogger(__name__))
 
-# Links per Dataplane.apply beyond which a batch is cut into parts applied side by side
-# (on APPLY_THREADS threads): one part's planning overlaps another's kernel work.
-APPLY_PART = 250
-APPLY_THREADS = 2
 # Optimistic-concurrency retries of a status write (many requests may touch one pod's status).
 STATUS_WRITE_ATTEMPTS = 30
 
@@ -255,7 +250,6 @@ class LinkManager:
         self.locks = LinkLocks()
         self._clock = clock
         self._parsed = TopologyCache()
-        self._apply_pool = ThreadPoolExecutor(max_workers=APPLY_THREADS, thread_name_prefix="kubedtn-apply")
 
     # ---- store access ---------------------------------------------------------------------
 
@@ -650,9 +644,8 @@ class LinkManager:
     def _apply(
         self, chosen: Mapping[LinkKey, LinkSpec], *, prune: set[str]
     ) -> dict[LinkKey, LinkResult | KubedtnError]:
-        """Dataplane.apply of all links: one call per Kubernetes namespace when uids repeat
-        across namespaces (the dataplane wants unique uids per call), and a large batch cut
-        into parts with no namespace in common, applied side by side (see parts.py)."""
+        """One Dataplane.apply for all links (one per Kubernetes namespace when uids repeat
+        across namespaces: the dataplane wants unique uids per call)."""
         if not chosen and not prune:
             return {}
         groups: list[list[LinkKey]] = [list(chosen)]
@@ -662,26 +655,17 @@ class LinkManager:
             for key in chosen:
                 by_ns.setdefault(key[0], []).append(key)
             groups = list(by_ns.values())
-        calls: list[tuple[list[LinkKey], set[str]]] = []
-        for group in groups:
-            parts = disjoint_parts(group, lambda k: (ep.netns for ep in chosen[k].endpoints), size=APPLY_PART)
-            for part in parts:
-                netns = {ep.netns for k in part for ep in chosen[k].endpoints}
-                calls.append((part, prune & netns))
-        # A namespace to prune that no link touches is pruned by the first call.
-        calls[0][1].update(prune - set().union(*(p for _, p in calls)))
         out: dict[LinkKey, LinkResult | KubedtnError] = {}
-        if len(calls) == 1:
-            out.update(self._apply_part(chosen, *calls[0]))
-        else:
-            for done in self._apply_pool.map(lambda call: self._apply_part(chosen, *call), calls):
-                out.update(done)
+        for group in groups:
+            netns = {ep.netns for k in group for ep in chosen[k].endpoints}
+            out.update(self._apply_group(chosen, group, prune & netns if len(groups) > 1 else prune))
         return out
 
-    def _apply_part(
-        self, chosen: Mapping[LinkKey, LinkSpec], part: list[LinkKey], prune: set[str]
+    def _apply_group(
+        self, chosen: Mapping[LinkKey, LinkSpec], group: list[LinkKey], prune: set[str]
     ) -> dict[LinkKey, LinkResult | KubedtnError]:
-        specs = [chosen[k] for k in part]
+        """Dataplane.apply of the links ``group`` (keys of ``chosen``), a result per link."""
+        specs = [chosen[k] for k in group]
         try:
             report: ApplyReport = self.dataplane.apply(specs, prune=sorted(prune), strict=False)
         except ValidationError as e:
@@ -689,18 +673,18 @@ class LinkManager:
             # keep them out and apply the others.
             log.error("dataplane refused links of the batch", links=len(specs), error=e)
             out: dict[LinkKey, LinkResult | KubedtnError] = {}
-            bad = {k: err for k in part if (err := _spec_error(chosen[k])) is not None}
+            bad = {k: err for k in group if (err := _spec_error(chosen[k])) is not None}
             out.update(bad)
-            good = [k for k in part if k not in bad]
-            if good and len(good) < len(part):
+            good = [k for k in group if k not in bad]
+            if good and len(good) < len(group):
                 out.update(self._apply({k: chosen[k] for k in good}, prune=prune))
             else:
                 out.update({k: e for k in good})
             return out
         except KubedtnError as e:
             log.error("dataplane apply failed", links=len(specs), error=e)
-            return {k: e for k in part}
-        return dict(zip(part, report.results, strict=True))
+            return {k: e for k in group}
+        return dict(zip(group, report.results, strict=True))
 
     def _record(self, jobs: list[_Job]) -> None:
         """Step 5: each job's status, and the status of same-node peers outside the batch
