@@ -23,7 +23,7 @@ import dataclasses
 import errno
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -61,6 +61,9 @@ KUBEDTN_GROUP: Final = 0x6B64746E
 
 # Threads that overlap the kernel's post-delete waits (see Session.run_parallel).
 DELETE_THREADS: Final = 16
+# Requests per batch handed to the sending thread: small enough that encoding the next
+# overlaps the kernel's work on this one.
+_STREAM_BATCH: Final = 64
 # Re-plans after a create lost a race for a name or ifindex (another process created one).
 _RETRIES: Final = 3
 
@@ -283,33 +286,18 @@ class Dataplane:
             InterfaceRef(session.paths[d.ns] or "", d.name) for d in plan.prune if d not in prune_failed
         ]
 
-        # 2. creations
-        creates: dict[NsKey, list[Step]] = {}
-        for i, lp in enumerate(plan.links):
-            if i in errors or lp.verdict not in ("create", "replace"):
-                continue
-            sender, request = self._create_request(session, lp)
-            vni = lp.link.vni if isinstance(lp.link, VxlanSpec) else None
-            creates.setdefault(sender, []).append(Step(request, i, tag=vni))
+        # 2. creations, encoded while the batch before is in the kernel (Session.run_stream)
         retry: list[int] = []
-        for key, steps in creates.items():
-            for step, failure in session.run(key, steps):
-                # A taken VNI is no race for a name or index: re-planning cannot help.
-                race = failure.code in (errno.EEXIST, errno.EBUSY) and not _vni_taken(step, failure)
-                if race and not last_try:
-                    retry.append(step.link)
-                errors.setdefault(step.link, _failure_error(step, failure))
+        for step, failure in session.run_stream(self._creations(session, plan, errors)):
+            # A taken VNI is no race for a name or index: re-planning cannot help.
+            race = failure.code in (errno.EEXIST, errno.EBUSY) and not _vni_taken(step, failure)
+            if race and not last_try:
+                retry.append(step.link)
+            errors.setdefault(step.link, _failure_error(step, failure))
 
         # 3. addresses, qdiscs, then link settings and up — per namespace
-        config: dict[NsKey, list[Step]] = {}
-        for i, lp in enumerate(plan.links):
-            if i in errors:
-                continue
-            for end, ep in zip(lp.ends, lp.link.endpoints, strict=True):
-                config.setdefault(end.ns, []).extend(self._config_steps(i, end, ep.properties, label[end.ns]))
-        for key, steps in config.items():
-            for step, failure in session.run(key, steps):
-                errors.setdefault(step.link, _failure_error(step, failure))
+        for step, failure in session.run_stream(self._configuration(session, plan, errors)):
+            errors.setdefault(step.link, _failure_error(step, failure))
 
         # 4. roll back what this call created for links that failed
         rollback: dict[NsKey, list[Step]] = {}
@@ -335,13 +323,48 @@ class Dataplane:
                 results[i] = LinkResult(lp.link.uid, _OUTCOME[lp.verdict], _detail(lp), indexes)
         return results, sorted(set(retry)), pruned
 
-    def _create_request(self, session: Session, lp: LinkPlan) -> tuple[NsKey, Request]:
+    def _creations(
+        self, session: Session, plan: ApplyPlan, errors: Mapping[int, DataplaneError]
+    ) -> Iterator[tuple[NsKey, list[Step]]]:
+        """Batches creating the planned links (but those failed already), by sending namespace."""
+        senders: dict[NsKey, list[int]] = {}
+        for i, lp in enumerate(plan.links):
+            if i not in errors and lp.verdict in ("create", "replace"):
+                senders.setdefault(lp.ends[0].ns if lp.node is None else lp.node, []).append(i)
+        for key, indexes in senders.items():
+            for start in range(0, len(indexes), _STREAM_BATCH):
+                steps = []
+                for i in indexes[start : start + _STREAM_BATCH]:
+                    lp = plan.links[i]
+                    vni = lp.link.vni if isinstance(lp.link, VxlanSpec) else None
+                    steps.append(Step(self._create_request(session, lp), i, tag=vni))
+                yield key, steps
+
+    def _configuration(
+        self, session: Session, plan: ApplyPlan, errors: Mapping[int, DataplaneError]
+    ) -> Iterator[tuple[NsKey, list[Step]]]:
+        """A batch per namespace configuring the ends of the links that have not failed: only
+        interfaces that exist now (config goes by ifindex: after a failed create, that index
+        may be another interface's). Read ``errors`` when the creations are done."""
+        ends: dict[NsKey, list[tuple[int, EndPlan, LinkProperties]]] = {}
+        for i, lp in enumerate(plan.links):
+            if i in errors:
+                continue
+            for end, ep in zip(lp.ends, lp.link.endpoints, strict=True):
+                ends.setdefault(end.ns, []).append((i, end, ep.properties))
+        for key, items in ends.items():
+            label = session.labels[key]
+            yield key, [step for i, end, props in items for step in self._config_steps(i, end, props, label)]
+
+    def _create_request(self, session: Session, lp: LinkPlan) -> Request:
+        """The request creating the link; sent from its first end's namespace (a veth) or
+        the node namespace (VXLAN, macvlan)."""
         link = lp.link
         label = session.labels
         if isinstance(link, VethSpec):
             a, b = lp.ends
             what = f"create veth {label[a.ns]}/{a.name} <-> {label[b.ns]}/{b.name}"
-            return a.ns, rtnl.create_veth(
+            return rtnl.create_veth(
                 index=a.ifindex,
                 name=link.a.name,
                 mtu=link.a.mtu,
@@ -368,7 +391,7 @@ class Dataplane:
         )
         if isinstance(link, VxlanSpec):
             what = f"create vxlan {where} (vni {link.vni} to {link.remote} via {link.underlay})"
-            return lp.node, rtnl.create_vxlan(
+            return rtnl.create_vxlan(
                 device,
                 vni=link.vni,
                 remote=link.remote,
@@ -378,7 +401,7 @@ class Dataplane:
                 what=what,
             )
         what = f"create macvlan {where} on {link.parent}"
-        return lp.node, rtnl.create_macvlan(device, parent_index=lp.node_ifindex, what=what)
+        return rtnl.create_macvlan(device, parent_index=lp.node_ifindex, what=what)
 
     @staticmethod
     def _config_steps(link: int, end: EndPlan, props: LinkProperties, ns: str) -> list[Step]:
