@@ -42,7 +42,31 @@ def main() -> None:
         sys.exit(run())
     from kubedtn.cli.root import cli
 
-    cli()
+    try:
+        cli()
+        code: object = 0
+    except SystemExit as e:
+        code = e.code
+    _leave(code)
+
+
+def _leave(code: object) -> None:
+    """Exit now, skipping the interpreter's teardown: freeing a command's objects one by one
+    (a lab's parsed topologies, the gRPC and store modules) took 50-100 ms after `lab up`
+    had printed its summary. Output is flushed and logging shut down first; nothing else
+    this program writes is left in a buffer (files are closed where they are written)."""
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            status = status or 120  # what Python exits with when it cannot flush stdout
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.shutdown()
+    os._exit(status)
 
 
 if __name__ == "__main__":

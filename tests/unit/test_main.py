@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +69,39 @@ def test_wrong_python_on_the_command_line_is_a_message_on_stderr(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.startswith("error: kubedtn needs Python 3.99")
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "out", "err"),
+    [
+        (["kubedtn", "version", "--help"], 0, "Usage:", ""),
+        (["kubedtn", "no-such-command"], 2, "", "No such command"),
+        (["kubedtn", "lab", "up", "/nonexistent/topology.yaml"], 1, "", "/nonexistent/topology.yaml"),
+    ],
+)
+def test_the_command_line_leaves_with_its_exit_code_and_all_its_output(
+    argv: list[str], code: int, out: str, err: str, tmp_path: Path
+) -> None:
+    """The CLI skips the interpreter's teardown (os._exit): nothing printed may be lost."""
+    script = "import sys; from kubedtn.main import main; sys.argv = sys.argv[1:]; main()"
+    env = {**os.environ, "KUBEDTN_LAB_STATE_DIR": str(tmp_path)}
+    env.pop("CNI_COMMAND", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == code, proc.stderr
+    assert out in proc.stdout
+    assert err in proc.stderr
+
+
+def test_leaving_with_a_message_prints_it_and_exits_1() -> None:
+    script = "from kubedtn.main import _leave; print('partial', end=''); _leave('the reason')"
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "partial", "the reason\n")
