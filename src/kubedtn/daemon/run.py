@@ -17,7 +17,6 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -38,8 +37,6 @@ log = EventLog(logging.getLogger(__name__))
 
 # The daemon's own network namespace (the node's), as a path the dataplane can open.
 OWN_NETNS = "/proc/self/ns/net"
-# sys.setswitchinterval of the daemon (Python's default: 0.005).
-SWITCH_INTERVAL_S = 0.0005
 
 
 def node_addresses(dataplane: Dataplane) -> list[str]:
@@ -177,10 +174,6 @@ class Daemon:
 
 def run(config: DaemonConfig) -> int:
     """Serve until SIGTERM or SIGINT; returns the exit code."""
-    # The daemon's threads (gRPC handlers, the store watch) hand the GIL to each other
-    # often; at the default 5 ms interval a request arriving while the watch parses events
-    # waited tens of milliseconds to be read (seen as Remote.Update lag between two nodes).
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     daemon = Daemon(config)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
