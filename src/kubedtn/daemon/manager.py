@@ -109,8 +109,9 @@ class RemoteUpdater(Protocol):
     def delete_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]: ...
 
 
-# One Remote call in flight: the (pod, decision) pairs it carries, in order, and its answer.
+# What a status write does to the stored status (a partial of podstatus.status_after).
 StatusChange = Callable[[Topology], TopologyStatus]
+# One Remote call in flight: the (pod, decision) pairs it carries, in order, and its answer.
 _Push = tuple[list[tuple["_Job", CrossNode]], "Future[list[KubedtnError | None]]"]
 
 
@@ -205,7 +206,7 @@ class _StatusWrite:
     """A status write, computed from ``guess`` (None: nothing cached, read the store first)."""
 
     key: str
-    change: Callable[[Topology], TopologyStatus]
+    change: StatusChange
     guess: ParsedTopology | None = None
     new: TopologyStatus | None = None
     body: dict[str, Any] | None = None  # new as stored; None when new is the guess's status
@@ -314,11 +315,11 @@ class LinkManager:
                 view[topo.key] = topo
         return view
 
-    def _write_status(self, key: str, change: Callable[[Topology], TopologyStatus]) -> Topology | None:
+    def _write_status(self, key: str, change: StatusChange) -> Topology | None:
         """Read-modify-write of one pod's status (retried on conflicts); None when it is gone."""
         return self._commit_status(self._prepare_status(key, change))
 
-    def _prepare_status(self, key: str, change: Callable[[Topology], TopologyStatus]) -> _StatusWrite:
+    def _prepare_status(self, key: str, change: StatusChange) -> _StatusWrite:
         """The first try of a status write, computed (not written) from the version this
         daemon last read or wrote of the pod: most writes follow its own read or write, so
         the store is not read. Its resourceVersion makes the write conditional (see

@@ -324,9 +324,10 @@ class Dataplane:
         return results, sorted(set(retry)), pruned
 
     def _creations(
-        self, session: Session, plan: ApplyPlan, errors: Mapping[int, DataplaneError]
+        self, session: Session, plan: ApplyPlan, errors: dict[int, DataplaneError]
     ) -> Iterator[tuple[NsKey, list[Step]]]:
-        """Batches creating the planned links (but those failed already), by sending namespace."""
+        """Batches creating the planned links (but those failed already), by sending namespace.
+        A link whose request cannot be encoded gets an error in ``errors`` and is left out."""
         senders: dict[NsKey, list[int]] = {}
         for i, lp in enumerate(plan.links):
             if i not in errors and lp.verdict in ("create", "replace"):
@@ -336,16 +337,22 @@ class Dataplane:
                 steps = []
                 for i in indexes[start : start + _STREAM_BATCH]:
                     lp = plan.links[i]
+                    try:
+                        request = self._create_request(session, lp)
+                    except (ValueError, KeyError, OSError) as e:
+                        errors[i] = DataplaneError(f"{describe(lp.link)}: cannot encode its creation: {e}")
+                        continue
                     vni = lp.link.vni if isinstance(lp.link, VxlanSpec) else None
-                    steps.append(Step(self._create_request(session, lp), i, tag=vni))
+                    steps.append(Step(request, i, tag=vni))
                 yield key, steps
 
     def _configuration(
-        self, session: Session, plan: ApplyPlan, errors: Mapping[int, DataplaneError]
+        self, session: Session, plan: ApplyPlan, errors: dict[int, DataplaneError]
     ) -> Iterator[tuple[NsKey, list[Step]]]:
         """A batch per namespace configuring the ends of the links that have not failed: only
         interfaces that exist now (config goes by ifindex: after a failed create, that index
-        may be another interface's). Read ``errors`` when the creations are done."""
+        may be another interface's). Reads ``errors`` when the creations are done; a link
+        whose steps cannot be encoded gets an error there (and is rolled back)."""
         ends: dict[NsKey, list[tuple[int, EndPlan, LinkProperties]]] = {}
         for i, lp in enumerate(plan.links):
             if i in errors:
@@ -354,7 +361,15 @@ class Dataplane:
                 ends.setdefault(end.ns, []).append((i, end, ep.properties))
         for key, items in ends.items():
             label = session.labels[key]
-            yield key, [step for i, end, props in items for step in self._config_steps(i, end, props, label)]
+            steps: list[Step] = []
+            for i, end, props in items:
+                try:
+                    steps += self._config_steps(i, end, props, label)
+                except (ValueError, KeyError, OSError) as e:
+                    errors[i] = DataplaneError(
+                        f"{describe(plan.links[i].link)}: cannot encode its settings: {e}"
+                    )
+            yield key, [step for step in steps if step.link not in errors]
 
     def _create_request(self, session: Session, lp: LinkPlan) -> Request:
         """The request creating the link; sent from its first end's namespace (a veth) or

@@ -9,6 +9,7 @@ import pytest
 from kubedtn.dataplane import (
     KUBEDTN_GROUP,
     ApplyError,
+    ApplyReport,
     Dataplane,
     Endpoint,
     InterfaceRef,
@@ -16,6 +17,7 @@ from kubedtn.dataplane import (
     NotOursError,
     VethSpec,
     VxlanSpec,
+    rtnl,
 )
 from kubedtn.errors import ValidationError
 from tests.support.netns import NamespacePool, ip_json, links_by_name, path, sh, udp_echo, watching
@@ -262,3 +264,41 @@ def test_same_namespace_veth_and_calling_thread_stays_home(pool: NamespacePool, 
     assert os.stat("/proc/thread-self/ns/net").st_ino == home
     names = links_by_name(a)
     assert names["left"]["link"] == "right" and names["right"]["link"] == "left"
+
+
+@pytest.mark.parametrize(
+    ("encoder", "message"),
+    [("create_veth", "cannot encode its creation"), ("add_address", "cannot encode its settings")],
+)
+def test_a_link_whose_requests_cannot_be_encoded_fails_alone_and_leaves_nothing(
+    pool: NamespacePool, dp: Dataplane, monkeypatch: pytest.MonkeyPatch, encoder: str, message: str
+) -> None:
+    """Requests are encoded while earlier batches are in the kernel: a request that cannot
+    be encoded fails its link alone, which is rolled back if it was created."""
+    a, b = pool.make(2)
+    real = getattr(rtnl, encoder)
+
+    def refuse_eth1(*args: object, **kwargs: object) -> object:
+        if "eth1" in str(kwargs.get("what", "")):
+            raise ValueError("refused by the test")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rtnl, encoder, refuse_eth1)
+    specs = [
+        VethSpec(
+            uid=uid,
+            a=Endpoint(netns=path(a), name=name, addresses=(f"10.0.{uid}.1/24",)),
+            b=Endpoint(netns=path(b), name=name, addresses=(f"10.0.{uid}.2/24",)),
+        )
+        for uid, name in ((1, "eth1"), (2, "eth2"))
+    ]
+    with pytest.raises(ApplyError) as caught:
+        dp.apply(specs)
+    report = caught.value.report
+    assert isinstance(report, ApplyReport)
+    assert report.result(1).outcome == "failed"
+    assert message in report.result(1).detail and "refused by the test" in report.result(1).detail
+    assert report.result(2).outcome == "created"
+    assert "eth1" not in links_by_name(a) and "eth1" not in links_by_name(b)
+    flags = links_by_name(a)["eth2"]["flags"]
+    assert isinstance(flags, list) and "UP" in flags
