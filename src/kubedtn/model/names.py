@@ -8,6 +8,7 @@ no look-arounds, no inline flags.
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 from kubedtn.model.units import compiled
@@ -27,6 +28,7 @@ IFNAME_ACCEPTS: Final = (
 )
 
 
+@functools.lru_cache(maxsize=4096)  # a topology names the same few interfaces again and again
 def interface_name_problem(name: str, *, reserved: bool = True) -> str | None:
     """Why ``name`` cannot be a Linux interface in a pod (None when it can)."""
     if not compiled(IFNAME_PATTERN).fullmatch(name) or name in IFNAME_INVALID:
@@ -49,6 +51,7 @@ POD_NAME_ACCEPTS: Final = (
 NAMESPACE_ACCEPTS: Final = "a namespace name (DNS-1123 label: lower-case letters, digits and '-', at most 63)"
 
 
+@functools.lru_cache(maxsize=4096)  # every link names its peer pod
 def pod_name_problem(name: str) -> str | None:
     if len(name) > DNS1123_SUBDOMAIN_MAX or not compiled(DNS1123_SUBDOMAIN_PATTERN).fullmatch(name):
         return f"is not {POD_NAME_ACCEPTS}"

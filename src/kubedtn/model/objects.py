@@ -20,6 +20,7 @@ from typing import Any, Final, TypeVar
 from kubedtn.errors import ValidationError
 from kubedtn.model import addresses, names
 from kubedtn.model.types import (
+    NO_PROPERTIES,
     Condition,
     Link,
     LinkProperties,
@@ -207,7 +208,7 @@ def _parse_link(c: _Collector, path: str, raw: object, *, compat: bool) -> Link 
     mtu: int | None = None
     if link.get("mtu") is not None:
         mtu = c.integer(f"{path}.mtu", link["mtu"], lo=MTU_MIN, hi=MTU_MAX, accepts=MTU_ACCEPTS)
-    properties = LinkProperties()
+    properties = NO_PROPERTIES
     raw_props = c.mapping(f"{path}.properties", link.get("properties"))
     if raw_props:
         try:

@@ -93,7 +93,7 @@ class LinkProperties:
     def is_empty(self) -> bool:
         # Compared with the all-zero instance: one tuple comparison (this runs for every
         # link of every status written).
-        return self == _NO_PROPERTIES
+        return self == NO_PROPERTIES
 
     @classmethod
     def from_strings(cls, raw: Mapping[str, object], *, where: str) -> LinkProperties:
@@ -140,7 +140,8 @@ class LinkProperties:
         return out
 
 
-_NO_PROPERTIES: Final = LinkProperties()
+# A link without emulated properties (one shared instance: LinkProperties is immutable).
+NO_PROPERTIES: Final = LinkProperties()
 
 
 class PeerKind(enum.Enum):
