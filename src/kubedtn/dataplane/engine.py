@@ -61,9 +61,6 @@ KUBEDTN_GROUP: Final = 0x6B64746E
 
 # Threads that overlap the kernel's post-delete waits (see Session.run_parallel).
 DELETE_THREADS: Final = 16
-# Requests per batch handed to the sending thread: small enough that encoding the next
-# overlaps the kernel's work on this one.
-_STREAM_BATCH: Final = 64
 # Re-plans after a create lost a race for a name or ifindex (another process created one).
 _RETRIES: Final = 3
 
@@ -286,9 +283,9 @@ class Dataplane:
             InterfaceRef(session.paths[d.ns] or "", d.name) for d in plan.prune if d not in prune_failed
         ]
 
-        # 2. creations, encoded while the batch before is in the kernel (Session.run_stream)
+        # 2. creations
         retry: list[int] = []
-        for step, failure in session.run_stream(self._creations(session, plan, errors)):
+        for step, failure in session.run_each(self._creations(session, plan, errors)):
             # A taken VNI is no race for a name or index: re-planning cannot help.
             race = failure.code in (errno.EEXIST, errno.EBUSY) and not _vni_taken(step, failure)
             if race and not last_try:
@@ -296,7 +293,7 @@ class Dataplane:
             errors.setdefault(step.link, _failure_error(step, failure))
 
         # 3. addresses, qdiscs, then link settings and up — per namespace
-        for step, failure in session.run_stream(self._configuration(session, plan, errors)):
+        for step, failure in session.run_each(self._configuration(session, plan, errors)):
             errors.setdefault(step.link, _failure_error(step, failure))
 
         # 4. roll back what this call created for links that failed
@@ -333,18 +330,17 @@ class Dataplane:
             if i not in errors and lp.verdict in ("create", "replace"):
                 senders.setdefault(lp.ends[0].ns if lp.node is None else lp.node, []).append(i)
         for key, indexes in senders.items():
-            for start in range(0, len(indexes), _STREAM_BATCH):
-                steps = []
-                for i in indexes[start : start + _STREAM_BATCH]:
-                    lp = plan.links[i]
-                    try:
-                        request = self._create_request(session, lp)
-                    except (ValueError, KeyError, OSError) as e:
-                        errors[i] = DataplaneError(f"{describe(lp.link)}: cannot encode its creation: {e}")
-                        continue
-                    vni = lp.link.vni if isinstance(lp.link, VxlanSpec) else None
-                    steps.append(Step(request, i, tag=vni))
-                yield key, steps
+            steps = []
+            for i in indexes:
+                lp = plan.links[i]
+                try:
+                    request = self._create_request(session, lp)
+                except (ValueError, KeyError, OSError) as e:
+                    errors[i] = DataplaneError(f"{describe(lp.link)}: cannot encode its creation: {e}")
+                    continue
+                vni = lp.link.vni if isinstance(lp.link, VxlanSpec) else None
+                steps.append(Step(request, i, tag=vni))
+            yield key, steps
 
     def _configuration(
         self, session: Session, plan: ApplyPlan, errors: dict[int, DataplaneError]

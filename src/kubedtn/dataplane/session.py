@@ -17,7 +17,7 @@ import os
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from kubedtn.dataplane import rtnl
@@ -189,31 +189,9 @@ class Session:
             out.append((step, f))
         return out
 
-    def run_stream(self, batches: Iterable[tuple[NsKey, list[Step]]]) -> list[tuple[Step, Failure]]:
-        """Runs the batches in order on one worker thread while ``batches`` builds the next:
-        the caller's Python (encoding requests) overlaps the kernel's work on the batch
-        before (the worker waits in sendto without the GIL). A batch that cannot be sent
-        (DataplaneError) stops the ones after it, as run() one after the other would."""
-        failed = threading.Event()
-
-        def send(key: NsKey, steps: list[Step]) -> list[tuple[Step, Failure]]:
-            if failed.is_set():
-                return []
-            try:
-                return self.run(key, steps)
-            except BaseException:
-                failed.set()
-                raise
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kubedtn-send") as pool:
-            sent: list[Future[list[tuple[Step, Failure]]]] = []
-            for key, steps in batches:
-                if failed.is_set():
-                    break
-                if steps:
-                    self.socket(key)  # open in this thread: setns stays out of the worker
-                    sent.append(pool.submit(send, key, steps))
-            return [f for future in sent for f in future.result()]
+    def run_each(self, batches: Iterable[tuple[NsKey, list[Step]]]) -> list[tuple[Step, Failure]]:
+        """run() of each batch in turn (``batches`` may be built as they are asked for)."""
+        return [f for key, steps in batches for f in self.run(key, steps)]
 
     def run_parallel(self, batches: dict[NsKey, list[Step]], *, threads: int) -> list[tuple[Step, Failure]]:
         """Runs the per-namespace batches on worker threads (the sockets are already in

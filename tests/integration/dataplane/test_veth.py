@@ -273,8 +273,8 @@ def test_same_namespace_veth_and_calling_thread_stays_home(pool: NamespacePool, 
 def test_a_link_whose_requests_cannot_be_encoded_fails_alone_and_leaves_nothing(
     pool: NamespacePool, dp: Dataplane, monkeypatch: pytest.MonkeyPatch, encoder: str, message: str
 ) -> None:
-    """Requests are encoded while earlier batches are in the kernel: a request that cannot
-    be encoded fails its link alone, which is rolled back if it was created."""
+    """A request that cannot be encoded (after other links' requests were sent) fails its
+    link alone, which is rolled back if it was created."""
     a, b = pool.make(2)
     real = getattr(rtnl, encoder)
 
