@@ -128,14 +128,19 @@ def end_notes(end: EndView, *, netem_missing: bool | None) -> list[str]:
 
 def _links_once(topologies: Sequence[Topology]) -> Iterator[tuple[Topology, Link, Topology | None]]:
     """Each link of the lab once: the pod listing it first, the link, the far pod (None when
-    the peer is not a pod of the lab)."""
+    the peer is not a pod of the lab). A uid names one link within a Kubernetes namespace."""
     by_key = {t.key: t for t in topologies}
-    seen: set[int] = set()
+    seen: set[tuple[str, int]] = set()
     for topo in sorted(topologies, key=lambda t: (t.namespace, t.name)):
         for link in topo.links:
-            if link.uid not in seen:
-                seen.add(link.uid)
+            if (topo.namespace, link.uid) not in seen:
+                seen.add((topo.namespace, link.uid))
                 yield topo, link, _far_end(by_key, topo, link)
+
+
+def _in_order(views: list[LinkView]) -> list[LinkView]:
+    """By Kubernetes namespace, then uid."""
+    return sorted(views, key=lambda v: (v.a.pod.split("/", 1)[0], v.uid))
 
 
 def link_views(
@@ -144,7 +149,7 @@ def link_views(
     *,
     netem_missing: bool | None = None,
 ) -> list[LinkView]:
-    """One view per link uid; ``live``: pod key → interface name → what the kernel has."""
+    """One view per link (uid in its namespace); ``live``: pod key → interface name → what the kernel has."""
     out: list[LinkView] = []
     for topo, link, far in _links_once(topologies):
         mine = live.get(topo.key, {})
@@ -161,7 +166,7 @@ def link_views(
             state = "partial" if "missing" in states else "down"
         notes = end_notes(a, netem_missing=netem_missing) + end_notes(b, netem_missing=netem_missing)
         out.append(LinkView(link.uid, a, b, link.peer_pod, state, tuple(notes)))
-    return sorted(out, key=lambda v: v.uid)
+    return _in_order(out)
 
 
 def recorded_link_views(
@@ -169,7 +174,7 @@ def recorded_link_views(
     plumbed: Mapping[str, AbstractSet[int]],
     without_netem: Mapping[str, AbstractSet[int]],
 ) -> list[LinkView]:
-    """One view per link uid from what the daemon recorded: ``plumbed``, pod key → the uids
+    """One view per link (uid in its namespace) from what the daemon recorded: ``plumbed``, pod key → the uids
     in its ``status.links``; ``without_netem``, pod key → the uids its PropertiesApplied
     condition names (made with their rate only: the kernel has no sch_netem). A link is
     up when both ends record it, partial when one does; the notes read as the kernel
@@ -190,7 +195,7 @@ def recorded_link_views(
                 if lacking:
                     notes.append(f"{end.where}: {', '.join(lacking)} not applied: {_NETEM_MISSING}")
         out.append(LinkView(link.uid, a, b, link.peer_pod, state, tuple(notes)))
-    return sorted(out, key=lambda v: v.uid)
+    return _in_order(out)
 
 
 def _far_end(by_key: Mapping[str, Topology], topo: Topology, link: Link) -> Topology | None:

@@ -197,3 +197,22 @@ def test_recorded_uids_read_only_well_formed_entries() -> None:
     obj = {"status": {"links": [{"uid": 3}, {"uid": "x"}, "junk", {"uid": 5, "peer_pod": "r2"}]}}
     assert recorded_uids(obj) == {3, 5}
     assert recorded_uids({}) == frozenset() and recorded_uids({"status": {"links": None}}) == frozenset()
+
+
+def test_two_namespaces_reusing_uids_get_a_row_each() -> None:
+    other = [dataclasses.replace(t, namespace="blue") for t in (R1, R2)]
+    plumbed = {t.key: frozenset({1, 2}) for t in (R1, R2)}
+    views = recorded_link_views([*other, R1, R2], plumbed, {})
+    assert [(v.a.pod, v.uid, v.state) for v in views] == [
+        ("blue/r1", 1, "missing"),
+        ("blue/r1", 2, "missing"),
+        ("default/r1", 1, "up"),
+        ("default/r1", 2, "up"),
+    ]
+    live = {"blue/r1": {}, "blue/r2": {}}
+    assert [(v.a.pod, v.uid) for v in link_views([*other, R1, R2], live)] == [
+        ("blue/r1", 1),
+        ("blue/r1", 2),
+        ("default/r1", 1),
+        ("default/r1", 2),
+    ]
