@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -108,9 +109,11 @@ def links_by_name(netns: str) -> dict[str, dict[str, object]]:
     return {str(i["ifname"]): i for i in ip_json(netns, "link", "show")}
 
 
-def qdiscs(netns: str, dev: str) -> list[dict[str, object]]:
+def qdiscs(netns: str, dev: str) -> list[dict[str, Any]]:
+    """``tc -j qdisc show`` (nested JSON: tests index into its options)."""
     out = sh(netns, "tc", "-j", "qdisc", "show", "dev", dev)
-    return json.loads(out) if out.strip() else []
+    parsed: list[dict[str, Any]] = json.loads(out) if out.strip() else []
+    return parsed
 
 
 def _family(ip: str) -> socket.AddressFamily:

@@ -25,7 +25,7 @@ class CountingDataplane(Dataplane):
         super().__init__()
         self.applies = 0
 
-    def apply(self, links: Sequence[LinkSpec], **kw: object) -> ApplyReport:  # type: ignore[override]
+    def apply(self, links: Sequence[LinkSpec], **kw: object) -> ApplyReport:
         self.applies += 1
         return super().apply(links, **kw)  # type: ignore[arg-type]
 

@@ -82,7 +82,7 @@ def test_a_link_between_pods_on_two_nodes_is_a_vxlan_pair_that_carries_traffic(
         eth1 = links_by_name(ns)["eth1"]
         data = eth1["linkinfo"]["info_data"]  # type: ignore[index]
         assert eth1["linkinfo"]["info_kind"] == "vxlan"  # type: ignore[index]
-        assert (data["id"], data["remote"]) == (5001, vtep)  # type: ignore[index]
+        assert (data["id"], data["remote"]) == (5001, vtep)
     assert udp_echo(client_ns=pa, client_ip="10.0.1.1", server_ns=pb, server_ip="10.0.1.2") == 3
     for name in ("r1", "r2"):
         assert ready(store, name) == ("True", "LinksUp")

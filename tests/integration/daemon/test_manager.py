@@ -252,7 +252,7 @@ def test_reconcile_restores_a_link_deleted_behind_its_back_and_buries_pods_whose
 
 def tbf_rate(ns: str, dev: str) -> int:
     (tbf,) = [q for q in qdiscs(ns, dev) if q["kind"] == "tbf"]
-    return int(tbf["options"]["rate"])  # type: ignore[index,call-overload]
+    return int(tbf["options"]["rate"])
 
 
 def test_update_links_changes_the_rate_in_place_on_the_same_interface(

@@ -33,9 +33,9 @@ def test_rate_is_a_tbf_and_tcp_goodput_matches(pool: NamespacePool, dp: Dataplan
 
     (root,) = qdiscs(a, "eth1")
     assert root["kind"] == "tbf" and root["root"] is True
-    assert root["options"]["rate"] == 50 * MBIT // 8  # type: ignore[index]
+    assert root["options"]["rate"] == 50 * MBIT // 8
     # burst >= rate/HZ for any HZ >= 100
-    assert root["options"]["burst"] >= 50 * MBIT // 8 // 100  # type: ignore[index]
+    assert root["options"]["burst"] >= 50 * MBIT // 8 // 100
 
     goodput = tcp_goodput(client_ns=a, client_ip="10.0.0.1", server_ns=b, server_ip="10.0.0.2")
     # tbf counts Ethernet frames; TCP payload is 1448 of 1514 bytes per full frame (95.6 %).
@@ -57,7 +57,7 @@ def test_rate_change_is_in_place(pool: NamespacePool, dp: Dataplane) -> None:
     assert sent == 1
     (after,) = qdiscs(a, "eth1")
     assert after["handle"] == before["handle"]  # the same qdisc, changed, not a new one
-    assert after["options"]["rate"] == 20 * MBIT // 8  # type: ignore[index]
+    assert after["options"]["rate"] == 20 * MBIT // 8
     assert links_by_name(a)["eth1"]["ifindex"] == index
     goodput = tcp_goodput(client_ns=a, client_ip="10.0.0.1", server_ns=b, server_ip="10.0.0.2", seconds=2.0)
     assert 0.90 * 20 * MBIT <= goodput <= 1.01 * 20 * MBIT, f"goodput {goodput / MBIT:.1f} Mbit/s"
@@ -72,7 +72,7 @@ def test_apply_with_new_properties_keeps_the_link(pool: NamespacePool, dp: Datap
     assert report.result(1).outcome == "updated"
     assert "replace tbf" in report.result(1).detail
     assert report.result(1).ifindexes == first.result(1).ifindexes
-    assert qdiscs(a, "eth1")[0]["options"]["rate"] == 30 * MBIT // 8  # type: ignore[index]
+    assert qdiscs(a, "eth1")[0]["options"]["rate"] == 30 * MBIT // 8
 
 
 def test_clearing_properties_removes_the_qdisc(pool: NamespacePool, dp: Dataplane) -> None:

@@ -52,7 +52,8 @@ def _link_state(table: str, uid: int) -> str:
 def _store_rows(lab: LabEnv) -> list[dict[str, object]]:
     with open_store(lab.paths.store) as store:  # type: ignore[attr-defined]
         items, _ = store.list()
-    return items
+    rows: list[dict[str, object]] = items
+    return rows
 
 
 def test_kube_dtn_3node_unchanged_carries_traffic_on_every_link(lab: LabEnv) -> None:

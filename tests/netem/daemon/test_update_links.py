@@ -15,8 +15,8 @@ pytestmark = [pytest.mark.root, pytest.mark.netem]
 
 def netem_delay_us(ns: str, dev: str) -> int:
     (netem,) = [q for q in qdiscs(ns, dev) if q["kind"] == "netem"]
-    delay = netem["options"]["delay"]  # type: ignore[index]
-    return round(float(delay["delay"]) * 1_000_000)  # type: ignore[index]
+    delay = netem["options"]["delay"]
+    return round(float(delay["delay"]) * 1_000_000)
 
 
 def test_update_links_changes_latency_in_place_and_leaves_the_peers_end_alone(

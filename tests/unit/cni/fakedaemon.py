@@ -15,12 +15,14 @@ from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -30,19 +32,20 @@ class Failure:
 
 
 @dataclass
-class FakeLocal(pb_grpc.LocalServicer):  # type: ignore[misc]
+class FakeLocal(pb_grpc.LocalServicer):
     """Records every request; answers from `answers` (method → message or Failure)."""
 
     calls: list[tuple[str, Any]] = field(default_factory=list)
     answers: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _answer(self, method: str, request: Any, context: grpc.ServicerContext, default: Any) -> Any:
+    def _answer(self, method: str, request: Any, context: grpc.ServicerContext, default: T) -> T:
         with self.lock:
             self.calls.append((method, request))
         answer = self.answers.get(method, default)
         if isinstance(answer, Failure):
             context.abort(answer.code, answer.message)
+        assert isinstance(answer, type(default)), f"{method}: the test set a {type(answer).__name__}"
         return answer
 
     def SetupPod(self, request: pb.SetupPodQuery, context: grpc.ServicerContext) -> pb.BoolResponse:

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from kubedtn.cni import install
-from kubedtn.errors import ValidationError
+from kubedtn.errors import KubedtnError, ValidationError
 
-BRIDGE = {
+BRIDGE: dict[str, Any] = {
     "cniVersion": "1.0.0",
     "name": "cbr0",
     "plugins": [
@@ -334,7 +334,7 @@ def test_nothing_is_touched_when_there_is_no_primary(node: dict[str, Path]) -> N
 
 def test_a_failing_warm_run_is_reported(node: dict[str, Path]) -> None:
     node["exe"].write_text("#!/bin/sh\necho broken >&2\nexit 3\n")
-    with pytest.raises(install.KubedtnError, match=r"kubedtn version exited 3: broken"):
+    with pytest.raises(KubedtnError, match=r"kubedtn version exited 3: broken"):
         _install(node)
     assert not (node["conf"] / "00-kubedtn.conflist").exists()  # never chained to a broken plugin
 

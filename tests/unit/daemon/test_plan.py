@@ -114,7 +114,7 @@ def test_peer_alive_on_another_node_is_a_local_vxlan_end_and_a_remote_end_for_it
         ({"default/r2": pod("r2", link(1, "r1"), node="10.9.0.1")}, "peer default/r2 is not up yet"),
     ],
 )
-def test_links_whose_peer_cannot_take_them_yet_are_skipped(peers: dict[str, object], reason: str) -> None:
+def test_links_whose_peer_cannot_take_them_yet_are_skipped(peers: dict[str, Topology], reason: str) -> None:
     r1 = pod("r1", link(1, "r2"), node=NODE.ip, netns="/run/netns/a")
     (d,) = plan_pod(r1, peers=peers, node=NODE)
     assert d == Skip(r1.links[0], "default/r2", reason)
@@ -215,5 +215,6 @@ def test_dedupe_keeps_the_first_decision_per_namespace_and_uid() -> None:
         peers={"lab2/r2": pod("r2", link(1, "r1"), node=NODE.ip, netns="/y", namespace="lab2")},
         node=NODE,
     )
+    assert isinstance(d1, SameNode) and isinstance(d2, SameNode) and isinstance(d3, SameNode)
     kept = dedupe([("default/r1", d1), ("default/r2", d2), ("lab2/r1", d3)])
     assert [p for p, _ in kept] == ["default/r1", "lab2/r1"]

@@ -136,7 +136,7 @@ def test_tbf_options_use_burst_in_bytes_and_rate64_when_needed() -> None:
     attrs = parse_attrs(options, 0, len(options))
     assert rtnl.TCA_TBF_RATE64 in attrs and rtnl.TCA_TBF_BURST in attrs
     back = rtnl.parse_tbf(memoryview(options))
-    assert back is not None and back.rate == 12_500_000_000 and back.limit == spec.params.limit  # type: ignore[union-attr]
+    assert back is not None and back.rate == 12_500_000_000 and back.limit == spec.params.limit
     assert abs(back.burst - spec.params.burst) <= 12_500_000_000 * 64e-9 + 1  # type: ignore[union-attr]
 
 

@@ -184,13 +184,14 @@ def test_loading_configuration_files(tmp_path: Path) -> None:
         json.dumps({"cniVersion": "1.0.0", "name": "x", "disableCheck": "true", "plugins": [{"type": "a"}]})
     )
     assert load_network_list(listed).disable_check is True
-    for bad, problem in [
+    cases: list[tuple[Any, str]] = [
         ({"cniVersion": "1.0.0", "name": "x"}, "neither a configuration list"),
         ({"cniVersion": "1.0.0", "name": "x", "plugins": []}, "plugins must be a non-empty list"),
         ({"cniVersion": "1.0.0", "name": "x", "plugins": [{"type": ""}]}, r"plugins\[0\] must be an object"),
         ({"cniVersion": 1, "name": "x", "type": "a"}, "cniVersion must be a string"),
         ({"cniVersion": "1.0.0", "type": "a"}, "name must be a non-empty string"),
-    ]:
+    ]
+    for bad, problem in cases:
         with pytest.raises(ValidationError, match=problem):
             parse_network_list(bad, source="f")
     with pytest.raises(ValidationError, match="cannot read the CNI configuration"):

@@ -150,7 +150,7 @@ def test_tables() -> None:
     text = pods_table(pods)
     assert text.splitlines()[0].split() == ["POD", "NETNS", "NODE", "ALIVE", "LINKS"]
     assert text.splitlines()[1].split() == ["r1", "t-r1", "127.0.0.1", "yes", "2"]
-    live = {"default/r1": {}, "default/r2": {}}
+    live: dict[str, dict[str, LiveInterface]] = {"default/r1": {}, "default/r2": {}}
     table = links_table(link_views([R1, R2], live)).splitlines()
     assert table[1].split()[:5] == ["1", "r1/eth1", "<->", "r2/eth1", "missing"]
     assert "r1->r2: latency 10ms, loss 1%; r2->r1: latency 10ms" in table[1]
@@ -209,7 +209,7 @@ def test_two_namespaces_reusing_uids_get_a_row_each() -> None:
         ("default/r1", 1, "up"),
         ("default/r1", 2, "up"),
     ]
-    live = {"blue/r1": {}, "blue/r2": {}}
+    live: dict[str, dict[str, LiveInterface]] = {"blue/r1": {}, "blue/r2": {}}
     assert [(v.a.pod, v.uid) for v in link_views([*other, R1, R2], live)] == [
         ("blue/r1", 1),
         ("blue/r1", 2),

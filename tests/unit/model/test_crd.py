@@ -34,7 +34,7 @@ CHECKER = jsonschema.Draft4Validator(SCHEMA)
 
 
 def schema_accepts(obj: Any) -> bool:
-    return CHECKER.is_valid(obj)
+    return bool(CHECKER.is_valid(obj))
 
 
 def validator_accepts(obj: Any) -> bool:

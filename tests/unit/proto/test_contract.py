@@ -193,6 +193,8 @@ def test_generated_stub_and_servicer_talk_over_grpc(channel: grpc.Channel) -> No
 
 def test_kube_dtn_method_path_reaches_the_servicer(channel: grpc.Channel) -> None:
     """A client that knows only the path and the bytes (as KubeDTN's Go client) is served."""
-    call = channel.unary_unary("/proto.v1.Local/SetupPod")
+    call = channel.unary_unary(
+        "/proto.v1.Local/SetupPod", request_serializer=None, response_deserializer=None
+    )
     raw = pb.SetupPodQuery(name="r1", net_ns="/var/run/netns/x").SerializeToString()
     assert pb.BoolResponse.FromString(call(raw, timeout=10)).response is True

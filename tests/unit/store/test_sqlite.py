@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -391,11 +392,15 @@ def test_quiet_watcher_keeps_up_while_other_resources_change(tmp_path: Path) -> 
     with SqliteStore(tmp_path / "s.db", max_events=3, compact_every=1) as store:
         nodes = store.for_resource(NODE)
         watch = store.watch(resource_version="0")
+
+        def reached(rv: int) -> bool:
+            return watch.position == rv
+
         with consumed(watch) as received:
             for i in range(6):
                 nodes.create({"metadata": {"name": f"n{i}"}})
                 rv = int(nodes.list()[1])
-                wait_until(lambda rv=rv: watch.position == rv, what=f"the topology watcher to reach {rv}")
+                wait_until(partial(reached, rv), what=f"the topology watcher to reach {rv}")
             # Node events up to 3 are compacted; the watcher moved past them, so it is not expired.
             store.create(topology("r1"))
             assert next_event(received).object["metadata"]["name"] == "r1"

@@ -82,7 +82,12 @@ def test_a_notification_wakes_the_watcher() -> None:
     waiting = report_waits(notifier)
     fetch = Script([], [event(1)])
     watch = waiting_watch(fetch, notifier)
-    writer = threading.Thread(target=lambda: (waiting.wait(10), notifier.notify()))
+
+    def notify_once_waiting() -> None:
+        waiting.wait(10)
+        notifier.notify()
+
+    writer = threading.Thread(target=notify_once_waiting)
     writer.start()
     assert next(watch).object["metadata"]["resourceVersion"] == "1"
     writer.join()
@@ -92,7 +97,12 @@ def test_stop_from_another_thread_ends_a_waiting_watch() -> None:
     notifier = Notifier()
     waiting = report_waits(notifier)
     watch = waiting_watch(Script(), notifier)
-    stopper = threading.Thread(target=lambda: (waiting.wait(10), watch.stop()))
+
+    def stop_once_waiting() -> None:
+        waiting.wait(10)
+        watch.stop()
+
+    stopper = threading.Thread(target=stop_once_waiting)
     stopper.start()
     assert list(watch) == []
     stopper.join()
