@@ -265,31 +265,38 @@ class SqliteStore:
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         """One ``BEGIN IMMEDIATE`` transaction for this thread's writes in the block (each in
-        its own savepoint, so a failed one is undone alone); nested blocks join the outer one."""
+        its own savepoint, so a failed one is undone alone); nested blocks join the outer one.
+
+        The transaction begins at the block's first write, not at its start: a block that
+        computes before it writes (or writes nothing) does not hold the store's one write
+        lock meanwhile — other daemons' writes go on."""
         if self._in_batch():
             yield
             return
         conn = self._connection()
-        with self._database_errors("batch"):
-            self._begin_immediate(conn)
-        self._local.batch = True
+        self._local.batch, self._local.begun = True, False
         try:
             yield
         except BaseException:
             self._local.batch = False
-            with self._database_errors("batch"):
-                conn.execute("ROLLBACK")
+            if self._local.begun:
+                with self._database_errors("batch"):
+                    conn.execute("ROLLBACK")
             raise
         self._local.batch = False
-        with self._database_errors("batch"):
-            conn.execute("COMMIT")
-        self._notifier.notify()
+        if self._local.begun:
+            with self._database_errors("batch"):
+                conn.execute("COMMIT")
+            self._notifier.notify()
 
     @contextlib.contextmanager
     def _write(self, action: str) -> Iterator[sqlite3.Connection]:
         conn = self._connection()
         if self._in_batch():
             with self._database_errors(action):
+                if not self._local.begun:
+                    self._begin_immediate(conn)
+                    self._local.begun = True
                 conn.execute("SAVEPOINT kubedtn_write")
                 try:
                     yield conn
@@ -313,7 +320,7 @@ class SqliteStore:
     def _read(self, action: str) -> Iterator[sqlite3.Connection]:
         """A snapshot: every statement inside sees the same committed state."""
         conn = self._connection()
-        if self._in_batch():  # inside the batch's transaction: it sees the batch's writes
+        if self._in_batch() and self._local.begun:  # in the batch's transaction: sees its writes
             with self._database_errors(action):
                 yield conn
             return

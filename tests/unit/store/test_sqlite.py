@@ -236,6 +236,29 @@ def test_batch_commits_its_writes_together_and_others_see_them_at_the_end(tmp_pa
         assert [e[0] for e in events_of(other, "1")] == ["MODIFIED", "ADDED"]
 
 
+def test_a_batch_takes_the_write_lock_at_its_first_write(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "s.db") as store, SqliteStore(tmp_path / "s.db", busy_timeout=0.05) as other:
+        first = store.create(topology("r1"))
+        with store.batch():
+            assert store.get("default", "r1") == first
+            other.create(topology("r2"))  # not locked out while the batch has only read
+            first["status"] = {"net_ns": "/run/netns/a"}
+            store.update_status(first)
+            with pytest.raises(StoreUnavailableError, match="database is locked"):
+                other.create(topology("r3"))  # the batch holds the lock from its first write
+        other.create(topology("r3"))
+        assert [o["metadata"]["name"] for o in other.list()[0]] == ["r1", "r2", "r3"]
+        assert other.get("default", "r1")["status"] == {"net_ns": "/run/netns/a"}
+
+
+def test_a_batch_that_only_reads_ends_cleanly(store: SqliteStore) -> None:
+    store.create(topology("r1"))
+    _, before = store.list()
+    with store.batch():
+        store.get("default", "r1")
+    assert store.list()[1] == before
+
+
 def test_a_failed_write_in_a_batch_is_undone_alone(store: SqliteStore) -> None:
     stale = store.create(topology("r1"))
     with store.batch():
