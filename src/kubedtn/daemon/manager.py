@@ -461,10 +461,13 @@ class LinkManager:
         jobs = [j for j in jobs if not j.problems]
         if mark_alive and not _closed(jobs):
             now = self._clock()
-            with self.store.batch():  # one commit for the batch's pods
-                for job in jobs:
-                    src_ip, net_ns = job.topo.status.src_ip, job.topo.status.net_ns
-                    self._write_status(job.key, partial(status_after, now=now, alive=(src_ip, net_ns)))
+            self._write_statuses(
+                (
+                    job.key,
+                    partial(status_after, now=now, alive=(job.topo.status.src_ip, job.topo.status.net_ns)),
+                )
+                for job in jobs
+            )
         keys = {(j.topo.namespace, link.uid) for j in jobs for link in j.links}
         cross: list[tuple[_Job, CrossNode]] = []
         with self.locks.holding(keys):
@@ -690,12 +693,15 @@ class LinkManager:
     def _record(self, jobs: list[_Job]) -> None:
         """Step 5: each job's status, and the status of same-node peers outside the batch
         (one commit for all of them)."""
-        with self.store.batch():
-            self._record_each(jobs)
+        self._write_statuses(self._status_changes(jobs, now=self._clock()))
 
-    def _record_each(self, jobs: list[_Job]) -> None:
-        for key, change in self._status_changes(jobs, now=self._clock()):
-            self._write_status(key, change)
+    def _write_statuses(self, changes: Iterable[tuple[str, StatusChange]]) -> None:
+        """Status writes computed first, then committed in one batch: the store's single
+        write lock (shared with the other nodes' daemons) is held only while they are written."""
+        writes = [self._prepare_status(key, change) for key, change in changes]
+        with self.store.batch():
+            for write in writes:
+                self._commit_status(write)
 
     def _status_changes(self, jobs: list[_Job], *, now: str) -> list[tuple[str, StatusChange]]:
         """The status writes that record the jobs: each job's pod, and the same-node peers
