@@ -202,14 +202,23 @@ class _Job:
 
 
 @dataclass(frozen=True)
+class _Guess:
+    """A status computed from the version of a pod this daemon last read or wrote."""
+
+    base: ParsedTopology
+    topo: Topology  # base.topology
+    new: TopologyStatus
+    body: dict[str, Any]  # new as stored
+
+
+@dataclass(frozen=True)
 class _StatusWrite:
-    """A status write, computed from ``guess`` (None: nothing cached, read the store first)."""
+    """A status write; ``guess`` None: read the store first (nothing cached, or the cached
+    version needs no change, which proves nothing about the stored one)."""
 
     key: str
     change: StatusChange
-    guess: ParsedTopology | None = None
-    new: TopologyStatus | None = None
-    body: dict[str, Any] | None = None  # new as stored; None when new is the guess's status
+    guess: _Guess | None = None
 
 
 def _split_key(key: str) -> tuple[str, str]:
@@ -325,25 +334,26 @@ class LinkManager:
         the store is not read. Its resourceVersion makes the write conditional (see
         _commit_status), so a guess that went stale meanwhile is caught there."""
         namespace, name = _split_key(key)
-        guess = self._parsed.latest(namespace, name)
-        if guess is None or guess.topology is None or not guess.topology.resource_version:
+        base = self._parsed.latest(namespace, name)
+        if base is None or base.topology is None or not base.topology.resource_version:
             return _StatusWrite(key, change)
-        new = change(guess.topology)
-        body = status_to_dict(new) if new != guess.topology.status else None
-        return _StatusWrite(key, change, guess, new, body)
+        new = change(base.topology)
+        if new == base.topology.status:
+            return _StatusWrite(key, change)
+        return _StatusWrite(key, change, _Guess(base, base.topology, new, status_to_dict(new)))
 
     def _commit_status(self, write: _StatusWrite) -> Topology | None:
         """Write a prepared status; when its guess was stale (a conflict) or proves nothing
         (it needed no write, but the stored status may be another), read-modify-write."""
-        if write.guess is not None and write.guess.topology is not None and write.new is not None:
-            topo = write.guess.topology
-            if write.body is not None:
-                with contextlib.suppress(ConflictError, StoreNotFound):
-                    rv = self.store.write_status(
-                        topo.namespace, topo.name, resource_version=topo.resource_version, status=write.body
-                    )
-                    self._parsed.remember_status(topo, write.new, resource_version=rv, base=write.guess)
-                    return replace(topo, status=write.new, resource_version=rv)
+        guess = write.guess
+        if guess is not None:
+            topo = guess.topo
+            with contextlib.suppress(ConflictError, StoreNotFound):
+                rv = self.store.write_status(
+                    topo.namespace, topo.name, resource_version=topo.resource_version, status=guess.body
+                )
+                self._parsed.remember_status(topo, guess.new, resource_version=rv, base=guess.base)
+                return replace(topo, status=guess.new, resource_version=rv)
         namespace, name = _split_key(write.key)
 
         def attempt() -> Topology | None:
