@@ -6,9 +6,8 @@ request is refused with the same field-precise lines as a bad Topology file.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.dataplane import Endpoint
 from kubedtn.errors import ValidationError
 from kubedtn.model import Link, LinkProperties, Topology
@@ -16,6 +15,9 @@ from kubedtn.model.names import VNI_MAX, VXLAN_VNI_BASE, uid_for_vni
 from kubedtn.model.objects import link_from_dict
 from kubedtn.model.types import PROPERTY_FIELDS
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb
+
+if TYPE_CHECKING:  # the CLI converts links only: it does without the daemon's planning module
+    from kubedtn.daemon.plan import RemoteEnd
 
 
 def properties_to_pb(props: LinkProperties) -> pb.LinkProperties:
@@ -151,6 +153,8 @@ def remote_from_pb(msg: pb.RemotePod, *, node_ip: str) -> RemoteEnd:
         mtu=msg.mtu or None,
         properties=props,
     )
+    from kubedtn.daemon.plan import RemoteEnd
+
     return RemoteEnd(
         pod=msg.name,
         kube_ns=msg.kube_ns or "default",

@@ -5,39 +5,96 @@ The only package that speaks netlink. Specs in (``VethSpec``, ``VxlanSpec``,
 reads back what exists (``LiveInterface``), pure decisions (``qdisc_plan``,
 ``qdisc_actions``, ``plan_apply``) testable without root, and bulk namespace
 creation/deletion like ``ip netns add/del``.
+
+Importing the package costs nothing: each name is imported from its module when it is
+first used (``kubedtn lab`` commands want ``create_namespaces`` without the engine, and
+every command pays for what it imports).
 """
 
-from kubedtn.dataplane.engine import KUBEDTN_GROUP, ApplyReport, Dataplane, LinkResult
-from kubedtn.dataplane.errors import (
-    ApplyError,
-    DataplaneError,
-    NamespaceNotFoundError,
-    NetemMissingError,
-    NotOursError,
-    VniInUseError,
-)
-from kubedtn.dataplane.live import Counters, LiveInterface, VxlanInfo
-from kubedtn.dataplane.netns import create_namespaces, delete_namespaces, namespace_exists
-from kubedtn.dataplane.plan import ApplyPlan, LinkPlan, plan_apply
-from kubedtn.dataplane.qdisc import (
-    LiveQdisc,
-    NetemParams,
-    QdiscAction,
-    QdiscSpec,
-    TbfParams,
-    properties_of,
-    qdisc_actions,
-    qdisc_plan,
-)
-from kubedtn.dataplane.specs import (
-    Endpoint,
-    InterfaceRef,
-    LinkSpec,
-    MacvlanSpec,
-    VethSpec,
-    VxlanSpec,
-    validate_links,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kubedtn.dataplane.engine import KUBEDTN_GROUP, ApplyReport, Dataplane, LinkResult
+    from kubedtn.dataplane.errors import (
+        ApplyError,
+        DataplaneError,
+        NamespaceNotFoundError,
+        NetemMissingError,
+        NotOursError,
+        VniInUseError,
+    )
+    from kubedtn.dataplane.live import Counters, LiveInterface, VxlanInfo
+    from kubedtn.dataplane.netns import create_namespaces, delete_namespaces, namespace_exists
+    from kubedtn.dataplane.plan import ApplyPlan, LinkPlan, plan_apply
+    from kubedtn.dataplane.qdisc import (
+        LiveQdisc,
+        NetemParams,
+        QdiscAction,
+        QdiscSpec,
+        TbfParams,
+        properties_of,
+        qdisc_actions,
+        qdisc_plan,
+    )
+    from kubedtn.dataplane.specs import (
+        Endpoint,
+        InterfaceRef,
+        LinkSpec,
+        MacvlanSpec,
+        VethSpec,
+        VxlanSpec,
+        validate_links,
+    )
+
+_MODULE_OF: dict[str, str] = {
+    "ApplyError": "kubedtn.dataplane.errors",
+    "ApplyPlan": "kubedtn.dataplane.plan",
+    "ApplyReport": "kubedtn.dataplane.engine",
+    "Counters": "kubedtn.dataplane.live",
+    "Dataplane": "kubedtn.dataplane.engine",
+    "DataplaneError": "kubedtn.dataplane.errors",
+    "Endpoint": "kubedtn.dataplane.specs",
+    "InterfaceRef": "kubedtn.dataplane.specs",
+    "KUBEDTN_GROUP": "kubedtn.dataplane.engine",
+    "LinkPlan": "kubedtn.dataplane.plan",
+    "LinkResult": "kubedtn.dataplane.engine",
+    "LinkSpec": "kubedtn.dataplane.specs",
+    "LiveInterface": "kubedtn.dataplane.live",
+    "LiveQdisc": "kubedtn.dataplane.qdisc",
+    "MacvlanSpec": "kubedtn.dataplane.specs",
+    "NamespaceNotFoundError": "kubedtn.dataplane.errors",
+    "NetemMissingError": "kubedtn.dataplane.errors",
+    "NetemParams": "kubedtn.dataplane.qdisc",
+    "NotOursError": "kubedtn.dataplane.errors",
+    "QdiscAction": "kubedtn.dataplane.qdisc",
+    "QdiscSpec": "kubedtn.dataplane.qdisc",
+    "TbfParams": "kubedtn.dataplane.qdisc",
+    "VethSpec": "kubedtn.dataplane.specs",
+    "VniInUseError": "kubedtn.dataplane.errors",
+    "VxlanInfo": "kubedtn.dataplane.live",
+    "VxlanSpec": "kubedtn.dataplane.specs",
+    "create_namespaces": "kubedtn.dataplane.netns",
+    "delete_namespaces": "kubedtn.dataplane.netns",
+    "namespace_exists": "kubedtn.dataplane.netns",
+    "plan_apply": "kubedtn.dataplane.plan",
+    "properties_of": "kubedtn.dataplane.qdisc",
+    "qdisc_actions": "kubedtn.dataplane.qdisc",
+    "qdisc_plan": "kubedtn.dataplane.qdisc",
+    "validate_links": "kubedtn.dataplane.specs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup does not come here
+    return value
+
 
 __all__ = [
     "KUBEDTN_GROUP",

@@ -20,7 +20,7 @@ import os
 import subprocess
 from collections.abc import Sequence
 
-from kubedtn.dataplane import Dataplane, create_namespaces, delete_namespaces, namespace_exists
+from kubedtn.dataplane import create_namespaces, delete_namespaces, namespace_exists
 from kubedtn.errors import KubedtnError
 from kubedtn.lab.loopback import loopback_up
 from kubedtn.lab.names import RUN_NETNS, netns_path
@@ -46,6 +46,8 @@ def _ip_batch(lines: Sequence[str], *, netns: str | None = None) -> None:
 
 def _names(netns: str) -> set[str]:
     """Interface names in a lab namespace (empty when it does not exist)."""
+    from kubedtn.dataplane import Dataplane  # only with simulated nodes: plain labs skip the engine
+
     path = netns_path(netns)
     return {i.name for i in Dataplane().read(path)} if namespace_exists(path) else set()
 

@@ -17,10 +17,10 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubedtn.daemon.podstatus import PROPERTIES, noted_links
-from kubedtn.dataplane import Dataplane, LiveInterface, create_namespaces, delete_namespaces, namespace_exists
+from kubedtn.dataplane import create_namespaces, delete_namespaces, namespace_exists
 from kubedtn.errors import KubedtnError
 from kubedtn.lab import topostore
 from kubedtn.lab.state import PodRecord
@@ -29,6 +29,9 @@ from kubedtn.model.objects import status_summary, topology_from_dict
 from kubedtn.model.types import PROPERTY_FIELDS
 from kubedtn.model.units import format_rate_bps
 from kubedtn.store import ObjectStore
+
+if TYPE_CHECKING:
+    from kubedtn.dataplane import LiveInterface
 
 # LinkProperties field → the property name users write.
 _NAME_OF: dict[str, str] = {attr: name for name, (attr, _) in PROPERTY_FIELDS.items()}
@@ -240,6 +243,8 @@ def read_interfaces(records: Sequence[PodRecord]) -> dict[str, dict[str, LiveInt
 
     (One namespace after the other: a read is mostly parsing, threads do not make it faster.)
     """
+    from kubedtn.dataplane import Dataplane  # here: `lab up` prints its summary without the engine
+
     dp = Dataplane()
     out: dict[str, dict[str, LiveInterface]] = {}
     for rec in records:

@@ -12,6 +12,7 @@ every IPv6 form). Parsers raise ``UnitError`` with an "is not ..." phrase.
 from __future__ import annotations
 
 import functools
+import re
 from typing import TYPE_CHECKING, Final
 
 from kubedtn.model.names import DNS1123_SUBDOMAIN_PATTERN
@@ -54,12 +55,36 @@ def _bad_unicast(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | Non
     return None
 
 
+# An IPv4 host address with prefix length written canonically (no leading zeros): the form
+# nearly every file uses, checked without ``ipaddress`` (40 µs an address, 2000 in a big lab).
+_DECIMAL: Final = r"(0|[1-9][0-9]{0,2})"
+_IPV4_CIDR: Final = re.compile(rf"{_DECIMAL}\.{_DECIMAL}\.{_DECIMAL}\.{_DECIMAL}/{_DECIMAL}")
+
+
+def _plain_ipv4_host(text: str) -> bool:
+    """True when ``text`` is a canonical IPv4 CIDR that ``parse_cidr`` accepts unchanged;
+    False leaves the decision (and the error message) to ``ipaddress``."""
+    m = _IPV4_CIDR.fullmatch(text)
+    if m is None:
+        return False
+    a, b, c, d, prefix = map(int, m.groups())
+    if max(a, b, c, d) > 255 or prefix > 32:  # (a prefix like 999 too)
+        return False
+    if a == 127 or 224 <= a <= 239 or (a, b, c, d) == (0, 0, 0, 0):  # loopback, multicast, unspecified
+        return False
+    host_bits = (1 << (32 - prefix)) - 1
+    host = ((a << 24) | (b << 16) | (c << 8) | d) & host_bits
+    return prefix > 30 or host not in (0, host_bits)  # not the network or broadcast address
+
+
 @functools.lru_cache(maxsize=8192)
 def parse_cidr(text: str) -> str:
     """``"10.0.0.1/24"`` → canonical ``"10.0.0.1/24"``; IPv6 compressed and lower-case.
 
     Cached: the daemon and controller parse the same objects again on every event.
     """
+    if _plain_ipv4_host(text):
+        return text
     import ipaddress  # on first use: keeps `import kubedtn.model` cheap (the CNI plugin starts per pod)
 
     if "/" not in text:

@@ -17,6 +17,7 @@ from typing import Any, Final
 import yaml
 
 from kubedtn.errors import ValidationError
+from kubedtn.model import yamlload
 from kubedtn.model.objects import (
     DEFAULT_NAMESPACE,
     is_topology,
@@ -28,8 +29,6 @@ from kubedtn.model.validate import set_problems
 
 TOPOLOGY_FILE_SUFFIXES: Final = (".yaml", ".yml", ".json")
 
-# The C loader when PyYAML was built with libyaml: the daemon reads many of these.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -95,7 +94,7 @@ def _flatten(obj: Any, source: str, position: str) -> list[Document]:
 def parse_documents(text: str, *, source: str = "<stdin>") -> list[Document]:
     """All objects of a (multi-document) YAML or JSON text, Lists unwrapped, empty documents dropped."""
     try:
-        raw_docs = list(yaml.load_all(text, Loader=_Loader))
+        raw_docs = yamlload.load_all(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
