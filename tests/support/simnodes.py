@@ -30,7 +30,6 @@ import pytest
 from kubedtn.dataplane import create_namespaces, delete_namespaces
 from kubedtn.lab import daemonproc, fabric, nodedaemons, state
 from kubedtn.lab.client import DaemonClient
-from kubedtn.lab.loopback import loopback_up
 from kubedtn.lab.names import LabPaths, netns_path
 from kubedtn.lab.nodes import DEFAULT_UNDERLAY, NodePaths, fabric_netns, plan_nodes
 from kubedtn.lab.state import NodeRecord
@@ -71,7 +70,7 @@ class SimNodes:
         """New pod namespaces (names; paths via kubedtn.lab.names.netns_path), lo up."""
         names = [f"{self.name}-p{uuid.uuid4().hex[:6]}" for _ in range(count)]
         self.extra_netns += names
-        loopback_up(create_namespaces(names))
+        create_namespaces(names, loopback_up=True)
         return names
 
     def stop(self, node: str) -> bool:
@@ -106,7 +105,7 @@ def attach_host(fabric_ns: str, ip: str, made: list[str], *, prefix: str) -> str
     tag = uuid.uuid4().hex[:6]
     name = f"{prefix}+h-{tag}"
     made.append(name)
-    loopback_up(create_namespaces([name]))
+    create_namespaces([name], loopback_up=True)
     port = f"h{tag}"
     prefixlen = DEFAULT_UNDERLAY.split("/")[1]
     _sh("ip", "link", "add", port, "netns", fabric_ns, "type", "veth", "peer", "name", "eth0", "netns", name)

@@ -18,6 +18,8 @@ import ctypes
 import errno
 import fcntl
 import os
+import socket
+import struct
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +36,11 @@ _MS_BIND: Final = 0x1000
 _MS_REC: Final = 0x4000
 _MS_SHARED: Final = 1 << 20
 _MNT_DETACH: Final = 2
+
+_SIOCGIFFLAGS: Final = 0x8913
+_SIOCSIFFLAGS: Final = 0x8914
+_IFF_UP: Final = 0x1
+_IFREQ: Final = struct.Struct("16sH22x")  # struct ifreq: name, then ifr_flags (40 bytes on 64-bit)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
@@ -173,7 +180,16 @@ def _make_run_dir_shared(run_dir: str) -> None:
         _run_dirs_shared.add(run_dir)
 
 
-def _create_some(paths: Sequence[str]) -> list[tuple[str, str]]:
+def _loopback_up_here() -> None:
+    """Brings ``lo`` up in the calling thread's namespace: one ioctl on a socket opened here
+    (no netlink socket, no process)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        _, flags = _IFREQ.unpack(fcntl.ioctl(sock, _SIOCGIFFLAGS, _IFREQ.pack(b"lo", 0)))
+        if not flags & _IFF_UP:
+            fcntl.ioctl(sock, _SIOCSIFFLAGS, _IFREQ.pack(b"lo", flags | _IFF_UP))
+
+
+def _create_some(paths: Sequence[str], loopback_up: bool) -> list[tuple[str, str]]:
     """Creates namespaces at paths from this thread; returns (path, error) for failures."""
     failures: list[tuple[str, str]] = []
     home = current_netns_fd()
@@ -185,6 +201,7 @@ def _create_some(paths: Sequence[str]) -> list[tuple[str, str]]:
                 failures.append((path, e.strerror or str(e)))
                 continue
             os.close(fd)
+            step = ""
             try:
                 # unshare() gives this thread a fresh namespace; the bind mount keeps it alive
                 # after the thread has gone back home.
@@ -194,23 +211,31 @@ def _create_some(paths: Sequence[str]) -> list[tuple[str, str]]:
                         _libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", _MS_BIND, None),
                         "bind-mount",
                     )
+                    step = "bring lo up"
+                    if loopback_up:
+                        _loopback_up_here()
                 finally:
                     _go_home(home)
             except OSError as e:
+                if step:  # mounted: the namespace exists, only lo failed
+                    _libc.umount2(path.encode(), _MNT_DETACH)
                 os.unlink(path)
-                failures.append((path, e.strerror or str(e)))
+                failures.append((path, f"{step + ': ' if step else ''}{e.strerror or e}"))
     finally:
         os.close(home)
     return failures
 
 
 def create_namespaces(
-    names: Iterable[str], *, run_dir: str = RUN_NETNS, threads: int | None = None
+    names: Iterable[str], *, run_dir: str = RUN_NETNS, threads: int | None = None, loopback_up: bool = False
 ) -> list[str]:
     """Creates network namespaces like ``ip netns add NAME`` and returns their paths.
 
     Namespace setup in the kernel runs in parallel across threads (it only takes the
     pernet lock for reading), so the work is spread over ``threads`` (default: CPUs).
+    ``loopback_up``: also bring ``lo`` up in each, as a container runtime does for a
+    sandbox (without it a pod cannot reach its own addresses); done while the creating
+    thread is still inside the new namespace.
     Raises DataplaneError naming every name that could not be created (e.g. it exists);
     the others are created.
     """
@@ -224,10 +249,11 @@ def create_namespaces(
     workers = max(1, min(threads or os.cpu_count() or 1, len(paths)))
     shares = [paths[i::workers] for i in range(workers)]
     if workers == 1:
-        failures = _create_some(paths)
+        failures = _create_some(paths, loopback_up)
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kubedtn-netns") as pool:
-            failures = [f for result in pool.map(_create_some, shares) for f in result]
+            results = pool.map(lambda share: _create_some(share, loopback_up), shares)
+            failures = [f for result in results for f in result]
     if failures:
         lines = "; ".join(f"{p}: {why}" for p, why in failures)
         raise DataplaneError(f"cannot create network namespaces: {lines}")

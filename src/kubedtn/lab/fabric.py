@@ -22,7 +22,6 @@ from collections.abc import Sequence
 
 from kubedtn.dataplane import create_namespaces, delete_namespaces, namespace_exists
 from kubedtn.errors import KubedtnError
-from kubedtn.lab.loopback import loopback_up
 from kubedtn.lab.names import RUN_NETNS, netns_path
 from kubedtn.lab.nodes import FABRIC_BRIDGE, NODE_UNDERLAY, fabric_port
 from kubedtn.lab.state import NodeRecord
@@ -58,7 +57,7 @@ def build(fabric: str, nodes: Sequence[NodeRecord], subnet: str) -> list[NodeRec
     prefix = ipaddress.ip_network(subnet).prefixlen
     have = set(os.listdir(RUN_NETNS)) if os.path.isdir(RUN_NETNS) else set()
     made = [ns for ns in (fabric, *(n.netns for n in nodes)) if ns not in have]
-    loopback_up(create_namespaces(made))
+    create_namespaces(made, loopback_up=True)
     ports = _names(fabric)
     new_bridge = FABRIC_BRIDGE not in ports
     # A node without its underlay interface is (re)wired (a stray fabric port of the same

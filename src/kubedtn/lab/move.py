@@ -15,7 +15,6 @@ from kubedtn.dataplane import create_namespaces, delete_namespaces
 from kubedtn.errors import ValidationError
 from kubedtn.lab import nodedaemons, state
 from kubedtn.lab.enter import find_pod
-from kubedtn.lab.loopback import loopback_up
 from kubedtn.lab.names import lab_paths
 from kubedtn.lab.nodes import node_of
 from kubedtn.lab.state import LabState, NodeRecord
@@ -43,7 +42,7 @@ def move(pod: str, *, node: str, lab: str | None) -> MoveResult:
             f"the daemon of node {old.name} does not answer; the pod's old ends were not removed there"
         )
     delete_namespaces([record.netns])
-    loopback_up(create_namespaces([record.netns]))
+    create_namespaces([record.netns], loopback_up=True)
     moved = replace(record, node=target.name)
     state.save(paths, current.with_pods([moved]))
     failed = nodedaemons.setup_pods(paths, [moved])

@@ -41,7 +41,6 @@ from kubedtn.dataplane import create_namespaces
 from kubedtn.errors import KubedtnError, ValidationError
 from kubedtn.lab import cnimode, daemonproc, fabric, nodedaemons, state, topostore
 from kubedtn.lab.client import DaemonClient, PodOutcome
-from kubedtn.lab.loopback import loopback_up
 from kubedtn.lab.names import RUN_NETNS, LabPaths, lab_name_problem, lab_paths
 from kubedtn.lab.nodes import DEFAULT_UNDERLAY, NodePlan, fabric_netns, plan_nodes
 from kubedtn.lab.plan import LabPlan, plan_up
@@ -211,7 +210,7 @@ def up(opts: UpOptions, *, progress: Progress) -> UpResult:
         with ThreadPoolExecutor(2, thread_name_prefix="kubedtn-lab-up") as pool:
             # The namespaces are made while the objects are written (the kernel's work beside
             # this process's); both are done before any pod comes up.
-            made = pool.submit(lambda: loopback_up(create_namespaces(plan.create_netns)))
+            made = pool.submit(create_namespaces, plan.create_netns, loopback_up=True)
             progress.step("store")
             counts = topostore.write(store, opts.lab, prep.topologies)  # on error the pool waits for it
             progress.finish(

@@ -53,6 +53,21 @@ def test_create_namespaces_like_ip_netns_add(names: list[str]) -> None:
     assert run_netns and "shared:" in run_netns[-1]
 
 
+def test_loopback_up_on_request(names: list[str]) -> None:
+    create_namespaces(names[:4], loopback_up=True)
+    create_namespaces(names[4:6])
+
+    assert all("UP" in _lo_flags(n) for n in names[:4])
+    assert all("UP" not in _lo_flags(n) for n in names[4:6])
+    # lo works: a namespace reaches its own 127.0.0.1
+    sh(None, "ip", "netns", "exec", names[0], "ping", "-c1", "-W1", "127.0.0.1")
+
+
+def _lo_flags(netns: str) -> set[str]:
+    out = sh(netns, "ip", "-o", "link", "show", "lo")
+    return set(out.split("<", 1)[1].split(">", 1)[0].split(","))
+
+
 def test_delete_namespaces_is_idempotent(names: list[str]) -> None:
     paths = create_namespaces(names[:3])
     delete_namespaces(names[:3])
