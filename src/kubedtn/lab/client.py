@@ -4,6 +4,9 @@ gRPC statuses become kubedtn errors here (the daemon's mapping, reversed):
 INVALID_ARGUMENT → ValidationError, NOT_FOUND → NotFoundError, UNAVAILABLE (and a daemon
 that is not there) → TemporaryError, FAILED_PRECONDITION / INTERNAL / others →
 DataplaneError or KubedtnError, each with the daemon's message.
+
+grpc and the messages (60 ms of imports) are imported when the first client is made, not
+with this module: ``lab up`` makes its first client while the kernel makes the namespaces.
 """
 
 from __future__ import annotations
@@ -11,15 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import grpc
-
-from kubedtn.daemon.convert import link_to_pb
 from kubedtn.errors import DataplaneError, KubedtnError, NotFoundError, TemporaryError, ValidationError
 from kubedtn.model import Link
-from kubedtn.proto.v1 import kube_dtn_pb2 as pb
-from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    import grpc
 
 DEFAULT_TIMEOUT_S: Final = 600.0  # a SetupPods of a large lab takes seconds
 PING_TIMEOUT_S: Final = 2.0
@@ -43,6 +44,8 @@ class DaemonInfo:
 
 
 def _error(e: grpc.RpcError, what: str, socket: str) -> KubedtnError:
+    import grpc
+
     code = e.code() if hasattr(e, "code") else None
     details = (e.details() if hasattr(e, "details") else None) or str(e)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
@@ -60,6 +63,10 @@ class DaemonClient:
     """Calls of the lab on a daemon's Local service. Use as a context manager (closes the channel)."""
 
     def __init__(self, socket: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        import grpc
+
+        from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
+
         self.socket = socket
         self.timeout_s = timeout_s
         self._channel = grpc.insecure_channel(f"unix://{socket}")
@@ -76,12 +83,16 @@ class DaemonClient:
 
     @contextmanager
     def _call(self, what: str) -> Iterator[None]:
+        import grpc
+
         try:
             yield
         except grpc.RpcError as e:
             raise _error(e, what, self.socket) from None
 
     def status(self, *, timeout_s: float | None = None) -> DaemonInfo:
+        from kubedtn.proto.v1 import kube_dtn_pb2 as pb
+
         with self._call("Status"):
             reply = self._stub.Status(pb.StatusQuery(), timeout=timeout_s or self.timeout_s)
         return DaemonInfo(
@@ -102,6 +113,8 @@ class DaemonClient:
 
     def setup_pods(self, pods: Sequence[tuple[str, str, str]]) -> list[PodOutcome]:
         """SetupPods of (name, kube_ns, netns path) triples, in one call."""
+        from kubedtn.proto.v1 import kube_dtn_pb2 as pb
+
         query = pb.SetupPodsQuery(
             pods=[pb.SetupPodQuery(name=n, kube_ns=ns, net_ns=path) for n, ns, path in pods]
         )
@@ -111,6 +124,8 @@ class DaemonClient:
 
     def destroy_pods(self, pods: Sequence[tuple[str, str]]) -> list[PodOutcome]:
         """DestroyPods of (name, kube_ns) pairs, in one call."""
+        from kubedtn.proto.v1 import kube_dtn_pb2 as pb
+
         query = pb.PodsQuery(pods=[pb.PodQuery(name=n, kube_ns=ns) for n, ns in pods])
         with self._call("DestroyPods"):
             reply = self._stub.DestroyPods(query, timeout=self.timeout_s)
@@ -118,6 +133,9 @@ class DaemonClient:
 
     def update_links(self, *, pod: str, kube_ns: str, links: Sequence[Link]) -> bool:
         """UpdateLinks: change the properties of the pod's existing links in place."""
+        from kubedtn.daemon.convert import link_to_pb
+        from kubedtn.proto.v1 import kube_dtn_pb2 as pb
+
         query = pb.LinksBatchQuery(
             local_pod=pb.Pod(name=pod, kube_ns=kube_ns), links=[link_to_pb(link) for link in links]
         )
