@@ -61,6 +61,8 @@ KUBEDTN_GROUP: Final = 0x6B64746E
 
 # Threads that overlap the kernel's post-delete waits (see Session.run_parallel).
 DELETE_THREADS: Final = 16
+# Threads that send interface settings of different namespaces at once (Session.run_as_built).
+CONFIGURE_THREADS: Final = 4
 # Re-plans after a create lost a race for a name or ifindex (another process created one).
 _RETRIES: Final = 3
 
@@ -293,7 +295,8 @@ class Dataplane:
             errors.setdefault(step.link, _failure_error(step, failure))
 
         # 3. addresses, qdiscs, then link settings and up — per namespace
-        for step, failure in session.run_each(self._configuration(session, plan, errors)):
+        configuration = self._configuration(session, plan, errors)
+        for step, failure in session.run_as_built(configuration, threads=CONFIGURE_THREADS):
             errors.setdefault(step.link, _failure_error(step, failure))
 
         # 4. roll back what this call created for links that failed

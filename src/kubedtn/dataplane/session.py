@@ -193,6 +193,28 @@ class Session:
         """run() of each batch in turn (``batches`` may be built as they are asked for)."""
         return [f for key, steps in batches for f in self.run(key, steps)]
 
+    def run_as_built(
+        self, batches: Iterable[tuple[NsKey, list[Step]]], *, threads: int
+    ) -> list[tuple[Step, Failure]]:
+        """run() of each batch on worker threads, each handed over as soon as it is built (so
+        building the next overlaps sending this one); one batch per namespace at most.
+
+        For settings of existing interfaces (addresses, qdiscs, link attributes): the kernel
+        takes those for different namespaces partly in parallel, and one thread's parsing of
+        acknowledgements overlaps another's kernel time (`lab up`, 1000 veth links on 2 CPUs:
+        one thread 217-249 ms, two 177-184, four 167-172). Not for creations: those
+        serialise on RTNL (two `ip -batch` halves at once take as long as one whole).
+        """
+        if threads <= 1:
+            return self.run_each(batches)
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kubedtn-nl") as pool:
+            futures = []
+            for key, steps in batches:
+                if steps:
+                    self.socket(key)  # opened in this thread: setns stays out of the workers
+                    futures.append(pool.submit(self.run, key, steps))
+            return [f for future in futures for f in future.result()]
+
     def run_parallel(self, batches: dict[NsKey, list[Step]], *, threads: int) -> list[tuple[Step, Failure]]:
         """Runs the per-namespace batches on worker threads (the sockets are already in
         their namespaces, so workers never switch namespaces).

@@ -1,0 +1,46 @@
+"""Session runners: batches sent on worker threads report exactly what run_each would."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterator
+
+import pytest
+
+from kubedtn.dataplane import rtnl
+from kubedtn.dataplane.session import Session, Step
+from tests.support.netns import NamespacePool, ip_json, path, sh
+
+pytestmark = pytest.mark.root
+
+
+def _addresses(netns: str, dev: str) -> set[str]:
+    out = ip_json(netns, "addr", "show", "dev", dev)
+    return {f"{a['local']}/{a['prefixlen']}" for a in out[0]["addr_info"]}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_run_as_built_applies_every_batch_and_reports_failures(pool: NamespacePool, threads: int) -> None:
+    names = pool.make(6)
+    for name in names:
+        sh(name, "ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1")
+    built: list[str] = []
+
+    with Session() as session:
+        keys = [session.add(path(n)) for n in names]
+        index = {n: int(ip_json(n, "link", "show", "d0")[0]["ifindex"]) for n in names}  # type: ignore[call-overload]
+
+        def batches() -> Iterator[tuple[tuple[int, int], list[Step]]]:
+            for i, (name, key) in enumerate(zip(names, keys, strict=True)):
+                built.append(name)
+                steps = [Step(rtnl.add_address(index[name], f"10.9.{i}.1/24", what=f"address in {name}"), i)]
+                if i == 2:  # an interface that is not there: this step fails, the others stand
+                    steps.append(Step(rtnl.add_address(999, "10.9.99.1/24", what="address on nothing"), 99))
+                yield key, steps
+
+        failures = session.run_as_built(batches(), threads=threads)
+
+    assert built == names  # every batch was built (lazily) and handed over
+    assert [(step.link, failure.code) for step, failure in failures] == [(99, errno.ENODEV)]
+    for i, name in enumerate(names):
+        assert _addresses(name, "d0") == {f"10.9.{i}.1/24"}
