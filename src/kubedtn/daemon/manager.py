@@ -342,6 +342,26 @@ class LinkManager:
             return _StatusWrite(key, change)
         return _StatusWrite(key, change, _Guess(base, base.topology, new, status_to_dict(new)))
 
+    def _commit_statuses(self, writes: Sequence[_StatusWrite]) -> None:
+        """Commit prepared writes: every guess in one store call, then one at a time the writes
+        whose guess was stale (or that had none) by read-modify-write. A pod written twice
+        in the list: its second guess is stale, so that write reads the first's result."""
+        guessed = [w for w in writes if w.guess is not None]
+        versions = self.store.write_statuses(
+            [
+                (g.topo.namespace, g.topo.name, g.topo.resource_version, g.body)
+                for w in guessed
+                if (g := w.guess)
+            ]
+        )
+        for write, rv in zip(guessed, versions, strict=True):
+            if rv is not None and (g := write.guess) is not None:
+                self._parsed.remember_status(g.topo, g.new, resource_version=rv, base=g.base)
+        unwritten = {id(w) for w, rv in zip(guessed, versions, strict=True) if rv is None}
+        for write in writes:
+            if write.guess is None or id(write) in unwritten:
+                self._commit_status(replace(write, guess=None))
+
     def _commit_status(self, write: _StatusWrite) -> Topology | None:
         """Write a prepared status; when its guess was stale (a conflict) or proves nothing
         (it needed no write, but the stored status may be another), read-modify-write."""
@@ -710,8 +730,7 @@ class LinkManager:
         write lock (shared with the other nodes' daemons) is held only while they are written."""
         writes = [self._prepare_status(key, change) for key, change in changes]
         with self.store.batch():
-            for write in writes:
-                self._commit_status(write)
+            self._commit_statuses(writes)
 
     def _status_changes(self, jobs: list[_Job], *, now: str) -> list[tuple[str, StatusChange]]:
         """The status writes that record the jobs: each job's pod, and the same-node peers
@@ -790,8 +809,7 @@ class LinkManager:
             writes = self._cross_writes(waiting, theirs, now)
         keys = {(j.topo.namespace, link.uid) for j in waiting for link in j.links}
         with self.locks.holding(keys), self.store.batch():
-            for write in writes:  # (a pod written twice: the second guess conflicts and re-reads)
-                self._commit_status(write)
+            self._commit_statuses(writes)
 
     def _cross_writes(
         self, waiting: list[_Job], theirs: Mapping[str, Mapping[int, None]], now: str

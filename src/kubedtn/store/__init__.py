@@ -16,7 +16,15 @@ the semantics, which follow the Kubernetes API server.
 
 from __future__ import annotations
 
-from kubedtn.store.base import EventType, ObjectList, ObjectStore, WatchEvent, WatchStream
+from kubedtn.store.base import (
+    EventType,
+    ObjectList,
+    ObjectStore,
+    StatusWrite,
+    WatchEvent,
+    WatchStream,
+    WrittenVersions,
+)
 from kubedtn.store.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -47,10 +55,12 @@ __all__ = [
     "ObjectStore",
     "Resource",
     "SqliteStore",
+    "StatusWrite",
     "StoreError",
     "StoreUnavailableError",
     "WatchEvent",
     "WatchStream",
+    "WrittenVersions",
     "default_store_path",
     "open_store",
     "parse_label_selector",

@@ -11,7 +11,7 @@ against the embedded SQLite store runs unchanged on a cluster.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -21,6 +21,8 @@ from kubedtn.store.resource import Resource
 from kubedtn.store.selectors import SelectorLike
 
 ObjectList = list[KubeObject]  # an alias: inside ObjectStore, ``list`` names the method
+StatusWrite = tuple[str | None, str, str, Mapping[str, Any]]  # namespace, name, resourceVersion, status
+WrittenVersions = list[str | None]  # per StatusWrite: its new resourceVersion, None if not written
 
 
 class EventType(enum.StrEnum):
@@ -104,6 +106,15 @@ class ObjectStore(Protocol):
         """update_status of ``{"metadata": {name, namespace, resourceVersion}, "status": status}``
         for a caller that needs only the new resourceVersion back (the old one when the status
         already is this: nothing is written). Errors as update_status."""
+        ...
+
+    def write_statuses(self, writes: Sequence[StatusWrite]) -> WrittenVersions:
+        """write_status of each ``(namespace, name, resourceVersion, status)``, together (one
+        transaction where the backend has them). Per write: the new resourceVersion (the old
+        one when nothing needed writing), or None where nothing was written because the
+        object is absent, its resourceVersion is another one (also after an earlier write of
+        the same object in the list) or the write is malformed; write_status of that one
+        alone says which."""
         ...
 
     def batch(self) -> AbstractContextManager[None]:

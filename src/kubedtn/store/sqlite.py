@@ -18,12 +18,13 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from kubedtn.errors import KubedtnError
 from kubedtn.store import objects
-from kubedtn.store.base import EventType, ObjectList, WatchEvent
+from kubedtn.store.base import EventType, ObjectList, StatusWrite, WatchEvent, WrittenVersions
 from kubedtn.store.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -44,6 +45,8 @@ SCHEMA_VERSION = 1
 _FETCH_LIMIT = 500
 # Seconds between tries to begin a write transaction while another writer has the lock.
 _LOCK_POLL = 0.0005
+# Objects looked up per statement (two parameters each; old SQLite allows 999 in all).
+_KEYS_PER_QUERY = 400
 
 
 class _Prepare(Protocol):
@@ -374,9 +377,11 @@ class SqliteStore:
         )
         self._advance(conn, rv)
 
-    def _advance(self, conn: sqlite3.Connection, rv: int) -> None:
+    def _advance(self, conn: sqlite3.Connection, rv: int, *, since: int | None = None) -> None:
+        """Records ``rv`` as the newest version (``since``: the one before a jump of several)."""
         conn.execute("UPDATE meta SET value = ? WHERE key = 'rv'", (rv,))
-        if rv % self._compact_every == 0:
+        before = rv - 1 if since is None else since
+        if rv // self._compact_every > before // self._compact_every:  # a multiple was passed
             self._compact(conn, rv)
 
     def _compact(self, conn: sqlite3.Connection, rv: int) -> None:
@@ -466,41 +471,76 @@ class SqliteStore:
     def write_status(
         self, namespace: str | None, name: str, *, resource_version: str, status: Mapping[str, Any]
     ) -> str:
-        # SQLite edits the stored JSON itself (json_set) and copies it into the event: the
-        # object's body never passes through Python (no json.loads/dumps of the spec).
-        ns = objects.scope_namespace(self._resource, namespace, name=name)
-        where = (self._resource.key, ns, name)
-        try:
-            text = json.dumps(status, separators=(",", ":")) if isinstance(status, Mapping) else None
-        except (TypeError, ValueError):
-            text = None  # update_status below says what is wrong with it
-        if text is not None:
-            with self._write("update_status") as conn:
-                row = conn.execute(
-                    "SELECT json_extract(body, '$.metadata.resourceVersion'), json_extract(body, '$.status') "
-                    "FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
-                    where,
-                ).fetchone()
-                if row is not None and row[0] == resource_version:
-                    if row[1] is not None and json.loads(row[1]) == json.loads(text):
-                        return resource_version  # already this status: nothing is written
-                    rv = self._meta(conn, "rv") + 1
-                    conn.execute(
-                        "UPDATE objects SET body = json_set(body, '$.metadata.resourceVersion', ?, "
-                        "'$.status', json(?)) WHERE resource = ? AND namespace = ? AND name = ?",
-                        (str(rv), text, *where),
-                    )
-                    conn.execute(
-                        "INSERT INTO events (rv, resource, namespace, type, body, created) SELECT ?, "
-                        "resource, namespace, ?, body, ? FROM objects "
-                        "WHERE resource = ? AND namespace = ? AND name = ?",
-                        (rv, EventType.MODIFIED.value, self._clock(), *where),
-                    )
-                    self._advance(conn, rv)
-                    return str(rv)
+        (rv,) = self.write_statuses([(namespace, name, resource_version, status)])
+        if rv is not None:
+            return rv
         # Absent, stale or malformed: the full update_status raises the precise error.
+        ns = objects.scope_namespace(self._resource, namespace, name=name)
         meta = {"name": name, "namespace": ns, "resourceVersion": resource_version}
         return str(self.update_status({"metadata": meta, "status": status})["metadata"]["resourceVersion"])
+
+    def write_statuses(self, writes: Sequence[StatusWrite]) -> WrittenVersions:
+        # SQLite edits the stored JSON itself (json_set) and copies it into the event: the
+        # objects' bodies never pass through Python (no json.loads/dumps of the specs). One
+        # read of every current version, then one statement per kind of change for all.
+        texts: list[tuple[tuple[str, str], str, str] | None] = []
+        for namespace, name, resource_version, status in writes:
+            try:
+                ns = objects.scope_namespace(self._resource, namespace, name=name)
+                text = json.dumps(status, separators=(",", ":")) if isinstance(status, Mapping) else None
+            except (KubedtnError, TypeError, ValueError):
+                text = None  # write_status / update_status say what is wrong with it
+            texts.append(None if text is None else ((ns, name), resource_version, text))
+        keys = list({t[0] for t in texts if t is not None})
+        results: WrittenVersions = [None] * len(writes)
+        if not keys:
+            return results
+        with self._write("update_status") as conn:
+            current = self._versions_and_statuses(conn, keys)
+            first = rv = self._meta(conn, "rv")
+            updates: list[tuple[str, str, str, str, str]] = []
+            for i, item in enumerate(texts):
+                if item is None or (found := current.get(item[0])) is None or found[0] != item[1]:
+                    continue  # malformed, absent or stale: left to the caller
+                key, _, text = item
+                if found[1] is not None and json.loads(found[1]) == json.loads(text):
+                    results[i] = item[1]  # already this status: nothing is written
+                    continue
+                rv += 1
+                current[key] = (str(rv), text)  # a second write of the object in the list is stale
+                updates.append((str(rv), text, self._resource.key, *key))
+                results[i] = str(rv)
+            if updates:
+                conn.executemany(
+                    "UPDATE objects SET body = json_set(body, '$.metadata.resourceVersion', ?, "
+                    "'$.status', json(?)) WHERE resource = ? AND namespace = ? AND name = ?",
+                    updates,
+                )
+                created = self._clock()
+                conn.executemany(
+                    "INSERT INTO events (rv, resource, namespace, type, body, created) SELECT ?, "
+                    "resource, namespace, ?, body, ? FROM objects "
+                    "WHERE resource = ? AND namespace = ? AND name = ?",
+                    [(int(u[0]), EventType.MODIFIED.value, created, *u[2:]) for u in updates],
+                )
+                self._advance(conn, rv, since=first)
+        return results
+
+    def _versions_and_statuses(
+        self, conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, str | None]]:
+        """(namespace, name) → (resourceVersion, status as stored JSON text) of those that exist."""
+        out: dict[tuple[str, str], tuple[str, str | None]] = {}
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            chunk = keys[start : start + _KEYS_PER_QUERY]
+            rows = conn.execute(
+                "SELECT namespace, name, json_extract(body, '$.metadata.resourceVersion'), "
+                "json_extract(body, '$.status') FROM objects WHERE resource = ? AND (namespace, name) IN "
+                f"(VALUES {', '.join(['(?, ?)'] * len(chunk))})",
+                (self._resource.key, *(part for key in chunk for part in key)),
+            ).fetchall()
+            out.update({(ns, name): (rv, status) for ns, name, rv, status in rows})
+        return out
 
     def _rewrite(self, body: KubeObject, *, action: str, prepare: _Prepare) -> KubeObject:
         """update/update_status of a body already normalised (checked, and the caller's own copy)."""

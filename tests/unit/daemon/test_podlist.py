@@ -106,6 +106,9 @@ def test_a_burst_of_topologies_is_one_rewrite(tmp_path: Path) -> None:
 
 
 def test_added_objects_are_handed_on(store: SqliteStore, tmp_path: Path) -> None:
+    # Not an empty store: its list's resourceVersion would be "0", and a watch from "0" starts
+    # wherever the store is when the writer's thread gets to it (a list of what exists then).
+    store.create(topo("r0"))
     seen: list[tuple[str, str]] = []
     writer = PodListWriter(
         store=store,

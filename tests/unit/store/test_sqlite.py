@@ -218,6 +218,44 @@ def test_write_status_errors_are_those_of_update_status(store: SqliteStore) -> N
     assert store.get("default", "r1")["status"] == {"src_ip": "10.0.0.1"}
 
 
+def test_write_statuses_writes_what_matches_and_leaves_the_rest(store: SqliteStore) -> None:
+    r1, r2, r3 = (store.create(topology(n)) for n in ("r1", "r2", "r3"))
+    v1, v2, v3 = (o["metadata"]["resourceVersion"] for o in (r1, r2, r3))
+    store.write_status("default", "r3", resource_version=v3, status={"src_ip": "10.0.0.3"})
+    r3_now = store.get("default", "r3")["metadata"]["resourceVersion"]
+
+    got = store.write_statuses(
+        [
+            ("default", "r1", v1, {"src_ip": "10.0.0.1"}),
+            ("default", "r2", v2, {"src_ip": "10.0.0.2"}),
+            ("default", "r1", v1, {"src_ip": "10.0.0.9"}),  # r1 again, from the old version: stale
+            ("default", "r3", v3, {"src_ip": "10.0.0.9"}),  # stale
+            ("default", "r4", "1", {}),  # absent
+            ("default", "r2", "5", {"bad": object()}),  # malformed
+            ("default", "r3", r3_now, {"src_ip": "10.0.0.3"}),  # already so: nothing written
+        ]
+    )
+
+    assert got == [str(int(r3_now) + 1), str(int(r3_now) + 2), None, None, None, None, r3_now]
+    assert [store.get("default", n).get("status") for n in ("r1", "r2", "r3")] == [
+        {"src_ip": "10.0.0.1"},
+        {"src_ip": "10.0.0.2"},
+        {"src_ip": "10.0.0.3"},
+    ]
+    assert events_of(store, r3_now) == [("MODIFIED", "r1", got[0]), ("MODIFIED", "r2", got[1])]
+    assert store.list()[1] == got[1]
+    assert store.write_statuses([]) == []
+
+
+def test_write_statuses_compacts_when_it_passes_a_multiple(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "s.db", max_events=2, compact_every=4) as store:
+        versions = [store.create(topology(f"r{i}"))["metadata"]["resourceVersion"] for i in range(3)]
+        writes = [("default", f"r{i}", rv, {"x": 1}) for i, rv in enumerate(versions)]  # rv 1..3
+        assert store.write_statuses(writes) == ["4", "5", "6"]  # passes 4 without landing on it
+        with pytest.raises(ExpiredError):
+            store.watch(resource_version="1")
+
+
 # ---- batch ---------------------------------------------------------------------------------
 
 
