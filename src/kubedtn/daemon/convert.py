@@ -13,7 +13,7 @@ from kubedtn.errors import ValidationError
 from kubedtn.model import Link, LinkProperties, Topology
 from kubedtn.model.names import VNI_MAX, VXLAN_VNI_BASE, uid_for_vni
 from kubedtn.model.objects import link_from_dict
-from kubedtn.model.types import PROPERTY_FIELDS
+from kubedtn.model.types import NO_PROPERTIES, PROPERTY_FIELDS
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 
 if TYPE_CHECKING:  # the CLI converts links only: it does without the daemon's planning module
@@ -124,29 +124,35 @@ def remote_to_pb(end: RemoteEnd) -> pb.RemotePod:
 
 def remote_from_pb(msg: pb.RemotePod, *, node_ip: str) -> RemoteEnd:
     """A peer daemon's request for our end of a cross-node link (kube-dtn peers send no
-    link_uid: it is then the uid whose VNI this is, see ``model.names.vni_for_link``)."""
-    where = f"Remote.Update {msg.kube_ns or 'default'}/{msg.name}"
-    problems: list[str] = []
-    if not msg.net_ns:
-        problems.append(f"{where}: net_ns is empty; give the pod's network namespace path")
-    if not msg.peer_vtep:
-        problems.append(f"{where}: peer_vtep is empty; give the other node's IP")
-    uid = msg.link_uid or uid_for_vni(msg.kube_ns or "default", msg.vni)
-    if uid is None:
-        problems.append(
-            f"{where}: vni {msg.vni} is not a link's VNI ({VXLAN_VNI_BASE}..{VNI_MAX}) "
-            "and no link_uid was given"
-        )
-    props = LinkProperties()
-    try:
-        props = LinkProperties.from_strings(properties_raw(msg.properties), where=f"{where}: properties")
-    except ValidationError as e:
-        problems += e.problems
-    if problems or uid is None:
-        raise ValidationError(problems)
+    link_uid: it is then the uid whose VNI this is, see ``model.names.vni_for_link``).
+
+    A batch brings a thousand of these: each field is read once, and the words for errors
+    and the properties' parsing cost nothing when there are none."""
+    kube_ns, name, net_ns, vtep, vni = msg.kube_ns or "default", msg.name, msg.net_ns, msg.peer_vtep, msg.vni
+    uid = msg.link_uid or uid_for_vni(kube_ns, vni)
+    props, props_problems = NO_PROPERTIES, []
+    if msg.properties.ByteSize():
+        try:
+            where = f"Remote.Update {kube_ns}/{name}: properties"
+            props = LinkProperties.from_strings(properties_raw(msg.properties), where=where)
+        except ValidationError as e:
+            props_problems = e.problems
+    if uid is None or not net_ns or not vtep or props_problems:
+        where = f"Remote.Update {kube_ns}/{name}"
+        problems = []
+        if not net_ns:
+            problems.append(f"{where}: net_ns is empty; give the pod's network namespace path")
+        if not vtep:
+            problems.append(f"{where}: peer_vtep is empty; give the other node's IP")
+        if uid is None:
+            problems.append(
+                f"{where}: vni {vni} is not a link's VNI ({VXLAN_VNI_BASE}..{VNI_MAX}) "
+                "and no link_uid was given"
+            )
+        raise ValidationError(problems + list(props_problems))
     addresses = tuple(msg.intf_ips) or ((msg.intf_ip,) if msg.intf_ip else ())
     endpoint = Endpoint(
-        netns=msg.net_ns,
+        netns=net_ns,
         name=msg.intf_name,
         addresses=addresses,
         mac=msg.intf_mac or None,
@@ -156,11 +162,5 @@ def remote_from_pb(msg: pb.RemotePod, *, node_ip: str) -> RemoteEnd:
     from kubedtn.daemon.plan import RemoteEnd
 
     return RemoteEnd(
-        pod=msg.name,
-        kube_ns=msg.kube_ns or "default",
-        node_ip=node_ip,
-        uid=uid,
-        vni=msg.vni,
-        vtep=msg.peer_vtep,
-        endpoint=endpoint,
+        pod=name, kube_ns=kube_ns, node_ip=node_ip, uid=uid, vni=vni, vtep=vtep, endpoint=endpoint
     )

@@ -100,3 +100,22 @@ def test_a_remote_request_without_namespace_or_vtep_is_refused() -> None:
     with pytest.raises(ValidationError) as caught:
         remote_from_pb(pb.RemotePod(intf_name="eth1", vni=5001, name="r2"), node_ip="10.9.0.2")
     assert "net_ns is empty" in str(caught.value) and "peer_vtep is empty" in str(caught.value)
+
+
+def test_every_problem_of_a_remote_request_is_reported_in_order() -> None:
+    msg = pb.RemotePod(intf_name="eth1", vni=7, name="r2", properties=pb.LinkProperties(latency="fast"))
+    with pytest.raises(ValidationError) as caught:
+        remote_from_pb(msg, node_ip="10.9.0.2")
+    problems = caught.value.problems
+    assert [p.split(": ", 2)[1] for p in problems[:3]] == [
+        "net_ns is empty; give the pod's network namespace path",
+        "peer_vtep is empty; give the other node's IP",
+        "vni 7 is not a link's VNI (5000..16777215) and no link_uid was given",
+    ]
+    assert problems[3].startswith('Remote.Update default/r2: properties.latency: "fast" is not a duration')
+    assert len(problems) == 4
+
+
+def test_a_remote_request_without_properties_has_none() -> None:
+    msg = pb.RemotePod(net_ns="/n", intf_name="eth1", peer_vtep="10.9.0.1", vni=5100, name="r2")
+    assert remote_from_pb(msg, node_ip="10.9.0.2").endpoint.properties.is_empty()
