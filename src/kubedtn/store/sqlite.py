@@ -49,6 +49,16 @@ _LOCK_POLL = 0.0005
 _KEYS_PER_QUERY = 400
 
 
+def _same_json(stored: str | None, text: str) -> bool:
+    """Whether SQLite's text of a stored value says what ``text`` says. Both are compact
+    JSON, so equal values are nearly always equal strings; values of different lengths are
+    taken as different without parsing them (a status written again though equal in value,
+    e.g. "1.0" against "1", costs one write, not a wrong one)."""
+    if stored is None:
+        return False
+    return stored == text or (len(stored) == len(text) and json.loads(stored) == json.loads(text))
+
+
 class _Prepare(Protocol):
     """objects.prepare_update or objects.prepare_status_update."""
 
@@ -503,7 +513,7 @@ class SqliteStore:
                 if item is None or (found := current.get(item[0])) is None or found[0] != item[1]:
                     continue  # malformed, absent or stale: left to the caller
                 key, _, text = item
-                if found[1] is not None and json.loads(found[1]) == json.loads(text):
+                if _same_json(found[1], text):
                     results[i] = item[1]  # already this status: nothing is written
                     continue
                 rv += 1

@@ -618,3 +618,12 @@ def test_a_lock_held_past_the_busy_timeout_is_a_temporary_error(tmp_path: Path) 
             holder.execute("ROLLBACK")
             holder.close()
         store.create(topology("r1"))
+
+
+def test_stored_json_is_compared_by_text_then_by_value_when_it_may_be_equal() -> None:
+    from kubedtn.store.sqlite import _same_json
+
+    assert _same_json('{"a":[1,2]}', '{"a":[1,2]}')
+    assert _same_json('{"a":1.0}', '{"a":1e0}')  # same length: compared by value
+    assert not _same_json('{"a":1}', '{"a":2}')
+    assert not _same_json(None, "{}")
