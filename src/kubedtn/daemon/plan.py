@@ -145,6 +145,8 @@ def end_problems(pod: Topology, link: Link, peer: Topology, far: Link) -> tuple[
     if far.peer_pod != pod.name:
         joins = f"joins {quoted(far.peer_pod)}, not {pod.name}"
         return (f"{_where(pod, link)}: peer {peer.key}'s link uid {link.uid} {joins}",)
+    if validate.ends_agree(link, far):
+        return ()
     # The model's own pair check; a link given in a request (AddLinks) may not be in the spec yet.
     # (Usually the link is the spec's own object: found by identity, no field-by-field compare.)
     index = next((i for i, own in enumerate(pod.links) if own is link), None)

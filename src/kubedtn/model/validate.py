@@ -50,6 +50,25 @@ def _pair_label(pair: frozenset[str]) -> str:
     return " and ".join(sorted(pair))
 
 
+def _same_addresses(mine: tuple[str, ...], theirs: tuple[str, ...]) -> bool:
+    """Unset on either side, or the same set (in any order)."""
+    return not mine or not theirs or mine == theirs or set(mine) == set(theirs)
+
+
+def ends_agree(link: Link, far: Link) -> bool:
+    """Whether two ends of a link (same uid) agree on everything ``end_problems`` checks: the
+    common case, decided without composing any message."""
+    return (
+        link.peer_intf == far.local_intf
+        and link.local_intf == far.peer_intf
+        and link.mtu == far.mtu
+        and _same_addresses(link.peer_ips, far.local_ips)
+        and _same_addresses(link.local_ips, far.peer_ips)
+        and (not link.peer_mac or not far.local_mac or link.peer_mac == far.local_mac)
+        and (not link.local_mac or not far.peer_mac or link.local_mac == far.peer_mac)
+    )
+
+
 def _mismatches(a: _End, b: _End) -> list[str]:
     """What end ``a`` says about the far end that end ``b`` (the far end) contradicts."""
     la, lb = a.link, b.link
@@ -93,7 +112,10 @@ def end_problems(topo: Topology, index: int, peer: Topology, peer_index: int) ->
     """What ``topo.links[index]`` says about its far end that ``peer.links[peer_index]`` (the
     far end, same uid) contradicts: interfaces, addresses, MACs, MTU (empty when they agree).
     For the daemon, which checks one pair of ends before wiring them."""
-    return _mismatches(_End(topo, index, topo.links[index]), _End(peer, peer_index, peer.links[peer_index]))
+    link, far = topo.links[index], peer.links[peer_index]
+    if ends_agree(link, far):
+        return []
+    return _mismatches(_End(topo, index, link), _End(peer, peer_index, far))
 
 
 def set_problems(
@@ -144,7 +166,7 @@ def set_problems(
             if far.link.peer_pod != topo.name:
                 continue  # reported as a uid joining two pairs, from the far end's side
             # Each pair is compared once, from the end listed first.
-            if (topo.key, i) < (peer_topo.key, far.index):
+            if (topo.key, i) < (peer_topo.key, far.index) and not ends_agree(link, far.link):
                 problems.extend(_mismatches(end, far))
     return problems
 

@@ -155,3 +155,31 @@ def test_validate_topology_built_in_code() -> None:
         "default/r1: spec.links[0].mtu: 10 is out of range: an MTU: an integer 68..65535 (at least 1280 "
         "with IPv6 addresses)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (None, None),
+        ("local_intf", "eth7"),
+        ("peer_intf", "eth7"),
+        ("local_ip", "10.0.12.7/24"),
+        ("peer_ip", "10.0.12.7/24"),
+        ("local_ip", ""),
+        ("local_mac", "02:00:00:00:00:07"),
+        ("peer_mac", "02:00:00:00:00:07"),
+        ("mtu", 1400),
+    ],
+)
+def test_the_quick_agreement_check_decides_as_the_full_one(field: str | None, value: Any) -> None:
+    from kubedtn.model.validate import end_problems, ends_agree
+
+    objs = ring()
+    objs[0]["spec"]["links"][0].update(local_mac="02:00:00:00:00:01", peer_mac="02:00:00:00:00:02")
+    objs[1]["spec"]["links"][0].update(local_mac="02:00:00:00:00:02")
+    if field is not None:
+        objs[1]["spec"]["links"][0][field] = value
+    r1, r2 = parsed(objs)[:2]
+    problems = end_problems(r1, 0, r2, 0)
+    assert ends_agree(r1.links[0], r2.links[0]) == (problems == [])
+    assert (problems == []) == (field in (None, "local_ip") and value in (None, ""))
