@@ -13,11 +13,12 @@ anything half-applied.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
-from kubedtn.dataplane.addr import parse_cidr, parse_ip
+from kubedtn.dataplane.addr import Cidr, parse_cidr, parse_ip
 from kubedtn.errors import ValidationError
 from kubedtn.model import LinkProperties
 from kubedtn.model.addresses import MAC_ACCEPTS, parse_mac
@@ -55,7 +56,7 @@ class Endpoint:
     mtu: int | None = None
     properties: LinkProperties = field(default_factory=LinkProperties)
 
-    @property
+    @functools.cached_property  # (asked for again and again by the checks and the plan)
     def ref(self) -> InterfaceRef:
         return InterfaceRef(self.netns, self.name)
 
@@ -137,7 +138,7 @@ def _endpoint_problems(ep: Endpoint, where: str) -> list[str]:
     why = interface_name_problem(ep.name, reserved=False)
     if why:
         problems.append(f"{where}.name: {quoted(ep.name)} {why}")
-    seen: set[str] = set()
+    seen: set[Cidr] = set()  # (the parsed form is the canonical one: no text needed)
     for i, cidr in enumerate(ep.addresses):
         try:
             parsed = parse_cidr(cidr)
@@ -147,9 +148,9 @@ def _endpoint_problems(ep: Endpoint, where: str) -> list[str]:
         why = _unicast_problem(parsed.packed)
         if why:
             problems.append(f"{where}.addresses[{i}]: {quoted(cidr)} {why}")
-        if parsed.text in seen:
+        if parsed in seen:
             problems.append(f"{where}.addresses[{i}]: {quoted(cidr)} is listed twice")
-        seen.add(parsed.text)
+        seen.add(parsed)
     if ep.mac is not None:
         try:
             parse_mac(ep.mac)

@@ -132,6 +132,7 @@ def cidr_version(cidr: str) -> int:
     return 6 if ":" in cidr else 4
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the daemon checks each end's MAC in the model and in the dataplane
 def parse_mac(text: str) -> str:
     """``"02:AA:00:00:00:01"`` → ``"02:aa:00:00:00:01"``."""
     if not compiled(MAC_PATTERN).fullmatch(text) or text == "00:00:00:00:00:00":
