@@ -465,21 +465,23 @@ class LinkManager:
                 "ask that node's daemon"
             )
 
-    def _precheck(self, jobs: list[_Job]) -> None:
+    def _precheck(self, jobs: list[_Job]) -> dict[str, Topology]:
         """Every problem between the two ends of each link, before anything is written or
-        plumbed (each link's own fields were checked when its Topology was read)."""
+        plumbed (each link's own fields were checked when its Topology was read). Returns the
+        view it checked against: the peers as read, the batch's pods as alive."""
         peer_keys = {f"{j.topo.namespace}/{link.peer_pod}" for j in jobs for link in j.links}
         view = self._read_view(peer_keys - {j.key for j in jobs})
         view.update({j.key: j.topo for j in jobs})
         for job in jobs:
             job.problems += pair_problems(job.topo, job.links, peers=view)
             job.problems += mtu_problems(job.topo, job.links, peers=view, node=self.node)
+        return view
 
     def _plumb(self, jobs: list[_Job], *, mark_alive: bool) -> list[PodOutcome]:
         if not jobs:
             return []
         outcomes: list[PodOutcome] = []
-        self._precheck(jobs)
+        view = self._precheck(jobs)
         for job in [j for j in jobs if j.problems]:
             outcomes.append(self._outcome(job, error=ValidationError(job.problems)))
             log.warning(
@@ -489,19 +491,23 @@ class LinkManager:
                 problems=len(job.problems),
             )
         jobs = [j for j in jobs if not j.problems]
-        if mark_alive and not _closed(jobs):
-            now = self._clock()
-            self._write_statuses(
-                (
-                    job.key,
-                    partial(status_after, now=now, alive=(job.topo.status.src_ip, job.topo.status.net_ns)),
-                )
-                for job in jobs
-            )
         keys = {(j.topo.namespace, link.uid) for j in jobs for link in j.links}
         cross: list[tuple[_Job, CrossNode]] = []
+        early: list[_Push] = []
         with self.locks.holding(keys):
-            pushes = self._plan_and_apply(jobs)
+            if mark_alive and not _closed(jobs):
+                early = self._push_early(jobs, view)
+                now = self._clock()
+                self._write_statuses(
+                    (
+                        job.key,
+                        partial(
+                            status_after, now=now, alive=(job.topo.status.src_ip, job.topo.status.net_ns)
+                        ),
+                    )
+                    for job in jobs
+                )
+            pushes, unconfirmed = self._plan_and_apply(jobs, early=early)
             cross = [
                 (j, d)
                 for j in jobs
@@ -516,6 +522,7 @@ class LinkManager:
             self._record([j for j in jobs if id(j) not in waiting])
         if pushes:
             self._finish_cross_node([j for j in jobs if id(j) in waiting], cross, pushes)
+        self._take_back(unconfirmed)
         for job in jobs:
             error = _first_error(job.failures) if job.failures else None
             outcomes.append(self._outcome(job, error=error))
@@ -539,10 +546,16 @@ class LinkManager:
             skipped=tuple(d.reason for d in job.decisions if isinstance(d, Skip)),
         )
 
-    def _plan_and_apply(self, jobs: list[_Job]) -> list[_Push]:
+    def _plan_and_apply(
+        self, jobs: list[_Job], *, early: Sequence[_Push] = ()
+    ) -> tuple[list[_Push], list[_Push]]:
         """Steps 4-5 for the jobs (locks held): plan against the store, one apply, results per
         job. The peers' daemons are asked for the far ends of cross-node links as soon as the
-        plan is made, so they make theirs while we make ours (step 6 waits for them)."""
+        plan is made, so they make theirs while we make ours (step 6 waits for them).
+
+        ``early``: far ends already asked for (``_push_early``). Returns the pushes step 6
+        waits for (the early ones this plan confirms, and the new ones), and the early ones
+        it does not confirm (to be taken back, ``_take_back``)."""
         peer_keys = {f"{j.topo.namespace}/{link.peer_pod}" for j in jobs for link in j.links}
         # The batch's own pods: their liveness as this call sets it, their spec as checked.
         batch = {j.key: j.topo for j in jobs}
@@ -567,7 +580,10 @@ class LinkManager:
                 else:
                     chosen.setdefault((job.topo.namespace, d.link.uid), d.spec)
         far = [(j, d) for j in jobs for d in j.decisions if isinstance(d, CrossNode)]
-        pushes = self._push_far_ends(far)
+        wanted = {(id(j), d.link.uid): d.remote for j, d in far}
+        confirmed, unconfirmed = _split_pushes(early, wanted)  # (unconfirmed: to take back)
+        asked = {(id(j), d.link.uid) for pairs, _ in confirmed for j, d in pairs}
+        pushes = confirmed + self._push_far_ends([(j, d) for j, d in far if (id(j), d.link.uid) not in asked])
         prune = {j.topo.status.net_ns for j in jobs if j.prune}
         results, not_applied = self._apply_links(chosen, prune=prune)
         for job in jobs:
@@ -586,7 +602,7 @@ class LinkManager:
                     job.unplumbed.add(d.link.uid)
                     error = result if isinstance(result, KubedtnError) else (result.error if result else None)
                     job.failures.append(_about(job.key, d.link.uid, error or DataplaneError("not applied")))
-        return pushes
+        return pushes, unconfirmed
 
     def _apply_links(
         self, chosen: Mapping[LinkKey, LinkSpec], *, prune: set[str]
@@ -778,6 +794,46 @@ class LinkManager:
                 future = self.remote.start_update_many(node_ip, ends)
             pushes.append(([pair for _, pair in items], future))
         return pushes
+
+    def _push_early(self, jobs: list[_Job], view: Mapping[str, Topology]) -> list[_Push]:
+        """The far ends of the cross-node links whose peers the precheck saw alive, asked for
+        before this daemon marks its pods alive and plans again: the peers' daemons start on
+        their ends one store write and one plan sooner. Only the plan made after marking
+        alive counts (it reads the peers again); what it does not confirm is taken back."""
+        if self.remote is None:
+            return []
+        far = [
+            (job, d)
+            for job in jobs
+            for d in plan_pod(job.topo, peers=view, node=self.node, links=job.links)
+            if isinstance(d, CrossNode)
+        ]
+        return self._push_far_ends(far)
+
+    def _take_back(self, unconfirmed: Sequence[_Push]) -> None:
+        """Remove the far ends asked for early that the plan did not confirm and that were
+        made (rare: a peer went down, moved or changed between the two reads). The peer's
+        daemon removes each only while it still points at this node with that VNI."""
+        made: list[tuple[RemoteEnd, None]] = []
+        for pairs, future in unconfirmed:
+            made += [
+                (d.remote, None)
+                for (_, d), error in zip(pairs, future.result(), strict=True)
+                if error is None
+            ]
+        for node_ip, items in by_node(made).items():
+            ends = [end for end, _ in items]
+            if self.remote is not None:
+                errors = self.remote.delete_many(node_ip, ends)
+                for end, error in zip(ends, errors, strict=True):
+                    if error is not None:
+                        log.warning(
+                            "far end asked for early not removed",
+                            pod=end.pod,
+                            namespace=end.kube_ns,
+                            link=end.uid,
+                            error=error,
+                        )
 
     def _finish_cross_node(
         self, waiting: list[_Job], cross: list[tuple[_Job, CrossNode]], pushes: list[_Push]
@@ -1183,6 +1239,50 @@ class LinkManager:
                 )
         log.info("reconciled", action="reconcile", set_up=len(back), destroyed=len(gone))
         return len(back), len(gone)
+
+
+def _split_pushes(
+    early: Sequence[_Push], wanted: Mapping[tuple[int, int], RemoteEnd]
+) -> tuple[list[_Push], list[_Push]]:
+    """Early pushes split by what the plan wants: the far ends it wants exactly as asked
+    (confirmed), and those it does not want on that node at all (to take back). A far end
+    wanted on the same node but otherwise different is in neither: the plan asks for it
+    again, and that request corrects it. Each part gets a future of its own answers."""
+    confirmed: list[_Push] = []
+    take_back: list[_Push] = []
+    for pairs, future in early:
+        kinds = []
+        for j, d in pairs:
+            want = wanted.get((id(j), d.link.uid))
+            kinds.append(
+                "confirmed"
+                if want == d.remote
+                else "take back"
+                if want is None or want.node_ip != d.remote.node_ip
+                else ""
+            )
+        for kind, out in (("confirmed", confirmed), ("take back", take_back)):
+            mask = [k == kind for k in kinds]
+            if any(mask):
+                out.append(([pair for pair, m in zip(pairs, mask, strict=True) if m], _part_of(future, mask)))
+    return confirmed, take_back
+
+
+def _part_of(
+    future: Future[list[KubedtnError | None]], mask: Sequence[bool]
+) -> Future[list[KubedtnError | None]]:
+    """A future of the answers of ``future`` where ``mask`` is True."""
+    part: Future[list[KubedtnError | None]] = Future()
+
+    def done(whole: Future[list[KubedtnError | None]]) -> None:
+        error = whole.exception()
+        if error is not None:
+            part.set_exception(error)
+        else:
+            part.set_result([r for r, m in zip(whole.result(), mask, strict=True) if m])
+
+    future.add_done_callback(done)
+    return part
 
 
 def _closed(jobs: Sequence[_Job]) -> bool:

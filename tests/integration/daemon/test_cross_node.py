@@ -19,7 +19,7 @@ from kubedtn.errors import KubedtnError
 from kubedtn.model.names import VXLAN_VNI_BASE, vni_for_link
 from kubedtn.store import SqliteStore
 from tests.integration.daemon.topologies import link, load, pair, read, ready, topology
-from tests.support.netns import NamespacePool, links_by_name, path, sh, udp_echo
+from tests.support.netns import NamespacePool, links_by_name, path, sh, udp_echo, wait_until
 
 pytestmark = pytest.mark.root
 
@@ -95,6 +95,77 @@ def test_a_link_between_pods_on_two_nodes_is_a_vxlan_pair_that_carries_traffic(
     assert [(e.pod, e.node_ip, e.vtep) for e in remote.deletes] == [("r1", NODE_A, NODE_B)]
     assert "eth1" not in links_by_name(pa)
     assert read(store, "r1").status.skipped == ("r2",)
+
+
+def test_the_far_end_is_asked_for_before_the_pod_is_marked_alive(
+    nodes: tuple[LinkManager, LinkManager, DirectRemote],
+    pool: NamespacePool,
+    store: SqliteStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    node_a, node_b, remote = nodes
+    load(store, pair(rate=None))
+    pa, pb = pool.make(2)
+    assert node_a.setup_pods([SetupRequest("r1", "default", path(pa))])[0].ok
+    asked_before_marking: list[int] = []
+    write_statuses = node_b._write_statuses
+
+    def marking(changes: object) -> None:
+        asked_before_marking.append(len(remote.calls))  # (the first write marks r2 alive)
+        write_statuses(changes)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(node_b, "_write_statuses", marking)
+    wait = remote.start_update_many
+
+    def recorded(node_ip: str, ends: Sequence[RemoteEnd]) -> Future[list[KubedtnError | None]]:
+        future = wait(node_ip, ends)
+        future.result()  # the early request is served before r2 is marked alive, here for certain
+        return future
+
+    monkeypatch.setattr(remote, "start_update_many", recorded)
+
+    (second,) = node_b.setup_pods([SetupRequest("r2", "default", path(pb))])
+
+    assert second.ok, second.error
+    assert asked_before_marking[0] == 1
+    assert len(remote.calls) == 1  # the plan after marking alive confirmed it: not asked twice
+    assert udp_echo(client_ns=pa, client_ip="10.0.1.1", server_ns=pb, server_ip="10.0.1.2") == 3
+    assert ready(store, "r1") == ("True", "LinksUp") and ready(store, "r2") == ("True", "LinksUp")
+
+
+def test_a_far_end_asked_for_early_is_taken_back_when_the_peer_is_gone_by_the_plan(
+    nodes: tuple[LinkManager, LinkManager, DirectRemote],
+    pool: NamespacePool,
+    store: SqliteStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    node_a, node_b, remote = nodes
+    load(store, pair(rate=None))
+    pa, pb = pool.make(2)
+    assert node_a.setup_pods([SetupRequest("r1", "default", path(pa))])[0].ok
+    write_statuses = node_b._write_statuses
+
+    def peer_goes_down_first(changes: object) -> None:
+        # Between B's early request (r1's far end is made on node A) and B's plan, r1 is
+        # recorded down (as a DestroyPod on node A would leave it).
+        wait_until(lambda: "eth1" in links_by_name(pa), what="r1's far end, asked for early")
+        r1 = store.get("default", "r1")
+        store.write_status(
+            "default",
+            "r1",
+            resource_version=r1["metadata"]["resourceVersion"],
+            status={"src_ip": "", "net_ns": ""},
+        )
+        write_statuses(changes)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(node_b, "_write_statuses", peer_goes_down_first)
+
+    (second,) = node_b.setup_pods([SetupRequest("r2", "default", path(pb))])
+
+    assert second.ok, second.error
+    assert second.skipped and "not up" in second.skipped[0]
+    assert [(e.pod, e.node_ip, e.uid) for e in remote.deletes] == [("r1", NODE_A, 1)]
+    assert "eth1" not in links_by_name(pa) and "eth1" not in links_by_name(pb)
 
 
 def test_a_pod_that_moves_next_to_its_peer_gets_a_veth_and_no_vxlan_is_left(
