@@ -6,7 +6,7 @@ manager (issue 5 runs a daemon process per node and sends it over gRPC).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
@@ -97,32 +97,48 @@ def test_a_link_between_pods_on_two_nodes_is_a_vxlan_pair_that_carries_traffic(
     assert read(store, "r1").status.skipped == ("r2",)
 
 
+def _r1_up_on_a_and_before_b_marks(
+    nodes: tuple[LinkManager, LinkManager, DirectRemote],
+    pool: NamespacePool,
+    store: SqliteStore,
+    monkeypatch: pytest.MonkeyPatch,
+    before: Callable[[str], None],
+) -> tuple[str, str]:
+    """r1 up on node A; ``before(r1's namespace)`` runs when node B first writes statuses
+    (marking r2 alive, in the SetupPods the test then makes). The namespaces of r1 and r2."""
+    node_a, node_b, _ = nodes
+    load(store, pair(rate=None))
+    pa, pb = pool.make(2)
+    assert node_a.setup_pods([SetupRequest("r1", "default", path(pa))])[0].ok
+    write_statuses = node_b._write_statuses
+
+    def hooked(changes: object) -> None:
+        before(pa)
+        write_statuses(changes)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(node_b, "_write_statuses", hooked)
+    return pa, pb
+
+
 def test_the_far_end_is_asked_for_before_the_pod_is_marked_alive(
     nodes: tuple[LinkManager, LinkManager, DirectRemote],
     pool: NamespacePool,
     store: SqliteStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    node_a, node_b, remote = nodes
-    load(store, pair(rate=None))
-    pa, pb = pool.make(2)
-    assert node_a.setup_pods([SetupRequest("r1", "default", path(pa))])[0].ok
+    node_b, remote = nodes[1], nodes[2]
     asked_before_marking: list[int] = []
-    write_statuses = node_b._write_statuses
+    pa, pb = _r1_up_on_a_and_before_b_marks(
+        nodes, pool, store, monkeypatch, lambda _: asked_before_marking.append(len(remote.calls))
+    )
+    start = remote.start_update_many
 
-    def marking(changes: object) -> None:
-        asked_before_marking.append(len(remote.calls))  # (the first write marks r2 alive)
-        write_statuses(changes)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(node_b, "_write_statuses", marking)
-    wait = remote.start_update_many
-
-    def recorded(node_ip: str, ends: Sequence[RemoteEnd]) -> Future[list[KubedtnError | None]]:
-        future = wait(node_ip, ends)
-        future.result()  # the early request is served before r2 is marked alive, here for certain
+    def served_at_once(node_ip: str, ends: Sequence[RemoteEnd]) -> Future[list[KubedtnError | None]]:
+        future = start(node_ip, ends)
+        future.result()  # so that the count above sees a request sent before the marking
         return future
 
-    monkeypatch.setattr(remote, "start_update_many", recorded)
+    monkeypatch.setattr(remote, "start_update_many", served_at_once)
 
     (second,) = node_b.setup_pods([SetupRequest("r2", "default", path(pb))])
 
@@ -139,26 +155,16 @@ def test_a_far_end_asked_for_early_is_taken_back_when_the_peer_is_gone_by_the_pl
     store: SqliteStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    node_a, node_b, remote = nodes
-    load(store, pair(rate=None))
-    pa, pb = pool.make(2)
-    assert node_a.setup_pods([SetupRequest("r1", "default", path(pa))])[0].ok
-    write_statuses = node_b._write_statuses
+    node_b, remote = nodes[1], nodes[2]
 
-    def peer_goes_down_first(changes: object) -> None:
+    def r1_goes_down(pa: str) -> None:
         # Between B's early request (r1's far end is made on node A) and B's plan, r1 is
         # recorded down (as a DestroyPod on node A would leave it).
         wait_until(lambda: "eth1" in links_by_name(pa), what="r1's far end, asked for early")
-        r1 = store.get("default", "r1")
-        store.write_status(
-            "default",
-            "r1",
-            resource_version=r1["metadata"]["resourceVersion"],
-            status={"src_ip": "", "net_ns": ""},
-        )
-        write_statuses(changes)  # type: ignore[arg-type]
+        rv = store.get("default", "r1")["metadata"]["resourceVersion"]
+        store.write_status("default", "r1", resource_version=rv, status={"src_ip": "", "net_ns": ""})
 
-    monkeypatch.setattr(node_b, "_write_statuses", peer_goes_down_first)
+    pa, pb = _r1_up_on_a_and_before_b_marks(nodes, pool, store, monkeypatch, r1_goes_down)
 
     (second,) = node_b.setup_pods([SetupRequest("r2", "default", path(pb))])
 
