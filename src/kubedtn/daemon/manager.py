@@ -5,21 +5,23 @@ Every operation works in batches (one pod is a batch of one), in this order:
 1. **read and check** the pods' own Topologies (strictly: a bad link is an error naming
    it) and their peers' (what the ends say of each other); every problem is reported
    before anything is written or plumbed;
-2. **write** the pods' liveness (SetupPod: ``src_ip``, ``net_ns``) — *before* reading
+2. **lock** the links involved (per (namespace, uid), sorted: no deadlock between batches);
+3. **write** the pods' liveness (SetupPod: ``src_ip``, ``net_ns``) — *before* reading
    the peers' liveness in step 4. Two pods coming up at once both write, then both read:
    whichever wrote second sees the other alive, so a link is never lost between them.
-   A *closed* batch (every peer of its pods is a pod of the batch: ``lab up``) has no
-   peer outside to race with, so its liveness goes into step 5's write instead (one
-   write per pod, not two);
-3. **lock** the links involved (per (namespace, uid), sorted: no deadlock between batches);
-4. **read** the peers again, plan (``kubedtn.daemon.plan``), and send **one**
-   ``Dataplane.apply`` for every link of the batch (both ends planned in the batch → one
-   link);
+   Just before, the far ends of cross-node links to peers step 1 saw alive are asked for
+   already (``Remote.UpdateMany``), so the peers' daemons start on them one write and one
+   plan sooner; step 4 decides. A *closed* batch (every peer of its pods is a pod of the
+   batch: ``lab up``) has no peer outside to race with, so its liveness goes into step
+   5's write instead (one write per pod, not two);
+4. **read** the peers again, plan (``kubedtn.daemon.plan``), ask the peers' daemons for
+   the far ends not asked for yet, and send **one** ``Dataplane.apply`` for every link
+   of the batch (both ends planned in the batch → one link);
 5. **record** the outcome in both ends' status (links, skipped, Ready), still under the locks,
    so a concurrent DestroyPod of a peer sees a consistent store;
-6. after releasing the locks, ask peer daemons for the far ends of cross-node links
-   (``Remote.Update``; holding our locks while a peer waits on its own could deadlock two
-   daemons), then record those.
+6. after releasing the locks, wait for the far ends (holding our locks while a peer
+   works on its own could deadlock two daemons) and record the cross-node links; far
+   ends asked for in step 3 that step 4 did not want are removed again.
 
 Apply is idempotent, so a retry, a restart or two requests for one link converge.
 """
