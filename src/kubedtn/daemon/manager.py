@@ -1253,18 +1253,10 @@ def _split_pushes(
     confirmed: list[_Push] = []
     take_back: list[_Push] = []
     for pairs, future in early:
-        kinds = []
-        for j, d in pairs:
-            want = wanted.get((id(j), d.link.uid))
-            kinds.append(
-                "confirmed"
-                if want == d.remote
-                else "take back"
-                if want is None or want.node_ip != d.remote.node_ip
-                else ""
-            )
-        for kind, out in (("confirmed", confirmed), ("take back", take_back)):
-            mask = [k == kind for k in kinds]
+        wants = [(wanted.get((id(j), d.link.uid)), d.remote) for j, d in pairs]
+        same = [want == asked for want, asked in wants]
+        unwanted = [want is None or want.node_ip != asked.node_ip for want, asked in wants]
+        for mask, out in ((same, confirmed), (unwanted, take_back)):
             if any(mask):
                 out.append(([pair for pair, m in zip(pairs, mask, strict=True) if m], _part_of(future, mask)))
     return confirmed, take_back

@@ -216,17 +216,10 @@ class Session:
             return [f for future in futures for f in future.result()]
 
     def run_parallel(self, batches: dict[NsKey, list[Step]], *, threads: int) -> list[tuple[Step, Failure]]:
-        """Runs the per-namespace batches on worker threads (the sockets are already in
-        their namespaces, so workers never switch namespaces).
+        """run_as_built of batches built already; one batch is run in this thread.
 
         Worth it for deletions: the kernel waits for an RCU grace period after each
         unregister batch, outside its lock, and those waits overlap across threads.
         """
         keys = [k for k, steps in batches.items() if steps]
-        for key in keys:
-            self.socket(key)  # open in this thread: setns stays out of the workers
-        if threads <= 1 or len(keys) <= 1:
-            return [f for key in keys for f in self.run(key, batches[key])]
-        with ThreadPoolExecutor(max_workers=min(threads, len(keys)), thread_name_prefix="kubedtn-nl") as pool:
-            results = pool.map(lambda k: self.run(k, batches[k]), keys)
-            return [f for result in results for f in result]
+        return self.run_as_built(((k, batches[k]) for k in keys), threads=threads if len(keys) > 1 else 1)
