@@ -802,8 +802,10 @@ class LinkManager:
         before this daemon marks its pods alive and plans again: the peers' daemons start on
         their ends one store write and one plan sooner. Only the plan made after marking
         alive counts (it reads the peers again); what it does not confirm is taken back."""
-        if self.remote is None:
-            return []
+        if self.remote is None or not any(
+            is_alive(t) and t.status.src_ip != self.node.ip for t in view.values()
+        ):
+            return []  # (no peer up on another node: nothing to ask for, no need to plan)
         far = [
             (job, d)
             for job in jobs

@@ -269,7 +269,7 @@ def _plan_pod_link(pod: Topology, link: Link, peers: Mapping[str, Topology], nod
     peer = peers.get(key)
     if peer is None:
         return Skip(link, key, f"peer {key} has no Topology yet")
-    far = next((other for other in peer.links if other.uid == link.uid), None)
+    far = peer.links_by_uid.get(link.uid)
     if far is None:
         return Skip(link, key, f"peer {key} has no link with uid {link.uid} (yet)")
     problems = end_problems(pod, link, peer, far)

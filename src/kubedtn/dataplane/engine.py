@@ -220,6 +220,7 @@ class Dataplane:
     def _read_states(self, session: Session, links: Sequence[LinkSpec]) -> dict[NsKey, NsState]:
         """Reads links of every namespace of the call; addresses/qdiscs/nsids only where a
         desired interface already exists (nothing to compare otherwise)."""
+        session.open_sockets()
         states = {
             key: NsState(key=key, label=session.labels[key], links=session.read_links(key))
             for key in set(session.key_of.values())
@@ -432,16 +433,17 @@ class Dataplane:
             Step(rtnl.add_address(end.ifindex, a, what=f"add address {a} to {where}"), link)
             for a in end.add_addresses
         ]
-        hint = f"netem is not in this kernel: {_netem_needs(props)} cannot be applied to {where}"
-        steps += [
-            Step(
-                rtnl.qdisc_request(end.ifindex, q, what=f"{q.op} {q.kind} qdisc on {where}"),
-                link,
-                missing_ok=q.op == "delete",
-                netem_hint=hint if q.kind == "netem" and q.op == "replace" else None,
-            )
-            for q in end.qdiscs
-        ]
+        if end.qdiscs:
+            hint = f"netem is not in this kernel: {_netem_needs(props)} cannot be applied to {where}"
+            steps += [
+                Step(
+                    rtnl.qdisc_request(end.ifindex, q, what=f"{q.op} {q.kind} qdisc on {where}"),
+                    link,
+                    missing_ok=q.op == "delete",
+                    netem_hint=hint if q.kind == "netem" and q.op == "replace" else None,
+                )
+                for q in end.qdiscs
+            ]
         if end.up or end.mtu is not None or end.mac is not None or end.alias is not None:
             steps.append(
                 Step(

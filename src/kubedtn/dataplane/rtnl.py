@@ -6,6 +6,7 @@ Layouts follow linux/if_link.h, linux/if_addr.h, linux/pkt_sched.h, linux/net_na
 
 from __future__ import annotations
 
+import functools
 import socket
 import struct
 from dataclasses import dataclass
@@ -195,6 +196,24 @@ class NewDevice:
         return _dev_attrs(self.name, self.mtu, self.mac, self.group) + nla_u32(IFLA_NET_NS_FD, self.netns_fd)
 
 
+_VXLAN_KIND: Final = nla_str(IFLA_INFO_KIND, "vxlan")
+
+
+@functools.lru_cache(maxsize=256)
+def _vxlan_tunnel_attrs(remote: str, local: str | None, underlay_index: int, port: int) -> bytes:
+    """The VXLAN attributes but the VNI: the same for every link between two nodes (a batch
+    of a thousand cross-node links encodes them once)."""
+    data = _ip_attr(IFLA_VXLAN_GROUP, IFLA_VXLAN_GROUP6, remote)
+    if local is not None:
+        data += _ip_attr(IFLA_VXLAN_LOCAL, IFLA_VXLAN_LOCAL6, local)
+    return (
+        data
+        + nla_u32(IFLA_VXLAN_LINK, underlay_index)
+        + nla_be16(IFLA_VXLAN_PORT, port)
+        + nla_u8(IFLA_VXLAN_LEARNING, 0)
+    )
+
+
 def create_vxlan(
     device: NewDevice,
     *,
@@ -207,15 +226,8 @@ def create_vxlan(
 ) -> Request:
     """A VXLAN device; send it on a socket in the node namespace (its UDP socket stays
     there), it is registered directly in device.netns_fd."""
-    data = nla_u32(IFLA_VXLAN_ID, vni) + _ip_attr(IFLA_VXLAN_GROUP, IFLA_VXLAN_GROUP6, remote)
-    if local is not None:
-        data += _ip_attr(IFLA_VXLAN_LOCAL, IFLA_VXLAN_LOCAL6, local)
-    data += (
-        nla_u32(IFLA_VXLAN_LINK, underlay_index)
-        + nla_be16(IFLA_VXLAN_PORT, port)
-        + nla_u8(IFLA_VXLAN_LEARNING, 0)
-    )
-    info = nla_str(IFLA_INFO_KIND, "vxlan") + nla(IFLA_INFO_DATA, data)
+    data = nla_u32(IFLA_VXLAN_ID, vni) + _vxlan_tunnel_attrs(remote, local, underlay_index, port)
+    info = _VXLAN_KIND + nla(IFLA_INFO_DATA, data)
     body = _ifinfo(device.index) + device.attrs() + nla(IFLA_LINKINFO, info)
     return Request(RTM_NEWLINK, _CREATE, body, what)
 

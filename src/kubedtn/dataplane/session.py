@@ -24,7 +24,14 @@ from kubedtn.dataplane import rtnl
 from kubedtn.dataplane.errors import DataplaneError
 from kubedtn.dataplane.live import LiveInterface
 from kubedtn.dataplane.netlink import Failure, NetlinkError, Request, RouteSocket
-from kubedtn.dataplane.netns import NsKey, current_netns_fd, ns_key, open_netns, open_route_socket
+from kubedtn.dataplane.netns import (
+    NsKey,
+    current_netns_fd,
+    ns_key,
+    open_netns,
+    open_route_socket,
+    open_route_sockets,
+)
 from kubedtn.dataplane.qdisc import LiveQdisc
 
 RUN_NETNS_PREFIX = "/run/netns/"
@@ -129,6 +136,13 @@ class Session:
             sock = open_route_socket(self._fds[key])
             self._sockets[key] = sock
         return sock
+
+    def open_sockets(self) -> None:
+        """A socket in every namespace added so far, opened in one trip through them
+        (``socket`` opens one at a time, as needed)."""
+        missing = [key for key in self._fds if key not in self._sockets]
+        for key, sock in zip(missing, open_route_sockets([self._fds[k] for k in missing]), strict=True):
+            self._sockets[key] = sock
 
     @property
     def changes(self) -> int:

@@ -208,7 +208,7 @@ def _far_end(by_key: Mapping[str, Topology], topo: Topology, link: Link) -> Topo
 
 
 def _far_props(far: Topology, link: Link) -> LinkProperties:
-    match = next((other for other in far.links if other.uid == link.uid), None)
+    match = far.links_by_uid.get(link.uid)
     return match.properties if match is not None else LinkProperties()
 
 

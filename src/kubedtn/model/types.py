@@ -7,6 +7,7 @@ other layer (dataplane, daemon, controller, lab) works with these types only.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
@@ -226,3 +227,11 @@ class Topology:
     def key(self) -> str:
         """``namespace/name``, the prefix of every error about this object."""
         return f"{self.namespace}/{self.name}"
+
+    @functools.cached_property  # (a peer's link is looked up once per link of the pod)
+    def links_by_uid(self) -> Mapping[int, Link]:
+        """The links by uid (the first of a uid listed twice, which validation refuses)."""
+        out: dict[int, Link] = {}
+        for link in self.links:
+            out.setdefault(link.uid, link)
+        return out

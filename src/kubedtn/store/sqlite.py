@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from kubedtn.errors import KubedtnError
 from kubedtn.store import objects
 from kubedtn.store.base import EventType, ObjectList, StatusWrite, WatchEvent, WrittenVersions
+from kubedtn.store.checkpoint import WAL_LIMIT_BYTES, Checkpointer, checkpointer_for
 from kubedtn.store.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -131,6 +132,7 @@ class SqliteStore:
         self._closed = False
         self._create_parent_directory()
         self._notifier: Notifier = notifier_for(str(self._path))
+        self._checkpointer: Checkpointer = checkpointer_for(str(self._path))
         self._initialise()
 
     # ---- plumbing ---------------------------------------------------------------------
@@ -195,6 +197,9 @@ class SqliteStore:
             # WAL never loses committed data to a crash of the process; NORMAL skips the
             # fsync per commit (a power cut may lose the last commits, not corrupt the file).
             conn.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints run in the background (kubedtn.store.checkpoint), not in a commit.
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+            conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         self._local.conn, self._local.pid = conn, os.getpid()
         with self._connections_lock:
             self._connections.append((os.getpid(), conn))
@@ -301,6 +306,7 @@ class SqliteStore:
             with self._database_errors("batch"):
                 conn.execute("COMMIT")
             self._notifier.notify()
+            self._checkpointer.after_commit()
 
     @contextlib.contextmanager
     def _write(self, action: str) -> Iterator[sqlite3.Connection]:
@@ -328,6 +334,7 @@ class SqliteStore:
                 raise
             conn.execute("COMMIT")
         self._notifier.notify()
+        self._checkpointer.after_commit()
 
     @contextlib.contextmanager
     def _read(self, action: str) -> Iterator[sqlite3.Connection]:

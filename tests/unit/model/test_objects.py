@@ -403,3 +403,11 @@ def test_topologies_copy_and_pickle() -> None:
     assert copy.deepcopy(topo) == topo
     assert pickle.loads(pickle.dumps(topo)) == topo
     assert hash(topo) == hash(copy.deepcopy(topo))
+
+
+def test_links_by_uid_finds_each_link_of_a_topology() -> None:
+    links = tuple(Link(uid=u, peer_pod=f"p{u}", local_intf=f"e{u}", peer_intf="e1") for u in (3, 1, 7))
+    topo = Topology(name="r1", links=links)
+    assert {uid: link.peer_pod for uid, link in topo.links_by_uid.items()} == {3: "p3", 1: "p1", 7: "p7"}
+    assert topo.links_by_uid.get(2) is None
+    assert Topology(name="r1").links_by_uid == {}

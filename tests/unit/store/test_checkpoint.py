@@ -1,0 +1,76 @@
+"""WAL checkpoints run beside the writers (kubedtn.store.checkpoint), and the log stays bounded."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from kubedtn.store import SqliteStore
+from kubedtn.store.checkpoint import WAL_LIMIT_BYTES, Checkpointer, checkpointer_for
+
+
+def _big_topology(name: str, size: int) -> dict[str, object]:
+    return {
+        "apiVersion": "kubedtn.io/v1",
+        "kind": "Topology",
+        "metadata": {"name": name, "annotations": {"filler": "x" * size}},
+        "spec": {"links": []},
+    }
+
+
+def _wal_bytes(path: Path) -> int:
+    return os.stat(f"{path}-wal").st_size
+
+
+def test_store_connections_leave_checkpoints_to_the_checkpointer(store: SqliteStore) -> None:
+    conn = store._connection()
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert conn.execute("PRAGMA journal_size_limit").fetchone()[0] == WAL_LIMIT_BYTES
+
+
+def test_one_checkpointer_per_file_and_process(tmp_path: Path) -> None:
+    path = str(tmp_path / "a.db")
+    assert checkpointer_for(path) is checkpointer_for(str(tmp_path / "." / "a.db"))
+    assert checkpointer_for(path) is not checkpointer_for(str(tmp_path / "b.db"))
+
+
+def test_a_long_log_is_checkpointed_in_the_background_and_then_cut_back(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    with SqliteStore(path) as store:
+        checkpointer = checkpointer_for(str(path))
+        before = checkpointer.runs
+        # Past the limit: without checkpoints the log would only grow.
+        for i in range(12):
+            store.create(_big_topology(f"t{i}", 512 * 1024))
+        checkpointer.wait(timeout=30)
+        assert checkpointer.runs > before
+        grown = _wal_bytes(path)
+        assert grown > WAL_LIMIT_BYTES
+        # The next write after a complete checkpoint starts the log again, cut to the limit.
+        store.create(_big_topology("after", 10))
+        checkpointer.wait(timeout=30)
+        store.create(_big_topology("after2", 10))
+        assert _wal_bytes(path) <= WAL_LIMIT_BYTES
+        # Nothing was lost on the way, as another connection (a fresh reader) sees it.
+        with sqlite3.connect(path) as reader:
+            (count,) = reader.execute("SELECT count(*) FROM objects").fetchone()
+        assert count == 14
+
+
+def test_a_short_log_starts_no_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    with SqliteStore(path) as store:
+        checkpointer = Checkpointer(str(path), limit=WAL_LIMIT_BYTES)
+        store._checkpointer = checkpointer
+        store.create(_big_topology("small", 10))
+        checkpointer.wait(timeout=30)
+        assert checkpointer.runs == 0
+
+
+def test_a_busy_or_missing_file_is_left_for_the_next_commit(tmp_path: Path) -> None:
+    missing = tmp_path / "gone" / "store.db"
+    checkpointer = Checkpointer(str(missing), limit=0)
+    checkpointer.after_commit()  # no log file: nothing to do
+    checkpointer.wait(timeout=30)
+    assert checkpointer.runs == 0
