@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # the CLI converts links only: it does without the daemon's p
 
 
 def properties_to_pb(props: LinkProperties) -> pb.LinkProperties:
+    if props.is_empty():  # (most links: a Remote batch of a thousand ends skips the field loop)
+        return pb.LinkProperties()
     strings = props.to_strings()
     gap = strings.pop("gap", "")
     return pb.LinkProperties(**strings, gap=int(gap) if gap else 0)

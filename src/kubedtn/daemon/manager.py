@@ -6,17 +6,21 @@ Every operation works in batches (one pod is a batch of one), in this order:
    it) and their peers' (what the ends say of each other); every problem is reported
    before anything is written or plumbed;
 2. **lock** the links involved (per (namespace, uid), sorted: no deadlock between batches);
-3. **write** the pods' liveness (SetupPod: ``src_ip``, ``net_ns``) — *before* reading
-   the peers' liveness in step 4. Two pods coming up at once both write, then both read:
-   whichever wrote second sees the other alive, so a link is never lost between them.
+3. **write** the pods' liveness (SetupPod: ``src_ip``, ``net_ns``) and, in the same
+   store transaction, read the peers' liveness for step 4. Two pods coming up at once
+   on two nodes: whichever wrote second sees the other alive and plans the link, and the
+   first does not see the second, so the link is never lost and never made twice (a
+   store without transactions reads just after the write: at least one of them sees
+   the other).
    Just before, the far ends of cross-node links to peers step 1 saw alive are asked for
    already (``Remote.UpdateMany``), so the peers' daemons start on them one write and one
    plan sooner; step 4 decides. A *closed* batch (every peer of its pods is a pod of the
    batch: ``lab up``) has no peer outside to race with, so its liveness goes into step
    5's write instead (one write per pod, not two);
-4. **read** the peers again, plan (``kubedtn.daemon.plan``), ask the peers' daemons for
-   the far ends not asked for yet, and send **one** ``Dataplane.apply`` for every link
-   of the batch (both ends planned in the batch → one link);
+4. **plan** (``kubedtn.daemon.plan``) against the peers read in step 3 (AddLinks and
+   closed batches read them now), ask the peers' daemons for the far ends not asked for
+   yet, and send **one** ``Dataplane.apply`` for every link of the batch (both ends
+   planned in the batch → one link);
 5. **record** the outcome in both ends' status (links, skipped, Ready), still under the locks,
    so a concurrent DestroyPod of a peer sees a consistent store;
 6. after releasing the locks, wait for the far ends (holding our locks while a peer
@@ -223,6 +227,10 @@ class _StatusWrite:
     guess: _Guess | None = None
 
 
+# Pods read from one snapshot: the parse this daemon has of the stored version, or the object.
+_Fetched = list[tuple[tuple[str, str], ParsedTopology | Mapping[str, Any]]]
+
+
 def _split_key(key: str) -> tuple[str, str]:
     namespace, name = key.split("/", 1)
     return namespace, name
@@ -296,34 +304,51 @@ class LinkManager:
         return parsed.topology
 
     def _read_view(self, keys: Iterable[str]) -> dict[str, Topology]:
-        """Topologies by ``namespace/name`` (absent ones left out), for planning.
+        """Topologies by ``namespace/name`` (absent ones left out), for planning."""
+        return self._view_of(self._fetch(keys))
+
+    def _fetch(self, keys: Iterable[str]) -> _Fetched:
+        """The stored versions of these pods, from one snapshot of the store: two pods marked
+        alive in one write are seen both alive or both not. Each is the parse this daemon
+        has (the store still has that version) or the object as stored."""
+        have = {_split_key(key): self._parsed.version(*_split_key(key)) for key in sorted(set(keys))}
+        changed = self.store.get_changed([(ns, name, h[0] if h else "") for (ns, name), h in have.items()])
+        fetched: _Fetched = []
+        for key, parse in have.items():
+            if key not in changed:
+                continue  # no Topology
+            obj = changed[key]
+            if obj is not None:
+                fetched.append((key, obj))
+            elif parse is not None:  # still the version parsed before
+                fetched.append((key, parse[1]))
+        return fetched
+
+    def _view_of(self, fetched: _Fetched) -> dict[str, Topology]:
+        """The Topologies of fetched pods, by ``namespace/name`` (unparsable ones left out).
 
         A pod recorded alive on this node whose namespace is gone (it died without a
         DestroyPod) is seen as not alive, so no link is planned into a missing namespace.
         """
-        by_ns: dict[str, set[str]] = {}
-        for key in keys:
-            namespace, name = _split_key(key)
-            by_ns.setdefault(namespace, set()).add(name)
         view: dict[str, Topology] = {}
-        for namespace, names in by_ns.items():
-            for name in sorted(names):
-                topo = self._lenient(namespace, name)
-                if topo is None:
-                    continue
-                if (
-                    is_alive(topo)
-                    and topo.status.src_ip == self.node.ip
-                    and not namespace_exists(topo.status.net_ns)
-                ):
-                    log.warning(
-                        "peer's namespace is gone; treating it as down",
-                        pod=topo.name,
-                        namespace=topo.namespace,
-                        netns=topo.status.net_ns,
-                    )
-                    topo = replace(topo, status=replace(topo.status, src_ip="", net_ns=""))
-                view[topo.key] = topo
+        for (namespace, _), got in fetched:
+            parsed = got if isinstance(got, ParsedTopology) else self._parsed.parse(got, namespace=namespace)
+            topo = parsed.topology
+            if topo is None:
+                continue
+            if (
+                is_alive(topo)
+                and topo.status.src_ip == self.node.ip
+                and not namespace_exists(topo.status.net_ns)
+            ):
+                log.warning(
+                    "peer's namespace is gone; treating it as down",
+                    pod=topo.name,
+                    namespace=topo.namespace,
+                    netns=topo.status.net_ns,
+                )
+                topo = replace(topo, status=replace(topo.status, src_ip="", net_ns=""))
+            view[topo.key] = topo
         return view
 
     def _write_status(self, key: str, change: StatusChange) -> Topology | None:
@@ -471,8 +496,7 @@ class LinkManager:
         """Every problem between the two ends of each link, before anything is written or
         plumbed (each link's own fields were checked when its Topology was read). Returns the
         view it checked against: the peers as read, the batch's pods as alive."""
-        peer_keys = {f"{j.topo.namespace}/{link.peer_pod}" for j in jobs for link in j.links}
-        view = self._read_view(peer_keys - {j.key for j in jobs})
+        view = self._read_view(_peer_keys(jobs))
         view.update({j.key: j.topo for j in jobs})
         for job in jobs:
             job.problems += pair_problems(job.topo, job.links, peers=view)
@@ -497,10 +521,11 @@ class LinkManager:
         cross: list[tuple[_Job, CrossNode]] = []
         early: list[_Push] = []
         with self.locks.holding(keys):
+            peers: dict[str, Topology] | None = None  # None: step 4 reads them
             if mark_alive and not _closed(jobs):
                 early = self._push_early(jobs, view)
                 now = self._clock()
-                self._write_statuses(
+                alive = [
                     (
                         job.key,
                         partial(
@@ -508,8 +533,13 @@ class LinkManager:
                         ),
                     )
                     for job in jobs
-                )
-            pushes, unconfirmed = self._plan_and_apply(jobs, early=early)
+                ]
+                # Step 4's read of the peers happens in the same transaction as this write:
+                # of two daemons marking the two ends of a link alive at once, exactly one
+                # sees the other alive (and makes the link), never both.
+                fetched = self._write_statuses(alive, then_fetch=_peer_keys(jobs))
+                peers = self._view_of(fetched)
+            pushes, unconfirmed = self._plan_and_apply(jobs, early=early, peers=peers)
             cross = [
                 (j, d)
                 for j in jobs
@@ -549,7 +579,7 @@ class LinkManager:
         )
 
     def _plan_and_apply(
-        self, jobs: list[_Job], *, early: Sequence[_Push] = ()
+        self, jobs: list[_Job], *, early: Sequence[_Push] = (), peers: Mapping[str, Topology] | None = None
     ) -> tuple[list[_Push], list[_Push]]:
         """Steps 4-5 for the jobs (locks held): plan against the store, one apply, results per
         job. The peers' daemons are asked for the far ends of cross-node links as soon as the
@@ -557,12 +587,11 @@ class LinkManager:
 
         ``early``: far ends already asked for (``_push_early``). Returns the pushes step 6
         waits for (the early ones this plan confirms, and the new ones), and the early ones
-        it does not confirm (to be taken back, ``_take_back``)."""
-        peer_keys = {f"{j.topo.namespace}/{link.peer_pod}" for j in jobs for link in j.links}
+        it does not confirm (to be taken back, ``_take_back``). ``peers``: the peers as read
+        already (by the write that marked the jobs alive); None: read them now."""
+        view = dict(peers) if peers is not None else self._read_view(_peer_keys(jobs))
         # The batch's own pods: their liveness as this call sets it, their spec as checked.
-        batch = {j.key: j.topo for j in jobs}
-        view = self._read_view(peer_keys - batch.keys())
-        view.update(batch)
+        view.update({j.key: j.topo for j in jobs})
         chosen: dict[LinkKey, LinkSpec] = {}
         for job in jobs:
             job.decisions = plan_pod(job.topo, peers=view, node=self.node, links=job.links)
@@ -743,12 +772,16 @@ class LinkManager:
         (one commit for all of them)."""
         self._write_statuses(self._status_changes(jobs, now=self._clock()))
 
-    def _write_statuses(self, changes: Iterable[tuple[str, StatusChange]]) -> None:
+    def _write_statuses(
+        self, changes: Iterable[tuple[str, StatusChange]], *, then_fetch: Iterable[str] = ()
+    ) -> _Fetched:
         """Status writes computed first, then committed in one batch: the store's single
-        write lock (shared with the other nodes' daemons) is held only while they are written."""
+        write lock (shared with the other nodes' daemons) is held only while they are written.
+        ``then_fetch``: pods read (``_fetch``) in the same transaction, after the writes."""
         writes = [self._prepare_status(key, change) for key, change in changes]
         with self.store.batch():
             self._commit_statuses(writes)
+            return self._fetch(then_fetch)
 
     def _status_changes(self, jobs: list[_Job], *, now: str) -> list[tuple[str, StatusChange]]:
         """The status writes that record the jobs: each job's pod, and the same-node peers
@@ -1279,6 +1312,12 @@ def _part_of(
 
     future.add_done_callback(done)
     return part
+
+
+def _peer_keys(jobs: Sequence[_Job]) -> set[str]:
+    """``namespace/name`` of the peer pods of the jobs' links that are not in the batch."""
+    keys = {f"{j.topo.namespace}/{link.peer_pod}" for j in jobs for link in j.links}
+    return keys - {j.key for j in jobs}
 
 
 def _closed(jobs: Sequence[_Job]) -> bool:

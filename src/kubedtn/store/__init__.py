@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from kubedtn.store.base import (
     EventType,
+    KnownVersion,
     ObjectList,
     ObjectStore,
     StatusWrite,
@@ -48,6 +49,7 @@ __all__ = [
     "ConflictError",
     "EventType",
     "ExpiredError",
+    "KnownVersion",
     "KubeObject",
     "LabelSelector",
     "NotFoundError",

@@ -23,6 +23,7 @@ from kubedtn.store.selectors import SelectorLike
 ObjectList = list[KubeObject]  # an alias: inside ObjectStore, ``list`` names the method
 StatusWrite = tuple[str | None, str, str, Mapping[str, Any]]  # namespace, name, resourceVersion, status
 WrittenVersions = list[str | None]  # per StatusWrite: its new resourceVersion, None if not written
+KnownVersion = tuple[str | None, str, str]  # namespace, name, the resourceVersion the reader has ("": none)
 
 
 class EventType(enum.StrEnum):
@@ -76,6 +77,13 @@ class ObjectStore(Protocol):
         """The object, or None when it is still the version ``resource_version`` (a reader
         with that version parsed already skips reading it again); NotFoundError when absent.
         A backend that cannot ask the server this cheaply may get and compare."""
+        ...
+
+    def get_changed(self, known: Sequence[KnownVersion]) -> dict[tuple[str, str], KubeObject | None]:
+        """get_if_changed of many objects, all read from one snapshot (as they were at one
+        moment: of two objects written together, a reader sees both writes or neither).
+        Keyed by (namespace, name); an absent object is left out; "" as the version: not
+        known, the object is returned."""
         ...
 
     def list(

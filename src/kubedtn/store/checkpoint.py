@@ -11,6 +11,12 @@ a background thread of the process runs a PASSIVE checkpoint on its own connecti
 PASSIVE never waits for other readers or writers, so it blocks nobody; what it cannot
 copy now, a later checkpoint copies.
 
+The log file does not shrink by itself: the first write after a complete checkpoint
+starts it again from the top. So the connections also set ``journal_size_limit``, which
+cuts the file back at that moment (to ``WAL_KEEP_BYTES``, below the limit). A log that
+stays long because writes never pause is checkpointed every ``COMMITS_BETWEEN`` commits
+of this process, not after every one.
+
 Every process that writes does this, so the log stays bounded as long as someone
 writes. When the last connection to the file closes, SQLite checkpoints the log anyway.
 """
@@ -28,6 +34,10 @@ log = logging.getLogger(__name__)
 
 # SQLite's own default limit: 1000 pages of 4 KiB.
 WAL_LIMIT_BYTES: Final = 4 * 1024 * 1024
+# What a log file restarted from the top is cut back to (journal_size_limit).
+WAL_KEEP_BYTES: Final = 1024 * 1024
+# Commits of this process between two checkpoints while the log stays past the limit.
+COMMITS_BETWEEN: Final = 4
 
 
 class Checkpointer:
@@ -39,11 +49,16 @@ class Checkpointer:
         self._limit = limit
         self._lock = threading.Lock()
         self._running = False
+        self._commits = COMMITS_BETWEEN  # since the last checkpoint began (the first may run at once)
         self._thread: threading.Thread | None = None
         self.runs = 0  # checkpoints done by this process (for tests and curiosity)
 
     def after_commit(self) -> None:
         """Called by a writer after its commit: start a checkpoint when the log is too long."""
+        with self._lock:
+            self._commits += 1
+            if self._running or self._commits < COMMITS_BETWEEN:
+                return
         try:
             size = os.stat(self._wal).st_size
         except OSError:
@@ -53,7 +68,7 @@ class Checkpointer:
         with self._lock:
             if self._running:
                 return
-            self._running = True
+            self._running, self._commits = True, 0
             self._thread = threading.Thread(target=self._run, name="kubedtn-store-checkpoint", daemon=True)
             self._thread.start()
 

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 from kubedtn.errors import KubedtnError
 from kubedtn.store import objects
-from kubedtn.store.base import EventType, ObjectList, StatusWrite, WatchEvent, WrittenVersions
-from kubedtn.store.checkpoint import WAL_LIMIT_BYTES, Checkpointer, checkpointer_for
+from kubedtn.store.base import EventType, KnownVersion, ObjectList, StatusWrite, WatchEvent, WrittenVersions
+from kubedtn.store.checkpoint import WAL_KEEP_BYTES, Checkpointer, checkpointer_for
 from kubedtn.store.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -46,8 +46,8 @@ SCHEMA_VERSION = 1
 _FETCH_LIMIT = 500
 # Seconds between tries to begin a write transaction while another writer has the lock.
 _LOCK_POLL = 0.0005
-# Objects looked up per statement (two parameters each; old SQLite allows 999 in all).
-_KEYS_PER_QUERY = 400
+# Objects looked up per statement (up to three parameters each; old SQLite allows 999 in all).
+_KEYS_PER_QUERY = 300
 
 
 def _same_json(stored: str | None, text: str) -> bool:
@@ -199,7 +199,7 @@ class SqliteStore:
             conn.execute("PRAGMA synchronous=NORMAL")
             # Checkpoints run in the background (kubedtn.store.checkpoint), not in a commit.
             conn.execute("PRAGMA wal_autocheckpoint=0")
-            conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
+            conn.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
         self._local.conn, self._local.pid = conn, os.getpid()
         with self._connections_lock:
             self._connections.append((os.getpid(), conn))
@@ -446,6 +446,28 @@ class SqliteStore:
             return None
         loaded: KubeObject = json.loads(row[0])
         return loaded
+
+    def get_changed(self, known: Sequence[KnownVersion]) -> dict[tuple[str, str], KubeObject | None]:
+        # As get_if_changed (versions compared inside SQLite), a chunk of keys per statement,
+        # every chunk in one read transaction.
+        wanted = [
+            (objects.scope_namespace(self._resource, namespace, name=name), name, rv)
+            for namespace, name, rv in known
+        ]
+        rows: list[tuple[str, str, str | None]] = []
+        with self._read("get") as conn:
+            for start in range(0, len(wanted), _KEYS_PER_QUERY):
+                chunk = wanted[start : start + _KEYS_PER_QUERY]
+                rows += conn.execute(
+                    "WITH k(namespace, name, rv) AS (VALUES "
+                    f"{', '.join(['(?, ?, ?)'] * len(chunk))}) "
+                    "SELECT o.namespace, o.name, CASE WHEN json_extract(o.body, "
+                    "'$.metadata.resourceVersion') = k.rv THEN NULL ELSE o.body END "
+                    "FROM k JOIN objects o ON o.resource = ? AND o.namespace = k.namespace "
+                    "AND o.name = k.name",
+                    (*(part for key in chunk for part in key), self._resource.key),
+                ).fetchall()
+        return {(ns, name): None if body is None else json.loads(body) for ns, name, body in rows}
 
     def list(
         self, namespace: str | None = None, label_selector: SelectorLike = None

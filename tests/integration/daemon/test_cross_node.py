@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from kubedtn.daemon.manager import LinkManager, PodRef, SetupRequest
+from kubedtn.daemon.manager import LinkManager, PodOutcome, PodRef, SetupRequest
 from kubedtn.daemon.plan import NodeInfo, RemoteEnd
 from kubedtn.dataplane import Dataplane, Endpoint, NamespaceNotFoundError
 from kubedtn.errors import KubedtnError
@@ -112,9 +112,9 @@ def _r1_up_on_a_and_before_b_marks(
     assert node_a.setup_pods([SetupRequest("r1", "default", path(pa))])[0].ok
     write_statuses = node_b._write_statuses
 
-    def hooked(changes: object) -> None:
+    def hooked(changes: object, **kwargs: object) -> object:
         before(pa)
-        write_statuses(changes)  # type: ignore[arg-type]
+        return write_statuses(changes, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(node_b, "_write_statuses", hooked)
     return pa, pb
@@ -145,6 +145,43 @@ def test_the_far_end_is_asked_for_before_the_pod_is_marked_alive(
     assert second.ok, second.error
     assert asked_before_marking[0] == 1
     assert len(remote.calls) == 1  # the plan after marking alive confirmed it: not asked twice
+    assert udp_echo(client_ns=pa, client_ip="10.0.1.1", server_ns=pb, server_ip="10.0.1.2") == 3
+    assert ready(store, "r1") == ("True", "LinksUp") and ready(store, "r2") == ("True", "LinksUp")
+
+
+def test_of_two_pods_marked_alive_at_once_only_the_second_makes_the_link(
+    nodes: tuple[LinkManager, LinkManager, DirectRemote],
+    pool: NamespacePool,
+    store: SqliteStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    node_a, node_b, remote = nodes
+    load(store, pair(rate=None))
+    pa, pb = pool.make(2)
+    plan_and_apply = node_a._plan_and_apply
+    on_b = ThreadPoolExecutor(max_workers=1)
+    second: list[Future[list[PodOutcome]]] = []
+
+    def b_marks_r2_alive_first(*args: object, **kwargs: object) -> object:
+        # Node A has marked r1 alive; before it plans, node B marks r2 alive (and goes on to
+        # make the link, which waits for A's locks). A read made now would see r2 alive.
+        second.append(on_b.submit(node_b.setup_pods, [SetupRequest("r2", "default", path(pb))]))
+        wait_until(lambda: read(store, "r2").status.src_ip == NODE_B, what="r2 marked alive by node B")
+        return plan_and_apply(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(node_a, "_plan_and_apply", b_marks_r2_alive_first)
+    try:
+        (first,) = node_a.setup_pods([SetupRequest("r1", "default", path(pa))])
+        ((on_b_outcome,),) = [f.result(timeout=30) for f in second]
+    finally:
+        on_b.shutdown()
+
+    assert first.ok, first.error
+    assert on_b_outcome.ok, on_b_outcome.error
+    # Only node B asked for a far end (r1's, on node A); node A planned against the peers
+    # as they were when it marked r1 alive, so it asked node B for nothing.
+    assert [(e.pod, e.node_ip) for e in remote.calls] == [("r1", NODE_A)]
+    assert first.skipped and "not up" in first.skipped[0]
     assert udp_echo(client_ns=pa, client_ip="10.0.1.1", server_ns=pb, server_ip="10.0.1.2") == 3
     assert ready(store, "r1") == ("True", "LinksUp") and ready(store, "r2") == ("True", "LinksUp")
 

@@ -7,7 +7,13 @@ import sqlite3
 from pathlib import Path
 
 from kubedtn.store import SqliteStore
-from kubedtn.store.checkpoint import WAL_LIMIT_BYTES, Checkpointer, checkpointer_for
+from kubedtn.store.checkpoint import (
+    COMMITS_BETWEEN,
+    WAL_KEEP_BYTES,
+    WAL_LIMIT_BYTES,
+    Checkpointer,
+    checkpointer_for,
+)
 
 
 def _big_topology(name: str, size: int) -> dict[str, object]:
@@ -26,7 +32,7 @@ def _wal_bytes(path: Path) -> int:
 def test_store_connections_leave_checkpoints_to_the_checkpointer(store: SqliteStore) -> None:
     conn = store._connection()
     assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
-    assert conn.execute("PRAGMA journal_size_limit").fetchone()[0] == WAL_LIMIT_BYTES
+    assert conn.execute("PRAGMA journal_size_limit").fetchone()[0] == WAL_KEEP_BYTES
 
 
 def test_one_checkpointer_per_file_and_process(tmp_path: Path) -> None:
@@ -45,17 +51,30 @@ def test_a_long_log_is_checkpointed_in_the_background_and_then_cut_back(tmp_path
             store.create(_big_topology(f"t{i}", 512 * 1024))
         checkpointer.wait(timeout=30)
         assert checkpointer.runs > before
-        grown = _wal_bytes(path)
-        assert grown > WAL_LIMIT_BYTES
-        # The next write after a complete checkpoint starts the log again, cut to the limit.
-        store.create(_big_topology("after", 10))
-        checkpointer.wait(timeout=30)
-        store.create(_big_topology("after2", 10))
-        assert _wal_bytes(path) <= WAL_LIMIT_BYTES
+        assert _wal_bytes(path) > WAL_LIMIT_BYTES
+        # Small writes go on: within a few commits a checkpoint copies the whole log, and
+        # the write after it starts the log again, cut back to WAL_KEEP_BYTES.
+        for i in range(3 * COMMITS_BETWEEN):
+            store.create(_big_topology(f"small{i}", 10))
+            checkpointer.wait(timeout=30)
+            if _wal_bytes(path) <= WAL_KEEP_BYTES:
+                break
+        assert _wal_bytes(path) <= WAL_KEEP_BYTES
         # Nothing was lost on the way, as another connection (a fresh reader) sees it.
         with sqlite3.connect(path) as reader:
             (count,) = reader.execute("SELECT count(*) FROM objects").fetchone()
-        assert count == 14
+        assert count == 12 + i + 1
+
+
+def test_a_log_that_stays_long_is_not_checkpointed_after_every_commit(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    with SqliteStore(path) as store:
+        checkpointer = Checkpointer(str(path), limit=0)  # "too long" from the first byte
+        store._checkpointer = checkpointer
+        for i in range(2 * COMMITS_BETWEEN):
+            store.create(_big_topology(f"t{i}", 10))
+            checkpointer.wait(timeout=30)
+        assert checkpointer.runs == 2
 
 
 def test_a_short_log_starts_no_checkpoint(tmp_path: Path) -> None:

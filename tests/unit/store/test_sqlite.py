@@ -98,6 +98,27 @@ def test_get_if_changed_skips_only_the_version_the_reader_has(store: SqliteStore
         store.get_if_changed("other", "r1", rv)
 
 
+def test_get_changed_reads_many_like_get_if_changed(store: SqliteStore) -> None:
+    made = [store.create(topology(f"r{i}")) for i in range(650)]  # three statements' worth
+    old = {m["metadata"]["name"]: m["metadata"]["resourceVersion"] for m in made}
+    changed = made[5]
+    changed["status"] = {"net_ns": "/run/netns/a"}
+    new = store.update_status(changed)
+
+    got = store.get_changed(
+        [("default", name, rv) for name, rv in old.items()]
+        + [("default", "absent", "1"), ("other", "r1", old["r1"]), ("default", "r7", "")]
+    )
+
+    assert got[("default", "r5")] == new
+    assert got[("default", "r7")] == made[7]  # no version known: returned
+    assert {key for key, obj in got.items() if obj is None} == {
+        ("default", n) for n in old if n not in ("r5", "r7")
+    }
+    assert ("default", "absent") not in got and ("other", "r1") not in got
+    assert store.get_changed([]) == {}
+
+
 def test_list_sorted_with_consistent_resource_version(store: SqliteStore) -> None:
     store.create(topology("r2", "b"))
     store.create(topology("r1", "b"))
