@@ -11,7 +11,7 @@ against the embedded SQLite store runs unchanged on a cluster.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -52,6 +52,13 @@ class WatchStream(Protocol):
     def pending(self) -> int:
         """Events already received and not yet returned: next() will not wait for them.
         A consumer that only needs the latest state acts once this is 0."""
+        ...
+
+    @property
+    def position(self) -> int:
+        """The resourceVersion up to which every event was received (those of other types
+        too, skipped): with ``pending`` 0, a new watch from here misses nothing (like a
+        Kubernetes bookmark)."""
         ...
 
     def stop(self) -> None: ...
@@ -146,13 +153,16 @@ class ObjectStore(Protocol):
         resource_version: str | None = None,
         namespace: str | None = None,
         timeout: float | None = None,
+        types: Collection[EventType] | None = None,
     ) -> WatchStream:
         """Every change after ``resource_version``, in order, blocking until one comes.
 
         None or "0" first replays the current objects as ADDED events (like a list) and then
         streams changes. ExpiredError when events after ``resource_version`` were compacted away
         (at the call, or later if the watcher falls that far behind). The stream ends after
-        ``timeout`` seconds (None: never) or when stopped."""
+        ``timeout`` seconds (None: never) or when stopped. ``types``: only events of these
+        types (None: all); the others are skipped where the backend can, unread (a watcher
+        of the set of objects need not load every status write)."""
         ...
 
     def close(self) -> None: ...

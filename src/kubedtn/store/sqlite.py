@@ -18,7 +18,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -626,19 +626,22 @@ class SqliteStore:
         resource_version: str | None = None,
         namespace: str | None = None,
         timeout: float | None = None,
+        types: Collection[EventType] | None = None,
     ) -> PollingWatch:
         namespace = namespace if self._resource.namespaced else None
+        kinds = None if types is None else sorted(t.value for t in types)
         initial: EventBatch = []
         if resource_version in (None, "0"):
             items, listed = self.list(namespace=namespace)
-            initial = [WatchEvent(EventType.ADDED, o) for o in items]
+            if kinds is None or EventType.ADDED.value in kinds:
+                initial = [WatchEvent(EventType.ADDED, o) for o in items]
             start = int(listed)
         else:
             start = objects.parse_resource_version(resource_version, what=f"watch of {self._resource.plural}")
             with self._read("watch") as conn:
                 self._check_not_expired(conn, start)
         return PollingWatch(
-            fetch=lambda position: self._events_after(position, namespace),
+            fetch=lambda position: self._events_after(position, namespace, kinds),
             start=start,
             notifier=self._notifier,
             changed=self._data_version_probe(),
@@ -665,12 +668,17 @@ class SqliteStore:
         kept = f"the store keeps the last {self._max_events} events"
         return kept if self._max_event_age is None else f"{kept}, for at most {self._max_event_age:g}s"
 
-    def _events_after(self, position: int, namespace: str | None) -> tuple[EventBatch, int]:
+    def _events_after(
+        self, position: int, namespace: str | None, kinds: Sequence[str] | None = None
+    ) -> tuple[EventBatch, int]:
         query = "SELECT rv, type, body FROM events WHERE rv > ? AND resource = ?"
         params: tuple[object, ...] = (position, self._resource.key)
         if namespace:
             query += " AND namespace = ?"
             params += (namespace,)
+        if kinds is not None:  # (the other events' bodies are never read)
+            query += f" AND type IN ({', '.join('?' * len(kinds))})"
+            params += tuple(kinds)
         with self._read("watch") as conn:
             self._check_not_expired(conn, position)
             rows = conn.execute(query + f" ORDER BY rv LIMIT {_FETCH_LIMIT}", params).fetchall()

@@ -408,6 +408,24 @@ def test_watch_from_a_resource_version_sees_every_later_change_in_order(store: S
         ("DELETED", "r1", "5"),
     ]
     assert events_of(store, rv, namespace="lab") == [("ADDED", "r2", "4")]
+    assert events_of(store, rv, types=(EventType.ADDED, EventType.DELETED)) == [
+        ("ADDED", "r2", "4"),
+        ("DELETED", "r1", "5"),
+    ]
+
+
+def test_a_watch_of_some_event_types_moves_past_the_others(store: SqliteStore) -> None:
+    obj = store.create(topology("r1"))
+    watch = store.watch(resource_version="1", timeout=0.05, types=(EventType.ADDED,))
+    for i in range(3):
+        obj["status"] = {"step": i}
+        obj = store.update_status(obj)
+    assert list(watch) == []  # three status writes, none of them wanted
+    assert watch.position == 4 and watch.pending == 0  # where a new watch resumes: after them
+    store.create(topology("r2"))
+    assert events_of(store, str(watch.position), types=(EventType.ADDED,)) == [("ADDED", "r2", "5")]
+    replayed = store.watch(resource_version="0", timeout=0, types=(EventType.DELETED,))
+    assert list(replayed) == []  # the replay is ADDED events: not wanted
 
 
 def test_watch_without_resource_version_replays_current_state_first(store: SqliteStore) -> None:
