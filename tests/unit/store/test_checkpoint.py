@@ -93,3 +93,20 @@ def test_a_busy_or_missing_file_is_left_for_the_next_commit(tmp_path: Path) -> N
     checkpointer.after_commit()  # no log file: nothing to do
     checkpointer.wait(timeout=30)
     assert checkpointer.runs == 0
+
+
+def test_a_due_checkpoint_waits_for_a_pause_in_the_commits(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    with SqliteStore(path) as store:
+        patient = Checkpointer(str(path), limit=0, quiet=60, patience=1.0)
+        store._checkpointer = patient
+        store.create(_big_topology("t", 10))  # due at once (limit 0), but no pause yet
+        patient.wait(timeout=0.05)
+        assert patient.runs == 0
+        patient.wait(timeout=30)  # (after its patience, it runs anyway)
+        assert patient.runs == 1
+        hasty = Checkpointer(str(path), limit=0, quiet=60, patience=0.05)  # waits 50 ms at most
+        store._checkpointer = hasty
+        store.create(_big_topology("u", 10))
+        hasty.wait(timeout=30)
+        assert hasty.runs == 1
