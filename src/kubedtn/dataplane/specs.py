@@ -171,6 +171,7 @@ def _unicast_problem(packed: bytes) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)  # (a batch's VXLAN ends share their remote and local)
 def _ip_problem(text: str) -> str | None:
     try:
         _family, packed = parse_ip(text)
