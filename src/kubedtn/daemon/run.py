@@ -118,7 +118,7 @@ class Daemon:
             log.warning(
                 "TCPIP_BYPASS is set: the eBPF TCP/IP bypass is not part of this build; continuing without it"
             )
-        self.store = open_store(cfg.store_path)
+        self.store = open_store(cfg.store_path, background_checkpoints=True)
         self._started.append("store")
         self.dataplane = Dataplane()
         underlay = find_underlay(self.dataplane, cfg.host_ip)

@@ -4,21 +4,23 @@ SQLite's default is that the commit which grows the write-ahead log past 1000 pa
 copies the log back into the database file and syncs it, inside that commit. Measured
 on this project's VMs, a commit of 200 status writes took 2-3 ms, and 14-15 ms when it
 also did the checkpoint (every third such commit). That commit is often the last step of
-a request someone waits for (a daemon recording the links it just made). So the store's
-connections turn automatic checkpoints off (``PRAGMA wal_autocheckpoint=0``). After each
+a request someone waits for (a daemon recording the links it just made). So a daemon's
+store (``background_checkpoints``) turns automatic checkpoints off on its connections
+(``PRAGMA wal_autocheckpoint=0``). After each
 commit the writer looks at the log's size, one ``stat``. When the log is past the limit,
 a background thread of the process runs a PASSIVE checkpoint on its own connection, at
 the next pause in the process's commits. PASSIVE never waits for other readers or
 writers, so it blocks nobody; what it cannot copy now, a later checkpoint copies.
 
 The log file does not shrink by itself: the first write after a complete checkpoint
-starts it again from the top. So the connections also set ``journal_size_limit``, which
+starts it again from the top. So every store connection sets ``journal_size_limit``, which
 cuts the file back at that moment (to ``WAL_KEEP_BYTES``, below the limit). A log that
 stays long because writes never pause is checkpointed every ``COMMITS_BETWEEN`` commits
 of this process, not after every one.
 
-Every process that writes does this, so the log stays bounded as long as someone
-writes. When the last connection to the file closes, SQLite checkpoints the log anyway.
+Other processes (the CLI: short-lived, no pause to wait for) keep SQLite's own
+checkpoints, so the log stays bounded as long as anyone writes. When the last
+connection to the file closes, SQLite checkpoints the log anyway.
 """
 
 from __future__ import annotations

@@ -107,6 +107,7 @@ class SqliteStore:
         poll_min: float = 0.005,
         poll_max: float = 0.1,
         clock: Callable[[], float] = time.time,
+        background_checkpoints: bool = False,
     ) -> None:
         self._path = Path(path) if path is not None else default_store_path()
         self._resource = resource
@@ -118,6 +119,7 @@ class SqliteStore:
             "poll_min": poll_min,
             "poll_max": poll_max,
             "clock": clock,
+            "background_checkpoints": background_checkpoints,
         }
         self._max_events = max_events
         self._max_event_age = max_event_age
@@ -132,7 +134,12 @@ class SqliteStore:
         self._closed = False
         self._create_parent_directory()
         self._notifier: Notifier = notifier_for(str(self._path))
-        self._checkpointer: Checkpointer = checkpointer_for(str(self._path))
+        # A process that answers requests (a daemon) checkpoints the log in the background,
+        # between requests; others keep SQLite's own checkpoints, inside the commit that
+        # makes the log too long (a short-lived CLI process has no "between").
+        self._checkpointer: Checkpointer | None = (
+            checkpointer_for(str(self._path)) if background_checkpoints else None
+        )
         self._initialise()
 
     # ---- plumbing ---------------------------------------------------------------------
@@ -197,9 +204,10 @@ class SqliteStore:
             # WAL never loses committed data to a crash of the process; NORMAL skips the
             # fsync per commit (a power cut may lose the last commits, not corrupt the file).
             conn.execute("PRAGMA synchronous=NORMAL")
-            # Checkpoints run in the background (kubedtn.store.checkpoint), not in a commit.
-            conn.execute("PRAGMA wal_autocheckpoint=0")
+            # The log is cut back when it starts again from the top (a long one was needed once).
             conn.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
+            if self._checkpointer is not None:  # (see kubedtn.store.checkpoint)
+                conn.execute("PRAGMA wal_autocheckpoint=0")
         self._local.conn, self._local.pid = conn, os.getpid()
         with self._connections_lock:
             self._connections.append((os.getpid(), conn))
@@ -306,7 +314,8 @@ class SqliteStore:
             with self._database_errors("batch"):
                 conn.execute("COMMIT")
             self._notifier.notify()
-            self._checkpointer.after_commit()
+            if self._checkpointer is not None:
+                self._checkpointer.after_commit()
 
     @contextlib.contextmanager
     def _write(self, action: str) -> Iterator[sqlite3.Connection]:
@@ -334,7 +343,8 @@ class SqliteStore:
                 raise
             conn.execute("COMMIT")
         self._notifier.notify()
-        self._checkpointer.after_commit()
+        if self._checkpointer is not None:
+            self._checkpointer.after_commit()
 
     @contextlib.contextmanager
     def _read(self, action: str) -> Iterator[sqlite3.Connection]:

@@ -29,10 +29,18 @@ def _wal_bytes(path: Path) -> int:
     return os.stat(f"{path}-wal").st_size
 
 
-def test_store_connections_leave_checkpoints_to_the_checkpointer(store: SqliteStore) -> None:
+def test_a_daemons_store_leaves_checkpoints_to_the_checkpointer(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "store.db", background_checkpoints=True) as store:
+        conn = store._connection()
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        assert conn.execute("PRAGMA journal_size_limit").fetchone()[0] == WAL_KEEP_BYTES
+
+
+def test_other_stores_keep_sqlites_own_checkpoints(store: SqliteStore) -> None:
     conn = store._connection()
-    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
     assert conn.execute("PRAGMA journal_size_limit").fetchone()[0] == WAL_KEEP_BYTES
+    assert store._checkpointer is None
 
 
 def test_one_checkpointer_per_file_and_process(tmp_path: Path) -> None:
@@ -43,7 +51,7 @@ def test_one_checkpointer_per_file_and_process(tmp_path: Path) -> None:
 
 def test_a_long_log_is_checkpointed_in_the_background_and_then_cut_back(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
-    with SqliteStore(path) as store:
+    with SqliteStore(path, background_checkpoints=True) as store:
         checkpointer = checkpointer_for(str(path))
         before = checkpointer.runs
         # Past the limit: without checkpoints the log would only grow.
@@ -68,7 +76,7 @@ def test_a_long_log_is_checkpointed_in_the_background_and_then_cut_back(tmp_path
 
 def test_a_log_that_stays_long_is_not_checkpointed_after_every_commit(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
-    with SqliteStore(path) as store:
+    with SqliteStore(path, background_checkpoints=True) as store:
         checkpointer = Checkpointer(str(path), limit=0)  # "too long" from the first byte
         store._checkpointer = checkpointer
         for i in range(2 * COMMITS_BETWEEN):
@@ -79,7 +87,7 @@ def test_a_log_that_stays_long_is_not_checkpointed_after_every_commit(tmp_path: 
 
 def test_a_short_log_starts_no_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
-    with SqliteStore(path) as store:
+    with SqliteStore(path, background_checkpoints=True) as store:
         checkpointer = Checkpointer(str(path), limit=WAL_LIMIT_BYTES)
         store._checkpointer = checkpointer
         store.create(_big_topology("small", 10))
@@ -97,7 +105,7 @@ def test_a_busy_or_missing_file_is_left_for_the_next_commit(tmp_path: Path) -> N
 
 def test_a_due_checkpoint_waits_for_a_pause_in_the_commits(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
-    with SqliteStore(path) as store:
+    with SqliteStore(path, background_checkpoints=True) as store:
         patient = Checkpointer(str(path), limit=0, quiet=60, patience=1.0)
         store._checkpointer = patient
         store.create(_big_topology("t", 10))  # due at once (limit 0), but no pause yet
