@@ -6,6 +6,7 @@ request is refused with the same field-precise lines as a bad Topology file.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from kubedtn.dataplane import Endpoint
@@ -106,22 +107,37 @@ def pod_to_pb(topo: Topology, *, ready: bool) -> pb.Pod:
     )
 
 
-def remote_to_pb(end: RemoteEnd) -> pb.RemotePod:
+def _remote_fields(end: RemoteEnd) -> dict[str, Any]:
     ep = end.endpoint
-    return pb.RemotePod(
-        net_ns=ep.netns,
-        intf_name=ep.name,
-        intf_ip=ep.addresses[0] if ep.addresses else "",
-        peer_vtep=end.vtep,
-        kube_ns=end.kube_ns,
-        vni=end.vni,
-        properties=properties_to_pb(ep.properties),
-        name=end.pod,
-        mtu=ep.mtu or 0,
-        intf_ips=ep.addresses,
-        intf_mac=ep.mac or "",
-        link_uid=end.uid,
-    )
+    fields: dict[str, Any] = {
+        "net_ns": ep.netns,
+        "intf_name": ep.name,
+        "intf_ip": ep.addresses[0] if ep.addresses else "",
+        "peer_vtep": end.vtep,
+        "kube_ns": end.kube_ns,
+        "vni": end.vni,
+        "name": end.pod,
+        "mtu": ep.mtu or 0,
+        "intf_ips": ep.addresses,
+        "intf_mac": ep.mac or "",
+        "link_uid": end.uid,
+    }
+    if not ep.properties.is_empty():
+        fields["properties"] = properties_to_pb(ep.properties)
+    return fields
+
+
+def remote_to_pb(end: RemoteEnd) -> pb.RemotePod:
+    return pb.RemotePod(**_remote_fields(end))
+
+
+def remotes_to_pb(ends: Iterable[RemoteEnd]) -> pb.RemotePods:
+    """Many ends in one request, each made in place (building RemotePod messages and
+    handing them over copies each: twice the time for a thousand)."""
+    request = pb.RemotePods()
+    for end in ends:
+        request.pods.add(**_remote_fields(end))
+    return request
 
 
 def remote_from_pb(msg: pb.RemotePod, *, node_ip: str) -> RemoteEnd:

@@ -294,9 +294,12 @@ class LinkManager:
         parsed = self._current(namespace, name)
         return None if parsed is None else parsed.topology
 
-    def _read_own(self, namespace: str, name: str) -> Topology | None:
-        """The pod's Topology, strictly checked (ValidationError lists every problem); None if absent."""
-        parsed = self._current(namespace, name)
+    def _read_own(
+        self, namespace: str, name: str, *, fetched: Mapping[tuple[str, str], ParsedTopology] | None = None
+    ) -> Topology | None:
+        """The pod's Topology, strictly checked (ValidationError lists every problem); None if
+        absent. ``fetched``: the pods of a batch, parsed from one read (``_parse_fetched``)."""
+        parsed = self._current(namespace, name) if fetched is None else fetched.get((namespace, name))
         if parsed is None:
             return None
         if parsed.problems or parsed.topology is None:
@@ -324,6 +327,12 @@ class LinkManager:
                 fetched.append((key, parse[1]))
         return fetched
 
+    def _parse_fetched(self, fetched: _Fetched) -> dict[tuple[str, str], ParsedTopology]:
+        return {
+            key: got if isinstance(got, ParsedTopology) else self._parsed.parse(got, namespace=key[0])
+            for key, got in fetched
+        }
+
     def _view_of(self, fetched: _Fetched) -> dict[str, Topology]:
         """The Topologies of fetched pods, by ``namespace/name`` (unparsable ones left out).
 
@@ -331,8 +340,7 @@ class LinkManager:
         DestroyPod) is seen as not alive, so no link is planned into a missing namespace.
         """
         view: dict[str, Topology] = {}
-        for (namespace, _), got in fetched:
-            parsed = got if isinstance(got, ParsedTopology) else self._parsed.parse(got, namespace=namespace)
+        for parsed in self._parse_fetched(fetched).values():
             topo = parsed.topology
             if topo is None:
                 continue
@@ -430,6 +438,7 @@ class LinkManager:
         outcomes: dict[str, PodOutcome] = {}
         jobs: list[_Job] = []
         queued: set[str] = set()
+        own = self._parse_fetched(self._fetch(req.key for req in requests))  # (one read for all)
         for req in requests:
             plog = log.bind(pod=req.name, namespace=req.namespace, action="setup")
             if req.key in outcomes or req.key in queued:
@@ -441,7 +450,7 @@ class LinkManager:
                 jobs = [j for j in jobs if j.key != req.key]
                 continue
             try:
-                topo = self._read_own(req.namespace, req.name)
+                topo = self._read_own(req.namespace, req.name, fetched=own)
             except ValidationError as e:
                 plog.warning("pod's Topology is invalid; nothing done", error=e)
                 outcomes[req.key] = PodOutcome(req.name, req.namespace, error=e)

@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 
-from kubedtn.daemon.convert import remote_to_pb
+from kubedtn.daemon.convert import remote_to_pb, remotes_to_pb
 from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.errors import KubedtnError, TemporaryError, ValidationError
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb
@@ -77,7 +77,7 @@ class GrpcRemote:
         reach the peer later (measured: ~100 ms later with 1000 ends)."""
         what = f"Remote.UpdateMany of {len(ends)} link end(s)"
         answer: Future[list[KubedtnError | None]] = Future()
-        request = pb.RemotePods(pods=[remote_to_pb(end) for end in ends])
+        request = remotes_to_pb(ends)
         call = self._stub(node_ip).UpdateMany.future(request, timeout=self.timeout)
 
         def done(call: Any) -> None:
@@ -95,7 +95,7 @@ class GrpcRemote:
     def _many(self, node_ip: str, method: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
         """One call for every end; an error per end (the same one for all when the call fails)."""
         what = f"Remote.{method} of {len(ends)} link end(s)"
-        request = pb.RemotePods(pods=[remote_to_pb(end) for end in ends])
+        request = remotes_to_pb(ends)
         try:
             reply = self._call(node_ip, method, request, what=what)
         except KubedtnError as e:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from kubedtn.daemon.convert import link_from_pb, link_to_pb, links_from_pb, remote_from_pb, remote_to_pb
+from kubedtn.daemon.convert import (
+    link_from_pb,
+    link_to_pb,
+    links_from_pb,
+    remote_from_pb,
+    remote_to_pb,
+    remotes_to_pb,
+)
 from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.dataplane import Endpoint
 from kubedtn.errors import ValidationError
@@ -94,6 +101,31 @@ def test_remote_end_round_trip_and_a_kube_dtn_peer_without_link_uid() -> None:
     )
     got = remote_from_pb(kube_dtn, node_ip="10.9.0.2")
     assert (got.uid, got.kube_ns, got.endpoint.addresses) == (100, "default", ("10.0.0.2/24",))
+
+
+def test_many_remote_ends_make_one_request_of_the_same_messages() -> None:
+    ends = [
+        RemoteEnd(
+            pod=f"r{i}",
+            kube_ns="lab",
+            node_ip="10.9.0.2",
+            uid=i,
+            vni=5000 + i,
+            vtep="10.9.0.1",
+            endpoint=Endpoint(
+                netns=f"/run/netns/p{i}",
+                name=f"e{i}",
+                addresses=(f"10.0.{i}.2/24",),
+                properties=LinkProperties(latency_us=1000 * (i % 2)),
+            ),
+        )
+        for i in range(1, 4)
+    ]
+    request = remotes_to_pb(ends)
+    assert list(request.pods) == [remote_to_pb(end) for end in ends]
+    assert [remote_from_pb(p, node_ip="10.9.0.2") for p in request.pods] == ends
+    assert request.pods[0].properties.latency == "1ms"
+    assert not request.pods[1].HasField("properties")  # none to send
 
 
 def test_a_remote_request_without_namespace_or_vtep_is_refused() -> None:
