@@ -1117,13 +1117,12 @@ class LinkManager:
         with self.locks.holding((end.kube_ns, end.uid) for end in ends):
             chosen: dict[LinkKey, LinkSpec] = {}
             index: dict[LinkKey, int] = {}
-            pods: dict[tuple[str, str], Topology | None] = {}
+            # Many ends, few pods: each read once, all in one read of the store.
+            parsed = self._parse_fetched(self._fetch({f"{end.kube_ns}/{end.pod}" for end in ends}))
             for i, end in enumerate(ends):
-                pod = (end.kube_ns, end.pod)
-                if pod not in pods:  # many ends, few pods: read each once
-                    pods[pod] = self._lenient(*pod)
+                got = parsed.get((end.kube_ns, end.pod))
                 try:
-                    spec = self._far_end_spec(end, pods[pod])
+                    spec = self._far_end_spec(end, None if got is None else got.topology)
                 except KubedtnError as e:
                     errors[i] = e
                     continue
