@@ -315,6 +315,8 @@ class LinkManager:
         alive in one write are seen both alive or both not. Each is the parse this daemon
         has (the store still has that version) or the object as stored."""
         have = {_split_key(key): self._parsed.version(*_split_key(key)) for key in sorted(set(keys))}
+        if not have:
+            return []
         changed = self.store.get_changed([(ns, name, h[0] if h else "") for (ns, name), h in have.items()])
         fetched: _Fetched = []
         for key, parse in have.items():
@@ -843,7 +845,8 @@ class LinkManager:
         """The far ends of the cross-node links whose peers the precheck saw alive, asked for
         before this daemon marks its pods alive and plans again: the peers' daemons start on
         their ends one store write and one plan sooner. Only the plan made after marking
-        alive counts (it reads the peers again); what it does not confirm is taken back."""
+        alive counts (on the peers read again with the marking); what it does not confirm is
+        taken back."""
         if self.remote is None or not any(
             is_alive(t) and t.status.src_ip != self.node.ip for t in view.values()
         ):

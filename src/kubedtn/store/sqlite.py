@@ -464,6 +464,8 @@ class SqliteStore:
             (objects.scope_namespace(self._resource, namespace, name=name), name, rv)
             for namespace, name, rv in known
         ]
+        if not wanted:
+            return {}
         rows: list[tuple[str, str, str | None]] = []
         with self._read("get") as conn:
             for start in range(0, len(wanted), _KEYS_PER_QUERY):
