@@ -152,8 +152,8 @@ def open_route_socket(fd: int | None) -> RouteSocket:
     """A route socket in the namespace of fd (None: the calling thread's namespace)."""
     if fd is None:
         return RouteSocket()
-    with entered(fd):
-        return RouteSocket()
+    (sock,) = open_route_sockets([fd])
+    return sock
 
 
 def open_route_sockets(fds: Sequence[int]) -> list[RouteSocket]:

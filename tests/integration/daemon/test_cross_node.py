@@ -47,6 +47,14 @@ class DirectRemote:
         return self.managers[node_ip].remote_delete_many(ends)
 
 
+def _link_works_and_both_ready(store: SqliteStore, pa: str, pb: str) -> None:
+    """Link 1 of ``pair()`` carries traffic between r1 (in ``pa``) and r2 (in ``pb``), and
+    both pods are Ready."""
+    assert udp_echo(client_ns=pa, client_ip="10.0.1.1", server_ns=pb, server_ip="10.0.1.2") == 3
+    for name in ("r1", "r2"):
+        assert ready(store, name) == ("True", "LinksUp")
+
+
 @pytest.fixture
 def nodes(pool: NamespacePool, store: SqliteStore) -> Iterator[tuple[LinkManager, LinkManager, DirectRemote]]:
     na, nb = pool.make(2)
@@ -83,9 +91,7 @@ def test_a_link_between_pods_on_two_nodes_is_a_vxlan_pair_that_carries_traffic(
         data = eth1["linkinfo"]["info_data"]  # type: ignore[index]
         assert eth1["linkinfo"]["info_kind"] == "vxlan"  # type: ignore[index]
         assert (data["id"], data["remote"]) == (5001, vtep)
-    assert udp_echo(client_ns=pa, client_ip="10.0.1.1", server_ns=pb, server_ip="10.0.1.2") == 3
-    for name in ("r1", "r2"):
-        assert ready(store, name) == ("True", "LinksUp")
+    _link_works_and_both_ready(store, pa, pb)
     assert read(store, "r1").status.src_ip == NODE_A and read(store, "r2").status.src_ip == NODE_B
     assert node_a.check_pod(PodRef("r1", "default")).problems == ()
 
@@ -145,8 +151,7 @@ def test_the_far_end_is_asked_for_before_the_pod_is_marked_alive(
     assert second.ok, second.error
     assert asked_before_marking[0] == 1
     assert len(remote.calls) == 1  # the plan after marking alive confirmed it: not asked twice
-    assert udp_echo(client_ns=pa, client_ip="10.0.1.1", server_ns=pb, server_ip="10.0.1.2") == 3
-    assert ready(store, "r1") == ("True", "LinksUp") and ready(store, "r2") == ("True", "LinksUp")
+    _link_works_and_both_ready(store, pa, pb)
 
 
 def test_of_two_pods_marked_alive_at_once_only_the_second_makes_the_link(
@@ -182,8 +187,7 @@ def test_of_two_pods_marked_alive_at_once_only_the_second_makes_the_link(
     # as they were when it marked r1 alive, so it asked node B for nothing.
     assert [(e.pod, e.node_ip) for e in remote.calls] == [("r1", NODE_A)]
     assert first.skipped and "not up" in first.skipped[0]
-    assert udp_echo(client_ns=pa, client_ip="10.0.1.1", server_ns=pb, server_ip="10.0.1.2") == 3
-    assert ready(store, "r1") == ("True", "LinksUp") and ready(store, "r2") == ("True", "LinksUp")
+    _link_works_and_both_ready(store, pa, pb)
 
 
 def test_a_far_end_asked_for_early_is_taken_back_when_the_peer_is_gone_by_the_plan(
