@@ -28,9 +28,10 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `kubedtn` imp
 
 from bench import Context, Result, Skip, benchmark
 from bench.dataplane import _check_created, namespaces, settle
-from kubedtn.daemon.manager import LinkManager, PodRef, SetupRequest
+from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import NodeInfo, SameNode, plan_pod
-from kubedtn.dataplane import Dataplane, VethSpec
+from kubedtn.daemon.types import PodRef, SetupRequest
+from kubedtn.dataplane import NetlinkDataplane, VethSpec
 from kubedtn.lab.generate import mesh
 from kubedtn.model.objects import topology_from_dict
 from kubedtn.store import SqliteStore
@@ -71,7 +72,7 @@ def _timed(fn: Callable[[], object]) -> float:
 
 
 def _dataplane_round(
-    dp: Dataplane, objects: Sequence[dict[str, Any]], names: list[str]
+    dp: NetlinkDataplane, objects: Sequence[dict[str, Any]], names: list[str]
 ) -> tuple[float, float]:
     specs = veth_specs(objects, names)
     paths = [f"/run/netns/{n}" for n in names]
@@ -83,7 +84,7 @@ def _dataplane_round(
 
 
 def _manager_round(
-    dp: Dataplane, objects: Sequence[dict[str, Any]], names: list[str], store_dir: Path
+    dp: NetlinkDataplane, objects: Sequence[dict[str, Any]], names: list[str], store_dir: Path
 ) -> tuple[float, float]:
     with SqliteStore(store_dir / "store.db") as store:
         for obj in objects:
@@ -107,7 +108,7 @@ def measure(rounds: int = ROUNDS) -> dict[str, list[float]]:
     """Setup and teardown times of both sides, alternating which goes first."""
     objects = topologies()
     times: dict[str, list[float]] = {"manager": [], "dataplane": [], "manager_del": [], "dataplane_del": []}
-    dp = Dataplane()
+    dp = NetlinkDataplane()
     for r in range(rounds):
         for side in ("manager", "dataplane") if r % 2 == 0 else ("dataplane", "manager"):
             settle()

@@ -27,9 +27,9 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `kubedtn` imp
 
 from bench import Context, Result, Skip, benchmark, ip_batch
 from kubedtn.dataplane import (
-    Dataplane,
     Endpoint,
     InterfaceRef,
+    NetlinkDataplane,
     VethSpec,
     VxlanSpec,
     create_namespaces,
@@ -140,7 +140,7 @@ def _ours_vs_ip(
     workdir: Path,
 ) -> dict[str, list[float]]:
     """Creation and teardown by both sides over the same namespaces, in alternating order."""
-    dp = Dataplane()
+    dp = NetlinkDataplane()
     specs = make_specs(names)
     batches = write_batches(names, workdir)
     paths = [f"/run/netns/{n}" for n in names]
@@ -338,7 +338,7 @@ def property_update(ctx: Context) -> list[Result]:
     _require_root()
     count = PROPERTY_LINKS
     with namespaces(count, tag="p") as names:
-        dp = Dataplane()
+        dp = NetlinkDataplane()
         specs = [
             VethSpec(
                 uid=i,

@@ -25,7 +25,7 @@ _TEMPORARY = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 class GrpcRemote:
-    """:class:`~kubedtn.daemon.manager.RemoteUpdater` over gRPC (insecure, as kube-dtn)."""
+    """:class:`~kubedtn.daemon.crossnode.RemoteUpdater` over gRPC (insecure, as kube-dtn)."""
 
     def __init__(self, *, port: int, timeout: float = 10.0) -> None:
         self.port = port

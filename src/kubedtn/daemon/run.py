@@ -30,7 +30,7 @@ from kubedtn.daemon.plan import NodeInfo
 from kubedtn.daemon.podlist import PodListWriter
 from kubedtn.daemon.remote import GrpcRemote
 from kubedtn.daemon.server import DaemonServer
-from kubedtn.dataplane import Dataplane
+from kubedtn.dataplane import NetlinkDataplane
 from kubedtn.errors import KubedtnError
 from kubedtn.store import open_store
 
@@ -55,19 +55,19 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def node_addresses(dataplane: Dataplane) -> list[str]:
+def node_addresses(dataplane: NetlinkDataplane) -> list[str]:
     """Every address of the node namespace (CIDRs), for HOST_IP detection."""
     return [a for iface in dataplane.read(OWN_NETNS) for a in iface.addresses]
 
 
-def find_underlay(dataplane: Dataplane, host_ip: str) -> tuple[str, int] | None:
+def find_underlay(dataplane: NetlinkDataplane, host_ip: str) -> tuple[str, int] | None:
     """The interface of the node namespace that holds HOST_IP (the VXLAN underlay), and its MTU."""
     iface = dataplane.holder_of(OWN_NETNS, host_ip)
     return None if iface is None else (iface.name, iface.mtu)
 
 
 def detect_addresses() -> list[str]:
-    return node_addresses(Dataplane())
+    return node_addresses(NetlinkDataplane())
 
 
 def _pid_alive_daemon(pidfile: Path) -> int | None:
@@ -120,7 +120,7 @@ class Daemon:
             )
         self.store = open_store(cfg.store_path, background_checkpoints=True)
         self._started.append("store")
-        self.dataplane = Dataplane()
+        self.dataplane = NetlinkDataplane()
         underlay = find_underlay(self.dataplane, cfg.host_ip)
         if underlay is None:
             log.warning(

@@ -41,10 +41,11 @@ import grpc
 from kubedtn.daemon.config import DaemonConfig
 from kubedtn.daemon.convert import links_from_pb, pod_to_pb, remote_from_pb
 from kubedtn.daemon.logs import EventLog
-from kubedtn.daemon.manager import LinkManager, PodOutcome, PodRef, SetupRequest
+from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.metrics import DaemonMetrics
 from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.daemon.podstatus import READY
+from kubedtn.daemon.types import PodOutcome, PodRef, SetupRequest
 from kubedtn.dataplane import NamespaceNotFoundError
 from kubedtn.errors import (
     ConflictError,

@@ -17,7 +17,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kubedtn.dataplane.engine import KUBEDTN_GROUP, ApplyReport, Dataplane, LinkResult
+    from kubedtn.dataplane.api import ApplyReport, Dataplane, LinkResult
+    from kubedtn.dataplane.engine import KUBEDTN_GROUP, NetlinkDataplane
     from kubedtn.dataplane.errors import (
         ApplyError,
         DataplaneError,
@@ -52,18 +53,19 @@ if TYPE_CHECKING:
 _MODULE_OF: dict[str, str] = {
     "ApplyError": "kubedtn.dataplane.errors",
     "ApplyPlan": "kubedtn.dataplane.plan",
-    "ApplyReport": "kubedtn.dataplane.engine",
+    "ApplyReport": "kubedtn.dataplane.api",
     "Counters": "kubedtn.dataplane.live",
-    "Dataplane": "kubedtn.dataplane.engine",
+    "Dataplane": "kubedtn.dataplane.api",
     "DataplaneError": "kubedtn.dataplane.errors",
     "Endpoint": "kubedtn.dataplane.specs",
     "InterfaceRef": "kubedtn.dataplane.specs",
     "KUBEDTN_GROUP": "kubedtn.dataplane.engine",
     "LinkPlan": "kubedtn.dataplane.plan",
-    "LinkResult": "kubedtn.dataplane.engine",
+    "LinkResult": "kubedtn.dataplane.api",
     "LinkSpec": "kubedtn.dataplane.specs",
     "LiveInterface": "kubedtn.dataplane.live",
     "LiveQdisc": "kubedtn.dataplane.qdisc",
+    "NetlinkDataplane": "kubedtn.dataplane.engine",
     "MacvlanSpec": "kubedtn.dataplane.specs",
     "NamespaceNotFoundError": "kubedtn.dataplane.errors",
     "NetemMissingError": "kubedtn.dataplane.errors",
@@ -115,6 +117,7 @@ __all__ = [
     "NamespaceNotFoundError",
     "NetemMissingError",
     "NetemParams",
+    "NetlinkDataplane",
     "NotOursError",
     "QdiscAction",
     "QdiscSpec",

@@ -24,10 +24,10 @@ import errno
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 from kubedtn.dataplane import rtnl
+from kubedtn.dataplane.api import ApplyReport, LinkResult, Outcome
 from kubedtn.dataplane.errors import (
     ApplyError,
     DataplaneError,
@@ -66,8 +66,6 @@ CONFIGURE_THREADS: Final = 4
 # Re-plans after a create lost a race for a name or ifindex (another process created one).
 _RETRIES: Final = 3
 
-Outcome = Literal["created", "kept", "updated", "replaced", "failed"]
-
 _OUTCOME: Final[dict[str, Outcome]] = {
     "create": "created",
     "keep": "kept",
@@ -75,37 +73,6 @@ _OUTCOME: Final[dict[str, Outcome]] = {
     "replace": "replaced",
     "refuse": "failed",
 }
-
-
-@dataclass(frozen=True)
-class LinkResult:
-    """What apply did with one link; ``error`` is set when it failed."""
-
-    uid: int
-    outcome: Outcome
-    detail: str = ""  # what changed / why replaced / the error
-    ifindexes: tuple[int, ...] = ()  # of its interfaces in their namespaces (endpoint order)
-    error: DataplaneError | None = None
-
-
-@dataclass(frozen=True)
-class ApplyReport:
-    results: tuple[LinkResult, ...]
-    pruned: tuple[InterfaceRef, ...] = ()
-    changes: int = 0  # netlink requests sent that change state (0: nothing was touched)
-
-    @property
-    def failed(self) -> tuple[LinkResult, ...]:
-        return tuple(r for r in self.results if r.outcome == "failed")
-
-    def result(self, uid: int) -> LinkResult:
-        return next(r for r in self.results if r.uid == uid)
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for r in self.results:
-            out[r.outcome] = out.get(r.outcome, 0) + 1
-        return out
 
 
 def _netem_needs(props: LinkProperties) -> str:
@@ -137,8 +104,9 @@ def _vni_taken(step: Step, failure: Failure) -> bool:
     return step.tag is not None and failure.code == errno.EEXIST and "VNI" in failure.message
 
 
-class Dataplane:
-    """Links and their properties in network namespaces (see the module docstring)."""
+class NetlinkDataplane:
+    """The ``Dataplane`` of the kernel: links and their properties in network namespaces,
+    through our own netlink codec (see the module docstring)."""
 
     def __init__(self, *, group: int = KUBEDTN_GROUP, delete_threads: int = DELETE_THREADS) -> None:
         if not 0 < group <= 0xFFFFFFFF:
@@ -599,6 +567,9 @@ class Dataplane:
                 )
             )
         return out
+
+    def namespace_exists(self, path: str) -> bool:
+        return namespace_exists(path)
 
     def holder_of(self, netns: str, ip: str) -> LiveInterface | None:
         """The interface of ``netns`` that has address ``ip`` (a node's VXLAN underlay)."""

@@ -45,10 +45,10 @@ def _ip_batch(lines: Sequence[str], *, netns: str | None = None) -> None:
 
 def _names(netns: str) -> set[str]:
     """Interface names in a lab namespace (empty when it does not exist)."""
-    from kubedtn.dataplane import Dataplane  # only with simulated nodes: plain labs skip the engine
+    from kubedtn.dataplane import NetlinkDataplane  # only with simulated nodes: plain labs skip the engine
 
     path = netns_path(netns)
-    return {i.name for i in Dataplane().read(path)} if namespace_exists(path) else set()
+    return {i.name for i in NetlinkDataplane().read(path)} if namespace_exists(path) else set()
 
 
 def build(fabric: str, nodes: Sequence[NodeRecord], subnet: str) -> list[NodeRecord]:

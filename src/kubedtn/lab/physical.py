@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from kubedtn.dataplane import Dataplane, Endpoint, InterfaceRef, VxlanSpec
+from kubedtn.dataplane import Endpoint, InterfaceRef, NetlinkDataplane, VxlanSpec
 from kubedtn.dataplane.netns import netns_path
 from kubedtn.errors import ValidationError
 from kubedtn.model import PeerKind
@@ -103,7 +103,7 @@ def _host_netns(netns: str | None) -> str:
     return netns_path(netns) if netns else HOST_NETNS
 
 
-def _underlay(dataplane: Dataplane, ns: str, host_ip: str) -> str:
+def _underlay(dataplane: NetlinkDataplane, ns: str, host_ip: str) -> str:
     iface = dataplane.holder_of(ns, host_ip)
     if iface is not None:
         return iface.name
@@ -131,7 +131,7 @@ def add(link: PhysicalLink, *, netns: str | None, namespace: str) -> VxlanSpec:
     if why:
         raise ValidationError(f"--namespace: {namespace!r} {why}")
     ns = _host_netns(netns)
-    dataplane = Dataplane()
+    dataplane = NetlinkDataplane()
     spec = spec_of(link, netns=ns, namespace=namespace, underlay=_underlay(dataplane, ns, link.host_ip))
     dataplane.apply([spec])
     return spec
@@ -139,7 +139,7 @@ def add(link: PhysicalLink, *, netns: str | None, namespace: str) -> VxlanSpec:
 
 def delete(link: PhysicalLink, *, netns: str | None) -> bool:
     """Removes the host end (only kubedtn's); True when it existed."""
-    return bool(Dataplane().remove([InterfaceRef(_host_netns(netns), link.intf)]))
+    return bool(NetlinkDataplane().remove([InterfaceRef(_host_netns(netns), link.intf)]))
 
 
 def describe(spec: VxlanSpec) -> dict[str, Any]:

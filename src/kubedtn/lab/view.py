@@ -243,9 +243,9 @@ def read_interfaces(records: Sequence[PodRecord]) -> dict[str, dict[str, LiveInt
 
     (One namespace after the other: a read is mostly parsing, threads do not make it faster.)
     """
-    from kubedtn.dataplane import Dataplane  # here: `lab up` prints its summary without the engine
+    from kubedtn.dataplane import NetlinkDataplane  # here: `lab up` prints its summary without the engine
 
-    dp = Dataplane()
+    dp = NetlinkDataplane()
     out: dict[str, dict[str, LiveInterface]] = {}
     for rec in records:
         if not namespace_exists(rec.netns_path):

@@ -9,7 +9,7 @@ import pytest
 
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import NodeInfo
-from kubedtn.dataplane import ApplyReport, Dataplane, LinkSpec
+from kubedtn.dataplane import ApplyReport, LinkSpec, NetlinkDataplane
 from kubedtn.store import SqliteStore
 from tests.support.daemon import kubedtn_daemon
 from tests.support.netns import pool
@@ -18,7 +18,7 @@ HOST_IP = "203.0.113.7"
 __all__ = ["HOST_IP", "CountingDataplane", "kubedtn_daemon", "pool"]  # the last two: fixtures
 
 
-class CountingDataplane(Dataplane):
+class CountingDataplane(NetlinkDataplane):
     """The real dataplane, counting apply calls (to prove batching)."""
 
     def __init__(self) -> None:

@@ -12,9 +12,10 @@ from dataclasses import replace
 
 import pytest
 
-from kubedtn.daemon.manager import LinkManager, PodOutcome, PodRef, SetupRequest
+from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import NodeInfo, RemoteEnd
-from kubedtn.dataplane import Dataplane, Endpoint, NamespaceNotFoundError
+from kubedtn.daemon.types import PodOutcome, PodRef, SetupRequest
+from kubedtn.dataplane import Endpoint, NamespaceNotFoundError, NetlinkDataplane
 from kubedtn.errors import KubedtnError
 from kubedtn.model.names import VXLAN_VNI_BASE, vni_for_link
 from kubedtn.store import SqliteStore
@@ -63,7 +64,7 @@ def nodes(pool: NamespacePool, store: SqliteStore) -> Iterator[tuple[LinkManager
         sh(ns, "ip", "addr", "add", f"{ip}/24", "dev", "u0")
         sh(ns, "ip", "link", "set", "u0", "up")
     remote = DirectRemote()
-    dp = Dataplane()
+    dp = NetlinkDataplane()
     a = LinkManager(store=store, dataplane=dp, node=NodeInfo(NODE_A, "u0", path(na), 1500), remote=remote)
     b = LinkManager(store=store, dataplane=dp, node=NodeInfo(NODE_B, "u0", path(nb), 1500), remote=remote)
     remote.managers = {NODE_A: a, NODE_B: b}
@@ -116,13 +117,13 @@ def _r1_up_on_a_and_before_b_marks(
     load(store, pair(rate=None))
     pa, pb = pool.make(2)
     assert node_a.setup_pods([SetupRequest("r1", "default", path(pa))])[0].ok
-    write_statuses = node_b._write_statuses
+    write_statuses = node_b.records.write_statuses
 
     def hooked(changes: object, **kwargs: object) -> object:
         before(pa)
         return write_statuses(changes, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(node_b, "_write_statuses", hooked)
+    monkeypatch.setattr(node_b.records, "write_statuses", hooked)
     return pa, pb
 
 
@@ -163,7 +164,7 @@ def test_of_two_pods_marked_alive_at_once_only_the_second_makes_the_link(
     node_a, node_b, remote = nodes
     load(store, pair(rate=None))
     pa, pb = pool.make(2)
-    plan_and_apply = node_a._plan_and_apply
+    plan_and_apply = node_a.setup._plan_and_apply
     on_b = ThreadPoolExecutor(max_workers=1)
     second: list[Future[list[PodOutcome]]] = []
 
@@ -174,7 +175,7 @@ def test_of_two_pods_marked_alive_at_once_only_the_second_makes_the_link(
         wait_until(lambda: read(store, "r2").status.src_ip == NODE_B, what="r2 marked alive by node B")
         return plan_and_apply(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(node_a, "_plan_and_apply", b_marks_r2_alive_first)
+    monkeypatch.setattr(node_a.setup, "_plan_and_apply", b_marks_r2_alive_first)
     try:
         (first,) = node_a.setup_pods([SetupRequest("r1", "default", path(pa))])
         ((on_b_outcome,),) = [f.result(timeout=30) for f in second]

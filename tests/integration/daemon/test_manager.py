@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from kubedtn.daemon.manager import LinkManager, PodRef, SetupRequest
+from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.metrics import InterfaceCollector
 from kubedtn.daemon.plan import NodeInfo
+from kubedtn.daemon.types import PodRef, SetupRequest
 from kubedtn.dataplane import NamespaceNotFoundError
 from kubedtn.errors import ValidationError
 from kubedtn.model.objects import link_from_dict

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from kubedtn.dataplane import Dataplane
+from kubedtn.dataplane import NetlinkDataplane
 from tests.support.netns import pool
 
 __all__ = ["dp", "pool"]
 
 
 @pytest.fixture
-def dp() -> Dataplane:
-    return Dataplane()
+def dp() -> NetlinkDataplane:
+    return NetlinkDataplane()

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from kubedtn.dataplane import (
-    Dataplane,
     DataplaneError,
     Endpoint,
+    NetlinkDataplane,
     VethSpec,
     create_namespaces,
     delete_namespaces,
@@ -93,7 +93,7 @@ def test_calls_from_many_threads_at_once(pool: NamespacePool) -> None:
     """Threads apply links into shared and separate namespaces at the same time; every
     link ends up right and every thread stays in its own namespace."""
     hub, *pods = pool.make(6)
-    dp = Dataplane()
+    dp = NetlinkDataplane()
     home = os.stat("/proc/self/ns/net").st_ino
     errors: list[BaseException] = []
 
@@ -130,7 +130,7 @@ def test_calls_from_many_threads_at_once(pool: NamespacePool) -> None:
 def test_teardown_leaves_nothing_behind(names: list[str]) -> None:
     """Namespaces, links with qdiscs, then removal of both: no interface, qdisc or namespace stays."""
     paths = create_namespaces(names[:4])
-    dp = Dataplane()
+    dp = NetlinkDataplane()
     dp.apply(
         [
             VethSpec(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kubedtn.dataplane import Dataplane, namespace_exists
+from kubedtn.dataplane import NetlinkDataplane, namespace_exists
 from kubedtn.lab import daemonproc, state
 from kubedtn.lab.generate import mesh
 from kubedtn.model.documents import dump_yaml
@@ -215,7 +215,7 @@ def test_sigkill_of_the_daemon_halfway_through_50_pods(lab: LabEnv, tmp_path: Pa
     killed = None
     # The daemon is killed as soon as the first link appears in the kernel: it is then in
     # the middle of its one apply (creating the links, or configuring them).
-    dataplane = Dataplane()
+    dataplane = NetlinkDataplane()
     watched = [f"/run/netns/{lab.netns(f'p{i}')}" for i in range(pods)]
     try:
         deadline = time.monotonic() + 120

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kubedtn.daemon.manager import LinkManager, PodRef, SetupRequest
+from kubedtn.daemon.manager import LinkManager
+from kubedtn.daemon.types import PodRef, SetupRequest
 from kubedtn.model.objects import link_from_dict
 from kubedtn.store import SqliteStore
 from tests.integration.daemon.topologies import link, load, pair, read

@@ -1,0 +1,153 @@
+"""The server side of Remote: this node's ends of cross-node links, made and removed when
+a peer's daemon asks (``Remote.Update``/``UpdateMany``/``DeleteMany``).
+
+An end is made only for a pod recorded running here in the namespace the request names;
+a correct existing end is kept, a wrong one (other VNI, remote or kind: e.g. still toward
+a node the peer pod left) replaced. An end is removed only while it is still the VXLAN
+toward the asking node with that VNI.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from kubedtn.daemon.applier import PLUMBED_OUTCOMES, LinkApplier
+from kubedtn.daemon.locks import LinkKey, LinkLocks
+from kubedtn.daemon.logs import EventLog
+from kubedtn.daemon.plan import NodeInfo, RemoteEnd, is_alive
+from kubedtn.daemon.podstatus import status_after
+from kubedtn.daemon.records import PodRecords
+from kubedtn.dataplane import (
+    DataplaneError,
+    InterfaceRef,
+    LinkSpec,
+    LiveInterface,
+    NamespaceNotFoundError,
+    VxlanSpec,
+)
+from kubedtn.errors import KubedtnError
+from kubedtn.model import Topology
+
+log = EventLog(logging.getLogger(__name__))
+
+
+class FarEnds:
+    """This node's ends of cross-node links, for the peers' daemons (module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        records: PodRecords,
+        applier: LinkApplier,
+        locks: LinkLocks,
+        node: NodeInfo,
+        clock: Callable[[], str],
+    ) -> None:
+        self.records = records
+        self.applier = applier
+        self.locks = locks
+        self.node = node
+        self._clock = clock
+
+    def update_many(self, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
+        """Our ends of many cross-node links in one dataplane batch; an error or None per end."""
+        errors: list[KubedtnError | None] = [None] * len(ends)
+        with self.locks.holding((end.kube_ns, end.uid) for end in ends):
+            chosen: dict[LinkKey, LinkSpec] = {}
+            index: dict[LinkKey, int] = {}
+            # Many ends, few pods: each read once, all in one read of the store.
+            parsed = self.records.parse_fetched(
+                self.records.fetch({f"{end.kube_ns}/{end.pod}" for end in ends})
+            )
+            for i, end in enumerate(ends):
+                got = parsed.get((end.kube_ns, end.pod))
+                try:
+                    spec = far_end_spec(end, None if got is None else got.topology, node=self.node)
+                except KubedtnError as e:
+                    errors[i] = e
+                    continue
+                chosen[(end.kube_ns, end.uid)] = spec
+                index[(end.kube_ns, end.uid)] = i
+            results, _ = self.applier.apply_links(chosen, prune=set())
+            for key, result in results.items():
+                if isinstance(result, KubedtnError):
+                    errors[index[key]] = result
+                elif result.outcome not in PLUMBED_OUTCOMES:
+                    errors[index[key]] = result.error or DataplaneError(f"link {key[1]}: not applied")
+        for end, error in zip(ends, errors, strict=True):
+            if error is not None:
+                log.error(
+                    "remote end failed",
+                    pod=end.pod,
+                    namespace=end.kube_ns,
+                    link=end.uid,
+                    action="remote-update",
+                    vtep=end.vtep,
+                    error=error,
+                )
+        failed = sum(e is not None for e in errors)
+        log.info("remote ends plumbed", action="remote-update", ends=len(ends) - failed, failed=failed)
+        return errors
+
+    def delete_many(self, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
+        """Remove our end of each link whose other end went away (see the module docstring).
+        An error or None per end."""
+        errors: list[KubedtnError | None] = [None] * len(ends)
+        now = self._clock()
+        dataplane = self.records.dataplane
+        with self.locks.holding((end.kube_ns, end.uid) for end in ends):
+            doomed: list[InterfaceRef] = []
+            gone: dict[str, set[int]] = {}
+            live: dict[str, dict[str, LiveInterface] | KubedtnError | None] = {}
+            for i, end in enumerate(ends):
+                netns = end.endpoint.netns
+                if netns not in live:  # many ends, few pods: read each namespace once
+                    try:
+                        live[netns] = {x.name: x for x in dataplane.read(netns, owned_only=True)}
+                    except NamespaceNotFoundError:
+                        live[netns] = None  # the pod is gone too: nothing left of its end
+                    except KubedtnError as e:
+                        live[netns] = e
+                interfaces = live[netns]
+                if isinstance(interfaces, KubedtnError):
+                    errors[i] = interfaces
+                    continue
+                mine = None if interfaces is None else interfaces.get(end.endpoint.name)
+                if mine is None or mine.vxlan is None:
+                    continue
+                if (mine.vxlan.vni, mine.vxlan.remote) != (end.vni, end.vtep):
+                    continue
+                doomed.append(end.endpoint.ref)
+                gone.setdefault(f"{end.kube_ns}/{end.pod}", set()).add(end.uid)
+            if doomed:
+                dataplane.remove(doomed)
+            for key, uids in gone.items():
+                self.records.write_status(key, partial(status_after, now=now, unplumbed=uids, not_applied={}))
+        log.info("remote ends removed", action="remote-delete", ends=len(ends))
+        return errors
+
+
+def far_end_spec(end: RemoteEnd, topo: Topology | None, *, node: NodeInfo) -> VxlanSpec:
+    """The VXLAN our pod ``end.pod`` (its Topology: ``topo``) needs toward the peer's node;
+    refused when the pod does not run here in that namespace."""
+    if topo is not None and (topo.status.net_ns != end.endpoint.netns or not is_alive(topo)):
+        raise NamespaceNotFoundError(
+            f"{topo.key} is not running in {end.endpoint.netns} on this node "
+            f"(recorded: {topo.status.net_ns or 'not running'})"
+        )
+    if node.underlay is None:
+        raise DataplaneError(
+            f"link {end.uid}: this node's IP {node.ip} is on no interface, so there is no "
+            "underlay for VXLAN; start the daemon with --host-ip set to an address of this node"
+        )
+    return VxlanSpec(
+        uid=end.uid,
+        endpoint=end.endpoint,
+        vni=end.vni,
+        remote=end.vtep,
+        local=node.ip,
+        underlay=node.underlay,
+        node_netns=node.netns,
+    )

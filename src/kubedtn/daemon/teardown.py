@@ -1,0 +1,156 @@
+"""Pods going down (DestroyPod(s)) and links removed from live pods (DelLinks).
+
+A pod going down is marked dead, its link ends are removed (a veth's far end goes with
+it), its peers' statuses say the links are down, and the peers' daemons on other nodes
+are asked to remove their VXLAN ends (after our locks are released). Idempotent: a pod in
+no Topology, already dead, or running on another node succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+
+from kubedtn.daemon.crossnode import CrossNodeLinks
+from kubedtn.daemon.locks import LinkLocks
+from kubedtn.daemon.logs import EventLog
+from kubedtn.daemon.plan import NodeInfo, RemoteEnd, is_alive
+from kubedtn.daemon.podstatus import status_after
+from kubedtn.daemon.records import PodRecords
+from kubedtn.daemon.setup import check_here
+from kubedtn.daemon.types import PodOutcome, PodRef
+from kubedtn.dataplane import Endpoint, InterfaceRef
+from kubedtn.errors import KubedtnError
+from kubedtn.model import Link, PeerKind, Topology
+from kubedtn.model.names import vni_for_link
+
+log = EventLog(logging.getLogger(__name__))
+
+
+class PodTeardown:
+    """DestroyPod(s) and DelLinks for the pods of this node (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        records: PodRecords,
+        cross: CrossNodeLinks,
+        locks: LinkLocks,
+        node: NodeInfo,
+        clock: Callable[[], str],
+    ) -> None:
+        self.records = records
+        self.dataplane = records.dataplane
+        self.cross = cross
+        self.locks = locks
+        self.node = node
+        self._clock = clock
+
+    def destroy_pods(self, pods: Sequence[PodRef]) -> list[PodOutcome]:
+        """Mark each pod dead and remove its link ends (see the module docstring)."""
+        outcomes: dict[str, PodOutcome] = {}
+        first: dict[str, Topology] = {}
+        for ref in pods:
+            topo = self.records.lenient(ref.namespace, ref.name)
+            if topo is None:
+                outcomes[ref.key] = PodOutcome(ref.name, ref.namespace, in_topology=False)
+            else:
+                first[ref.key] = topo
+        keys = {(t.namespace, link.uid) for t in first.values() for link in (*t.links, *t.status.links)}
+        now = self._clock()
+        with self.locks.holding(keys):
+            doomed: dict[str, Topology] = {}
+            for key, topo in first.items():
+                # Read again under the locks: a SetupPod may have changed it meanwhile.
+                fresh = self.records.lenient(topo.namespace, topo.name)
+                if fresh is None:
+                    outcomes[key] = PodOutcome(topo.name, topo.namespace, in_topology=False)
+                    continue
+                if fresh.status.src_ip and fresh.status.src_ip != self.node.ip:
+                    log.info(
+                        "pod runs on another node; nothing to do here",
+                        pod=fresh.name,
+                        namespace=fresh.namespace,
+                        action="destroy",
+                        node=fresh.status.src_ip,
+                    )
+                    outcomes[key] = PodOutcome(fresh.name, fresh.namespace)
+                    continue
+                doomed[key] = fresh
+                self.records.write_status(key, partial(status_after, now=now, alive=("", "")))
+            netns = sorted({t.status.net_ns for t in doomed.values() if t.status.net_ns})
+            error: KubedtnError | None = None
+            try:
+                self.dataplane.remove_owned(netns)
+            except KubedtnError as e:
+                error = e
+            peer_uids: dict[str, dict[int, Link]] = {}
+            for topo in doomed.values():
+                for link in (*topo.links, *topo.status.links):
+                    peer = f"{topo.namespace}/{link.peer_pod}"
+                    if link.peer_kind is PeerKind.POD and peer not in doomed:
+                        peer_uids.setdefault(peer, {})[link.uid] = link
+            far = far_ends_elsewhere(self.records.view(peer_uids), peer_uids, node=self.node)
+            for peer, uids in peer_uids.items():
+                self.records.write_status(
+                    peer, partial(status_after, now=now, unplumbed=uids, not_applied={})
+                )
+            for key, topo in doomed.items():
+                outcomes[key] = PodOutcome(topo.name, topo.namespace, error=error)
+                log.info(
+                    "pod destroyed" if error is None else "pod marked down; removing its links failed",
+                    pod=topo.name,
+                    namespace=topo.namespace,
+                    action="destroy",
+                    netns=topo.status.net_ns or None,
+                    error=error,
+                )
+        self.cross.remove_far_ends(far)
+        return [outcomes[r.key] for r in pods]
+
+    def del_links(self, pod: PodRef, links: Sequence[Link]) -> None:
+        """Remove this pod's end of each link (a veth's far end goes with it)."""
+        now = self._clock()
+        with self.locks.holding((pod.namespace, link.uid) for link in links):
+            topo = self.records.stored(pod.namespace, pod.name)
+            if is_alive(topo):
+                check_here(topo, self.node)
+                self.dataplane.remove(InterfaceRef(topo.status.net_ns, link.local_intf) for link in links)
+            uids = {link.uid: link for link in links}
+            self.records.write_status(
+                topo.key, partial(status_after, now=now, unplumbed=uids, not_applied={})
+            )
+            for link in links:
+                if link.peer_kind is PeerKind.POD:
+                    peer = f"{pod.namespace}/{link.peer_pod}"
+                    self.records.write_status(
+                        peer, partial(status_after, now=now, unplumbed=(link.uid,), not_applied={})
+                    )
+        log.info("links removed", pod=pod.name, namespace=pod.namespace, action="delete", links=len(links))
+
+
+def far_ends_elsewhere(
+    peers: Mapping[str, Topology], peer_links: Mapping[str, Mapping[int, Link]], *, node: NodeInfo
+) -> list[RemoteEnd]:
+    """The far ends, on other nodes, of the links of pods going down on ``node``:
+    ``peer_links`` maps each peer (``namespace/name``) to the links (seen from our side) it
+    shares; ``peers``: those peers as stored."""
+    ends: list[RemoteEnd] = []
+    for key, links in peer_links.items():
+        peer = peers.get(key)
+        if peer is None or not is_alive(peer) or peer.status.src_ip == node.ip:
+            continue  # no far end, or a veth that went with ours
+        for link in links.values():
+            ends.append(
+                RemoteEnd(
+                    pod=peer.name,
+                    kube_ns=peer.namespace,
+                    node_ip=peer.status.src_ip,
+                    uid=link.uid,
+                    vni=vni_for_link(peer.namespace, link.uid),
+                    vtep=node.ip,
+                    endpoint=Endpoint(netns=peer.status.net_ns, name=link.peer_intf),
+                )
+            )
+    return ends
