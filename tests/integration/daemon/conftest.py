@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import NodeInfo
-from kubedtn.dataplane import ApplyReport, LinkSpec, NetlinkDataplane
+from kubedtn.dataplane import ApplyReport, InterfaceRef, LinkSpec, LiveInterface, NetlinkDataplane
+from kubedtn.model import LinkProperties
 from kubedtn.store import SqliteStore
 from tests.support.daemon import kubedtn_daemon
 from tests.support.netns import pool
@@ -18,16 +19,33 @@ HOST_IP = "203.0.113.7"
 __all__ = ["HOST_IP", "CountingDataplane", "kubedtn_daemon", "pool"]  # the last two: fixtures
 
 
-class CountingDataplane(NetlinkDataplane):
-    """The real dataplane, counting apply calls (to prove batching)."""
+class CountingDataplane:
+    """The kernel's dataplane, counting apply calls (to prove batching)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        self.kernel = NetlinkDataplane()
         self.applies = 0
 
-    def apply(self, links: Sequence[LinkSpec], **kw: object) -> ApplyReport:
+    def apply(
+        self, links: Sequence[LinkSpec], *, prune: Iterable[str] = (), strict: bool = True
+    ) -> ApplyReport:
         self.applies += 1
-        return super().apply(links, **kw)  # type: ignore[arg-type]
+        return self.kernel.apply(links, prune=prune, strict=strict)
+
+    def set_properties(self, updates: Mapping[InterfaceRef, LinkProperties]) -> int:
+        return self.kernel.set_properties(updates)
+
+    def remove(self, refs: Iterable[InterfaceRef]) -> list[InterfaceRef]:
+        return self.kernel.remove(refs)
+
+    def remove_owned(self, netns: Iterable[str]) -> None:
+        self.kernel.remove_owned(netns)
+
+    def read(self, netns: str, *, owned_only: bool = False, known: Iterable[str] = ()) -> list[LiveInterface]:
+        return self.kernel.read(netns, owned_only=owned_only, known=known)
+
+    def namespace_exists(self, path: str) -> bool:
+        return self.kernel.namespace_exists(path)
 
 
 @pytest.fixture
