@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from kubedtn.dataplane import Endpoint
 from kubedtn.errors import ValidationError
 from kubedtn.model import Link, LinkProperties, Topology
-from kubedtn.model.names import VNI_MAX, VXLAN_VNI_BASE, uid_for_vni
+from kubedtn.model.names import DEFAULT_NAMESPACE, VNI_MAX, VXLAN_VNI_BASE, uid_for_vni
 from kubedtn.model.objects import link_from_dict
 from kubedtn.model.types import NO_PROPERTIES, PROPERTY_FIELDS
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb
@@ -146,7 +146,13 @@ def remote_from_pb(msg: pb.RemotePod, *, node_ip: str) -> RemoteEnd:
 
     A batch brings a thousand of these: each field is read once, and the words for errors
     and the properties' parsing cost nothing when there are none."""
-    kube_ns, name, net_ns, vtep, vni = msg.kube_ns or "default", msg.name, msg.net_ns, msg.peer_vtep, msg.vni
+    kube_ns, name, net_ns, vtep, vni = (
+        msg.kube_ns or DEFAULT_NAMESPACE,
+        msg.name,
+        msg.net_ns,
+        msg.peer_vtep,
+        msg.vni,
+    )
     uid = msg.link_uid or uid_for_vni(kube_ns, vni)
     props, props_problems = NO_PROPERTIES, []
     if msg.properties.ByteSize():

@@ -324,26 +324,3 @@ def plan_pod(
 ) -> list[Decision]:
     """A decision for each of ``links`` (default: every link of the pod), in order."""
     return [plan_link(pod, link, peers=peers, node=node) for link in (pod.links if links is None else links)]
-
-
-def plumbed_ends(decision: Plumb) -> tuple[str, ...]:
-    """``namespace/name`` of the pods (on any node) whose end this decision plumbs."""
-    if isinstance(decision, SameNode | CrossNode):
-        return (decision.peer,)
-    return ()
-
-
-def dedupe(decisions: Sequence[tuple[str, Plumb]]) -> list[tuple[str, Plumb]]:
-    """Drop the second of two decisions for one link (both ends were planned in one batch).
-
-    Keyed by (Kubernetes namespace, uid): a uid names one link within its namespace.
-    """
-    seen: set[tuple[str, int]] = set()
-    out: list[tuple[str, Plumb]] = []
-    for pod, decision in decisions:
-        key = (pod.split("/", 1)[0], decision.link.uid)
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append((pod, decision))
-    return out

@@ -54,12 +54,12 @@ from kubedtn.errors import (
     TemporaryError,
     ValidationError,
 )
+from kubedtn.model.names import DEFAULT_NAMESPACE
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
 
 log = EventLog(logging.getLogger(__name__))
 
-DEFAULT_NAMESPACE: Final = "default"
 WORKERS: Final = 32
 
 R = TypeVar("R")

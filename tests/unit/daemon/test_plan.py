@@ -13,7 +13,6 @@ from kubedtn.daemon.plan import (
     Physical,
     SameNode,
     Skip,
-    dedupe,
     plan_link,
     plan_pod,
 )
@@ -203,18 +202,3 @@ def test_only_the_given_links_are_planned() -> None:
     r1 = pod("r1", link(1, "r2"), link(2, "r3", local="eth2"), node=NODE.ip, netns="/n")
     decisions = plan_pod(r1, peers={}, node=NODE, links=[r1.links[1]])
     assert [d.link.uid for d in decisions] == [2]
-
-
-def test_dedupe_keeps_the_first_decision_per_namespace_and_uid() -> None:
-    r1, r2 = pair(props=SLOW)
-    (d1,) = plan_pod(r1, peers={"default/r2": r2}, node=NODE)
-    (d2,) = plan_pod(r2, peers={"default/r1": r1}, node=NODE)
-    other_ns = pod("r1", link(1, "r2"), node=NODE.ip, netns="/x", namespace="lab2")
-    (d3,) = plan_pod(
-        other_ns,
-        peers={"lab2/r2": pod("r2", link(1, "r1"), node=NODE.ip, netns="/y", namespace="lab2")},
-        node=NODE,
-    )
-    assert isinstance(d1, SameNode) and isinstance(d2, SameNode) and isinstance(d3, SameNode)
-    kept = dedupe([("default/r1", d1), ("default/r2", d2), ("lab2/r1", d3)])
-    assert [p for p, _ in kept] == ["default/r1", "lab2/r1"]
