@@ -12,14 +12,14 @@ what exists → ``plan_apply`` decides → the plan is sent as a few large netli
    unshaped), then MTU/MAC/alias/up.
 
 A link that fails is rolled back if this call created it, and reported; the others
-stand. Thread-safety: every public method may be called from any thread at once; a
+stand. The requests themselves are built in ``requests``; removal and reading back live in
+``removal`` and ``reading``. Thread-safety: every public method may be called from any thread at once; a
 call uses its own sockets and fds (closed before it returns) and leaves the calling
 thread in the namespace it was in.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import logging
 import time
@@ -34,14 +34,14 @@ from kubedtn.dataplane.errors import (
     NamespaceNotFoundError,
     NetemMissingError,
     NotOursError,
-    VniInUseError,
-    explain,
 )
 from kubedtn.dataplane.live import LiveInterface
-from kubedtn.dataplane.netlink import Failure, Request
 from kubedtn.dataplane.netns import namespace_exists
 from kubedtn.dataplane.plan import ApplyPlan, EndPlan, LinkPlan, NsKey, NsState, plan_apply
-from kubedtn.dataplane.qdisc import properties_of, qdisc_actions, qdisc_plan
+from kubedtn.dataplane.qdisc import qdisc_actions, qdisc_plan
+from kubedtn.dataplane.reading import read_interfaces
+from kubedtn.dataplane.removal import remove_group, remove_interfaces
+from kubedtn.dataplane.requests import config_steps, create_request, failure_error, vni_taken
 from kubedtn.dataplane.session import Session, Step, locked
 from kubedtn.dataplane.specs import (
     InterfaceRef,
@@ -73,35 +73,6 @@ _OUTCOME: Final[dict[str, Outcome]] = {
     "replace": "replaced",
     "refuse": "failed",
 }
-
-
-def _netem_needs(props: LinkProperties) -> str:
-    names = [
-        ("latency", props.latency_us),
-        ("jitter", props.jitter_us),
-        ("loss", props.loss),
-        ("duplicate", props.duplicate),
-        ("reorder", props.reorder_prob),
-        ("corrupt", props.corrupt_prob),
-        ("gap", props.gap),
-    ]
-    return ", ".join(n for n, v in names if v) or "netem properties"
-
-
-def _failure_error(step: Step, failure: Failure) -> DataplaneError:
-    if step.netem_hint and failure.code == errno.ENOENT:
-        return NetemMissingError(step.netem_hint)
-    advice = explain(failure.code)
-    if _vni_taken(step, failure):
-        assert isinstance(step.tag, int)
-        return VniInUseError(f"{step.request.what}: {failure.cause}", vni=step.tag)
-    return DataplaneError(f"{step.request.what}: {failure.cause}" + (f" — {advice}" if advice else ""))
-
-
-def _vni_taken(step: Step, failure: Failure) -> bool:
-    """A VXLAN create refused because its VNI is in use on the node (the kernel's extack
-    says so; a name or index race gives the same errno without it)."""
-    return step.tag is not None and failure.code == errno.EEXIST and "VNI" in failure.message
 
 
 class NetlinkDataplane:
@@ -246,9 +217,9 @@ class NetlinkDataplane:
         prune_failed: set[object] = set()
         for step, failure in session.run_parallel(deletes, threads=self.delete_threads):
             if step.link >= 0:
-                errors.setdefault(step.link, _failure_error(step, failure))
+                errors.setdefault(step.link, failure_error(step, failure))
             else:
-                log.warning("dataplane prune: %s", _failure_error(step, failure))
+                log.warning("dataplane prune: %s", failure_error(step, failure))
                 prune_failed.add(step.tag)
         pruned = [
             InterfaceRef(session.paths[d.ns] or "", d.name) for d in plan.prune if d not in prune_failed
@@ -258,15 +229,15 @@ class NetlinkDataplane:
         retry: list[int] = []
         for step, failure in session.run_each(self._creations(session, plan, errors)):
             # A taken VNI is no race for a name or index: re-planning cannot help.
-            race = failure.code in (errno.EEXIST, errno.EBUSY) and not _vni_taken(step, failure)
+            race = failure.code in (errno.EEXIST, errno.EBUSY) and not vni_taken(step, failure)
             if race and not last_try:
                 retry.append(step.link)
-            errors.setdefault(step.link, _failure_error(step, failure))
+            errors.setdefault(step.link, failure_error(step, failure))
 
         # 3. addresses, qdiscs, then link settings and up — per namespace
         configuration = self._configuration(session, plan, errors)
         for step, failure in session.run_as_built(configuration, threads=CONFIGURE_THREADS):
-            errors.setdefault(step.link, _failure_error(step, failure))
+            errors.setdefault(step.link, failure_error(step, failure))
 
         # 4. roll back what this call created for links that failed
         rollback: dict[NsKey, list[Step]] = {}
@@ -281,7 +252,7 @@ class NetlinkDataplane:
                 # (deleting one veth end deletes its peer too)
                 log.debug("dataplane rollback link=%d cause=%s", lp.link.uid, error)
         for step, failure in session.run_parallel(rollback, threads=self.delete_threads):
-            log.warning("dataplane rollback failed: %s", _failure_error(step, failure))
+            log.warning("dataplane rollback failed: %s", failure_error(step, failure))
 
         results: dict[int, LinkResult] = {}
         for i, lp in enumerate(plan.links):
@@ -306,7 +277,7 @@ class NetlinkDataplane:
             for i in indexes:
                 lp = plan.links[i]
                 try:
-                    request = self._create_request(session, lp)
+                    request = create_request(session, lp, group=self.group)
                 except (ValueError, KeyError, OSError) as e:
                     errors[i] = DataplaneError(f"{describe(lp.link)}: cannot encode its creation: {e}")
                     continue
@@ -332,101 +303,12 @@ class NetlinkDataplane:
             steps: list[Step] = []
             for i, end, props in items:
                 try:
-                    steps += self._config_steps(i, end, props, label)
+                    steps += config_steps(i, end, props, label)
                 except (ValueError, KeyError, OSError) as e:
                     errors[i] = DataplaneError(
                         f"{describe(plan.links[i].link)}: cannot encode its settings: {e}"
                     )
             yield key, [step for step in steps if step.link not in errors]
-
-    def _create_request(self, session: Session, lp: LinkPlan) -> Request:
-        """The request creating the link; sent from its first end's namespace (a veth) or
-        the node namespace (VXLAN, macvlan)."""
-        link = lp.link
-        label = session.labels
-        if isinstance(link, VethSpec):
-            a, b = lp.ends
-            what = f"create veth {label[a.ns]}/{a.name} <-> {label[b.ns]}/{b.name}"
-            return rtnl.create_veth(
-                index=a.ifindex,
-                name=link.a.name,
-                mtu=link.a.mtu,
-                mac=link.a.mac,
-                peer_index=b.ifindex,
-                peer_name=link.b.name,
-                peer_mtu=link.b.mtu,
-                peer_mac=link.b.mac,
-                peer_netns_fd=session.fd(b.ns),
-                group=self.group,
-                what=what,
-            )
-        (end,) = lp.ends
-        assert lp.node is not None
-        ep = link.endpoint
-        where = f"{label[end.ns]}/{end.name}"
-        device = rtnl.NewDevice(
-            index=end.ifindex,
-            name=ep.name,
-            mtu=ep.mtu,
-            mac=ep.mac,
-            netns_fd=session.fd(end.ns),
-            group=self.group,
-        )
-        if isinstance(link, VxlanSpec):
-            what = f"create vxlan {where} (vni {link.vni} to {link.remote} via {link.underlay})"
-            return rtnl.create_vxlan(
-                device,
-                vni=link.vni,
-                remote=link.remote,
-                local=link.local,
-                underlay_index=lp.node_ifindex,
-                port=link.port,
-                what=what,
-            )
-        what = f"create macvlan {where} on {link.parent}"
-        return rtnl.create_macvlan(device, parent_index=lp.node_ifindex, what=what)
-
-    @staticmethod
-    def _config_steps(link: int, end: EndPlan, props: LinkProperties, ns: str) -> list[Step]:
-        where = f"{ns}/{end.name}"
-        steps = [
-            Step(
-                rtnl.delete_address(end.ifindex, a, what=f"remove address {a} from {where}"),
-                link,
-                missing_ok=True,
-            )
-            for a in end.del_addresses
-        ]
-        steps += [
-            Step(rtnl.add_address(end.ifindex, a, what=f"add address {a} to {where}"), link)
-            for a in end.add_addresses
-        ]
-        if end.qdiscs:
-            hint = f"netem is not in this kernel: {_netem_needs(props)} cannot be applied to {where}"
-            steps += [
-                Step(
-                    rtnl.qdisc_request(end.ifindex, q, what=f"{q.op} {q.kind} qdisc on {where}"),
-                    link,
-                    missing_ok=q.op == "delete",
-                    netem_hint=hint if q.kind == "netem" and q.op == "replace" else None,
-                )
-                for q in end.qdiscs
-            ]
-        if end.up or end.mtu is not None or end.mac is not None or end.alias is not None:
-            steps.append(
-                Step(
-                    rtnl.set_link(
-                        end.ifindex,
-                        up=True if end.up else None,
-                        mtu=end.mtu,
-                        mac=end.mac,
-                        alias=end.alias,
-                        what=f"set up/mtu/mac/alias of {where}",
-                    ),
-                    link,
-                )
-            )
-        return steps
 
     # ---- properties ---------------------------------------------------------------------
 
@@ -466,12 +348,12 @@ class NetlinkDataplane:
                         end = EndPlan(
                             ns=key, name=ref.name, ifindex=live.ifindex, created=False, qdiscs=tuple(actions)
                         )
-                        steps += self._config_steps(n, end, props, session.labels[key])
+                        steps += config_steps(n, end, props, session.labels[key])
                     sent += len(steps)
                     # The first failure of an interface is the cause; later ones follow from it.
                     first: dict[int, DataplaneError] = {}
                     for step, failure in session.run(key, steps):
-                        first.setdefault(step.link, _failure_error(step, failure))
+                        first.setdefault(step.link, failure_error(step, failure))
                     errors += first.values()
         if errors:
             if all(isinstance(e, NetemMissingError) for e in errors):
@@ -481,92 +363,24 @@ class NetlinkDataplane:
 
     # ---- removal ------------------------------------------------------------------------
 
+    # ---- removal and reading ------------------------------------------------------------
+
     def remove(self, refs: Iterable[InterfaceRef]) -> list[InterfaceRef]:
         """Deletes our interfaces by name (a veth end takes its peer along); a name or a
         namespace already gone counts as done. Returns the refs that existed.
 
         Raises NotOursError, before deleting anything, if one of them is not kubedtn's.
         """
-        removed: list[InterfaceRef] = []
-        with Session() as session:
-            by_ns: dict[NsKey, list[InterfaceRef]] = {}
-            for ref in refs:
-                if namespace_exists(ref.netns):
-                    by_ns.setdefault(session.add(ref.netns), []).append(ref)
-            with locked(by_ns):
-                batches: dict[NsKey, list[Step]] = {}
-                foreign: list[str] = []
-                for key, items in by_ns.items():
-                    links = session.read_links(key)
-                    for ref in items:
-                        live = links.get(ref.name)
-                        if live is None:
-                            continue
-                        where = f"{session.labels[key]}/{ref.name}"
-                        if live.group != self.group:
-                            foreign.append(f"{where} (a {live.kind or 'device'} in group {live.group})")
-                            continue
-                        batches.setdefault(key, []).append(
-                            Step(rtnl.delete_link(live.ifindex, what=f"delete {where}"), -1, missing_ok=True)
-                        )
-                        removed.append(ref)
-                if foreign:
-                    raise NotOursError(f"not created by kubedtn, not removed: {', '.join(foreign)}")
-                failures = session.run_parallel(batches, threads=self.delete_threads)
-        if failures:
-            raise DataplaneError("; ".join(str(_failure_error(s, f)) for s, f in failures))
-        return removed
+        return remove_interfaces(refs, group=self.group, threads=self.delete_threads)
 
     def remove_owned(self, netns: Iterable[str]) -> None:
-        """Deletes every interface of ours in these namespaces: one request per namespace
-        (by interface group). Namespaces that do not exist are skipped."""
-        with Session() as session:
-            batches: dict[NsKey, list[Step]] = {}
-            for path in netns:
-                if not namespace_exists(path):
-                    continue
-                key = session.add(path)
-                what = f"delete kubedtn's interfaces in {session.labels[key]}"
-                batches[key] = [Step(rtnl.delete_group(self.group, what=what), -1, missing_ok=True)]
-            failures = session.run_parallel(batches, threads=self.delete_threads)
-        if failures:
-            raise DataplaneError("; ".join(str(_failure_error(s, f)) for s, f in failures))
-
-    # ---- reading ------------------------------------------------------------------------
+        """Deletes every interface of ours in these namespaces (namespaces that do not exist
+        are skipped)."""
+        remove_group(netns, group=self.group, threads=self.delete_threads)
 
     def read(self, netns: str, *, owned_only: bool = False, known: Iterable[str] = ()) -> list[LiveInterface]:
-        """The interfaces of a namespace with addresses, qdiscs (and the properties they
-        emulate), counters. ``known`` namespaces (paths) are recognised as peers
-        (``peer_netns``) when an interface's other end is in one of them."""
-        with Session() as session:
-            key = session.add(netns)
-            links = session.read_links(key, stats=True)
-            addresses = session.read_addresses(key)
-            qdiscs = session.read_qdiscs(key)
-            peers: dict[int, str] = {}
-            for path in known:
-                if not namespace_exists(path):
-                    continue
-                other = session.add(path)
-                if other != key:
-                    nsid = session.nsid(key, other)
-                    if nsid is not None:
-                        peers[nsid] = path
-        out: list[LiveInterface] = []
-        for live in sorted(links.values(), key=lambda i: i.ifindex):
-            if owned_only and live.group != self.group:
-                continue
-            qs = tuple(qdiscs.get(live.ifindex, ()))
-            out.append(
-                dataclasses.replace(
-                    live,
-                    addresses=tuple(a for a, _ in addresses.get(live.ifindex, ())),
-                    qdiscs=qs,
-                    properties=properties_of(qs),
-                    peer_netns=peers.get(live.link_netnsid) if live.link_netnsid is not None else None,
-                )
-            )
-        return out
+        """The interfaces of a namespace (see ``kubedtn.dataplane.reading``)."""
+        return read_interfaces(netns, group=self.group, owned_only=owned_only, known=known)
 
     def namespace_exists(self, path: str) -> bool:
         return namespace_exists(path)
