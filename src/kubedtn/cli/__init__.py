@@ -1,1 +1,6 @@
-"""Click commands for every mode. Commands are thin: parse, call one core function, print."""
+"""Click commands for every mode. Commands are thin: parse, call one core function, print.
+
+Modules: ``root`` (the ``kubedtn`` group; each mode registers there), ``daemon``
+(``kubedtn daemon``), ``lab`` (``kubedtn lab ...``), ``link`` (``kubedtn link set``),
+``physical`` (``kubedtn physical add|del``), ``topo`` (``kubedtn topo validate|convert``).
+"""

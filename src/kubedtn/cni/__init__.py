@@ -1,15 +1,24 @@
 """The CNI plugin (exec'd by the container runtime, once per pod and command).
 
-Modules, lightest first (the VERSION path imports only the first four):
+Modules, lightest first (the VERSION path imports only ``errors``, ``jsonio``,
+``versions`` and ``plugin``):
 
-- ``errors``   Code (CNI error codes), CniError(code, msg, details=), from_exception()
-- ``jsonio``   decode_object(bytes, what=) -> dict, encode(result) -> str
-- ``versions`` SUPPORTED_VERSIONS, LATEST_VERSION, check_version(), version_for_request(),
-               version_info(), is_at_least()
-- ``plugin``   run() -> exit code: dispatch on CNI_COMMAND
-- ``spec``     Command, CniArgs / parse_cni_args(), CniEnv / parse_environment(),
-               NetConf / parse_network_config(), check_prev_result(), Request
+- ``errors``   CNI error codes, the error object printed, the mapping from kubedtn's errors
+- ``jsonio``   JSON in (stdin documents) and out (one result object)
+- ``fastjson`` json through CPython's ``_json`` accelerator alone (import time)
+- ``versions`` CNI spec versions spoken, the VERSION answer
+- ``plugin``   dispatch on CNI_COMMAND
+- ``rules``    the checks of an invocation as plain functions on plain values
+- ``fastpath`` ADD/DEL/CHECK of a pod in no topology, with json and os only
+- ``podlist``  the node's topology pod list, as the daemon writes it
+- ``pods``     which pod a call is for, and whether it is a topology pod
+- ``options``  kubedtn's own keys in its network configuration entry
+- ``spec``     the parsed invocation: command, CNI_* environment, CNI_ARGS, config, prevResult
 - ``logs``     the log file (never stdout)
+- ``add``, ``delete``, ``check``, ``status``, ``gc`` the commands
+- ``client``   the daemon's Local service over its unix socket
+- ``wire``     the few protobuf messages the plugin exchanges, encoded by hand
+- ``install``  installing the plugin chained after a node's network, and removing it
 
 Never imports kubernetes, pyroute2, the daemon or the dataplane (import-linter checks it);
 grpc only in the handlers that call the daemon. This package __init__ stays empty of

@@ -3,16 +3,28 @@ node-local topology pod list.
 
 Modules, one job each:
 
-* ``config``   — settings from flags and environment (GRPC_PORT, HTTP_ADDR, HOST_IP, ...);
-* ``plan``     — pure: a pod, its peers and this node → one decision per link;
-* ``podstatus``— pure: the status a pod's Topology records (links, skipped, Ready);
-* ``convert``  — protobuf messages ↔ model types;
-* ``locks``    — per-link locks taken in sorted order;
-* ``manager``  — the link manager: SetupPod(s)/DestroyPod(s)/AddLinks/... on store + dataplane;
-* ``podlist``  — ``topology-pods.json`` for the CNI plugin, kept current by a store watch;
-* ``remote``   — the client of a peer daemon's ``Remote.Update`` (cross-node links);
-* ``server``   — thin gRPC servicers, error → status code mapping, the two listeners;
-* ``metrics``  — Prometheus exposition on HTTP_ADDR;
-* ``logs``     — key=value log lines with pod/namespace/link/action fields;
-* ``run``      — the process: pidfile, reconcile, serve until SIGTERM/SIGINT.
+* ``manager``    — ``LinkManager``, the facade the servicers call; hands each job on to:
+* ``setup``      — SetupPod(s), AddLinks: a batch's steps, in order;
+* ``crossnode``  — the cross-node protocol (far ends asked of the peers' daemons);
+* ``teardown``   — DestroyPod(s), DelLinks;
+* ``properties`` — UpdateLinks;
+* ``farends``    — the server side of Remote: the ends peers' daemons ask for;
+* ``checks``     — CheckPod;
+* ``records``    — reads of pods and writes of their status;
+* ``applier``    — one dataplane apply per batch, with its second chances;
+* ``jobs``       — one pod's part of a batch, and pure decisions about batches;
+* ``types``      — the manager's request and answer types;
+* ``plan``       — pure: a pod, its peers and this node → one decision per link;
+* ``podstatus``  — pure: the status a pod's Topology records (links, skipped, Ready);
+* ``vnis``       — pure: who holds a VNI on this node, and whether a holder is stale;
+* ``locks``      — per-link locks taken in sorted order;
+* ``parsecache`` — parsed Topologies by resourceVersion;
+* ``convert``    — protobuf messages ↔ model types;
+* ``podlist``    — ``topology-pods.json`` for the CNI plugin, kept current by a store watch;
+* ``remote``     — the client of a peer daemon's ``Remote`` service;
+* ``server``     — thin gRPC servicers, error → status code mapping, the two listeners;
+* ``metrics``    — Prometheus exposition on HTTP_ADDR;
+* ``logs``       — key=value log lines with pod/namespace/link/action fields;
+* ``config``     — settings from flags and environment (GRPC_PORT, HTTP_ADDR, HOST_IP, ...);
+* ``run``        — the process: pidfile, reconcile, serve until SIGTERM/SIGINT.
 """

@@ -6,6 +6,23 @@ reads back what exists (``LiveInterface``), pure decisions (``qdisc_plan``,
 ``qdisc_actions``, ``plan_apply``) testable without root, and bulk namespace
 creation/deletion like ``ip netns add/del``.
 
+Modules:
+
+* ``api``      — the contract: the ``Dataplane`` Protocol, ``LinkResult``, ``ApplyReport``;
+* ``specs``    — what is wanted: link specs of endpoints, checked before any kernel call;
+* ``engine``   — ``NetlinkDataplane``, the kernel's ``Dataplane``: apply, set properties;
+* ``plan``     — pure: what exists + what is wanted → create/keep/update/replace/refuse;
+* ``qdisc``    — pure: link properties → netem/tbf qdiscs, and the changes to get there;
+* ``requests`` — the netlink requests of a plan, and what their failures mean;
+* ``removal``  — deleting our interfaces by name or by group;
+* ``reading``  — a namespace's interfaces read back (``LiveInterface``, in ``live``);
+* ``session``  — sockets and fds of the namespaces of one call, batches sent and their errors;
+* ``rtnl``     — rtnetlink messages encoded (our codec), replies decoded;
+* ``netlink``  — the netlink socket: batched requests, dumps, per-request errors;
+* ``netns``    — namespaces made, entered and deleted in bulk;
+* ``addr``     — address parsing for bulk work;
+* ``errors``   — the dataplane's error kinds and errno advice.
+
 Importing the package costs nothing: each name is imported from its module when it is
 first used (``kubedtn lab`` commands want ``create_namespaces`` without the engine, and
 every command pays for what it imports).

@@ -12,6 +12,20 @@ Usage::
 
 The interface is :class:`ObjectStore` (``kubedtn.store.base``); see its docstrings for
 the semantics, which follow the Kubernetes API server.
+
+Modules:
+
+* ``base``       — the ``ObjectStore`` interface, watch events and streams;
+* ``objects``    — what create/update/update_status/delete do to an object (pure);
+* ``resource``   — the kind a store holds (group, version, plural, kind);
+* ``selectors``  — label selectors: parse and match;
+* ``errors``     — errors shaped after the API server's statuses (404, 409, 410, ...);
+* ``retry``      — retrying a read-modify-write that lost an optimistic-concurrency race;
+* ``sqlite``     — the embedded backend: one SQLite file shared by processes;
+* ``watching``   — delivering a store's changes to watchers;
+* ``checkpoint`` — WAL checkpoints off the writers' path (the daemon's store);
+* ``factory``    — the store a command or process should open;
+* ``testing``    — a throwaway store for tests.
 """
 
 from __future__ import annotations
