@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from kubedtn.errors import KubedtnError, ValidationError
-from kubedtn.lab.names import DEFAULT_LAB, LAB_NAME_ACCEPTS
+from kubedtn.lab.names import DEFAULT_LAB, LAB_NAME_ACCEPTS, pod_text
 
 if TYPE_CHECKING:
     from kubedtn.lab.state import NodeRecord
@@ -207,9 +207,7 @@ def _print_nodes(st: LabStatus) -> None:
             daemon = f"pid {d.pid}, does not answer: {d.error}"
         else:
             daemon = f"pid {d.pid}, {d.info.pods_alive} pods alive, {d.info.links} links"
-        pods = ", ".join(
-            p.name if p.kube_ns == "default" else p.key for p in st.state.pods if p.node == n.node.name
-        )
+        pods = ", ".join(pod_text(p.kube_ns, p.name) for p in st.state.pods if p.node == n.node.name)
         rows.append([n.node.name, n.node.netns, n.node.ip, daemon, pods or "-"])
     click.echo(report.table(["NODE", "NETNS", "IP", "DAEMON", "PODS"], rows))
 

@@ -23,7 +23,7 @@ from kubedtn.errors import KubedtnError, NotFoundError, ValidationError
 from kubedtn.lab import topostore
 from kubedtn.lab.client import DaemonClient
 from kubedtn.lab.enter import find_pod
-from kubedtn.lab.names import lab_paths
+from kubedtn.lab.names import lab_paths, pod_text
 from kubedtn.model import Link, LinkProperties, PeerKind, Topology
 from kubedtn.model.objects import link_to_dict, topology_from_dict
 from kubedtn.model.types import PROPERTY_FIELDS
@@ -52,8 +52,7 @@ class EndChange:
 
     @property
     def where(self) -> str:
-        pod = self.pod if self.kube_ns == "default" else f"{self.kube_ns}/{self.pod}"
-        return f"{pod}/{self.link.local_intf}"
+        return f"{pod_text(self.kube_ns, self.pod)}/{self.link.local_intf}"
 
 
 def _link_index(topo: Topology, intf: str) -> int:

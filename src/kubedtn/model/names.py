@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Final
 
+from kubedtn.model.namespace import DEFAULT_NAMESPACE
 from kubedtn.model.units import compiled
 
 # ---- interface names ---------------------------------------------------------------------
@@ -85,7 +86,6 @@ VNI_MAX: Final = 2**24 - 1
 UID_MIN: Final = 0
 UID_MAX: Final = VNI_MAX - VXLAN_VNI_BASE
 UID_SPACE: Final = UID_MAX - UID_MIN + 1
-DEFAULT_NAMESPACE: Final = "default"
 UID_ACCEPTS: Final = (
     f"a link uid: an integer {UID_MIN}..{UID_MAX} "
     f"(its VXLAN VNI: {VXLAN_VNI_BASE} + uid in namespace default)"
