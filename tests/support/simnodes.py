@@ -29,7 +29,7 @@ import pytest
 
 from kubedtn.dataplane import create_namespaces, delete_namespaces
 from kubedtn.lab import daemonproc, fabric, nodedaemons, state
-from kubedtn.lab.client import DaemonClient
+from kubedtn.lab.client import LabDaemonClient
 from kubedtn.lab.names import LabPaths, netns_path
 from kubedtn.lab.nodes import DEFAULT_UNDERLAY, NodePaths, fabric_netns, plan_nodes
 from kubedtn.lab.state import NodeRecord
@@ -63,8 +63,8 @@ class SimNodes:
     def log(self, node: str) -> Path:
         return NodePaths(self.paths, node).daemon_log
 
-    def client(self, node: str) -> DaemonClient:
-        return DaemonClient(self.socket(node), timeout_s=120.0)
+    def client(self, node: str) -> LabDaemonClient:
+        return LabDaemonClient(self.socket(node), timeout_s=120.0)
 
     def pod_netns(self, count: int = 1) -> list[str]:
         """New pod namespaces (names; paths via kubedtn.lab.names.netns_path), lo up."""

@@ -21,7 +21,7 @@ from typing import Any
 
 from kubedtn.errors import KubedtnError, NotFoundError, ValidationError
 from kubedtn.lab import topostore
-from kubedtn.lab.client import DaemonClient
+from kubedtn.lab.client import LabDaemonClient
 from kubedtn.lab.enter import find_pod
 from kubedtn.lab.names import lab_paths, pod_text
 from kubedtn.model import Link, LinkProperties, PeerKind, Topology
@@ -148,7 +148,7 @@ def set_link(
             _write(store, change)
     errors: list[str] = []
     if todo:
-        with DaemonClient(str(lab_paths(current.name).socket)) as client:
+        with LabDaemonClient(str(lab_paths(current.name).socket)) as client:
             for change in todo:
                 try:
                     client.update_links(pod=change.pod, kube_ns=change.kube_ns, links=[change.link])

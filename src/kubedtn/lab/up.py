@@ -40,7 +40,7 @@ from pathlib import Path
 from kubedtn.dataplane import create_namespaces
 from kubedtn.errors import KubedtnError, ValidationError
 from kubedtn.lab import cnimode, daemonproc, fabric, nodedaemons, state, topostore
-from kubedtn.lab.client import DaemonClient, PodOutcome
+from kubedtn.lab.client import LabDaemonClient, PodResult
 from kubedtn.lab.names import RUN_NETNS, LabPaths, lab_name_problem, lab_paths
 from kubedtn.lab.nodes import DEFAULT_UNDERLAY, NodePlan, fabric_netns, plan_nodes
 from kubedtn.lab.plan import LabPlan, plan_up
@@ -69,7 +69,7 @@ class UpOptions:
 class UpResult:
     plan: LabPlan
     state: LabState
-    failed: tuple[PodOutcome, ...]
+    failed: tuple[PodResult, ...]
     view: LabView
     daemon_started: bool
 
@@ -254,7 +254,7 @@ def up(opts: UpOptions, *, progress: Progress) -> UpResult:
 
 def bring_up(
     opts: UpOptions, paths: LabPaths, current: LabState, records: Sequence[PodRecord], *, progress: Progress
-) -> tuple[LabState, tuple[PodOutcome, ...]]:
+) -> tuple[LabState, tuple[PodResult, ...]]:
     """Step 6: every pod through the daemon at once, or one CNI ADD per pod."""
     if opts.via_cni:
         record = cnimode.prepare(paths, subnet=cnimode.check_subnet(opts.subnet))
@@ -263,7 +263,7 @@ def bring_up(
         wait_for_pod_list(paths, records)
         progress.step("pods (CNI ADD)", len(records))
         errors = cnimode.add_pods(record, paths, records, on_done=progress.advance)
-        failed = tuple(PodOutcome(p.name, p.kube_ns, False, e) for p in records if (e := errors.get(p.key)))
+        failed = tuple(PodResult(p.name, p.kube_ns, False, e) for p in records if (e := errors.get(p.key)))
     elif current.nodes:
         progress.step("pods (SetupPods on each node)", len(records))
         failed = nodedaemons.setup_pods(paths, records, on_done=progress.advance)
@@ -307,7 +307,7 @@ def launch_nodes(
 
 def await_daemon(paths: LabPaths, record: DaemonRecord, proc: subprocess.Popen[bytes] | None) -> None:
     """Waits until the daemon answers (a running one may still be starting)."""
-    with DaemonClient(str(paths.socket)) as client:
+    with LabDaemonClient(str(paths.socket)) as client:
         if proc is not None:
             daemonproc.wait_started(proc, ready=client.answers, log_file=paths.daemon_log)
         elif record.pid is not None:
@@ -316,7 +316,7 @@ def await_daemon(paths: LabPaths, record: DaemonRecord, proc: subprocess.Popen[b
 
 def setup_pods(
     paths: LabPaths, records: Sequence[PodRecord], *, store_path: str, lab: str, progress: Progress
-) -> tuple[PodOutcome, ...]:
+) -> tuple[PodResult, ...]:
     """One SetupPods call for every pod; the progress bar follows the store (pods marked alive)."""
     stop = threading.Event()
     keys = {p.key for p in records}
@@ -340,7 +340,7 @@ def setup_pods(
     if progress.tty:
         watcher.start()
     try:
-        with DaemonClient(str(paths.socket)) as client:
+        with LabDaemonClient(str(paths.socket)) as client:
             outcomes = client.setup_pods([(p.name, p.kube_ns, p.netns_path) for p in records])
     finally:
         stop.set()
