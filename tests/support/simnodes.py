@@ -30,8 +30,8 @@ import pytest
 from kubedtn.dataplane import create_namespaces, delete_namespaces
 from kubedtn.lab import daemonproc, fabric, nodedaemons, state
 from kubedtn.lab.client import LabDaemonClient
-from kubedtn.lab.names import LabPaths, netns_path
-from kubedtn.lab.nodes import DEFAULT_UNDERLAY, NodePaths, fabric_netns, plan_nodes
+from kubedtn.lab.names import DEFAULT_UNDERLAY, LabPaths, netns_path
+from kubedtn.lab.nodes import NodePaths, fabric_netns, plan_nodes
 from kubedtn.lab.state import NodeRecord
 from tests.support.lab import LabEnv
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from kubedtn.cni.rules import POD_LIST_NAME
 from kubedtn.model.namespace import DEFAULT_NAMESPACE
 
 LAB_LABEL: Final = "kubedtn.io/lab"
@@ -44,6 +45,12 @@ RUN_ROOT_ENV: Final = "KUBEDTN_LAB_RUN_DIR"
 DEFAULT_STATE_ROOT: Final = "/var/lib/kubedtn/lab"
 DEFAULT_RUN_ROOT: Final = "/run/kubedtn/lab"
 STATE_FILE: Final = "lab.json"
+
+# Defaults of `lab up` (here, not in the modules that use them, so the CLI shows them
+# without importing those modules).
+DEFAULT_HOST_IP: Final = "127.0.0.1"  # HOST_IP of the lab's one daemon
+DEFAULT_SUBNET: Final = "10.250.0.0/16"  # --via-cni: eth0 addresses (host-local IPAM)
+DEFAULT_UNDERLAY: Final = "172.30.0.0/24"  # --nodes: the simulated nodes' underlay
 
 
 def lab_name_problem(name: str) -> str | None:
@@ -113,7 +120,7 @@ class LabPaths:
     @property
     def pod_list(self) -> Path:
         """The daemon's node-local list of topology pods (read by the CNI plugin)."""
-        return self.daemon_state_dir / "topology-pods.json"
+        return self.daemon_state_dir / POD_LIST_NAME
 
     @property
     def daemon_log(self) -> Path:

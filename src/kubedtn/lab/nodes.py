@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from kubedtn.cni.rules import POD_LIST_NAME
 from kubedtn.errors import ValidationError
-from kubedtn.lab.names import LabPaths
+from kubedtn.lab.names import DEFAULT_UNDERLAY, LabPaths
 from kubedtn.lab.state import LabState, NodeRecord
 
-DEFAULT_UNDERLAY: Final = "172.30.0.0/24"
 NODES_MAX: Final = 64
 NODE_NAME_MAX: Final = 40
 _NODE_NAME = re.compile(r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
@@ -76,7 +76,7 @@ class NodePaths:
 
     @property
     def pod_list(self) -> Path:
-        return self.daemon_state_dir / "topology-pods.json"
+        return self.daemon_state_dir / POD_LIST_NAME
 
     @property
     def daemon_log(self) -> Path:

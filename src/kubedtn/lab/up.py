@@ -41,8 +41,16 @@ from kubedtn.dataplane import create_namespaces
 from kubedtn.errors import KubedtnError, ValidationError
 from kubedtn.lab import cnimode, daemonproc, fabric, nodedaemons, state, topostore
 from kubedtn.lab.client import LabDaemonClient, PodResult
-from kubedtn.lab.names import RUN_NETNS, LabPaths, lab_name_problem, lab_paths
-from kubedtn.lab.nodes import DEFAULT_UNDERLAY, NodePlan, fabric_netns, plan_nodes
+from kubedtn.lab.names import (
+    DEFAULT_HOST_IP,
+    DEFAULT_SUBNET,
+    DEFAULT_UNDERLAY,
+    RUN_NETNS,
+    LabPaths,
+    lab_name_problem,
+    lab_paths,
+)
+from kubedtn.lab.nodes import NodePlan, fabric_netns, plan_nodes
 from kubedtn.lab.plan import LabPlan, plan_up
 from kubedtn.lab.progress import Progress
 from kubedtn.lab.state import DaemonRecord, LabState, NodeRecord, PodRecord
@@ -59,8 +67,8 @@ class UpOptions:
     files: tuple[str, ...]
     via_cni: bool = False
     store: str | None = None  # default: the lab's own store.db
-    host_ip: str = daemonproc.DEFAULT_HOST_IP
-    subnet: str = cnimode.DEFAULT_SUBNET
+    host_ip: str = DEFAULT_HOST_IP
+    subnet: str = DEFAULT_SUBNET
     nodes: int | None = None  # simulated nodes (see kubedtn.lab.nodes); None: as before
     underlay: str = DEFAULT_UNDERLAY
 
