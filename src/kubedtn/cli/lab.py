@@ -203,7 +203,7 @@ def _print_nodes(st: LabStatus) -> None:
     from kubedtn.lab import report
 
     click.echo(
-        f"{len(st.nodes)} simulated nodes on the underlay {st.state.subnet} (fabric {st.state.fabric})"
+        f"{len(st.nodes)} simulated nodes on the underlay {st.state.underlay} (fabric {st.state.fabric})"
     )
     rows = []
     for n in st.nodes:

@@ -149,7 +149,7 @@ def plan_nodes(
             f"not {', '.join(names)}; take it down first (kubedtn lab down --name {lab})"
         )
     if before and previous is not None:
-        subnet = previous.subnet or subnet
+        subnet = previous.underlay or subnet
     net = check_underlay(subnet)
     hosts = list(_first_hosts(net, len(names)))
     if len(hosts) < len(names):

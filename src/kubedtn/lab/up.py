@@ -302,7 +302,7 @@ def launch_nodes(
 ) -> tuple[LabState, list[tuple[NodeRecord, subprocess.Popen[bytes] | None]]]:
     """The simulated nodes: recorded, their namespaces and underlay made, their daemons
     spawned (not waited for). The record lists the nodes before anything is made."""
-    current = replace(current, nodes=plan.nodes, fabric=fabric_netns(current.name), subnet=plan.subnet)
+    current = replace(current, nodes=plan.nodes, fabric=fabric_netns(current.name), underlay=plan.subnet)
     state.save(paths, current)
     progress.step("nodes", len(plan.nodes))
     made = fabric.build(current.fabric, plan.nodes, plan.subnet)
