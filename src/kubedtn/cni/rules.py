@@ -29,8 +29,6 @@ DEFAULT_CONFLIST_NAME = "00-kubedtn.conflist"
 DEFAULT_DAEMON_WAIT_S = 30.0
 MAX_DAEMON_WAIT_S = 600.0  # kubelet gives up on a sandbox after 4 minutes anyway
 
-COMMANDS = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
-
 # The oldest cniVersion in which a command exists.
 MIN_VERSION = {"CHECK": "0.4.0", "STATUS": "1.1.0", "GC": "1.1.0"}
 

@@ -26,10 +26,7 @@ from kubedtn.lab.enter import find_pod
 from kubedtn.lab.names import lab_paths, pod_text
 from kubedtn.model import Link, LinkProperties, PeerKind, Topology
 from kubedtn.model.objects import link_to_dict, topology_from_dict
-from kubedtn.model.types import PROPERTY_FIELDS
 from kubedtn.store import ObjectStore, open_store, retry_on_conflict
-
-PROPERTY_NAMES = tuple(PROPERTY_FIELDS)  # latency, latency_corr, ... (kube-dtn's names)
 
 
 @dataclass(frozen=True)

@@ -79,12 +79,6 @@ class UpResult:
     state: LabState
     failed: tuple[PodResult, ...]
     view: LabView
-    daemon_started: bool
-
-
-def load_topologies(files: Sequence[str]) -> list[Topology]:
-    """Checked Topologies of the files; ValidationError with every problem."""
-    return load_files(files)[0]
 
 
 def load_files(files: Sequence[str]) -> tuple[list[Topology], dict[str, str]]:
@@ -257,7 +251,7 @@ def up(opts: UpOptions, *, progress: Progress) -> UpResult:
         progress.step("summary")
         view = gather_recorded(store, opts.lab, current.pods, known=prep.topologies)
         progress.finish()
-    return UpResult(plan=plan, state=current, failed=failed, view=view, daemon_started=started)
+    return UpResult(plan=plan, state=current, failed=failed, view=view)
 
 
 def bring_up(

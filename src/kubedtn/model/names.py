@@ -20,7 +20,7 @@ from kubedtn.model.units import compiled
 # ':' and whitespace, and not "." or "..". We also keep to printable ASCII so that
 # "15 characters" and "15 bytes" are the same thing: ! to . , 0 to 9 , ; to ~ .
 IFNAME_MAX: Final = 15
-IFNAME_PATTERN: Final = r"^[!-.0-9;-~]{1,15}$"
+IFNAME_PATTERN: Final = rf"^[!-.0-9;-~]{{1,{IFNAME_MAX}}}$"
 IFNAME_INVALID: Final = (".", "..")
 # Inside a pod, lo is the loopback and eth0 belongs to the primary CNI plugin.
 IFNAME_RESERVED: Final = ("lo", "eth0")
