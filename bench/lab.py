@@ -40,7 +40,7 @@ from bench import Context, Result, Skip, benchmark, ip_batch
 from bench.dataplane import settle
 from kubedtn.dataplane import delete_namespaces
 from kubedtn.lab import daemonproc
-from kubedtn.lab.client import DaemonClient
+from kubedtn.lab.client import LabDaemonClient
 from kubedtn.lab.generate import mesh
 from kubedtn.lab.names import RUN_ROOT_ENV, STATE_ROOT_ENV, LabPaths, lab_paths
 from kubedtn.model.documents import dump_yaml
@@ -111,7 +111,7 @@ class _Ours:
         argv = daemonproc.daemon_argv(
             paths, host_ip="127.0.0.1", store=str(paths.store), command=[str(self.exe)]
         )
-        with DaemonClient(str(paths.socket)) as client:
+        with LabDaemonClient(str(paths.socket)) as client:
             return daemonproc.start(argv, log_file=paths.daemon_log, ready=client.answers)
 
 

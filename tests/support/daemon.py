@@ -8,7 +8,7 @@ Usage::
         store = d.store()                     # the daemon's SQLite store (close it yourself)
         stub = d.local()                      # a Local stub over the unix socket
         stub.SetupPod(pb.SetupPodQuery(...), timeout=30)
-        d.kill(signal.SIGKILL); d.restart()   # crash and start again on the same paths
+        d.kill(signal.SIGKILL); d.start()     # crash and start again on the same paths
 
 or as a pytest fixture: ``from tests.support.daemon import kubedtn_daemon`` in a conftest
 (or test module), then a test takes ``kubedtn_daemon: DaemonHandle``.
@@ -191,11 +191,6 @@ class DaemonHandle:
             proc.kill()
             code = proc.wait(timeout=timeout_s)
         return code
-
-    def restart(self, *, timeout_s: float = START_TIMEOUT_S) -> None:
-        """Stop (SIGTERM, if still running) and start again on the same paths and ports."""
-        self.kill(signal.SIGTERM)
-        self.start(timeout_s=timeout_s)
 
     def store(self) -> SqliteStore:
         return SqliteStore(self.store_path)

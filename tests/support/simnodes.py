@@ -4,9 +4,9 @@ Two ways in:
 
 * ``sim_nodes(tmp_path, count)`` (context manager; fixture ``simnodes3``): just the nodes and
   their daemons, sharing one store file, no lab record — for daemon tests that bring pods
-  up themselves (``SimNodes.pod_netns()`` makes pod namespaces, ``client(node)`` talks to a
-  node's daemon over its unix socket, ``stop``/``start`` one node's daemon). Everything is
-  removed afterwards and the test fails if anything is left.
+  up themselves (``client(node)`` talks to a node's daemon over its unix socket,
+  ``stop``/``start`` one node's daemon). Everything is removed afterwards and the test
+  fails if anything is left.
 * ``kubedtn lab up --nodes N`` with the ``lab`` fixture (tests/support/lab.py) — the same
   machinery through the CLI; ``lab_nodes(env)`` reads the nodes from the lab's record.
 
@@ -29,9 +29,9 @@ import pytest
 
 from kubedtn.dataplane import create_namespaces, delete_namespaces
 from kubedtn.lab import daemonproc, fabric, nodedaemons, state
-from kubedtn.lab.client import DaemonClient
-from kubedtn.lab.names import LabPaths, netns_path
-from kubedtn.lab.nodes import DEFAULT_UNDERLAY, NodePaths, fabric_netns, plan_nodes
+from kubedtn.lab.client import LabDaemonClient
+from kubedtn.lab.names import DEFAULT_UNDERLAY, LabPaths
+from kubedtn.lab.nodes import NodePaths, fabric_netns, plan_nodes
 from kubedtn.lab.state import NodeRecord
 from tests.support.lab import LabEnv
 
@@ -63,15 +63,8 @@ class SimNodes:
     def log(self, node: str) -> Path:
         return NodePaths(self.paths, node).daemon_log
 
-    def client(self, node: str) -> DaemonClient:
-        return DaemonClient(self.socket(node), timeout_s=120.0)
-
-    def pod_netns(self, count: int = 1) -> list[str]:
-        """New pod namespaces (names; paths via kubedtn.lab.names.netns_path), lo up."""
-        names = [f"{self.name}-p{uuid.uuid4().hex[:6]}" for _ in range(count)]
-        self.extra_netns += names
-        create_namespaces(names, loopback_up=True)
-        return names
+    def client(self, node: str) -> LabDaemonClient:
+        return LabDaemonClient(self.socket(node), timeout_s=120.0)
 
     def stop(self, node: str) -> bool:
         return nodedaemons.stop(self.paths, self.node(node))
@@ -193,7 +186,3 @@ def vxlan_ends(netns: str) -> dict[str, tuple[int, str]]:
         data = iface["linkinfo"]["info_data"]
         ends[str(iface["ifname"])] = (int(data["id"]), str(data.get("remote", "")))
     return ends
-
-
-def pod_path(env: LabEnv, pod: str) -> str:
-    return netns_path(env.netns(pod))

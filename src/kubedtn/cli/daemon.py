@@ -10,6 +10,13 @@ import sys
 
 import click
 
+from kubedtn.cni.rules import (
+    DEFAULT_CNI_BIN_DIR,
+    DEFAULT_CNI_CONF_DIR,
+    DEFAULT_CONFLIST_NAME,
+    DEFAULT_DAEMON_SOCKET,
+    DEFAULT_STATE_DIR,
+)
 from kubedtn.errors import KubedtnError
 
 
@@ -39,12 +46,12 @@ from kubedtn.errors import KubedtnError
     "--socket",
     "socket_path",
     default=None,
-    help="Unix socket of the Local service. [env KUBEDTN_SOCKET, default /run/kubedtn/daemon.sock]",
+    help=f"Unix socket of the Local service. [env KUBEDTN_SOCKET, default {DEFAULT_DAEMON_SOCKET}]",
 )
 @click.option(
     "--state-dir",
     default=None,
-    help="Store and topology pod list. [env KUBEDTN_STATE_DIR, default /var/lib/kubedtn]",
+    help=f"Store and topology pod list. [env KUBEDTN_STATE_DIR, default {DEFAULT_STATE_DIR}]",
 )
 @click.option(
     "--store",
@@ -68,13 +75,13 @@ from kubedtn.errors import KubedtnError
 )
 @click.option("--uninstall-cni", is_flag=True, help="Remove exactly what --install-cni added, then exit.")
 @click.option(
-    "--cni-bin-dir", default="/opt/cni/bin", show_default=True, help="Where runtimes find CNI plugins."
+    "--cni-bin-dir", default=DEFAULT_CNI_BIN_DIR, show_default=True, help="Where runtimes find CNI plugins."
 )
 @click.option(
-    "--cni-conf-dir", default="/etc/cni/net.d", show_default=True, help="Where runtimes find CNI configs."
+    "--cni-conf-dir", default=DEFAULT_CNI_CONF_DIR, show_default=True, help="Where runtimes find CNI configs."
 )
 @click.option(
-    "--cni-conflist-name", default="00-kubedtn.conflist", show_default=True, help="Our conflist's file name."
+    "--cni-conflist-name", default=DEFAULT_CONFLIST_NAME, show_default=True, help="Our conflist's file name."
 )
 @click.option("--cni-executable", default=None, help="File to install as the plugin (default: this zipapp).")
 def daemon(

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from kubedtn.errors import KubedtnError, ValidationError
-from kubedtn.lab.names import DEFAULT_LAB, LAB_NAME_ACCEPTS
+from kubedtn.lab.names import (
+    DEFAULT_HOST_IP,
+    DEFAULT_LAB,
+    DEFAULT_SUBNET,
+    DEFAULT_UNDERLAY,
+    LAB_NAME_ACCEPTS,
+    pod_text,
+)
 
 if TYPE_CHECKING:
     from kubedtn.lab.state import NodeRecord
@@ -66,10 +73,10 @@ def lab() -> None:
 )
 @click.option("--via-cni", is_flag=True, help="Bring each pod up by running the CNI chain bridge → kubedtn.")
 @click.option("--store", type=click.Path(dir_okay=False), help="Topology store (default: the lab's own).")
-@click.option("--host-ip", default="127.0.0.1", show_default=True, help="HOST_IP of the lab's daemon.")
+@click.option("--host-ip", default=DEFAULT_HOST_IP, show_default=True, help="HOST_IP of the lab's daemon.")
 @click.option(
     "--subnet",
-    default="10.250.0.0/16",
+    default=DEFAULT_SUBNET,
     show_default=True,
     help="--via-cni: eth0 addresses (host-local IPAM).",
 )
@@ -84,7 +91,7 @@ def lab() -> None:
 )
 @click.option(
     "--underlay",
-    default="172.30.0.0/24",
+    default=DEFAULT_UNDERLAY,
     show_default=True,
     help="Simulated nodes: the subnet of their underlay (node i gets host i+1).",
 )
@@ -196,7 +203,7 @@ def _print_nodes(st: LabStatus) -> None:
     from kubedtn.lab import report
 
     click.echo(
-        f"{len(st.nodes)} simulated nodes on the underlay {st.state.subnet} (fabric {st.state.fabric})"
+        f"{len(st.nodes)} simulated nodes on the underlay {st.state.underlay} (fabric {st.state.fabric})"
     )
     rows = []
     for n in st.nodes:
@@ -207,9 +214,7 @@ def _print_nodes(st: LabStatus) -> None:
             daemon = f"pid {d.pid}, does not answer: {d.error}"
         else:
             daemon = f"pid {d.pid}, {d.info.pods_alive} pods alive, {d.info.links} links"
-        pods = ", ".join(
-            p.name if p.kube_ns == "default" else p.key for p in st.state.pods if p.node == n.node.name
-        )
+        pods = ", ".join(pod_text(p.kube_ns, p.name) for p in st.state.pods if p.node == n.node.name)
         rows.append([n.node.name, n.node.netns, n.node.ip, daemon, pods or "-"])
     click.echo(report.table(["NODE", "NETNS", "IP", "DAEMON", "PODS"], rows))
 

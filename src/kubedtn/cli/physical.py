@@ -9,6 +9,7 @@ import click
 
 from kubedtn.cli.lab import fail
 from kubedtn.errors import KubedtnError
+from kubedtn.model.namespace import DEFAULT_NAMESPACE
 
 _file = click.option(
     "--link-file",
@@ -35,7 +36,7 @@ def physical() -> None:
 @_netns
 @click.option(
     "--namespace",
-    default="default",
+    default=DEFAULT_NAMESPACE,
     show_default=True,
     help="The Kubernetes namespace of the pod (the VXLAN VNI depends on it and the uid).",
 )

@@ -9,7 +9,7 @@ import click
 
 from kubedtn.errors import ValidationError
 from kubedtn.model import documents
-from kubedtn.model.objects import DEFAULT_NAMESPACE
+from kubedtn.model.namespace import DEFAULT_NAMESPACE
 from kubedtn.model.types import PeerKind
 
 _paths = click.argument("paths", nargs=-1, required=True, metavar="FILE|DIR...")

@@ -21,9 +21,9 @@ def handle(request: Request) -> Mapping[str, Any] | None:
     pod = pods.topology_pod(request, settings)
     if pod is None:
         return None
-    from kubedtn.cni.client import DaemonClient
+    from kubedtn.cni.client import CniDaemonClient
 
-    with DaemonClient(settings.daemon_socket, wait_s=settings.daemon_wait_s) as daemon:
+    with CniDaemonClient(settings.daemon_socket, wait_s=settings.daemon_wait_s) as daemon:
         answer = daemon.check_pod(name=pod.name, kube_ns=pod.namespace, net_ns=request.env.netns)
     if answer.ok or not answer.in_topology:
         return None

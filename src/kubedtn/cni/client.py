@@ -1,6 +1,6 @@
 """The CNI plugin's client of the node daemon: the Local service over its unix socket.
 
-    with DaemonClient("/run/kubedtn/daemon.sock", wait_s=30) as daemon:
+    with CniDaemonClient("/run/kubedtn/daemon.sock", wait_s=30) as daemon:
         daemon.setup_pod(name="r1", kube_ns="default", net_ns="/var/run/netns/cni-...")
 
 Imports grpc (and the hand-written codec kubedtn.cni.wire, not the generated protobuf
@@ -100,8 +100,10 @@ def probe(socket_path: str) -> str | None:
     return None
 
 
-class DaemonClient:
-    """Calls to the daemon's Local service; a context manager (closes its channel)."""
+class CniDaemonClient:
+    """The plugin's calls to the daemon's Local service: one pod per call, waiting for the
+    daemon, failures as CniError. A context manager (closes its channel). The lab's batch
+    calls with kubedtn errors are kubedtn.lab.client.LabDaemonClient."""
 
     def __init__(
         self,
@@ -117,7 +119,7 @@ class DaemonClient:
         self._sleep = sleep
         self._channel: grpc.Channel | None = None
 
-    def __enter__(self) -> DaemonClient:
+    def __enter__(self) -> CniDaemonClient:
         return self
 
     def __exit__(

@@ -16,9 +16,9 @@ def handle(request: Request) -> Mapping[str, Any] | None:
     pod = pods.topology_pod(request, settings)
     if pod is None:
         return None
-    from kubedtn.cni.client import DaemonClient
+    from kubedtn.cni.client import CniDaemonClient
 
-    with DaemonClient(settings.daemon_socket, wait_s=settings.daemon_wait_s) as daemon:
+    with CniDaemonClient(settings.daemon_socket, wait_s=settings.daemon_wait_s) as daemon:
         done = daemon.destroy_pod(name=pod.name, kube_ns=pod.namespace)
     if not done:
         raise CniError(Code.INTERNAL, f"DestroyPod {pod.key}: the daemon answered false without a reason")

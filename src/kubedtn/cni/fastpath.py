@@ -19,13 +19,13 @@ from kubedtn.cni.rules import (
     DEFAULT_POD_LIST,
     MAX_DAEMON_WAIT_S,
 )
+from kubedtn.model.namespace import DEFAULT_NAMESPACE
 
 TYPE_CHECKING = False  # see kubedtn.cni.versions
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 _COMMANDS = ("ADD", "DEL", "CHECK")
-DEFAULT_NAMESPACE = "default"  # as kubedtn.cni.pods
 
 
 def answer(environ: Mapping[str, str], data: bytes) -> str | None:

@@ -52,12 +52,14 @@ from typing import Any
 from kubedtn.cni import versions
 from kubedtn.cni.errors import CniError
 from kubedtn.cni.options import parse_options
+from kubedtn.cni.rules import (
+    DEFAULT_CNI_BIN_DIR,
+    DEFAULT_CNI_CONF_DIR,
+    DEFAULT_CONFLIST_NAME,
+    DEFAULT_STATE_DIR,
+)
 from kubedtn.errors import KubedtnError, ValidationError
 
-DEFAULT_BIN_DIR = "/opt/cni/bin"
-DEFAULT_CONF_DIR = "/etc/cni/net.d"
-DEFAULT_CONFLIST_NAME = "00-kubedtn.conflist"
-DEFAULT_STATE_DIR = "/var/lib/kubedtn"
 MANIFEST_NAME = "cni-install.json"
 BINARY_NAME = "kubedtn"
 ARCHIVE_NAME = "kubedtn.pyz"  # launcher mode: the zipapp, next to its launcher
@@ -433,8 +435,8 @@ def zipapp_environment(path: str) -> dict[str, Any] | None:
 def install_cni(
     *,
     executable: str | os.PathLike[str] | None = None,
-    bin_dir: str = DEFAULT_BIN_DIR,
-    conf_dir: str = DEFAULT_CONF_DIR,
+    bin_dir: str = DEFAULT_CNI_BIN_DIR,
+    conf_dir: str = DEFAULT_CNI_CONF_DIR,
     conflist_name: str = DEFAULT_CONFLIST_NAME,
     state_dir: str = DEFAULT_STATE_DIR,
     plugin_options: Mapping[str, Any] | None = None,

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from kubedtn.cni.options import PluginOptions
 from kubedtn.cni.podlist import parse_pod_list, read_pod_list
 from kubedtn.cni.spec import CniArgs, Request
+from kubedtn.model.namespace import DEFAULT_NAMESPACE
 
-DEFAULT_KUBE_NAMESPACE = "default"
 _logger = logging.getLogger("kubedtn.cni")
 
 
@@ -35,7 +35,7 @@ def pod_of(args: CniArgs) -> PodRef | None:
     """The pod named by CNI_ARGS; None when the runtime named none (not a Kubernetes pod)."""
     if not args.pod_name:
         return None
-    return PodRef(namespace=args.pod_namespace or DEFAULT_KUBE_NAMESPACE, name=args.pod_name)
+    return PodRef(namespace=args.pod_namespace or DEFAULT_NAMESPACE, name=args.pod_name)
 
 
 class Verdict(enum.Enum):

@@ -18,11 +18,16 @@ if TYPE_CHECKING:
 
 # kubedtn's keys in its network configuration (kubedtn.cni.options), their defaults.
 DEFAULT_DAEMON_SOCKET = "/run/kubedtn/daemon.sock"
-DEFAULT_POD_LIST = "/var/lib/kubedtn/topology-pods.json"
+DEFAULT_STATE_DIR = "/var/lib/kubedtn"  # the daemon's; install_cni keeps its manifest there too
+POD_LIST_NAME = "topology-pods.json"
+DEFAULT_POD_LIST = f"{DEFAULT_STATE_DIR}/{POD_LIST_NAME}"
+
+# Where container runtimes look for plugins and configs (kubedtn.cni.install).
+DEFAULT_CNI_BIN_DIR = "/opt/cni/bin"
+DEFAULT_CNI_CONF_DIR = "/etc/cni/net.d"
+DEFAULT_CONFLIST_NAME = "00-kubedtn.conflist"
 DEFAULT_DAEMON_WAIT_S = 30.0
 MAX_DAEMON_WAIT_S = 600.0  # kubelet gives up on a sandbox after 4 minutes anyway
-
-COMMANDS = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
 
 # The oldest cniVersion in which a command exists.
 MIN_VERSION = {"CHECK": "0.4.0", "STATUS": "1.1.0", "GC": "1.1.0"}

@@ -22,9 +22,9 @@ def handle(request: Request) -> Mapping[str, Any] | None:
     settings = options.parse_options(request.config.raw)
     if not os.path.exists(settings.daemon_socket):
         raise not_available(settings.daemon_socket, "the socket does not exist")
-    from kubedtn.cni.client import DaemonClient
+    from kubedtn.cni.client import CniDaemonClient
 
-    with DaemonClient(settings.daemon_socket, wait_s=0) as daemon:
+    with CniDaemonClient(settings.daemon_socket, wait_s=0) as daemon:
         try:
             status = daemon.status(timeout_s=STATUS_TIMEOUT_S)
         except CniError as e:

@@ -58,7 +58,6 @@ RTM_GETADDR: Final = 22
 RTM_NEWQDISC: Final = 36
 RTM_DELQDISC: Final = 37
 RTM_GETQDISC: Final = 38
-RTM_NEWNSID: Final = 88
 RTM_GETNSID: Final = 90
 
 # Netlink attribute type bits that are flags, not part of the type.
@@ -67,7 +66,6 @@ _NLA_TYPE_MASK: Final = 0x3FFF
 _HEADER: Final = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
 _NLA: Final = struct.Struct("=HH")
 _U8: Final = struct.Struct("=B")
-_U16: Final = struct.Struct("=H")
 _BE16: Final = struct.Struct("!H")
 _U32: Final = struct.Struct("=I")
 _S32: Final = struct.Struct("=i")
@@ -92,20 +90,12 @@ def nla_u8(kind: int, value: int) -> bytes:
     return _NLA.pack(5, kind) + _U8.pack(value) + b"\0\0\0"
 
 
-def nla_u16(kind: int, value: int) -> bytes:
-    return _NLA.pack(6, kind) + _U16.pack(value) + b"\0\0"
-
-
 def nla_be16(kind: int, value: int) -> bytes:
     return _NLA.pack(6, kind) + _BE16.pack(value) + b"\0\0"
 
 
 def nla_u32(kind: int, value: int) -> bytes:
     return _NLA.pack(8, kind) + _U32.pack(value)
-
-
-def nla_s32(kind: int, value: int) -> bytes:
-    return _NLA.pack(8, kind) + _S32.pack(value)
 
 
 def nla_u64(kind: int, value: int) -> bytes:
@@ -135,10 +125,6 @@ def parse_attrs(data: bytes | memoryview, start: int, end: int) -> dict[int, mem
 
 def attr_u8(value: memoryview) -> int:
     return int(_U8.unpack_from(value)[0])
-
-
-def attr_u16(value: memoryview) -> int:
-    return int(_U16.unpack_from(value)[0])
 
 
 def attr_be16(value: memoryview) -> int:

@@ -13,7 +13,6 @@ a foreign namespace, not the whole exchange.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import fcntl
@@ -21,7 +20,7 @@ import os
 import socket
 import struct
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
@@ -110,20 +109,6 @@ def namespace_exists(path: str) -> bool:
 def ns_key(fd: int) -> NsKey:
     st = os.fstat(fd)
     return (st.st_dev, st.st_ino)
-
-
-@contextlib.contextmanager
-def entered(fd: int) -> Iterator[None]:
-    """Runs the block with the calling thread inside the namespace of fd."""
-    home = current_netns_fd()
-    try:
-        _setns(fd)
-        try:
-            yield
-        finally:
-            _go_home(home)
-    finally:
-        os.close(home)
 
 
 def _go_home(home: int) -> None:

@@ -279,15 +279,6 @@ def dump_links(*, stats: bool) -> Request:
     return Request(RTM_GETLINK, NLM_F_DUMP, body, "list interfaces")
 
 
-def get_link(name: str) -> Request:
-    return Request(
-        RTM_GETLINK,
-        0,
-        _ifinfo(0) + nla_str(IFLA_IFNAME, name) + nla_u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS),
-        f"look up {name}",
-    )
-
-
 def _format_mac(raw: memoryview) -> str | None:
     data = bytes(raw)
     if len(data) != 6:

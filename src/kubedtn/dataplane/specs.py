@@ -14,7 +14,7 @@ anything half-applied.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
@@ -239,7 +239,3 @@ def validate_links(links: Sequence[LinkSpec]) -> None:
             seen.setdefault(ep.ref, i)
     if problems:
         raise ValidationError(problems)
-
-
-def refs_of(links: Iterable[LinkSpec]) -> list[InterfaceRef]:
-    return [ep.ref for link in links for ep in link.endpoints]

@@ -27,7 +27,10 @@ PING_TIMEOUT_S: Final = 2.0
 
 
 @dataclass(frozen=True)
-class PodOutcome:
+class PodResult:
+    """The daemon's answer for one pod of a SetupPods/DestroyPods call (the wire's PodResult;
+    the daemon's own record of the work is kubedtn.daemon.manager.PodOutcome)."""
+
     name: str
     kube_ns: str
     ok: bool
@@ -59,8 +62,10 @@ def _error(e: grpc.RpcError, what: str, socket: str) -> KubedtnError:
     return KubedtnError(f"{what}: {code.name if code else 'error'}: {details}")
 
 
-class DaemonClient:
-    """Calls of the lab on a daemon's Local service. Use as a context manager (closes the channel)."""
+class LabDaemonClient:
+    """The lab's calls on a daemon's Local service: batches of pods, failures as kubedtn
+    errors. A context manager (closes the channel). The CNI plugin's per-pod calls with
+    CNI errors are kubedtn.cni.client.CniDaemonClient."""
 
     def __init__(self, socket: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         import grpc
@@ -72,7 +77,7 @@ class DaemonClient:
         self._channel = grpc.insecure_channel(f"unix://{socket}")
         self._stub = pb_grpc.LocalStub(self._channel)  # type: ignore[no-untyped-call]
 
-    def __enter__(self) -> DaemonClient:
+    def __enter__(self) -> LabDaemonClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -111,7 +116,7 @@ class DaemonClient:
             return False
         return True
 
-    def setup_pods(self, pods: Sequence[tuple[str, str, str]]) -> list[PodOutcome]:
+    def setup_pods(self, pods: Sequence[tuple[str, str, str]]) -> list[PodResult]:
         """SetupPods of (name, kube_ns, netns path) triples, in one call."""
         from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 
@@ -120,16 +125,16 @@ class DaemonClient:
         )
         with self._call("SetupPods"):
             reply = self._stub.SetupPods(query, timeout=self.timeout_s)
-        return [PodOutcome(r.name, r.kube_ns, r.ok, r.error) for r in reply.results]
+        return [PodResult(r.name, r.kube_ns, r.ok, r.error) for r in reply.results]
 
-    def destroy_pods(self, pods: Sequence[tuple[str, str]]) -> list[PodOutcome]:
+    def destroy_pods(self, pods: Sequence[tuple[str, str]]) -> list[PodResult]:
         """DestroyPods of (name, kube_ns) pairs, in one call."""
         from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 
         query = pb.PodsQuery(pods=[pb.PodQuery(name=n, kube_ns=ns) for n, ns in pods])
         with self._call("DestroyPods"):
             reply = self._stub.DestroyPods(query, timeout=self.timeout_s)
-        return [PodOutcome(r.name, r.kube_ns, r.ok, r.error) for r in reply.results]
+        return [PodResult(r.name, r.kube_ns, r.ok, r.error) for r in reply.results]
 
     def update_links(self, *, pod: str, kube_ns: str, links: Sequence[Link]) -> bool:
         """UpdateLinks: change the properties of the pod's existing links in place."""

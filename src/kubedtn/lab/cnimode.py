@@ -33,7 +33,6 @@ from kubedtn.lab.cniruntime import (
 from kubedtn.lab.names import LabPaths, bridge_name
 from kubedtn.lab.state import CniRecord, PodRecord
 
-DEFAULT_SUBNET: Final = "10.250.0.0/16"
 SYSTEM_CNI_DIRS: Final = ("/usr/lib/cni", "/opt/cni/bin")
 CNI_VERSION: Final = "1.0.0"
 PARALLEL: Final = 8  # pods in flight at once (runtimes start sandboxes in parallel too)

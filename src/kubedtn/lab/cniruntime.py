@@ -40,9 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from kubedtn.cni import versions
+from kubedtn.cni.rules import DEFAULT_CNI_BIN_DIR
 from kubedtn.errors import KubedtnError, ValidationError
 
-DEFAULT_CNI_PATH = ("/opt/cni/bin", "/usr/lib/cni")
+DEFAULT_CNI_PATH = (DEFAULT_CNI_BIN_DIR, "/usr/lib/cni")
 # The extensions libcni reads from a configuration directory.
 CONFIG_EXTENSIONS = (".conf", ".conflist", ".json")
 

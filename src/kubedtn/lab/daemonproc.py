@@ -21,7 +21,6 @@ from typing import Final, Protocol
 from kubedtn.errors import KubedtnError, TemporaryError
 from kubedtn.lab import selfexec
 
-DEFAULT_HOST_IP: Final = "127.0.0.1"
 START_TIMEOUT_S: Final = 30.0
 STOP_TIMEOUT_S: Final = 10.0
 

@@ -21,15 +21,12 @@ from typing import Any
 
 from kubedtn.errors import KubedtnError, NotFoundError, ValidationError
 from kubedtn.lab import topostore
-from kubedtn.lab.client import DaemonClient
+from kubedtn.lab.client import LabDaemonClient
 from kubedtn.lab.enter import find_pod
-from kubedtn.lab.names import lab_paths
+from kubedtn.lab.names import lab_paths, pod_text
 from kubedtn.model import Link, LinkProperties, PeerKind, Topology
 from kubedtn.model.objects import link_to_dict, topology_from_dict
-from kubedtn.model.types import PROPERTY_FIELDS
 from kubedtn.store import ObjectStore, open_store, retry_on_conflict
-
-PROPERTY_NAMES = tuple(PROPERTY_FIELDS)  # latency, latency_corr, ... (kube-dtn's names)
 
 
 @dataclass(frozen=True)
@@ -52,8 +49,7 @@ class EndChange:
 
     @property
     def where(self) -> str:
-        pod = self.pod if self.kube_ns == "default" else f"{self.kube_ns}/{self.pod}"
-        return f"{pod}/{self.link.local_intf}"
+        return f"{pod_text(self.kube_ns, self.pod)}/{self.link.local_intf}"
 
 
 def _link_index(topo: Topology, intf: str) -> int:
@@ -149,7 +145,7 @@ def set_link(
             _write(store, change)
     errors: list[str] = []
     if todo:
-        with DaemonClient(str(lab_paths(current.name).socket)) as client:
+        with LabDaemonClient(str(lab_paths(current.name).socket)) as client:
             for change in todo:
                 try:
                     client.update_links(pod=change.pod, kube_ns=change.kube_ns, links=[change.link])

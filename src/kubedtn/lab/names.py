@@ -25,6 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from kubedtn.cni.rules import POD_LIST_NAME
+from kubedtn.model.namespace import DEFAULT_NAMESPACE
+
 LAB_LABEL: Final = "kubedtn.io/lab"
 DEFAULT_LAB: Final = "kdtn"
 LAB_NAME_MAX: Final = 10
@@ -33,7 +36,6 @@ LAB_NAME_ACCEPTS: Final = (
     f"a lab name: 1-{LAB_NAME_MAX} lower-case letters, digits and '-', starting and ending with a "
     "letter or digit"
 )
-DEFAULT_KUBE_NAMESPACE: Final = "default"
 NETNS_NAME_MAX: Final = 255  # a file name in /run/netns
 BRIDGE_PREFIX: Final = "kdtn-"
 RUN_NETNS: Final = "/run/netns"
@@ -43,6 +45,12 @@ RUN_ROOT_ENV: Final = "KUBEDTN_LAB_RUN_DIR"
 DEFAULT_STATE_ROOT: Final = "/var/lib/kubedtn/lab"
 DEFAULT_RUN_ROOT: Final = "/run/kubedtn/lab"
 STATE_FILE: Final = "lab.json"
+
+# Defaults of `lab up` (here, not in the modules that use them, so the CLI shows them
+# without importing those modules).
+DEFAULT_HOST_IP: Final = "127.0.0.1"  # HOST_IP of the lab's one daemon
+DEFAULT_SUBNET: Final = "10.250.0.0/16"  # --via-cni: eth0 addresses (host-local IPAM)
+DEFAULT_UNDERLAY: Final = "172.30.0.0/24"  # --nodes: the simulated nodes' underlay
 
 
 def lab_name_problem(name: str) -> str | None:
@@ -54,7 +62,7 @@ def lab_name_problem(name: str) -> str | None:
 
 def netns_name(lab: str, kube_ns: str, pod: str) -> str:
     """The network namespace (a name in /run/netns) of a pod of a lab."""
-    if kube_ns == DEFAULT_KUBE_NAMESPACE:
+    if kube_ns == DEFAULT_NAMESPACE:
         return f"{lab}-{pod}"
     return f"{lab}-{kube_ns}_{pod}"
 
@@ -75,7 +83,18 @@ def pod_key(kube_ns: str, pod: str) -> str:
 def split_pod(text: str) -> tuple[str, str]:
     """``"r1"`` or ``"ns/r1"`` → (kube namespace, pod)."""
     ns, sep, pod = text.rpartition("/")
-    return (ns if sep else DEFAULT_KUBE_NAMESPACE), pod
+    return (ns if sep else DEFAULT_NAMESPACE), pod
+
+
+def pod_text(kube_ns: str, pod: str) -> str:
+    """How lab commands show a pod (the inverse of split_pod): ``"r1"``, or ``"ns/r1"``
+    outside the Kubernetes namespace "default"."""
+    return pod if kube_ns == DEFAULT_NAMESPACE else pod_key(kube_ns, pod)
+
+
+def short_key(key: str) -> str:
+    """A pod key ``"ns/r1"`` as lab commands show it (``pod_text``)."""
+    return pod_text(*split_pod(key))
 
 
 @dataclass(frozen=True)
@@ -101,7 +120,7 @@ class LabPaths:
     @property
     def pod_list(self) -> Path:
         """The daemon's node-local list of topology pods (read by the CNI plugin)."""
-        return self.daemon_state_dir / "topology-pods.json"
+        return self.daemon_state_dir / POD_LIST_NAME
 
     @property
     def daemon_log(self) -> Path:

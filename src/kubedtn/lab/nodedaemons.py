@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from kubedtn.errors import KubedtnError
 from kubedtn.lab import daemonproc
-from kubedtn.lab.client import DaemonClient, PodOutcome
+from kubedtn.lab.client import LabDaemonClient, PodResult
 from kubedtn.lab.names import LabPaths
 from kubedtn.lab.nodes import NodePaths
 from kubedtn.lab.state import NodeRecord, PodRecord
@@ -36,7 +36,7 @@ def spawn(
 def wait(paths: LabPaths, node: NodeRecord, proc: subprocess.Popen[bytes] | None) -> None:
     """Waits until the node's daemon answers on its socket (DaemonStartError with its log)."""
     files = NodePaths(paths, node.name)
-    with DaemonClient(str(files.socket)) as client:
+    with LabDaemonClient(str(files.socket)) as client:
         if proc is not None:
             daemonproc.wait_started(proc, ready=client.answers, log_file=files.daemon_log)
         elif node.pid is not None:
@@ -64,8 +64,8 @@ def answers(paths: LabPaths, node: NodeRecord) -> bool:
         return c.answers()
 
 
-def client(paths: LabPaths, node: str) -> DaemonClient:
-    return DaemonClient(str(NodePaths(paths, node).socket))
+def client(paths: LabPaths, node: str) -> LabDaemonClient:
+    return LabDaemonClient(str(NodePaths(paths, node).socket))
 
 
 def setup_pods(
@@ -73,22 +73,22 @@ def setup_pods(
     records: Sequence[PodRecord],
     *,
     on_done: Callable[[int], None] = lambda _: None,
-) -> tuple[PodOutcome, ...]:
+) -> tuple[PodResult, ...]:
     """SetupPods on every node's daemon for its own pods, all nodes at once; the failures."""
     by_node: dict[str, list[PodRecord]] = {}
     for p in records:
         by_node.setdefault(p.node, []).append(p)
 
-    def one(node: str) -> list[PodOutcome]:
+    def one(node: str) -> list[PodResult]:
         pods = by_node[node]
         try:
             with client(paths, node) as c:
                 return c.setup_pods([(p.name, p.kube_ns, p.netns_path) for p in pods])
         except KubedtnError as e:
-            return [PodOutcome(p.name, p.kube_ns, False, f"on node {node}: {e}") for p in pods]
+            return [PodResult(p.name, p.kube_ns, False, f"on node {node}: {e}") for p in pods]
 
     done = 0
-    failed: list[PodOutcome] = []
+    failed: list[PodResult] = []
     with ThreadPoolExecutor(max_workers=max(1, len(by_node)), thread_name_prefix="kubedtn-node") as pool:
         for outcomes in pool.map(one, sorted(by_node)):
             done += len(outcomes)

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from kubedtn.cni.rules import POD_LIST_NAME
 from kubedtn.errors import ValidationError
-from kubedtn.lab.names import LabPaths
+from kubedtn.lab.names import DEFAULT_UNDERLAY, LabPaths
 from kubedtn.lab.state import LabState, NodeRecord
 
-DEFAULT_UNDERLAY: Final = "172.30.0.0/24"
 NODES_MAX: Final = 64
 NODE_NAME_MAX: Final = 40
 _NODE_NAME = re.compile(r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
@@ -76,7 +76,7 @@ class NodePaths:
 
     @property
     def pod_list(self) -> Path:
-        return self.daemon_state_dir / "topology-pods.json"
+        return self.daemon_state_dir / POD_LIST_NAME
 
     @property
     def daemon_log(self) -> Path:
@@ -149,7 +149,7 @@ def plan_nodes(
             f"not {', '.join(names)}; take it down first (kubedtn lab down --name {lab})"
         )
     if before and previous is not None:
-        subnet = previous.subnet or subnet
+        subnet = previous.underlay or subnet
     net = check_underlay(subnet)
     hosts = list(_first_hosts(net, len(names)))
     if len(hosts) < len(names):

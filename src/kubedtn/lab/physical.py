@@ -49,7 +49,6 @@ class PhysicalLink:
     node_ip: str  # remote_ip: the node of the pod
     intf: str  # peer_intf
     addresses: tuple[str, ...]  # peer_ip
-    pod_intf: str  # local_intf, for messages
 
 
 def parse_link_file(path: str) -> PhysicalLink:
@@ -84,7 +83,7 @@ def physical_link_of(raw: object, *, where: str) -> PhysicalLink:
     if problems:
         raise ValidationError(problems)
     assert link is not None and node_ip and host_ip
-    return PhysicalLink(link.uid, host_ip, node_ip, link.peer_intf, link.peer_ips, link.local_intf)
+    return PhysicalLink(link.uid, host_ip, node_ip, link.peer_intf, link.peer_ips)
 
 
 def _ip(value: object, where: str, problems: list[str]) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from kubedtn.lab.names import short_key
 from kubedtn.lab.view import EndView, LinkView, PodView
 from kubedtn.model import LinkProperties, units
 
@@ -47,14 +48,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _short(key: str) -> str:
-    return key.split("/", 1)[1] if key.startswith("default/") else key
-
-
 def pods_table(pods: Sequence[PodView]) -> str:
     rows = [
         [
-            _short(p.key),
+            short_key(p.key),
             p.netns + ("" if p.netns_exists else " (gone)"),
             p.node_ip or "-",
             "yes" if p.alive else "no",
@@ -78,7 +75,7 @@ def _props(v: LinkView) -> str:
 
 
 def _egress(src: EndView, dst: EndView) -> str:
-    return f"{_short(src.pod)}->{_short(dst.pod)}: {describe_properties(src.want)}"
+    return f"{short_key(src.pod)}->{short_key(dst.pod)}: {describe_properties(src.want)}"
 
 
 def links_table(links: Sequence[LinkView]) -> str:

@@ -86,7 +86,7 @@ class LabState:
     format: int = FORMAT
     nodes: tuple[NodeRecord, ...] = ()  # simulated nodes (empty: one daemon in the host namespace)
     fabric: str = ""  # the namespace of the nodes' underlay bridge
-    subnet: str = ""  # the underlay's subnet
+    underlay: str = ""  # the subnet of the nodes' underlay (`lab up --underlay`)
 
     def node(self, name: str) -> NodeRecord | None:
         return next((n for n in self.nodes if n.name == name), None)
@@ -128,7 +128,7 @@ def from_json(raw: dict[str, Any], *, where: str) -> LabState:
                 NodeRecord(**{**n, "argv": tuple(n.get("argv") or ())}) for n in raw.get("nodes") or ()
             ),
             fabric=str(raw.get("fabric") or ""),
-            subnet=str(raw.get("subnet") or ""),
+            underlay=str(raw.get("underlay") or raw.get("subnet") or ""),  # "subnet" in older records
         )
     except (KeyError, TypeError, ValueError) as e:
         raise StateError(f"{where}: not a lab state file ({type(e).__name__}: {e}); remove it by hand") from e

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kubedtn.errors import KubedtnError, NotFoundError
 from kubedtn.lab import daemonproc, state
-from kubedtn.lab.client import DaemonClient, DaemonInfo
+from kubedtn.lab.client import DaemonInfo, LabDaemonClient
 from kubedtn.lab.daemonproc import DaemonFiles
 from kubedtn.lab.names import DEFAULT_LAB, LabPaths, known_labs, lab_paths
 from kubedtn.lab.nodes import NodePaths
@@ -72,7 +72,7 @@ def _daemon_view(paths: DaemonFiles, started: bool) -> DaemonView:
     if pid is None:
         return DaemonView(None, started, str(paths.socket), None)
     try:
-        with DaemonClient(str(paths.socket), timeout_s=5.0) as client:
+        with LabDaemonClient(str(paths.socket), timeout_s=5.0) as client:
             return DaemonView(pid, started, str(paths.socket), client.status())
     except KubedtnError as e:
         return DaemonView(pid, started, str(paths.socket), None, str(e))

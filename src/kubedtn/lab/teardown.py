@@ -22,7 +22,7 @@ from pathlib import Path
 from kubedtn.dataplane import delete_namespaces
 from kubedtn.errors import KubedtnError
 from kubedtn.lab import cnimode, daemonproc, fabric, nodedaemons, state, topostore
-from kubedtn.lab.client import DaemonClient
+from kubedtn.lab.client import LabDaemonClient
 from kubedtn.lab.names import LabPaths, lab_paths
 from kubedtn.lab.progress import Progress
 from kubedtn.lab.state import LabState, PodRecord
@@ -44,7 +44,7 @@ class DownResult:
 def _daemon_answers(paths: LabPaths) -> bool:
     if daemonproc.running_pid(paths) is None:
         return False
-    with DaemonClient(str(paths.socket)) as client:
+    with LabDaemonClient(str(paths.socket)) as client:
         return client.answers()
 
 
@@ -84,7 +84,7 @@ def take_down_pods(
     delete_namespaces([p.netns for p in pods])
     if daemon and current.cni is None:
         try:
-            with DaemonClient(str(paths.socket)) as client:
+            with LabDaemonClient(str(paths.socket)) as client:
                 outcomes = client.destroy_pods([(p.name, p.kube_ns) for p in pods])
             problems += [f"{o.kube_ns}/{o.name}: DestroyPods: {o.error}" for o in outcomes if not o.ok]
         except KubedtnError as e:

@@ -40,9 +40,17 @@ from pathlib import Path
 from kubedtn.dataplane import create_namespaces
 from kubedtn.errors import KubedtnError, ValidationError
 from kubedtn.lab import cnimode, daemonproc, fabric, nodedaemons, state, topostore
-from kubedtn.lab.client import DaemonClient, PodOutcome
-from kubedtn.lab.names import RUN_NETNS, LabPaths, lab_name_problem, lab_paths
-from kubedtn.lab.nodes import DEFAULT_UNDERLAY, NodePlan, fabric_netns, plan_nodes
+from kubedtn.lab.client import LabDaemonClient, PodResult
+from kubedtn.lab.names import (
+    DEFAULT_HOST_IP,
+    DEFAULT_SUBNET,
+    DEFAULT_UNDERLAY,
+    RUN_NETNS,
+    LabPaths,
+    lab_name_problem,
+    lab_paths,
+)
+from kubedtn.lab.nodes import NodePlan, fabric_netns, plan_nodes
 from kubedtn.lab.plan import LabPlan, plan_up
 from kubedtn.lab.progress import Progress
 from kubedtn.lab.state import DaemonRecord, LabState, NodeRecord, PodRecord
@@ -59,8 +67,8 @@ class UpOptions:
     files: tuple[str, ...]
     via_cni: bool = False
     store: str | None = None  # default: the lab's own store.db
-    host_ip: str = daemonproc.DEFAULT_HOST_IP
-    subnet: str = cnimode.DEFAULT_SUBNET
+    host_ip: str = DEFAULT_HOST_IP
+    subnet: str = DEFAULT_SUBNET
     nodes: int | None = None  # simulated nodes (see kubedtn.lab.nodes); None: as before
     underlay: str = DEFAULT_UNDERLAY
 
@@ -69,14 +77,8 @@ class UpOptions:
 class UpResult:
     plan: LabPlan
     state: LabState
-    failed: tuple[PodOutcome, ...]
+    failed: tuple[PodResult, ...]
     view: LabView
-    daemon_started: bool
-
-
-def load_topologies(files: Sequence[str]) -> list[Topology]:
-    """Checked Topologies of the files; ValidationError with every problem."""
-    return load_files(files)[0]
 
 
 def load_files(files: Sequence[str]) -> tuple[list[Topology], dict[str, str]]:
@@ -249,12 +251,12 @@ def up(opts: UpOptions, *, progress: Progress) -> UpResult:
         progress.step("summary")
         view = gather_recorded(store, opts.lab, current.pods, known=prep.topologies)
         progress.finish()
-    return UpResult(plan=plan, state=current, failed=failed, view=view, daemon_started=started)
+    return UpResult(plan=plan, state=current, failed=failed, view=view)
 
 
 def bring_up(
     opts: UpOptions, paths: LabPaths, current: LabState, records: Sequence[PodRecord], *, progress: Progress
-) -> tuple[LabState, tuple[PodOutcome, ...]]:
+) -> tuple[LabState, tuple[PodResult, ...]]:
     """Step 6: every pod through the daemon at once, or one CNI ADD per pod."""
     if opts.via_cni:
         record = cnimode.prepare(paths, subnet=cnimode.check_subnet(opts.subnet))
@@ -263,7 +265,7 @@ def bring_up(
         wait_for_pod_list(paths, records)
         progress.step("pods (CNI ADD)", len(records))
         errors = cnimode.add_pods(record, paths, records, on_done=progress.advance)
-        failed = tuple(PodOutcome(p.name, p.kube_ns, False, e) for p in records if (e := errors.get(p.key)))
+        failed = tuple(PodResult(p.name, p.kube_ns, False, e) for p in records if (e := errors.get(p.key)))
     elif current.nodes:
         progress.step("pods (SetupPods on each node)", len(records))
         failed = nodedaemons.setup_pods(paths, records, on_done=progress.advance)
@@ -294,7 +296,7 @@ def launch_nodes(
 ) -> tuple[LabState, list[tuple[NodeRecord, subprocess.Popen[bytes] | None]]]:
     """The simulated nodes: recorded, their namespaces and underlay made, their daemons
     spawned (not waited for). The record lists the nodes before anything is made."""
-    current = replace(current, nodes=plan.nodes, fabric=fabric_netns(current.name), subnet=plan.subnet)
+    current = replace(current, nodes=plan.nodes, fabric=fabric_netns(current.name), underlay=plan.subnet)
     state.save(paths, current)
     progress.step("nodes", len(plan.nodes))
     made = fabric.build(current.fabric, plan.nodes, plan.subnet)
@@ -307,7 +309,7 @@ def launch_nodes(
 
 def await_daemon(paths: LabPaths, record: DaemonRecord, proc: subprocess.Popen[bytes] | None) -> None:
     """Waits until the daemon answers (a running one may still be starting)."""
-    with DaemonClient(str(paths.socket)) as client:
+    with LabDaemonClient(str(paths.socket)) as client:
         if proc is not None:
             daemonproc.wait_started(proc, ready=client.answers, log_file=paths.daemon_log)
         elif record.pid is not None:
@@ -316,7 +318,7 @@ def await_daemon(paths: LabPaths, record: DaemonRecord, proc: subprocess.Popen[b
 
 def setup_pods(
     paths: LabPaths, records: Sequence[PodRecord], *, store_path: str, lab: str, progress: Progress
-) -> tuple[PodOutcome, ...]:
+) -> tuple[PodResult, ...]:
     """One SetupPods call for every pod; the progress bar follows the store (pods marked alive)."""
     stop = threading.Event()
     keys = {p.key for p in records}
@@ -340,7 +342,7 @@ def setup_pods(
     if progress.tty:
         watcher.start()
     try:
-        with DaemonClient(str(paths.socket)) as client:
+        with LabDaemonClient(str(paths.socket)) as client:
             outcomes = client.setup_pods([(p.name, p.kube_ns, p.netns_path) for p in records])
     finally:
         stop.set()

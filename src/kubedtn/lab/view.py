@@ -23,6 +23,7 @@ from kubedtn.daemon.podstatus import PROPERTIES, noted_links
 from kubedtn.dataplane import create_namespaces, delete_namespaces, namespace_exists
 from kubedtn.errors import KubedtnError
 from kubedtn.lab import topostore
+from kubedtn.lab.names import pod_text, short_key
 from kubedtn.lab.state import PodRecord
 from kubedtn.model import Condition, Link, LinkProperties, PeerKind, Topology
 from kubedtn.model.objects import status_summary, topology_from_dict
@@ -62,7 +63,7 @@ class EndView:
 
     @property
     def where(self) -> str:
-        return f"{self.pod.split('/', 1)[1] if self.pod.startswith('default/') else self.pod}/{self.intf}"
+        return f"{short_key(self.pod)}/{self.intf}"
 
 
 @dataclass(frozen=True)
@@ -370,7 +371,7 @@ def lab_notes(links: Sequence[LinkView], pods: Sequence[PodView]) -> list[str]:
     """Warnings: properties not applied, conditions the daemon reported as failed."""
     out = [f"link {v.uid} {note}" for v in links for note in v.notes]
     for p in pods:
-        who = p.name if p.kube_ns == "default" else p.key
+        who = pod_text(p.kube_ns, p.name)
         for c in p.conditions:
             if c.status == "False" and c.type != PROPERTIES_CONDITION:
                 out.append(f"{who}: {c.type} is False ({c.reason}): {c.message}")

@@ -18,8 +18,8 @@ import yaml
 
 from kubedtn.errors import ValidationError
 from kubedtn.model import yamlload
+from kubedtn.model.namespace import DEFAULT_NAMESPACE
 from kubedtn.model.objects import (
-    DEFAULT_NAMESPACE,
     is_topology,
     parse_topology,
     topology_to_dict,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Final
 
+from kubedtn.model.namespace import DEFAULT_NAMESPACE
 from kubedtn.model.units import compiled
 
 # ---- interface names ---------------------------------------------------------------------
@@ -19,7 +20,7 @@ from kubedtn.model.units import compiled
 # ':' and whitespace, and not "." or "..". We also keep to printable ASCII so that
 # "15 characters" and "15 bytes" are the same thing: ! to . , 0 to 9 , ; to ~ .
 IFNAME_MAX: Final = 15
-IFNAME_PATTERN: Final = r"^[!-.0-9;-~]{1,15}$"
+IFNAME_PATTERN: Final = rf"^[!-.0-9;-~]{{1,{IFNAME_MAX}}}$"
 IFNAME_INVALID: Final = (".", "..")
 # Inside a pod, lo is the loopback and eth0 belongs to the primary CNI plugin.
 IFNAME_RESERVED: Final = ("lo", "eth0")
@@ -85,7 +86,6 @@ VNI_MAX: Final = 2**24 - 1
 UID_MIN: Final = 0
 UID_MAX: Final = VNI_MAX - VXLAN_VNI_BASE
 UID_SPACE: Final = UID_MAX - UID_MIN + 1
-DEFAULT_NAMESPACE: Final = "default"
 UID_ACCEPTS: Final = (
     f"a link uid: an integer {UID_MIN}..{UID_MAX} "
     f"(its VXLAN VNI: {VXLAN_VNI_BASE} + uid in namespace default)"

@@ -19,6 +19,7 @@ from typing import Any, Final, TypeVar
 
 from kubedtn.errors import ValidationError
 from kubedtn.model import addresses, names
+from kubedtn.model.namespace import DEFAULT_NAMESPACE
 from kubedtn.model.types import (
     NO_PROPERTIES,
     Condition,
@@ -36,7 +37,6 @@ API_VERSION: Final = f"{API_GROUP}/v1"
 KIND: Final = "Topology"
 KUBE_DTN_API_VERSION: Final = "y-young.github.io/v1"
 TOPOLOGY_API_VERSIONS: Final = (API_VERSION, KUBE_DTN_API_VERSION)
-DEFAULT_NAMESPACE: Final = "default"
 
 LINK_REQUIRED: Final = ("uid", "peer_pod", "local_intf", "peer_intf")
 LINK_FIELDS: Final = (*LINK_REQUIRED, "local_ip", "peer_ip", "local_mac", "peer_mac", "mtu", "properties")

@@ -15,6 +15,7 @@ from typing import Any, Final
 from kubedtn.errors import ValidationError
 from kubedtn.model import units
 from kubedtn.model.addresses import PEER_LOCALHOST, PEER_PHYSICAL_PREFIX
+from kubedtn.model.namespace import DEFAULT_NAMESPACE
 
 # Property name → (LinkProperties field, kind). Kinds: duration, percent, rate, uint.
 PROPERTY_FIELDS: Final[dict[str, tuple[str, str]]] = {
@@ -214,7 +215,7 @@ class Topology:
     """The links of one pod (one ``kubedtn.io/v1`` Topology object)."""
 
     name: str
-    namespace: str = "default"
+    namespace: str = DEFAULT_NAMESPACE
     links: tuple[Link, ...] = ()
     status: TopologyStatus = field(default_factory=TopologyStatus)
     resource_version: str = ""

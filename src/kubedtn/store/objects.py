@@ -22,11 +22,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubedtn.errors import ConflictError, ValidationError
+from kubedtn.model.namespace import DEFAULT_NAMESPACE
 from kubedtn.store.resource import Resource
 
 KubeObject = dict[str, Any]
 
-DEFAULT_NAMESPACE = "default"
 
 # Set by the server, never taken from a client's body.
 SERVER_METADATA = (

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,6 +51,13 @@ _LOCK_POLL = 0.0005
 _KEYS_PER_QUERY = 300
 
 
+def _is_busy(e: sqlite3.Error) -> bool:
+    """Another connection holds the lock (SQLITE_BUSY, or SQLITE_LOCKED within one
+    process), told by the error's result code: its primary code is the low byte of an
+    extended one such as SQLITE_BUSY_SNAPSHOT."""
+    return (getattr(e, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 def _same_json(stored: str | None, text: str) -> bool:
     """Whether SQLite's text of a stored value says what ``text`` says. Both are compact
     JSON, so equal values are nearly always equal strings; values of different lengths are
@@ -58,6 +66,21 @@ def _same_json(stored: str | None, text: str) -> bool:
     if stored is None:
         return False
     return stored == text or (len(stored) == len(text) and json.loads(stored) == json.loads(text))
+
+
+@dataclass(frozen=True)
+class SqliteSettings:
+    """A store's tunables (SqliteStore's keyword arguments), kept once: its siblings
+    (``for_resource``) get the same."""
+
+    max_events: int
+    max_event_age: float | None
+    compact_every: int  # at least 1
+    busy_timeout: float
+    poll_min: float
+    poll_max: float
+    clock: Callable[[], float]
+    background_checkpoints: bool
 
 
 class _Prepare(Protocol):
@@ -111,23 +134,16 @@ class SqliteStore:
     ) -> None:
         self._path = Path(path) if path is not None else default_store_path()
         self._resource = resource
-        self._settings: dict[str, Any] = {
-            "max_events": max_events,
-            "max_event_age": max_event_age,
-            "compact_every": compact_every,
-            "busy_timeout": busy_timeout,
-            "poll_min": poll_min,
-            "poll_max": poll_max,
-            "clock": clock,
-            "background_checkpoints": background_checkpoints,
-        }
-        self._max_events = max_events
-        self._max_event_age = max_event_age
-        self._compact_every = max(1, compact_every)
-        self._busy_timeout = busy_timeout
-        self._poll_min = poll_min
-        self._poll_max = poll_max
-        self._clock = clock
+        self._settings = SqliteSettings(
+            max_events=max_events,
+            max_event_age=max_event_age,
+            compact_every=max(1, compact_every),
+            busy_timeout=busy_timeout,
+            poll_min=poll_min,
+            poll_max=poll_max,
+            clock=clock,
+            background_checkpoints=background_checkpoints,
+        )
         self._local = threading.local()
         self._connections: list[tuple[int, sqlite3.Connection]] = []
         self._connections_lock = threading.Lock()
@@ -163,7 +179,7 @@ class SqliteStore:
 
     def for_resource(self, resource: Resource) -> SqliteStore:
         """A store for another resource in the same file (same resourceVersion counter)."""
-        return SqliteStore(self._path, resource=resource, **self._settings)
+        return SqliteStore(self._path, resource=resource, **vars(self._settings))
 
     def _create_parent_directory(self) -> None:
         try:
@@ -180,10 +196,10 @@ class SqliteStore:
             yield
         except sqlite3.OperationalError as e:
             text = str(e)
-            if "locked" in text or "busy" in text:
+            if _is_busy(e):
                 raise StoreUnavailableError(
                     f"store {self._path}: {action}: {text} (another process holds the lock; "
-                    f"waited up to {self._busy_timeout:g}s)",
+                    f"waited up to {self._settings.busy_timeout:g}s)",
                     delay=1.0,
                 ) from e
             raise StoreError(f"store {self._path}: {action} failed: {text}") from e
@@ -199,7 +215,7 @@ class SqliteStore:
             return conn
         with self._database_errors("open"):
             conn = sqlite3.connect(
-                self._path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+                self._path, timeout=self._settings.busy_timeout, isolation_level=None, check_same_thread=False
             )
             # WAL never loses committed data to a crash of the process; NORMAL skips the
             # fsync per commit (a power cut may lose the last commits, not corrupt the file).
@@ -240,7 +256,7 @@ class SqliteStore:
         SQLite reports a busy lock at once for this switch, without its busy handler, when
         several processes open a fresh file together: retry until ``busy_timeout``.
         """
-        deadline = time.monotonic() + self._busy_timeout
+        deadline = time.monotonic() + self._settings.busy_timeout
         pause = 0.001
         while True:
             try:
@@ -248,7 +264,7 @@ class SqliteStore:
                     return
                 conn.execute("PRAGMA journal_mode=WAL")
             except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or time.monotonic() > deadline:
+                if not _is_busy(e) or time.monotonic() > deadline:
                     raise
                 time.sleep(pause)
                 pause = min(pause * 2, 0.05)
@@ -264,17 +280,17 @@ class SqliteStore:
         """
         conn.execute("PRAGMA busy_timeout = 0")
         try:
-            deadline = time.monotonic() + self._busy_timeout
+            deadline = time.monotonic() + self._settings.busy_timeout
             while True:
                 try:
                     conn.execute("BEGIN IMMEDIATE")
                     return
                 except sqlite3.OperationalError as e:
-                    if "locked" not in str(e) or time.monotonic() > deadline:
+                    if not _is_busy(e) or time.monotonic() > deadline:
                         raise
                 time.sleep(_LOCK_POLL)
         finally:
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+            conn.execute(f"PRAGMA busy_timeout = {int(self._settings.busy_timeout * 1000)}")
 
     def close(self) -> None:
         """Close this process's connections of this store; later calls raise StoreError."""
@@ -400,7 +416,7 @@ class SqliteStore:
             )
         conn.execute(
             "INSERT INTO events (rv, resource, namespace, type, body, created) VALUES (?, ?, ?, ?, ?, ?)",
-            (rv, self._resource.key, namespace, kind.value, body, self._clock()),
+            (rv, self._resource.key, namespace, kind.value, body, self._settings.clock()),
         )
         self._advance(conn, rv)
 
@@ -408,14 +424,17 @@ class SqliteStore:
         """Records ``rv`` as the newest version (``since``: the one before a jump of several)."""
         conn.execute("UPDATE meta SET value = ? WHERE key = 'rv'", (rv,))
         before = rv - 1 if since is None else since
-        if rv // self._compact_every > before // self._compact_every:  # a multiple was passed
+        if (
+            rv // self._settings.compact_every > before // self._settings.compact_every
+        ):  # a multiple was passed
             self._compact(conn, rv)
 
     def _compact(self, conn: sqlite3.Connection, rv: int) -> None:
-        horizon = rv - self._max_events
-        if self._max_event_age is not None:
+        horizon = rv - self._settings.max_events
+        if self._settings.max_event_age is not None:
             (aged,) = conn.execute(
-                "SELECT max(rv) FROM events WHERE created < ?", (self._clock() - self._max_event_age,)
+                "SELECT max(rv) FROM events WHERE created < ?",
+                (self._settings.clock() - self._settings.max_event_age,),
             ).fetchone()
             horizon = max(horizon, aged or 0)
         if horizon > self._meta(conn, "compacted_rv"):
@@ -506,7 +525,7 @@ class SqliteStore:
                 )
             rv = self._meta(conn, "rv") + 1
             new = objects.prepare_create(
-                self._resource, body, rv=rv, uid=str(uuid.uuid4()), now=self._clock()
+                self._resource, body, rv=rv, uid=str(uuid.uuid4()), now=self._settings.clock()
             )
             self._record(conn, rv=rv, kind=EventType.ADDED, obj=new)
         return new
@@ -567,7 +586,7 @@ class SqliteStore:
                     "'$.status', json(?)) WHERE resource = ? AND namespace = ? AND name = ?",
                     updates,
                 )
-                created = self._clock()
+                created = self._settings.clock()
                 conn.executemany(
                     "INSERT INTO events (rv, resource, namespace, type, body, created) SELECT ?, "
                     "resource, namespace, ?, body, ? FROM objects "
@@ -626,7 +645,7 @@ class SqliteStore:
             if stored["metadata"].get("finalizers"):
                 if stored["metadata"].get("deletionTimestamp"):
                     return stored
-                marked = objects.mark_deleting(stored, rv=rv, now=self._clock())
+                marked = objects.mark_deleting(stored, rv=rv, now=self._settings.clock())
                 self._record(conn, rv=rv, kind=EventType.MODIFIED, obj=marked)
                 return marked
             self._record(conn, rv=rv, kind=EventType.DELETED, obj=objects.with_resource_version(stored, rv))
@@ -659,8 +678,8 @@ class SqliteStore:
             changed=self._data_version_probe(),
             initial=initial,
             timeout=timeout,
-            poll_min=self._poll_min,
-            poll_max=self._poll_max,
+            poll_min=self._settings.poll_min,
+            poll_max=self._settings.poll_max,
         )
 
     # ---- watch plumbing ---------------------------------------------------------------
@@ -677,8 +696,12 @@ class SqliteStore:
             )
 
     def _retention(self) -> str:
-        kept = f"the store keeps the last {self._max_events} events"
-        return kept if self._max_event_age is None else f"{kept}, for at most {self._max_event_age:g}s"
+        kept = f"the store keeps the last {self._settings.max_events} events"
+        return (
+            kept
+            if self._settings.max_event_age is None
+            else f"{kept}, for at most {self._settings.max_event_age:g}s"
+        )
 
     def _events_after(
         self, position: int, namespace: str | None, kinds: Sequence[str] | None = None

@@ -29,7 +29,7 @@ def daemon(sockets: Path) -> Iterator[Running]:
 
 
 def test_calls_send_the_pod_and_decode_the_answers(daemon: Running) -> None:
-    with client.DaemonClient(daemon.socket, wait_s=1) as c:
+    with client.CniDaemonClient(daemon.socket, wait_s=1) as c:
         assert c.setup_pod(name="r1", kube_ns="lab", net_ns="/run/netns/x") is True
         assert c.destroy_pod(name="r1", kube_ns="lab") is True
         daemon.servicer.answers["CheckPod"] = pb.CheckPodResponse(ok=False, problems=["r1/eth1 is missing"])
@@ -63,7 +63,7 @@ def test_daemon_errors_become_cni_codes_with_the_daemon_message(
     daemon: Running, status: grpc.StatusCode, code: int
 ) -> None:
     daemon.servicer.answers["SetupPod"] = Failure(status, "r1: link uid 7: local_ip 'x' is not a CIDR")
-    with client.DaemonClient(daemon.socket, wait_s=1) as c, pytest.raises(CniError) as caught:
+    with client.CniDaemonClient(daemon.socket, wait_s=1) as c, pytest.raises(CniError) as caught:
         c.setup_pod(name="r1", kube_ns="lab", net_ns="/run/netns/x")
     assert caught.value.code == code
     assert caught.value.msg.startswith("SetupPod lab/r1: ")
@@ -101,7 +101,7 @@ class FakeClock:
 def test_no_daemon_fails_with_code_11_after_the_wait_with_backoff(sockets: Path) -> None:
     clock = FakeClock()
     path = str(sockets / "daemon.sock")
-    c = client.DaemonClient(path, wait_s=5, clock=clock, sleep=clock.sleep)
+    c = client.CniDaemonClient(path, wait_s=5, clock=clock, sleep=clock.sleep)
     with pytest.raises(CniError) as caught:
         c.setup_pod(name="r1", kube_ns="lab", net_ns="/run/netns/x")
     assert caught.value.code == 11
@@ -121,7 +121,7 @@ def test_a_stale_socket_is_named_as_such(sockets: Path) -> None:
     stale.close()
     assert client.probe(path) == "connection refused (a stale socket: the daemon is not running)"
     with pytest.raises(CniError) as caught:
-        client.DaemonClient(path, wait_s=0).destroy_pod(name="r1", kube_ns="lab")
+        client.CniDaemonClient(path, wait_s=0).destroy_pod(name="r1", kube_ns="lab")
     assert caught.value.code == 11
     assert "connection refused" in caught.value.details
 
@@ -131,7 +131,7 @@ def test_the_client_waits_for_a_daemon_that_starts_late(sockets: Path) -> None:
         starter = threading.Timer(0.3, daemon.start)
         starter.start()
         try:
-            with client.DaemonClient(daemon.socket, wait_s=20) as c:
+            with client.CniDaemonClient(daemon.socket, wait_s=20) as c:
                 assert c.setup_pod(name="r1", kube_ns="lab", net_ns="/run/netns/x")
         finally:
             starter.join()
@@ -142,7 +142,7 @@ def test_status_does_not_wait(sockets: Path) -> None:
     path = str(sockets / "daemon.sock")
     clock = FakeClock()
     with pytest.raises(CniError) as caught:
-        client.DaemonClient(path, wait_s=30, clock=clock, sleep=clock.sleep).status(timeout_s=1)
+        client.CniDaemonClient(path, wait_s=30, clock=clock, sleep=clock.sleep).status(timeout_s=1)
     assert clock.sleeps == []
     assert caught.value.code == 11
     assert "the socket does not exist" in caught.value.msg

@@ -79,3 +79,12 @@ def test_a_broken_state_file_is_named(tmp_path: Path) -> None:
     paths.state_file.write_text(json.dumps({"pods": []}))
     with pytest.raises(StateError, match=r"lab\.json: not a lab state file"):
         state.load(paths)
+
+
+def test_an_older_record_names_the_underlay_subnet(tmp_path: Path) -> None:
+    paths = lab_paths("demo", {"KUBEDTN_LAB_STATE_DIR": str(tmp_path)})
+    paths.state_dir.mkdir(parents=True)
+    paths.state_file.write_text(json.dumps({"name": "demo", "store": "s", "subnet": "172.31.0.0/24"}))
+    loaded = state.load(paths)
+    assert loaded is not None and loaded.underlay == "172.31.0.0/24"
+    assert "subnet" not in state.to_json(loaded) and state.to_json(loaded)["underlay"] == "172.31.0.0/24"

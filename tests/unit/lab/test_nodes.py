@@ -81,7 +81,7 @@ def test_a_running_lab_keeps_its_nodes_and_placements_and_refuses_others() -> No
         store="s",
         pods=(PodRecord("r1", "default", "l-r1", "node2"), PodRecord("r2", "default", "l-r2", "node1")),
         nodes=first.nodes,
-        subnet=first.subnet,
+        underlay=first.subnet,
     )
     again = plan_nodes(lab="l", count=None, pods=PODS, file_nodes={}, previous=previous)
     assert again is not None and again.nodes == first.nodes
@@ -118,7 +118,7 @@ def test_node_records_survive_the_state_file(tmp_path: Path) -> None:
         pods=(PodRecord("r1", "default", "l-r1", "node1"),),
         nodes=tuple(replace(n, pid=7, argv=("a", "b")) for n in plan.nodes),
         fabric="l+fabric",
-        subnet=plan.subnet,
+        underlay=plan.subnet,
     )
     state.save(paths, written)
     assert state.load(paths) == written
