@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from kubedtn.dataplane import Endpoint
 from kubedtn.errors import ValidationError
 from kubedtn.model import Link, LinkProperties, Topology
-from kubedtn.model.names import DEFAULT_NAMESPACE, VNI_MAX, VXLAN_VNI_BASE, uid_for_vni
+from kubedtn.model.names import VNI_MAX, VXLAN_VNI_BASE, uid_for_vni
+from kubedtn.model.namespace import DEFAULT_NAMESPACE
 from kubedtn.model.objects import link_from_dict
 from kubedtn.model.types import NO_PROPERTIES, PROPERTY_FIELDS
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb

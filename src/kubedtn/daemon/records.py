@@ -21,7 +21,7 @@ from kubedtn.daemon.types import split_key
 from kubedtn.dataplane import Dataplane
 from kubedtn.errors import ConflictError, NotFoundError, ValidationError
 from kubedtn.model import Topology, TopologyStatus
-from kubedtn.model.names import DEFAULT_NAMESPACE
+from kubedtn.model.namespace import DEFAULT_NAMESPACE
 from kubedtn.model.objects import ParsedTopology, status_to_dict
 from kubedtn.store import ObjectStore, retry_on_conflict
 

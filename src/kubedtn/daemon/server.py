@@ -54,7 +54,7 @@ from kubedtn.errors import (
     TemporaryError,
     ValidationError,
 )
-from kubedtn.model.names import DEFAULT_NAMESPACE
+from kubedtn.model.namespace import DEFAULT_NAMESPACE
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
 
