@@ -22,6 +22,7 @@ Modules:
 * ``errors``     — errors shaped after the API server's statuses (404, 409, 410, ...);
 * ``retry``      — retrying a read-modify-write that lost an optimistic-concurrency race;
 * ``sqlite``     — the embedded backend: one SQLite file shared by processes;
+* ``sqlitefile`` — that file's connections and write transactions;
 * ``watching``   — delivering a store's changes to watchers;
 * ``checkpoint`` — WAL checkpoints off the writers' path (the daemon's store);
 * ``factory``    — the store a command or process should open;
@@ -53,7 +54,8 @@ from kubedtn.store.objects import KubeObject
 from kubedtn.store.resource import TOPOLOGY, Resource
 from kubedtn.store.retry import retry_on_conflict
 from kubedtn.store.selectors import LabelSelector, parse_label_selector
-from kubedtn.store.sqlite import DEFAULT_STORE_PATH, STORE_ENV, SqliteStore, default_store_path
+from kubedtn.store.sqlite import DEFAULT_STORE_PATH, SqliteStore, default_store_path
+from kubedtn.store.sqlitefile import STORE_ENV
 
 __all__ = [
     "DEFAULT_STORE_PATH",

@@ -31,16 +31,16 @@ def _wal_bytes(path: Path) -> int:
 
 def test_a_daemons_store_leaves_checkpoints_to_the_checkpointer(tmp_path: Path) -> None:
     with SqliteStore(tmp_path / "store.db", background_checkpoints=True) as store:
-        conn = store._connection()
+        conn = store._db.connection()
         assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
         assert conn.execute("PRAGMA journal_size_limit").fetchone()[0] == WAL_KEEP_BYTES
 
 
 def test_other_stores_keep_sqlites_own_checkpoints(store: SqliteStore) -> None:
-    conn = store._connection()
+    conn = store._db.connection()
     assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
     assert conn.execute("PRAGMA journal_size_limit").fetchone()[0] == WAL_KEEP_BYTES
-    assert store._checkpointer is None
+    assert store._db.checkpointer is None
 
 
 def test_one_checkpointer_per_file_and_process(tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_a_log_that_stays_long_is_not_checkpointed_after_every_commit(tmp_path: 
     path = tmp_path / "store.db"
     with SqliteStore(path, background_checkpoints=True) as store:
         checkpointer = Checkpointer(str(path), limit=0)  # "too long" from the first byte
-        store._checkpointer = checkpointer
+        store._db.checkpointer = checkpointer
         for i in range(2 * COMMITS_BETWEEN):
             store.create(_big_topology(f"t{i}", 10))
             checkpointer.wait(timeout=30)
@@ -89,7 +89,7 @@ def test_a_short_log_starts_no_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     with SqliteStore(path, background_checkpoints=True) as store:
         checkpointer = Checkpointer(str(path), limit=WAL_LIMIT_BYTES)
-        store._checkpointer = checkpointer
+        store._db.checkpointer = checkpointer
         store.create(_big_topology("small", 10))
         checkpointer.wait(timeout=30)
         assert checkpointer.runs == 0
@@ -107,14 +107,14 @@ def test_a_due_checkpoint_waits_for_a_pause_in_the_commits(tmp_path: Path) -> No
     path = tmp_path / "store.db"
     with SqliteStore(path, background_checkpoints=True) as store:
         patient = Checkpointer(str(path), limit=0, quiet=60, patience=1.0)
-        store._checkpointer = patient
+        store._db.checkpointer = patient
         store.create(_big_topology("t", 10))  # due at once (limit 0), but no pause yet
         patient.wait(timeout=0.05)
         assert patient.runs == 0
         patient.wait(timeout=30)  # (after its patience, it runs anyway)
         assert patient.runs == 1
         hasty = Checkpointer(str(path), limit=0, quiet=60, patience=0.05)  # waits 50 ms at most
-        store._checkpointer = hasty
+        store._db.checkpointer = hasty
         store.create(_big_topology("u", 10))
         hasty.wait(timeout=30)
         assert hasty.runs == 1
