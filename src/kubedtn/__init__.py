@@ -1,4 +1,4 @@
-"""kubedtn: digital twin networks — a CNI plugin, node daemon, controller and one-host lab."""
+"""kubedtn: digital twin networks — a CNI plugin, a node daemon and a one-host lab."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The gRPC side: thin servicers over the link manager, and the two listeners.
 
 * TCP ``GRPC_PORT`` (every interface of the node namespace, or ``--grpc-bind``): ``Local``
-  and ``Remote`` — the controller, peer daemons, kube-dtn clients;
+  and ``Remote`` — peer daemons and kube-dtn clients;
 * the unix socket (mode 0600 in a 0700 directory): ``Local`` only — the CNI plugin and the lab.
 
 Errors become gRPC status codes here and only here:

@@ -137,7 +137,7 @@ class PodSetup:
         return result
 
     def add_links(self, pod: PodRef, links: Sequence[Link]) -> PodOutcome:
-        """Plumb these links of an alive pod (the controller's AddLinks); a pod that is not
+        """Plumb these links of an alive pod (AddLinks, as kube-dtn's controller calls it); a pod that is not
         up yet gets them at SetupPod."""
         topo = self.records.strict(pod.namespace, pod.name)
         if topo is None:

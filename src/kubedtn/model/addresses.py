@@ -81,7 +81,7 @@ def _plain_ipv4_host(text: str) -> bool:
 def parse_cidr(text: str) -> str:
     """``"10.0.0.1/24"`` → canonical ``"10.0.0.1/24"``; IPv6 compressed and lower-case.
 
-    Cached: the daemon and controller parse the same objects again on every event.
+    Cached: the daemon parses the same objects again on every event.
     """
     if _plain_ipv4_host(text):
         return text

@@ -1,7 +1,7 @@
 """The resolved Topology types: frozen, numeric, already checked.
 
 Raw Kubernetes-shaped dicts become these through ``kubedtn.model.documents``; every
-other layer (dataplane, daemon, controller, lab) works with these types only.
+other layer (dataplane, daemon, lab) works with these types only.
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ class Condition:
 
 @dataclass(frozen=True)
 class TopologyStatus:
-    """What the daemon/controller observed (kube-dtn's status plus conditions)."""
+    """What the daemons observed (kube-dtn's status plus conditions)."""
 
     src_ip: str = ""  # IP of the node the pod runs on
     net_ns: str = ""  # network namespace path of the pod

@@ -1,4 +1,4 @@
-"""The embedded store: one SQLite file shared by the CLI, the daemon and the controller.
+"""The embedded store: one SQLite file shared by the CLI, the lab and the daemons.
 
 Concurrency: every read-modify-write runs in one ``BEGIN IMMEDIATE`` transaction
 (writers queue on SQLite's lock, up to ``busy_timeout``), reads see a snapshot (WAL),

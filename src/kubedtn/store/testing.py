@@ -1,4 +1,4 @@
-"""A throwaway store for tests of modules that use one (controller, daemon, lab)."""
+"""A throwaway store for tests of modules that use one (daemon, lab)."""
 
 from __future__ import annotations
 
