@@ -52,8 +52,8 @@ def main() -> None:
 
 def _leave(code: object) -> None:
     """Exit now, skipping the interpreter's teardown: freeing a command's objects one by one
-    (a lab's parsed topologies, the gRPC and store modules) took 50-100 ms after `lab up`
-    had printed its summary. Output is flushed and logging shut down first; nothing else
+    (a lab's parsed topologies, the gRPC and store modules) took a noticeable time after
+    `lab up` had printed its summary. Output is flushed and logging shut down first; nothing else
     this program writes is left in a buffer (files are closed where they are written)."""
     if isinstance(code, str):
         print(code, file=sys.stderr)

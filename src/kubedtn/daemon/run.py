@@ -41,9 +41,9 @@ OWN_NETNS = "/proc/self/ns/net"
 
 # Python's cyclic garbage collector, set for a daemon whose requests make many short-lived
 # containers (link specs, plans, status dicts, netlink requests), all freed by reference
-# counting. With the default thresholds (700, 10, 10), a SetupPods of 1000 cross-node
-# links ran one or two full collections of 30-43 ms each, in the middle of the request,
-# and they found nothing to free. The young generation is now collected every 50 000
+# counting. With the default thresholds (700, 10, 10), a large SetupPods ran full
+# collections in the middle of the request, and they found nothing to free (the commit
+# that tuned this has the numbers). The young generation is now collected every 50 000
 # allocations, so a full collection comes about 57 times more rarely (50 000 x 20 x 20
 # against 700 x 10 x 10); what start-up left alive (modules, gRPC, the store) is frozen
 # out of every collection.

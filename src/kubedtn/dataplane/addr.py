@@ -1,4 +1,5 @@
-"""Fast address handling for bulk work (``ipaddress`` costs ~90 µs per interface CIDR).
+"""Fast address handling for bulk work (``ipaddress`` is slow per interface CIDR, and a
+lab has thousands).
 
 ``parse_cidr`` checks the form an interface address must have for the kernel and gives
 its parts; canonical text is what ``inet_ntop`` prints, which is also how addresses read

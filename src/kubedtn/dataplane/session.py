@@ -215,8 +215,8 @@ class Session:
 
         For settings of existing interfaces (addresses, qdiscs, link attributes): the kernel
         takes those for different namespaces partly in parallel, and one thread's parsing of
-        acknowledgements overlaps another's kernel time (`lab up`, 1000 veth links on 2 CPUs:
-        one thread 217-249 ms, two 177-184, four 167-172). Not for creations: those
+        acknowledgements overlaps another's kernel time (measured with `lab up`: four threads
+        did best, see the commit that added this). Not for creations: those
         serialise on RTNL (two `ip -batch` halves at once take as long as one whole).
         """
         if threads <= 1:

@@ -1,8 +1,8 @@
 """Loading YAML streams fast, with exactly PyYAML's safe-load result.
 
 PyYAML's C loader parses in C but builds every node, resolves every plain scalar's type
-(a regular-expression search) and constructs every object in Python: for a 200-pod lab
-file that is about 100 ms, two thirds of it after parsing. Topology files are plain
+(a regular-expression search) and constructs every object in Python, and for a large lab
+file that work, not the parsing, is most of the time. Topology files are plain
 mappings, lists and scalars whose keys and many values repeat, so ``load_all`` builds the
 objects straight from libyaml's events and resolves each distinct plain scalar once.
 

@@ -1,9 +1,9 @@
 """WAL checkpoints of a store file, off the writers' path.
 
 SQLite's default is that the commit which grows the write-ahead log past 1000 pages
-copies the log back into the database file and syncs it, inside that commit. Measured
-on this project's VMs, a commit of 200 status writes took 2-3 ms, and 14-15 ms when it
-also did the checkpoint (every third such commit). That commit is often the last step of
+copies the log back into the database file and syncs it, inside that commit, which then
+takes several times as long as the others (the commit that moved checkpoints here has the
+numbers). That commit is often the last step of
 a request someone waits for (a daemon recording the links it just made). So a daemon's
 store (``background_checkpoints``) turns automatic checkpoints off on its connections
 (``PRAGMA wal_autocheckpoint=0``). After each
@@ -52,7 +52,7 @@ class Checkpointer:
 
     The thread waits for a pause in this process's commits (``quiet`` seconds, at most
     ``patience``): a request that commits several times, as a daemon's do, is not slowed
-    by a checkpoint between its writes (one of 10-22 ms ran so, measured)."""
+    by a checkpoint between its writes."""
 
     def __init__(
         self, path: str, *, limit: int = WAL_LIMIT_BYTES, quiet: float = QUIET_S, patience: float = PATIENCE_S

@@ -185,7 +185,7 @@ class SqliteFile:
 
         SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50 then 100 ms
         between tries, so a writer that meets another's batch may sleep on long after that
-        batch committed (two node daemons recording at once lost 30-60 ms so). Writers here
+        batch committed (two node daemons recording at once lost time so). Writers here
         hold the lock for milliseconds: poll every half millisecond instead.
         """
         conn.execute("PRAGMA busy_timeout = 0")
