@@ -192,11 +192,7 @@ class NetlinkDataplane:
         errors: dict[int, DataplaneError] = {}
         for i, lp in enumerate(plan.links):
             if lp.verdict == "refuse":
-                errors[i] = (
-                    NotOursError(lp.reason)
-                    if "not created by kubedtn" in lp.reason
-                    else DataplaneError(lp.reason)
-                )
+                errors[i] = NotOursError(lp.reason) if lp.foreign else DataplaneError(lp.reason)
         label = session.labels
 
         # 1. deletions

@@ -94,6 +94,7 @@ class LinkPlan:
     link: LinkSpec
     verdict: Verdict
     reason: str = ""  # why replaced or refused
+    foreign: bool = False  # refused because an interface of its name is not kubedtn's
     deletes: tuple[Deletion, ...] = ()
     ends: tuple[EndPlan, ...] = ()
     # For creation: namespace of the socket that sends the create request, and the
@@ -282,6 +283,7 @@ def _plan_link(link: LinkSpec, ctx: _Context, alloc: IndexAllocator) -> LinkPlan
                 "refuse",
                 f"{st.label}/{live.name} exists and is a {live.kind or 'device'} not created by kubedtn "
                 f"(group {live.group}); it is left alone — remove or rename it",
+                foreign=True,
             )
     node: NsKey | None = None
     node_index = 0

@@ -122,7 +122,7 @@ def test_wrong_kind_is_replaced_and_foreign_is_refused() -> None:
 
     st = states(a=[iface("eth1", 4, kind="vxlan", group=0)])
     (lp,) = plan_apply([veth_spec()], states=st, ns_of=NS, group=GROUP).links
-    assert lp.verdict == "refuse" and "not created by kubedtn (group 0)" in lp.reason
+    assert lp.verdict == "refuse" and lp.foreign and "not created by kubedtn (group 0)" in lp.reason
     assert not lp.ends and not lp.deletes
 
 
@@ -156,6 +156,7 @@ def test_vxlan_with_another_vni_is_replaced_and_missing_underlay_refused() -> No
     assert (
         lp.verdict == "refuse" and "underlay device nope does not exist in node namespace node" in lp.reason
     )
+    assert not lp.foreign
 
 
 def test_macvlan_on_another_parent_is_replaced() -> None:
