@@ -19,8 +19,9 @@ from kubedtn.dataplane import Endpoint, NamespaceNotFoundError, NetlinkDataplane
 from kubedtn.errors import KubedtnError
 from kubedtn.model.names import VXLAN_VNI_BASE, vni_for_link
 from kubedtn.store import SqliteStore
-from tests.integration.daemon.topologies import link, load, pair, read, ready, topology
+from tests.integration.daemon.topologies import load, pair, read, ready, topology
 from tests.support.netns import NamespacePool, links_by_name, path, sh, udp_echo, wait_until
+from tests.support.topologies import link
 
 pytestmark = pytest.mark.root
 

@@ -17,9 +17,10 @@ from kubedtn.errors import ValidationError
 from kubedtn.model.objects import link_from_dict
 from kubedtn.store import SqliteStore
 from tests.integration.daemon.conftest import HOST_IP, CountingDataplane
-from tests.integration.daemon.topologies import link, load, pair, read, ready, ring, topology
+from tests.integration.daemon.topologies import load, pair, read, ready, ring, topology
 from tests.support import kernel
 from tests.support.netns import NamespacePool, links_by_name, path, qdiscs, sh, udp_echo
+from tests.support.topologies import link
 
 pytestmark = pytest.mark.root
 

@@ -7,22 +7,7 @@ from typing import Any
 from kubedtn.model import Topology
 from kubedtn.model.objects import topology_from_dict
 from kubedtn.store import ObjectStore
-
-
-def link(
-    uid: int, peer: str, local: str, remote: str, *, ip: str, peer_ip: str, rate: str | None = None
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "uid": uid,
-        "peer_pod": peer,
-        "local_intf": local,
-        "peer_intf": remote,
-        "local_ip": ip,
-        "peer_ip": peer_ip,
-    }
-    if rate:
-        out["properties"] = {"rate": rate}
-    return out
+from tests.support.topologies import link
 
 
 def topology(name: str, links: list[dict[str, Any]], namespace: str = "default") -> dict[str, Any]:

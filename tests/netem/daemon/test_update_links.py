@@ -8,8 +8,9 @@ from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.types import PodRef, SetupRequest
 from kubedtn.model.objects import link_from_dict
 from kubedtn.store import SqliteStore
-from tests.integration.daemon.topologies import link, load, pair, read
+from tests.integration.daemon.topologies import load, pair, read
 from tests.support.netns import NamespacePool, links_by_name, path, qdiscs
+from tests.support.topologies import link
 
 pytestmark = [pytest.mark.root, pytest.mark.netem]
 

@@ -5,13 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-
-def link(
-    uid: int = 1, peer: str = "r2", local: str = "eth1", remote: str = "eth1", **extra: Any
-) -> dict[str, Any]:
-    out: dict[str, Any] = {"uid": uid, "peer_pod": peer, "local_intf": local, "peer_intf": remote}
-    out.update(extra)
-    return out
+from tests.support.topologies import link
 
 
 def topology(
@@ -30,17 +24,17 @@ def ring() -> list[dict[str, Any]]:
     return [
         topology(
             "r1",
-            link(1, "r2", "eth1", "eth1", local_ip="10.0.12.1/24", peer_ip="10.0.12.2/24"),
-            link(2, "r3", "eth2", "eth1", local_ip="10.0.13.1/24", peer_ip="10.0.13.3/24"),
+            link(1, "r2", "eth1", "eth1", ip="10.0.12.1/24", peer_ip="10.0.12.2/24"),
+            link(2, "r3", "eth2", "eth1", ip="10.0.13.1/24", peer_ip="10.0.13.3/24"),
         ),
         topology(
             "r2",
-            link(1, "r1", "eth1", "eth1", local_ip="10.0.12.2/24", peer_ip="10.0.12.1/24"),
-            link(3, "r3", "eth2", "eth2", local_ip="10.0.23.2/24", peer_ip="10.0.23.3/24"),
+            link(1, "r1", "eth1", "eth1", ip="10.0.12.2/24", peer_ip="10.0.12.1/24"),
+            link(3, "r3", "eth2", "eth2", ip="10.0.23.2/24", peer_ip="10.0.23.3/24"),
         ),
         topology(
             "r3",
-            link(2, "r1", "eth1", "eth2", local_ip="10.0.13.3/24", peer_ip="10.0.13.1/24"),
-            link(3, "r2", "eth2", "eth2", local_ip="10.0.23.3/24", peer_ip="10.0.23.2/24"),
+            link(2, "r1", "eth1", "eth2", ip="10.0.13.3/24", peer_ip="10.0.13.1/24"),
+            link(3, "r2", "eth2", "eth2", ip="10.0.23.3/24", peer_ip="10.0.23.2/24"),
         ),
     ]

@@ -25,7 +25,8 @@ from kubedtn.model import crd
 from kubedtn.model.documents import load_topologies
 from kubedtn.model.objects import topology_problems, topology_to_dict
 from kubedtn.model.types import Link, LinkProperties, Topology
-from tests.unit.model.helpers import link, ring, topology
+from tests.support.topologies import link
+from tests.unit.model.helpers import ring, topology
 
 REPO = Path(__file__).resolve().parents[3]
 COMMITTED = REPO / "manifests" / "crd" / "kubedtn.io_topologies.yaml"
@@ -90,7 +91,7 @@ def test_schema_is_structural_and_portable() -> None:
 
 
 def _with(change: dict[str, Any], where: str = "link") -> dict[str, Any]:
-    obj = topology("r1", link(1, "r2", local_ip="10.0.0.1/24", peer_ip="10.0.0.2/24"))
+    obj = topology("r1", link(1, "r2", ip="10.0.0.1/24", peer_ip="10.0.0.2/24"))
     target = obj["spec"]["links"][0]
     if where == "properties":
         target = target.setdefault("properties", {})

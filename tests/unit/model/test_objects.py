@@ -16,7 +16,8 @@ from kubedtn.model.objects import (
     topology_problems,
     topology_to_dict,
 )
-from tests.unit.model.helpers import link, topology
+from tests.support.topologies import link
+from tests.unit.model.helpers import topology
 
 
 def problems_of(obj: Any) -> list[str]:
@@ -33,7 +34,7 @@ def test_parses_every_field() -> None:
             "r2",
             "eth1",
             "eth3",
-            local_ip="10.0.0.1/24, FD00::1/64",
+            ip="10.0.0.1/24, FD00::1/64",
             peer_ip="10.0.0.2/24,fd00::2/64",
             local_mac="02:AA:00:00:00:01",
             peer_mac="02:aa:00:00:00:02",
@@ -98,7 +99,7 @@ def test_namespace_defaults_and_peer_kinds() -> None:
 
 
 def test_round_trip_through_dict() -> None:
-    obj = topology("r1", link(1, "r2", local_ip="10.0.0.1/24", properties={"latency": "1.5s", "loss": "1%"}))
+    obj = topology("r1", link(1, "r2", ip="10.0.0.1/24", properties={"latency": "1.5s", "loss": "1%"}))
     topo = topology_from_dict(obj)
     again = topology_from_dict(topology_to_dict(topo))
     assert again == topo
@@ -281,9 +282,7 @@ def test_kube_dtn_uid_may_be_a_numeric_string() -> None:
 
 
 def test_kube_dtn_empty_strings_mean_absent() -> None:
-    topo = topology_from_dict(
-        topology("r1", link(1, "r2", local_ip="", local_mac=""), api="y-young.github.io/v1")
-    )
+    topo = topology_from_dict(topology("r1", link(1, "r2", ip="", local_mac=""), api="y-young.github.io/v1"))
     assert topo.links[0].local_ips == ()
     assert topo.links[0].local_mac is None
 

@@ -10,7 +10,8 @@ from kubedtn.errors import ValidationError
 from kubedtn.model import Link, Topology
 from kubedtn.model.objects import topology_from_dict
 from kubedtn.model.validate import check_set, set_problems, validate_topology
-from tests.unit.model.helpers import link, ring, topology
+from tests.support.topologies import link
+from tests.unit.model.helpers import ring, topology
 
 
 def parsed(objs: list[dict[str, Any]]) -> list[Topology]:
@@ -100,8 +101,8 @@ def test_addresses_optional_on_one_end() -> None:
 
 def test_dual_stack_order_does_not_matter() -> None:
     objs = [
-        topology("a", link(1, "b", local_ip="10.0.0.1/24,fd00::1/64", peer_ip="10.0.0.2/24,fd00::2/64")),
-        topology("b", link(1, "a", local_ip="fd00::2/64,10.0.0.2/24", peer_ip="10.0.0.1/24,fd00::1/64")),
+        topology("a", link(1, "b", ip="10.0.0.1/24,fd00::1/64", peer_ip="10.0.0.2/24,fd00::2/64")),
+        topology("b", link(1, "a", ip="fd00::2/64,10.0.0.2/24", peer_ip="10.0.0.1/24,fd00::1/64")),
     ]
     assert set_problems(parsed(objs)) == []
 
