@@ -25,8 +25,7 @@ from tests.support.netns import qdiscs, udp_echo, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
-SAMPLES = Path("/work/shared/reference/kube-dtn-samples")
-REPO_SAMPLES = zipapp.REPO / "examples"
+SAMPLES = zipapp.REPO / "examples" / "kube-dtn"  # kube-dtn's own files (see SOURCE.md there)
 RING_LINKS = {  # kube-dtn's 3-node ring: pod → {interface: address}
     "r1": {"eth1": "12.12.12.1/24", "eth2": "13.13.13.1/24"},
     "r2": {"eth1": "12.12.12.2/24", "eth2": "23.23.23.2/24"},
@@ -35,10 +34,7 @@ RING_LINKS = {  # kube-dtn's 3-node ring: pod → {interface: address}
 
 
 def sample(name: str) -> Path:
-    for directory in (REPO_SAMPLES / "kube-dtn", REPO_SAMPLES, SAMPLES):
-        if (directory / name).exists():
-            return directory / name
-    pytest.skip(f"kube-dtn sample {name} not found")
+    return SAMPLES / name
 
 
 def load(daemon: DaemonHandle, objects: list[dict[str, Any]]) -> None:
