@@ -25,6 +25,7 @@ from kubedtn.lab.names import (
 if TYPE_CHECKING:
     from kubedtn.lab.state import NodeRecord
     from kubedtn.lab.status import LabStatus
+    from kubedtn.lab.teardown import DownResult
     from kubedtn.lab.view import PodView
 
 _name = click.option(
@@ -302,23 +303,41 @@ def exec(lab: str | None, pod: str, command: Sequence[str]) -> None:
 @lab.command()
 @_name
 @click.option("--no-progress", is_flag=True, help="No progress output on stderr.")
-def down(lab: str | None, no_progress: bool) -> None:
+@click.argument("files", nargs=-1, metavar="[FILE|DIR...]")
+def down(lab: str | None, no_progress: bool, files: Sequence[str]) -> None:
     """Take the lab down: pods, namespaces, store objects, bridge, the daemon it started.
 
+    With FILEs (as containerlab's destroy -t FILE), the labs brought up from them.
     Leaves nothing behind; running it again (or on a lab that is not up) does nothing.
     """
     from kubedtn.lab.progress import Progress
     from kubedtn.lab.status import choose_lab
     from kubedtn.lab.teardown import down as lab_down
+    from kubedtn.lab.teardown import labs_from_files
 
     try:
-        name = choose_lab(lab)
-        result = lab_down(name, progress=Progress(name, enabled=not no_progress))
+        names, unmatched = labs_from_files(files, lab) if files else ([choose_lab(lab)], [])
     except KubedtnError as e:
         fail(e)
+    for f in unmatched:
+        click.echo(f"{f}: no lab is up from it; nothing to do")
+    failed = False
+    for name in names:
+        try:
+            result = lab_down(name, progress=Progress(name, enabled=not no_progress))
+        except KubedtnError as e:
+            fail(e)
+        failed |= _report_down(result)
+    if failed:
+        sys.exit(1)
+
+
+def _report_down(result: DownResult) -> bool:
+    """Prints what ``lab down`` did; True when something could not be removed."""
+    name = result.lab
     if not result.existed:
         click.echo(f"lab {name}: not up; nothing to do")
-        return
+        return False
     parts = [f"{result.pods} pods", f"{result.objects} store objects"]
     if result.bridge_removed:
         parts.append(f"bridge {result.bridge_removed}")
@@ -331,4 +350,4 @@ def down(lab: str | None, no_progress: bool) -> None:
         click.echo(f"error: {problem}", err=True)
     if result.problems:
         click.echo(f"lab {name}: run `kubedtn lab down --name {name}` again to finish", err=True)
-        sys.exit(1)
+    return bool(result.problems)

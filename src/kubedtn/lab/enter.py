@@ -42,23 +42,36 @@ def _call(result: int, what: str) -> None:
 
 
 def find_pod(pod: str, *, lab: str | None) -> tuple[LabState, PodRecord]:
-    """The lab and record of ``pod`` (``name`` or ``namespace/name``); with no ``lab`` given,
-    the one lab that has such a pod."""
-    kube_ns, name = split_pod(pod)
+    """The lab and record of ``pod``: ``namespace/name``, or a bare ``name`` in whichever
+    Kubernetes namespace has it; with no ``lab`` given, in whichever lab has it. Exactly one
+    pod must match: else the error says where the pods of that name are."""
+    kube_ns, name = split_pod(pod) if "/" in pod else (None, pod)
     labs = [lab] if lab else known_labs()
-    found: list[tuple[LabState, PodRecord]] = []
+    named: list[tuple[LabState, PodRecord]] = []  # every pod of that name, in any namespace
     for candidate in labs:
         current = state.load(lab_paths(candidate))
-        record = current.pod(kube_ns, name) if current else None
-        if current is not None and record is not None:
-            found.append((current, record))
+        if current is not None:
+            named += [(current, record) for record in current.pods if record.name == name]
+    found = [(s, r) for s, r in named if kube_ns is None or r.kube_ns == kube_ns]
+    if len(found) == 1:
+        return found[0]
     if not found:
         where = f"lab {lab}" if lab else f"any lab ({', '.join(labs) or 'there are none'})"
-        raise NotFoundError(f"pod {pod} is not in {where}")
-    if len(found) > 1:
-        names = ", ".join(s.name for s, _ in found)
-        raise KubedtnError(f"pod {pod} is in several labs ({names}); say which with --name")
-    return found[0]
+        elsewhere = f"; {_places(named)}" if named else ""
+        raise NotFoundError(f"pod {pod} is not in {where}{elsewhere}")
+    labs_found = sorted({s.name for s, _ in found})
+    if len(labs_found) > 1 and len({r.kube_ns for _, r in found}) == 1:
+        raise KubedtnError(f"pod {pod} is in several labs ({', '.join(labs_found)}); say which with --name")
+    also = " and --name LAB" if len(labs_found) > 1 else ""
+    raise KubedtnError(f"pod {pod} is ambiguous ({_places(found)}): give NAMESPACE/{name}{also}")
+
+
+def _places(pods: Sequence[tuple[LabState, PodRecord]]) -> str:
+    """``lab kdtn has default/r1 and team/r1``; ``lab a has team/r1, lab b has team/r1``."""
+    by_lab: dict[str, list[str]] = {}
+    for s, record in pods:
+        by_lab.setdefault(s.name, []).append(record.key)
+    return ", ".join(f"lab {lab} has {' and '.join(keys)}" for lab, keys in sorted(by_lab.items()))
 
 
 def enter_netns(path: str, *, private_sys: bool = True) -> None:

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubedtn.dataplane import delete_namespaces
-from kubedtn.errors import KubedtnError
+from kubedtn.errors import KubedtnError, NotFoundError
 from kubedtn.lab import cnimode, daemonproc, fabric, nodedaemons, state, topostore
 from kubedtn.lab.client import LabDaemonClient
-from kubedtn.lab.names import LabPaths, lab_paths
+from kubedtn.lab.names import LabPaths, known_labs, lab_paths
 from kubedtn.lab.progress import Progress
 from kubedtn.lab.state import LabState, PodRecord
 from kubedtn.store import ObjectStore, open_store
@@ -39,6 +39,35 @@ class DownResult:
     bridge_removed: str = ""
     nodes: int = 0  # simulated nodes removed (namespaces and daemons)
     problems: list[str] = field(default_factory=list)  # what could not be done cleanly
+
+
+def labs_from_files(files: Sequence[str], lab: str | None) -> tuple[list[str], list[str]]:
+    """The labs ``lab down FILE...`` takes down, and the files no lab was brought up from.
+
+    As containerlab's ``destroy -t FILE``: a lab goes when its last ``lab up`` was given
+    one of the files, or a directory holding it. With ``lab`` (--name), only that lab,
+    which must be one of them if it is up."""
+    wanted: list[Path] = []
+    for f in files:
+        path = Path(f)
+        if not path.exists():
+            raise NotFoundError(f"{f}: no such file or directory (give the files `lab up` was given)")
+        wanted.append(path.resolve())
+    held: dict[str, tuple[Path, ...]] = {}
+    for name in [lab] if lab else known_labs():
+        current = state.load(lab_paths(name))
+        if current is not None:
+            held[name] = tuple(Path(s) for s in current.sources)
+
+    def from_file(name: str, path: Path) -> bool:
+        return any(path == s or s in path.parents for s in held[name])
+
+    labs = [name for name in held if any(from_file(name, w) for w in wanted)]
+    if lab and lab in held and not labs:
+        were = ", ".join(map(str, held[lab])) or "none recorded"
+        raise KubedtnError(f"lab {lab} was not brought up from {', '.join(files)} (its files: {were})")
+    unmatched = [f for f, w in zip(files, wanted, strict=True) if not any(from_file(n, w) for n in labs)]
+    return ([lab] if lab else labs), unmatched
 
 
 def _daemon_answers(paths: LabPaths) -> bool:

@@ -22,6 +22,7 @@ from kubedtn.model.documents import dump_yaml
 from kubedtn.store import open_store
 from tests.support.lab import LabEnv, ifindexes, kubedtn, veth_aliases
 from tests.support.netns import qdiscs, udp_echo
+from tests.support.topologies import link
 
 pytestmark = pytest.mark.root
 
@@ -247,3 +248,52 @@ def test_sigkill_of_the_daemon_halfway_through_50_pods(lab: LabEnv, tmp_path: Pa
         for alias in aliases:
             seen[alias] = seen.get(alias, 0) + 1
     assert len(seen) == links and set(seen.values()) == {2}  # every link once, both of its ends
+
+
+def _topology(name: str, namespace: str, *links: dict[str, object]) -> dict[str, object]:
+    return {
+        "apiVersion": "kubedtn.io/v1",
+        "kind": "Topology",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"links": list(links)},
+    }
+
+
+def test_a_bare_pod_name_finds_its_kubernetes_namespace(lab: LabEnv, tmp_path: Path) -> None:
+    # team/r1 - team/r2 (uid 1) and default/r1 - default/r3 (uid 2): r2 is only in team, r1 in both
+    a, b = "10.1.0.1/24", "10.1.0.2/24"
+    c, d = "10.2.0.1/24", "10.2.0.3/24"
+    objects = [
+        _topology("r1", "team", link(1, "r2", ip=a, peer_ip=b)),
+        _topology("r2", "team", link(1, "r1", ip=b, peer_ip=a)),
+        _topology("r1", "default", link(2, "r3", ip=c, peer_ip=d)),
+        _topology("r3", "default", link(2, "r1", ip=d, peer_ip=c)),
+    ]
+    path = tmp_path / "two-namespaces.yaml"
+    path.write_text(dump_yaml(objects))
+    kubedtn(lab, "lab", "up", "--name", lab.name, "--no-progress", str(path), check=True)
+
+    shown = kubedtn(lab, "lab", "exec", "r2", "--", "ip", "-o", "addr", "show", "dev", "eth1", check=True)
+    assert "10.1.0.2/24" in shown.stdout  # team/r2's namespace, without saying "team/"
+    out = kubedtn(lab, "link", "set", "r2", "eth1", "--rate", "10mbit", check=True)
+    assert out.stdout.startswith("team/r2/eth1 (link 1): ")
+    (root,) = [q for q in qdiscs(f"{lab.name}-team_r2", "eth1") if q.get("root")]
+    assert root["kind"] == "tbf" and root["options"]["rate"] == 10_000_000 // 8
+
+    both = kubedtn(lab, "lab", "exec", "r1", "--", "true")
+    assert both.returncode == 1
+    assert (
+        f"pod r1 is ambiguous (lab {lab.name} has default/r1 and team/r1): give NAMESPACE/r1" in both.stderr
+    )
+    team = kubedtn(lab, "lab", "exec", "team/r1", "--", "ip", "-o", "addr", "show", "dev", "eth1", check=True)
+    assert "10.1.0.1/24" in team.stdout
+
+
+def test_down_with_the_file_takes_down_the_lab_brought_up_from_it(lab: LabEnv) -> None:
+    kubedtn(lab, "lab", "up", "--name", lab.name, "--no-progress", str(KUBE_DTN_3NODE), check=True)
+    lab.note_daemon()
+    down = kubedtn(lab, "lab", "down", "--no-progress", str(KUBE_DTN_3NODE), check=True)
+    assert f"lab {lab.name}: removed 3 pods, 3 store objects" in down.stdout
+    assert lab.leftovers() == []
+    again = kubedtn(lab, "lab", "down", str(KUBE_DTN_3NODE), check=True)
+    assert again.stdout.strip() == f"{KUBE_DTN_3NODE}: no lab is up from it; nothing to do"
