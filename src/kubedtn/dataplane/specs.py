@@ -22,7 +22,7 @@ from kubedtn.dataplane.addr import Cidr, parse_cidr, parse_ip
 from kubedtn.errors import ValidationError
 from kubedtn.model import LinkProperties
 from kubedtn.model.addresses import MAC_ACCEPTS, parse_mac
-from kubedtn.model.names import interface_name_problem
+from kubedtn.model.names import interface_name_problem, naming_uid
 from kubedtn.model.units import UnitError, quoted
 
 VXLAN_PORT: Final = 4789
@@ -229,13 +229,19 @@ def validate_links(links: Sequence[LinkSpec]) -> None:
         if not isinstance(link, VethSpec | VxlanSpec | MacvlanSpec):
             problems.append(f"{where}: {type(link).__name__} is not a VethSpec, VxlanSpec or MacvlanSpec")
             continue
+        start = len(problems)
         problems += link_problems(link, where)
         if link.uid in uids:
             problems.append(f"{where}.uid: {link.uid} is also the uid of links[{uids[link.uid]}]")
         uids.setdefault(link.uid, i)
+        naming_uid(problems, link.uid, start=start, uid_path=f"{where}.uid:")
         for ep in link.endpoints:
             if ep.ref in seen and seen[ep.ref] != i:
-                problems.append(f"{where}: interface {ep.ref} is also an end of links[{seen[ep.ref]}]")
+                j = seen[ep.ref]
+                problems.append(
+                    f"{where}: interface {ep.ref} is also an end of links[{j}] (uid {links[j].uid}); "
+                    f"this link is uid {link.uid}"
+                )
             seen.setdefault(ep.ref, i)
     if problems:
         raise ValidationError(problems)

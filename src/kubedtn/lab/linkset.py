@@ -25,6 +25,7 @@ from kubedtn.lab.client import LabDaemonClient
 from kubedtn.lab.enter import find_pod
 from kubedtn.lab.names import lab_paths, pod_text
 from kubedtn.model import Link, LinkProperties, PeerKind, Topology
+from kubedtn.model.names import naming_uid
 from kubedtn.model.objects import link_to_dict, topology_from_dict
 from kubedtn.store import ObjectStore, open_store, retry_on_conflict
 
@@ -66,7 +67,11 @@ def change_end(topo: Topology, index: int, given: Mapping[str, str], *, clear: b
     raw: dict[str, Any] = {} if clear else dict(link.properties.to_strings())
     raw.update(given)
     where = f"{topo.key}: spec.links[{index}].properties"
-    new = LinkProperties.from_strings(raw, where=where)
+    try:
+        new = LinkProperties.from_strings(raw, where=where)
+    except ValidationError as e:
+        naming_uid(e.problems, link.uid)
+        raise
     return EndChange(topo.namespace, topo.name, index, replace(link, properties=new), link.properties)
 
 

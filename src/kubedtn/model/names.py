@@ -102,6 +102,17 @@ def namespace_vni_offset(namespace: str) -> int:
     return int.from_bytes(digest[:8], "big") % UID_SPACE
 
 
+def naming_uid(problems: list[str], uid: object, *, start: int = 0, uid_path: str = "") -> None:
+    """Ends each problem line about one link from ``start`` on with its uid, ``(uid 7)``: a
+    list index alone changes as links are added or removed, the uid is how the user knows
+    the link. Lines about the uid itself (their path is ``uid_path``) already show it."""
+    if not isinstance(uid, int) or isinstance(uid, bool):
+        return
+    for i in range(start, len(problems)):
+        if not uid_path or uid_path not in problems[i]:
+            problems[i] = f"{problems[i]} (uid {uid})"
+
+
 def vni_for_link(namespace: str, uid: int) -> int:
     """The VXLAN network identifier of link ``uid`` of the pods in ``namespace``."""
     return VXLAN_VNI_BASE + (uid + namespace_vni_offset(namespace)) % UID_SPACE

@@ -251,12 +251,13 @@ def _parse_links(
     links: list[Link] = []
     broken: set[int] = set()
     first_uid: dict[int, int] = {}
-    first_intf: dict[str, int] = {}
+    first_intf: dict[str, tuple[int, int]] = {}  # interface → (index, uid) of its first link
     for i, item in enumerate(c.sequence(path, raw)):
         before = len(c.problems)
         link = _parse_link(c, f"{path}[{i}]", item, compat=compat)
+        uid = item.get("uid") if isinstance(item, Mapping) else None
         if link is None:
-            uid = item.get("uid") if isinstance(item, Mapping) else None
+            names.naming_uid(c.problems, uid, start=before, uid_path=f"{path}[{i}].uid:")
             if isinstance(uid, int):
                 broken.add(uid)
             continue
@@ -264,16 +265,18 @@ def _parse_links(
             c.bad(f"{path}[{i}].uid", link.uid, f"is already used by {path}[{first_uid[link.uid]}]")
         else:
             first_uid[link.uid] = i
+        if own_name is not None and link.peer_pod == own_name:
+            c.bad(f"{path}[{i}].peer_pod", link.peer_pod, "is this pod itself; a link joins two pods")
+        names.naming_uid(c.problems, link.uid, start=before, uid_path=f"{path}[{i}].uid:")
         if link.local_intf in first_intf:
+            j, other = first_intf[link.local_intf]
             c.bad(
                 f"{path}[{i}].local_intf",
                 link.local_intf,
-                f"is already used by {path}[{first_intf[link.local_intf]}]",
+                f"is already used by {path}[{j}] (uid {other}); this link is uid {link.uid}",
             )
         else:
-            first_intf[link.local_intf] = i
-        if own_name is not None and link.peer_pod == own_name:
-            c.bad(f"{path}[{i}].peer_pod", link.peer_pod, "is this pod itself; a link joins two pods")
+            first_intf[link.local_intf] = (i, link.uid)
         if len(c.problems) > before:
             broken.add(link.uid)
         else:

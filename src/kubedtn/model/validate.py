@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kubedtn.errors import ValidationError
+from kubedtn.model.names import naming_uid
 from kubedtn.model.objects import topology_problems, topology_to_dict
 from kubedtn.model.types import Link, PeerKind, Topology
 from kubedtn.model.units import quoted
@@ -105,6 +106,7 @@ def _mismatches(a: _End, b: _End) -> list[str]:
             f"{a.where}.mtu: {la.mtu if la.mtu is not None else 'unset'} but {peer} has mtu "
             f"{lb.mtu if lb.mtu is not None else 'unset'}; both ends of a link need the same MTU"
         )
+    naming_uid(out, la.uid)
     return out
 
 

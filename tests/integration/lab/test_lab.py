@@ -127,6 +127,8 @@ def test_link_set_changes_the_rate_in_place(lab: LabEnv) -> None:
     assert bad.returncode == 1
     assert 'default/r1: spec.links[1].properties.rate: "fast" is not a rate' in bad.stderr
     assert 'default/r1: spec.links[1].properties.loss: "200" is not a percentage' in bad.stderr
+    about_link = [line for line in bad.stderr.splitlines() if "spec.links[1]" in line]
+    assert len(about_link) == 2 and all(line.endswith(" (uid 2)") for line in about_link)
     with open_store(lab.paths.store) as store:  # type: ignore[attr-defined]
         assert store.get("default", "r1")["spec"]["links"][1]["properties"] == {"rate": "20Mbit"}
     unknown = kubedtn(lab, "link", "set", "r1", "eth9", "--rate", "1mbit")

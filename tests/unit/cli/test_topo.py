@@ -56,13 +56,13 @@ def test_validate_prints_every_problem_one_line_each(tmp_path: Path) -> None:
     assert code == 1
     assert out.splitlines() == [
         f'{bad}: default/r1: spec.links[2].properties.loss: "150" is not a percentage (0-100), like "1", '
-        '"0.5" or "1%"',
+        '"0.5" or "1%" (uid 3)',
         f'{bad}: default/r1: spec.links[2].properties.jitter: "5ms" needs latency set (non-zero) on the '
-        "same link",
+        "same link (uid 3)",
         f'{bad}: default/r1: spec.links[0].local_intf: "eth1" but default/r2 spec.links[0] has peer_intf '
-        '"eth7"',
+        '"eth7" (uid 1)',
         f"{bad}: default/r1: spec.links[0].mtu: unset but default/r2 spec.links[0] has mtu 9000; "
-        "both ends of a link need the same MTU",
+        "both ends of a link need the same MTU (uid 1)",
     ]
     assert err == "4 problems found\n"
 

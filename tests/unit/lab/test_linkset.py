@@ -69,9 +69,9 @@ def test_errors_use_the_models_words() -> None:
         _plan(given={"latency": "fast", "loss": "150"})
     assert e.value.problems == [
         'default/r1: spec.links[0].properties.latency: "fast" is not a duration like "300ms", "1.5s", '
-        '"1m30s", "10us" (at most 71m34s)',
+        '"1m30s", "10us" (at most 71m34s) (uid 1)',
         'default/r1: spec.links[0].properties.loss: "150" is not a percentage (0-100), '
-        'like "1", "0.5" or "1%"',
+        'like "1", "0.5" or "1%" (uid 1)',
     ]
     with pytest.raises(ValidationError, match='jitter: "2ms" needs latency set'):
         _plan(given={"jitter": "2ms", "latency": "0"})

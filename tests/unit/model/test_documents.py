@@ -97,7 +97,7 @@ def test_problems_carry_the_file(tmp_path: Path) -> None:
         f"{tmp_path}/b.yml: default/r1: defined again (first in {tmp_path}/a.yaml); a pod has one Topology",
         f"{tmp_path}/d.yaml: is not a Kubernetes object (a mapping with apiVersion and kind)",
         f'{tmp_path}/a.yaml: default/r1: spec.links[0].local_intf: "eth1" but default/r2 spec.links[0] '
-        'has peer_intf "eth9"',
+        'has peer_intf "eth9" (uid 1)',
     ]
     with pytest.raises(ValidationError):
         bundle.raise_for_problems()

@@ -247,8 +247,10 @@ def test_duplicates_within_a_pod() -> None:
     )
     assert problems == [
         "default/r1: spec.links[1].uid: 1 is already used by spec.links[0]",
-        'default/r1: spec.links[1].local_intf: "eth1" is already used by spec.links[0]',
-        'default/r1: spec.links[2].local_intf: "eth1" is already used by spec.links[0]',
+        'default/r1: spec.links[1].local_intf: "eth1" is already used by spec.links[0] (uid 1); '
+        "this link is uid 1",
+        'default/r1: spec.links[2].local_intf: "eth1" is already used by spec.links[0] (uid 1); '
+        "this link is uid 2",
     ]
 
 
@@ -410,3 +412,12 @@ def test_links_by_uid_finds_each_link_of_a_topology() -> None:
     assert {uid: link.peer_pod for uid, link in topo.links_by_uid.items()} == {3: "p3", 1: "p1", 7: "p7"}
     assert topo.links_by_uid.get(2) is None
     assert Topology(name="r1").links_by_uid == {}
+
+
+def test_problems_of_a_link_end_with_its_uid() -> None:
+    problems = problems_of(topology("r1", link(7, "r2", ip="10.0.0.300/24"), link(-1, "r3", "eth2", mtu=5)))
+    assert [(p.split(": ")[1], p.endswith(")") and p.rsplit(" (", 1)[1]) for p in problems] == [
+        ("spec.links[0].local_ip", "uid 7)"),
+        ("spec.links[1].uid", "its VXLAN VNI: 5000 + uid in namespace default)"),  # the uid is the value
+        ("spec.links[1].mtu", "uid -1)"),
+    ]

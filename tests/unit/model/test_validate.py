@@ -79,7 +79,7 @@ def test_present_peer_without_the_link() -> None:
 def test_ends_disagree(field: str, value: Any, line: str) -> None:
     objs = ring()
     objs[1]["spec"]["links"][0][field] = value
-    assert set_problems(parsed(objs)) == [line]
+    assert set_problems(parsed(objs)) == [f"{line} (uid 1)"]  # the uid: the index alone changes
 
 
 def test_macs_must_be_swapped() -> None:
@@ -88,7 +88,7 @@ def test_macs_must_be_swapped() -> None:
     objs[1]["spec"]["links"][0].update(local_mac="02:00:00:00:00:03")
     assert set_problems(parsed(objs)) == [
         'default/r1: spec.links[0].peer_mac: "02:00:00:00:00:02" but default/r2 spec.links[0] has '
-        'local_mac "02:00:00:00:00:03"'
+        'local_mac "02:00:00:00:00:03" (uid 1)'
     ]
 
 
@@ -152,9 +152,9 @@ def test_validate_topology_built_in_code() -> None:
     )
     assert validate_topology(bad) == [
         'default/r1: spec.links[0].local_intf: "eth0" is reserved in a pod (lo and eth0 are not ours to '
-        "wire)",
+        "wire) (uid 1)",
         "default/r1: spec.links[0].mtu: 10 is out of range: an MTU: an integer 68..65535 (at least 1280 "
-        "with IPv6 addresses)",
+        "with IPv6 addresses) (uid 1)",
     ]
 
 
