@@ -30,10 +30,11 @@ from bench import Context, Result, Skip, benchmark
 from bench.dataplane import _check_created, namespaces, settle
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import NodeInfo, SameNode, plan_pod
-from kubedtn.daemon.types import PodRef, SetupRequest
+from kubedtn.daemon.types import SetupRequest
 from kubedtn.dataplane import NetlinkDataplane, VethSpec
 from kubedtn.lab.generate import mesh
 from kubedtn.model.objects import topology_from_dict
+from kubedtn.model.podref import PodRef
 from kubedtn.store import SqliteStore
 
 PODS = 200
@@ -98,7 +99,7 @@ def _manager_round(
         if failed:
             raise RuntimeError(f"setup_pods failed for {len(failed)} pods: {failed[0].error}")
         _check_created(names, PER_POD, "manager")
-        refs = [PodRef(f"p{i}", "default") for i in range(len(names))]
+        refs = [PodRef(namespace="default", name=f"p{i}") for i in range(len(names))]
         teardown = _timed(lambda: manager.destroy_pods(refs))
         _check_created(names, 0, "manager teardown")
     return setup, teardown

@@ -16,19 +16,9 @@ from kubedtn.cni.options import PluginOptions
 from kubedtn.cni.podlist import parse_pod_list, read_pod_list
 from kubedtn.cni.spec import CniArgs, Request
 from kubedtn.model.namespace import DEFAULT_NAMESPACE
+from kubedtn.model.podref import PodRef
 
 _logger = logging.getLogger("kubedtn.cni")
-
-
-@dataclass(frozen=True)
-class PodRef:
-    namespace: str
-    name: str
-
-    @property
-    def key(self) -> str:
-        """The pod list's form: "<kube_ns>/<name>"."""
-        return f"{self.namespace}/{self.name}"
 
 
 def pod_of(args: CniArgs) -> PodRef | None:

@@ -19,7 +19,8 @@ from kubedtn.daemon.plan import (
     plan_pod,
 )
 from kubedtn.daemon.records import PodRecords
-from kubedtn.daemon.types import CheckResult, PodRef
+from kubedtn.daemon.types import CheckResult
+from kubedtn.model.podref import PodRef
 
 
 def check_pod(pod: PodRef, *, records: PodRecords, node: NodeInfo, netns: str = "") -> CheckResult:

@@ -32,10 +32,11 @@ from kubedtn.daemon.properties import update_links
 from kubedtn.daemon.records import PodRecords
 from kubedtn.daemon.setup import PodSetup
 from kubedtn.daemon.teardown import PodTeardown
-from kubedtn.daemon.types import CheckResult, NodeSummary, PodOutcome, PodRef, SetupRequest
+from kubedtn.daemon.types import CheckResult, NodeSummary, PodOutcome, SetupRequest
 from kubedtn.dataplane import Dataplane
 from kubedtn.errors import KubedtnError, NotFoundError
 from kubedtn.model import Link, Topology
+from kubedtn.model.podref import PodRef
 from kubedtn.store import ObjectStore
 
 log = EventLog(logging.getLogger(__name__))
@@ -143,7 +144,7 @@ class LinkManager:
         their links removed. Returns (set up, destroyed)."""
         here = [t for t in self.records.pods_here() if is_alive(t)]
         exists = {t.key: self.dataplane.namespace_exists(t.status.net_ns) for t in here}
-        gone = [PodRef(t.name, t.namespace) for t in here if not exists[t.key]]
+        gone = [PodRef(namespace=t.namespace, name=t.name) for t in here if not exists[t.key]]
         back = [SetupRequest(t.name, t.namespace, t.status.net_ns) for t in here if exists[t.key]]
         if gone:
             self.destroy_pods(gone)

@@ -12,9 +12,9 @@ from kubedtn.daemon.plan import NodeInfo, is_alive
 from kubedtn.daemon.podstatus import status_after
 from kubedtn.daemon.records import PodRecords
 from kubedtn.daemon.setup import check_here
-from kubedtn.daemon.types import PodRef
 from kubedtn.dataplane import InterfaceRef
 from kubedtn.model import Link
+from kubedtn.model.podref import PodRef
 
 log = EventLog(logging.getLogger(__name__))
 

@@ -45,7 +45,7 @@ from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.metrics import DaemonMetrics
 from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.daemon.podstatus import READY
-from kubedtn.daemon.types import PodOutcome, PodRef, SetupRequest
+from kubedtn.daemon.types import PodOutcome, SetupRequest
 from kubedtn.dataplane import NamespaceNotFoundError
 from kubedtn.errors import (
     ConflictError,
@@ -55,6 +55,7 @@ from kubedtn.errors import (
     ValidationError,
 )
 from kubedtn.model.namespace import DEFAULT_NAMESPACE
+from kubedtn.model.podref import PodRef
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
 
@@ -115,6 +116,11 @@ def _ns(value: str) -> str:
     return value or DEFAULT_NAMESPACE
 
 
+def _pod(msg: pb.Pod | pb.PodQuery | pb.SetupPodQuery) -> PodRef:
+    """The pod a message names (its namespace defaults as kube-dtn's does)."""
+    return PodRef(namespace=msg.kube_ns or DEFAULT_NAMESPACE, name=msg.name)
+
+
 def _pod_result(outcome: PodOutcome) -> pb.PodResult:
     return pb.PodResult(
         name=outcome.name,
@@ -134,19 +140,21 @@ class _Servicer:
 class LocalServicer(_Servicer, pb_grpc.LocalServicer):
     @_rpc("Get")
     def Get(self, request: pb.PodQuery, context: grpc.ServicerContext) -> pb.Pod:  # noqa: N802 (gRPC method names)
-        topo = self.manager.get(PodRef(request.name, _ns(request.kube_ns)))
+        topo = self.manager.get(_pod(request))
         ready = any(c.type == READY and c.status == "True" for c in topo.status.conditions)
         return pod_to_pb(topo, ready=ready)
 
     @_rpc("SetAlive")
     def SetAlive(self, request: pb.Pod, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
         self.manager.set_alive(
-            PodRef(request.name, _ns(request.kube_ns)), src_ip=request.src_ip, net_ns=request.net_ns
+            _pod(request),
+            src_ip=request.src_ip,
+            net_ns=request.net_ns,
         )
         return pb.BoolResponse(response=True)
 
     def _batch(self, request: pb.LinksBatchQuery) -> tuple[PodRef, list[Any]]:
-        pod = PodRef(request.local_pod.name, _ns(request.local_pod.kube_ns))
+        pod = _pod(request.local_pod)
         if not pod.name:
             raise ValidationError("local_pod.name is empty; name the pod whose links these are")
         return pod, links_from_pb(request.links, where=pod.key)
@@ -180,7 +188,7 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("DestroyPod")
     def DestroyPod(self, request: pb.PodQuery, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
-        (outcome,) = self.manager.destroy_pods([PodRef(request.name, _ns(request.kube_ns))])
+        (outcome,) = self.manager.destroy_pods([_pod(request)])
         if outcome.error is not None:
             raise outcome.error
         return pb.BoolResponse(response=outcome.in_topology)
@@ -192,12 +200,12 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("DestroyPods")
     def DestroyPods(self, request: pb.PodsQuery, context: grpc.ServicerContext) -> pb.PodsResponse:  # noqa: N802 (gRPC method names)
-        outcomes = self.manager.destroy_pods([PodRef(q.name, _ns(q.kube_ns)) for q in request.pods])
+        outcomes = self.manager.destroy_pods([_pod(q) for q in request.pods])
         return pb.PodsResponse(results=[_pod_result(o) for o in outcomes])
 
     @_rpc("CheckPod")
     def CheckPod(self, request: pb.SetupPodQuery, context: grpc.ServicerContext) -> pb.CheckPodResponse:  # noqa: N802 (gRPC method names)
-        result = self.manager.check_pod(PodRef(request.name, _ns(request.kube_ns)), netns=request.net_ns)
+        result = self.manager.check_pod(_pod(request), netns=request.net_ns)
         return pb.CheckPodResponse(ok=result.ok, problems=result.problems, in_topology=result.in_topology)
 
     @_rpc("Status")

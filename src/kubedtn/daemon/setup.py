@@ -57,10 +57,11 @@ from kubedtn.daemon.plan import (
 )
 from kubedtn.daemon.podstatus import status_after
 from kubedtn.daemon.records import PodRecords
-from kubedtn.daemon.types import PodOutcome, PodRef, SetupRequest
+from kubedtn.daemon.types import PodOutcome, SetupRequest
 from kubedtn.dataplane import DataplaneError, LinkResult, LinkSpec, NamespaceNotFoundError
 from kubedtn.errors import KubedtnError, NotFoundError, ValidationError
 from kubedtn.model import Link, Topology
+from kubedtn.model.podref import PodRef
 
 log = EventLog(logging.getLogger(__name__))
 

@@ -19,11 +19,12 @@ from kubedtn.daemon.plan import NodeInfo, RemoteEnd, is_alive
 from kubedtn.daemon.podstatus import status_after
 from kubedtn.daemon.records import PodRecords
 from kubedtn.daemon.setup import check_here
-from kubedtn.daemon.types import PodOutcome, PodRef
+from kubedtn.daemon.types import PodOutcome
 from kubedtn.dataplane import Endpoint, InterfaceRef
 from kubedtn.errors import KubedtnError
 from kubedtn.model import Link, PeerKind, Topology
 from kubedtn.model.names import vni_for_link
+from kubedtn.model.podref import PodRef
 
 log = EventLog(logging.getLogger(__name__))
 

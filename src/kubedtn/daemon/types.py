@@ -8,16 +8,6 @@ from kubedtn.errors import KubedtnError
 
 
 @dataclass(frozen=True)
-class PodRef:
-    name: str
-    namespace: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-
-@dataclass(frozen=True)
 class SetupRequest:
     name: str
     namespace: str

@@ -9,6 +9,7 @@ Modules:
 * ``addresses`` — interface CIDRs, MAC addresses, link peers;
 * ``names``     — name rules (interfaces, Kubernetes objects), VNIs from link uids;
 * ``namespace`` — the default Kubernetes namespace, in a module free of imports;
+* ``podref``    — a pod named by namespace and name (CNI plugin, daemon, lab);
 * ``documents`` — topology files: YAML/JSON, ``kind: List``, kube-dtn conversion;
 * ``yamlload``  — YAML streams loaded fast, with exactly PyYAML's result;
 * ``crd``       — the Topology CustomResourceDefinition, generated from the model.

@@ -14,10 +14,11 @@ import pytest
 
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import NodeInfo, RemoteEnd
-from kubedtn.daemon.types import PodOutcome, PodRef, SetupRequest
+from kubedtn.daemon.types import PodOutcome, SetupRequest
 from kubedtn.dataplane import Endpoint, NamespaceNotFoundError, NetlinkDataplane
 from kubedtn.errors import KubedtnError
 from kubedtn.model.names import VXLAN_VNI_BASE, vni_for_link
+from kubedtn.model.podref import PodRef
 from kubedtn.store import SqliteStore
 from tests.integration.daemon.topologies import load, pair, read, ready, topology
 from tests.support.netns import NamespacePool, links_by_name, path, sh, udp_echo, wait_until
@@ -95,9 +96,9 @@ def test_a_link_between_pods_on_two_nodes_is_a_vxlan_pair_that_carries_traffic(
         assert (data["id"], data["remote"]) == (5001, vtep)
     _link_works_and_both_ready(store, pa, pb)
     assert read(store, "r1").status.src_ip == NODE_A and read(store, "r2").status.src_ip == NODE_B
-    assert node_a.check_pod(PodRef("r1", "default")).problems == ()
+    assert node_a.check_pod(PodRef(namespace="default", name="r1")).problems == ()
 
-    (down,) = node_b.destroy_pods([PodRef("r2", "default")])
+    (down,) = node_b.destroy_pods([PodRef(namespace="default", name="r2")])
     assert down.ok and "eth1" not in links_by_name(pb)
     # ... and r1's end, on the other node, went with it (Remote.DeleteMany)
     assert [(e.pod, e.node_ip, e.vtep) for e in remote.deletes] == [("r1", NODE_A, NODE_B)]
@@ -228,7 +229,7 @@ def test_a_pod_that_moves_next_to_its_peer_gets_a_veth_and_no_vxlan_is_left(
     assert links_by_name(pa)["eth1"]["linkinfo"]["info_kind"] == "vxlan"  # type: ignore[index]
 
     # Kubernetes reschedules r2 onto node A: DEL on B, then ADD on A in a new namespace.
-    assert node_b.destroy_pods([PodRef("r2", "default")])[0].ok
+    assert node_b.destroy_pods([PodRef(namespace="default", name="r2")])[0].ok
     assert node_a.setup_pods([SetupRequest("r2", "default", path(pb2))])[0].ok
     for ns in (pa, pb2):
         assert links_by_name(ns)["eth1"]["linkinfo"]["info_kind"] == "veth"  # type: ignore[index]

@@ -11,10 +11,11 @@ from prometheus_client import CollectorRegistry
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.metrics import InterfaceCollector
 from kubedtn.daemon.plan import NodeInfo
-from kubedtn.daemon.types import PodRef, SetupRequest
+from kubedtn.daemon.types import SetupRequest
 from kubedtn.dataplane import NamespaceNotFoundError
 from kubedtn.errors import ValidationError
 from kubedtn.model.objects import link_from_dict
+from kubedtn.model.podref import PodRef
 from kubedtn.store import SqliteStore
 from tests.integration.daemon.conftest import HOST_IP, CountingDataplane
 from tests.integration.daemon.topologies import load, pair, read, ready, ring, topology
@@ -105,7 +106,7 @@ def test_two_pods_sharing_a_link_set_up_at_once_get_exactly_one_link(
             assert_joined(ns[name], "eth1", ns[nxt], "eth2")
             assert ready(store, name) == ("True", "LinksUp")
         assert manager.locks.held() == 0
-        outcomes = manager.destroy_pods([PodRef(n, "default") for n in names])
+        outcomes = manager.destroy_pods([PodRef(namespace="default", name=n) for n in names])
         assert all(o.ok for o in outcomes)
         assert all(our_links(ns[n]) == {} for n in names)
 
@@ -128,7 +129,7 @@ def test_setup_pods_plumbs_a_whole_ring_with_one_dataplane_apply(
 def test_a_pod_in_no_topology_passes_and_an_unknown_destroy_succeeds(manager: LinkManager) -> None:
     (up,) = manager.setup_pods([SetupRequest("web", "default", "/proc/self/ns/net")])
     assert up.ok and up.in_topology is False
-    (down,) = manager.destroy_pods([PodRef("web", "default")])
+    (down,) = manager.destroy_pods([PodRef(namespace="default", name="web")])
     assert down.ok and down.in_topology is False
 
 
@@ -159,7 +160,7 @@ def test_destroy_removes_the_pods_links_is_idempotent_and_the_peer_waits_again(
 ) -> None:
     a, b = up_pair(store, manager, pool, pair())
     for _ in range(2):
-        (outcome,) = manager.destroy_pods([PodRef("r1", "default")])
+        (outcome,) = manager.destroy_pods([PodRef(namespace="default", name="r1")])
         assert outcome.ok and outcome.in_topology
     assert our_links(a) == {} and our_links(b) == {}  # the veth's far end went with it
     gone = read(store, "r1")
@@ -225,7 +226,9 @@ def test_a_peer_recorded_up_whose_namespace_vanished_is_skipped_not_fatal(
     load(store, ring(3))
     a, b = pool.make(2)
     setup(manager, "p0", a)
-    manager.set_alive(PodRef("p2", "default"), src_ip=HOST_IP, net_ns="/run/netns/kdtn-t-vanished")
+    manager.set_alive(
+        PodRef(namespace="default", name="p2"), src_ip=HOST_IP, net_ns="/run/netns/kdtn-t-vanished"
+    )
     setup(manager, "p1", b)
     assert_joined(a, "eth1", b, "eth2")
     assert read(store, "p1").status.skipped == ("p2",)
@@ -266,7 +269,7 @@ def test_update_links_changes_the_rate_in_place_on_the_same_interface(
     changed = link_from_dict(
         link(1, "r2", "eth1", "eth1", ip="10.0.1.1/24", peer_ip="10.0.1.2/24", rate="10Mbit")
     )
-    assert manager.update_links(PodRef("r1", "default"), [changed]) == 1
+    assert manager.update_links(PodRef(namespace="default", name="r1"), [changed]) == 1
     assert links_by_name(a)["eth1"]["ifindex"] == before
     assert tbf_rate(a, "eth1") == 10_000_000 // 8
     assert tbf_rate(b, "eth1") == 100_000_000 // 8  # the other end keeps its own pod's spec
@@ -288,11 +291,11 @@ def test_add_links_plumbs_a_new_link_and_del_links_removes_it(
         obj["spec"]["links"].append({**extra, "peer_pod": peer, "local_ip": ip, "peer_ip": peer_ip})
         store.update(obj)
     new = read(store, "r1").links[1]
-    outcome = manager.add_links(PodRef("r1", "default"), [new])
+    outcome = manager.add_links(PodRef(namespace="default", name="r1"), [new])
     assert outcome.ok and outcome.plumbed == (9,)
     assert_joined(a, "eth9", b, "eth9")
     assert [x.uid for x in read(store, "r2").status.links] == [1, 9]
-    manager.del_links(PodRef("r1", "default"), [new])
+    manager.del_links(PodRef(namespace="default", name="r1"), [new])
     assert sorted(our_links(a)) == ["eth1"] and sorted(our_links(b)) == ["eth1"]
     assert [x.uid for x in read(store, "r2").status.links] == [1]
 
@@ -304,15 +307,15 @@ def test_check_pod_reports_a_deleted_link_and_nothing_when_all_is_there(
     a, b, c = pool.make(3)
     for name, ns in (("p0", a), ("p1", b), ("p2", c)):
         setup(manager, name, ns)
-    assert manager.check_pod(PodRef("p0", "default"), netns=path(a)).problems == ()
+    assert manager.check_pod(PodRef(namespace="default", name="p0"), netns=path(a)).problems == ()
     sh(a, "ip", "link", "del", "eth2")  # p2-p0
-    result = manager.check_pod(PodRef("p0", "default"), netns=path(a))
+    result = manager.check_pod(PodRef(namespace="default", name="p0"), netns=path(a))
     assert result.in_topology and not result.ok
     assert result.problems == (f"default/p0: link 3 (veth eth2): interface eth2 is missing in {path(a)}",)
-    assert manager.check_pod(PodRef("nobody", "default")).in_topology is False
+    assert manager.check_pod(PodRef(namespace="default", name="nobody")).in_topology is False
     assert (
         "not in /run/netns/other"
-        in manager.check_pod(PodRef("p0", "default"), netns="/run/netns/other").problems[0]
+        in manager.check_pod(PodRef(namespace="default", name="p0"), netns="/run/netns/other").problems[0]
     )
 
 

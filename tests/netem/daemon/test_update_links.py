@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from kubedtn.daemon.manager import LinkManager
-from kubedtn.daemon.types import PodRef, SetupRequest
+from kubedtn.daemon.types import SetupRequest
 from kubedtn.model.objects import link_from_dict
+from kubedtn.model.podref import PodRef
 from kubedtn.store import SqliteStore
 from tests.integration.daemon.topologies import load, pair, read
 from tests.support.netns import NamespacePool, links_by_name, path, qdiscs
@@ -37,7 +38,7 @@ def test_update_links_changes_latency_in_place_and_leaves_the_peers_end_alone(
 
     raw = link(1, "r2", "eth1", "eth1", ip="10.0.1.1/24", peer_ip="10.0.1.2/24")
     raw["properties"] = {"latency": "25ms", "loss": "1"}
-    assert manager.update_links(PodRef("r1", "default"), [link_from_dict(raw)]) == 1
+    assert manager.update_links(PodRef(namespace="default", name="r1"), [link_from_dict(raw)]) == 1
 
     assert links_by_name(a)["eth1"]["ifindex"] == before
     assert netem_delay_us(a, "eth1") == 25_000

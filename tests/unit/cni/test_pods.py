@@ -8,14 +8,15 @@ import pytest
 
 from kubedtn.cni import pods
 from kubedtn.cni.spec import parse_cni_args
+from kubedtn.model.podref import PodRef
 
-R1 = pods.PodRef(namespace="lab", name="r1")
+R1 = PodRef(namespace="lab", name="r1")
 LIST = b'{"pods": ["lab/r1", "default/r2"]}'
 
 
 def test_pod_comes_from_cni_args_with_the_default_namespace() -> None:
     assert pods.pod_of(parse_cni_args("K8S_POD_NAMESPACE=lab;K8S_POD_NAME=r1")) == R1
-    assert pods.pod_of(parse_cni_args("K8S_POD_NAME=r2")) == pods.PodRef("default", "r2")
+    assert pods.pod_of(parse_cni_args("K8S_POD_NAME=r2")) == PodRef(namespace="default", name="r2")
     assert pods.pod_of(parse_cni_args("IgnoreUnknown=1;FOO=bar")) is None
 
 
@@ -23,9 +24,9 @@ def test_pod_comes_from_cni_args_with_the_default_namespace() -> None:
     ("pod", "data", "verdict"),
     [
         (R1, LIST, pods.Verdict.TOPOLOGY_POD),
-        (pods.PodRef("default", "r2"), LIST, pods.Verdict.TOPOLOGY_POD),
-        (pods.PodRef("default", "r1"), LIST, pods.Verdict.NOT_LISTED),  # same name, other namespace
-        (pods.PodRef("lab", "r3"), LIST, pods.Verdict.NOT_LISTED),
+        (PodRef(namespace="default", name="r2"), LIST, pods.Verdict.TOPOLOGY_POD),
+        (PodRef(namespace="default", name="r1"), LIST, pods.Verdict.NOT_LISTED),  # same name, other namespace
+        (PodRef(namespace="lab", name="r3"), LIST, pods.Verdict.NOT_LISTED),
         (R1, b'{"pods": []}', pods.Verdict.NOT_LISTED),
         (R1, None, pods.Verdict.NO_POD_LIST),
         (None, LIST, pods.Verdict.NO_POD_NAME),
@@ -35,7 +36,7 @@ def test_pod_comes_from_cni_args_with_the_default_namespace() -> None:
         (R1, b'{"pods": [1]}', pods.Verdict.BAD_POD_LIST),
     ],
 )
-def test_membership(pod: pods.PodRef | None, data: bytes | None, verdict: pods.Verdict) -> None:
+def test_membership(pod: PodRef | None, data: bytes | None, verdict: pods.Verdict) -> None:
     found = pods.membership(pod, data, source="/x/topology-pods.json")
     assert found.verdict is verdict
     assert found.is_topology_pod is (verdict is pods.Verdict.TOPOLOGY_POD)

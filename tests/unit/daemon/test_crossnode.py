@@ -14,11 +14,12 @@ from kubedtn.daemon.crossnode import Answers, Push, by_node, early_far_ends, par
 from kubedtn.daemon.jobs import PodJob, is_closed, peer_keys
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import CrossNode, NodeInfo, RemoteEnd
-from kubedtn.daemon.types import PodRef, SetupRequest
+from kubedtn.daemon.types import SetupRequest
 from kubedtn.dataplane import Endpoint, VxlanSpec
 from kubedtn.errors import KubedtnError, TemporaryError
 from kubedtn.model import Link, Topology
 from kubedtn.model.objects import topology_from_dict
+from kubedtn.model.podref import PodRef
 from kubedtn.store import SqliteStore
 from tests.integration.daemon.topologies import load, pair, read, topology
 from tests.support.fakedataplane import FakeDataplane
@@ -129,7 +130,7 @@ def test_a_pod_going_down_asks_the_peer_node_to_remove_its_far_end(
     node_a.setup_pods([SetupRequest("r1", "default", NS_R1)])
     node_b.setup_pods([SetupRequest("r2", "default", NS_R2)])
 
-    (down,) = node_b.destroy_pods([PodRef("r2", "default")])
+    (down,) = node_b.destroy_pods([PodRef(namespace="default", name="r2")])
 
     assert down.ok, down.error
     assert [(e.pod, e.node_ip, e.vtep) for e in remote.deletes] == [("r1", NODE_A, NODE_B)]
