@@ -30,13 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from kubedtn.cni.rules import DEFAULT_DAEMON_SOCKET, DEFAULT_STATE_DIR, POD_LIST_NAME
 from kubedtn.errors import ValidationError
 
 DEFAULT_GRPC_PORT: Final = 51111
 DEFAULT_HTTP_ADDR: Final = ":51112"
-DEFAULT_SOCKET: Final = "/run/kubedtn/daemon.sock"
-DEFAULT_STATE_DIR: Final = "/var/lib/kubedtn"
-POD_LIST_NAME: Final = "topology-pods.json"
 STORE_NAME: Final = "store.db"
 PIDFILE_NAME: Final = "daemon.pid"
 
@@ -66,10 +64,10 @@ class DaemonConfig:
     http_host: str = ""
     http_port: int | None = 51112  # None: no metrics listener
     tcpip_bypass: bool = False
-    socket_path: Path = Path(DEFAULT_SOCKET)
+    socket_path: Path = Path(DEFAULT_DAEMON_SOCKET)
     state_dir: Path = Path(DEFAULT_STATE_DIR)
     store_path: Path = Path(DEFAULT_STATE_DIR) / STORE_NAME
-    pidfile: Path = Path(DEFAULT_SOCKET).parent / PIDFILE_NAME
+    pidfile: Path = Path(DEFAULT_DAEMON_SOCKET).parent / PIDFILE_NAME
     node_name: str = ""
     log_file: Path | None = None
 
@@ -194,7 +192,7 @@ def load_config(
     )
     bypass = take("tcpip_bypass", lambda v, w: parse_bool(v, what=w), False)
     host_ip = take("host_ip", lambda v, w: parse_ip(v, what=w) if v else None, None)
-    socket_path = Path(raw("socket_path")[0] or DEFAULT_SOCKET)
+    socket_path = Path(raw("socket_path")[0] or DEFAULT_DAEMON_SOCKET)
     state_dir = Path(raw("state_dir")[0] or DEFAULT_STATE_DIR)
     store_path = Path(raw("store_path")[0] or state_dir / STORE_NAME)
     pidfile = Path(raw("pidfile")[0] or socket_path.parent / PIDFILE_NAME)
