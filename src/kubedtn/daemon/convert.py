@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from kubedtn.dataplane import Endpoint
 from kubedtn.errors import ValidationError
 from kubedtn.model import Link, LinkProperties, Topology
-from kubedtn.model.names import VNI_MAX, VXLAN_VNI_BASE, uid_for_vni
+from kubedtn.model.names import VNI_MAX, VXLAN_VNI_BASE, naming_uid, uid_for_vni
 from kubedtn.model.namespace import DEFAULT_NAMESPACE
 from kubedtn.model.objects import link_from_dict
 from kubedtn.model.types import NO_PROPERTIES, PROPERTY_FIELDS
@@ -91,7 +91,9 @@ def links_from_pb(msgs: Any, *, where: str) -> list[Link]:
         try:
             links.append(link_from_pb(msg, where=f"{where}: links[{i}]"))
         except ValidationError as e:
+            start = len(problems)
             problems += e.problems
+            naming_uid(problems, msg.uid, start=start, uid_path=f"links[{i}].uid")
     if problems:
         raise ValidationError(problems)
     return links

@@ -59,7 +59,7 @@ def test_a_kube_dtn_link_with_only_the_single_address_fields_is_read() -> None:
     assert (got.local_ips, got.peer_ips, got.mtu) == (("10.0.0.1/24",), ("10.0.0.2/24",), None)
 
 
-def test_bad_links_of_a_request_are_all_reported_with_their_index() -> None:
+def test_bad_links_of_a_request_are_all_reported_with_their_index_and_uid() -> None:
     msgs = [
         pb.Link(peer_pod="r2", local_intf="eth1", peer_intf="eth1", uid=1, local_ip="10.0.0.300/24"),
         pb.Link(
@@ -76,6 +76,9 @@ def test_bad_links_of_a_request_are_all_reported_with_their_index() -> None:
     assert "default/r1: links[0]: link.local_ip" in text and "10.0.0.300/24" in text
     assert "default/r1: links[1]: link.local_intf" in text and "eth0" in text
     assert "latency" in text and "fast" in text
+    by_index = {p.split(": ")[1]: p for p in caught.value.problems}
+    assert by_index["links[0]"].endswith("(uid 1)")
+    assert by_index["links[1]"].endswith("(uid 2)")
 
 
 def test_remote_end_round_trip_and_a_kube_dtn_peer_without_link_uid() -> None:
