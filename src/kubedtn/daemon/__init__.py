@@ -14,6 +14,7 @@ Modules, one job each:
 * ``applier``    — one dataplane apply per batch, with its second chances;
 * ``jobs``       — one pod's part of a batch, and pure decisions about batches;
 * ``types``      — the manager's request and answer types;
+* ``context``    — what the jobs share on a node (records, locks, node, clock);
 * ``plan``       — pure: a pod, its peers and this node → one decision per link;
 * ``podstatus``  — pure: the status a pod's Topology records (links, skipped, Ready);
 * ``vnis``       — pure: who holds a VNI on this node, and whether a holder is stale;

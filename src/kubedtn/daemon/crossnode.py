@@ -24,17 +24,17 @@ which are confirmed, which are taken back) are pure functions, tested without a 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from functools import partial
 from typing import Any, Protocol
 
+from kubedtn.daemon.context import NodeContext
 from kubedtn.daemon.jobs import PodJob, about, status_changes
-from kubedtn.daemon.locks import LinkLocks
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.plan import CrossNode, NodeInfo, RemoteEnd, is_alive, plan_pod
 from kubedtn.daemon.podstatus import status_after
-from kubedtn.daemon.records import PodRecords, StatusWrite
+from kubedtn.daemon.records import StatusWrite
 from kubedtn.errors import KubedtnError, TemporaryError
 from kubedtn.model import Topology
 
@@ -128,20 +128,9 @@ def part_of(future: Future[Answers], mask: Sequence[bool]) -> Future[Answers]:
 class CrossNodeLinks:
     """The steps of the protocol for one daemon (see the module docstring)."""
 
-    def __init__(
-        self,
-        *,
-        records: PodRecords,
-        locks: LinkLocks,
-        node: NodeInfo,
-        remote: RemoteUpdater | None,
-        clock: Callable[[], str],
-    ) -> None:
-        self.records = records
-        self.locks = locks
-        self.node = node
+    def __init__(self, ctx: NodeContext, *, remote: RemoteUpdater | None) -> None:
+        self.records, self.locks, self.node, self._clock = ctx.records, ctx.locks, ctx.node, ctx.clock
         self.remote = remote
-        self._clock = clock
 
     def ask_early(self, jobs: Sequence[PodJob], view: Mapping[str, Topology]) -> list[Push]:
         """Step 1: the far ends of links to peers the precheck saw alive on other nodes."""

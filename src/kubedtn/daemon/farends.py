@@ -10,15 +10,15 @@ toward the asking node with that VNI.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 
 from kubedtn.daemon.applier import PLUMBED_OUTCOMES, LinkApplier
-from kubedtn.daemon.locks import LinkKey, LinkLocks
+from kubedtn.daemon.context import NodeContext
+from kubedtn.daemon.locks import LinkKey
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.plan import NodeInfo, RemoteEnd, is_alive
 from kubedtn.daemon.podstatus import status_after
-from kubedtn.daemon.records import PodRecords
 from kubedtn.dataplane import (
     DataplaneError,
     InterfaceRef,
@@ -36,20 +36,9 @@ log = EventLog(logging.getLogger(__name__))
 class FarEnds:
     """This node's ends of cross-node links, for the peers' daemons (module docstring)."""
 
-    def __init__(
-        self,
-        *,
-        records: PodRecords,
-        applier: LinkApplier,
-        locks: LinkLocks,
-        node: NodeInfo,
-        clock: Callable[[], str],
-    ) -> None:
-        self.records = records
+    def __init__(self, ctx: NodeContext, *, applier: LinkApplier) -> None:
+        self.records, self.locks, self.node, self._clock = ctx.records, ctx.locks, ctx.node, ctx.clock
         self.applier = applier
-        self.locks = locks
-        self.node = node
-        self._clock = clock
 
     def update_many(self, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
         """Our ends of many cross-node links in one dataplane batch; an error or None per end."""

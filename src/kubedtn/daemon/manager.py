@@ -22,6 +22,7 @@ from typing import Any
 import kubedtn
 from kubedtn.daemon.applier import LinkApplier
 from kubedtn.daemon.checks import check_pod
+from kubedtn.daemon.context import NodeContext
 from kubedtn.daemon.crossnode import CrossNodeLinks, RemoteUpdater
 from kubedtn.daemon.farends import FarEnds
 from kubedtn.daemon.locks import LinkLocks
@@ -63,19 +64,12 @@ class LinkManager:
         self.locks = LinkLocks()
         self._clock = clock
         self.records = PodRecords(store=store, dataplane=dataplane, node=node)
+        self.ctx = NodeContext(records=self.records, locks=self.locks, node=node, clock=clock)
         applier = LinkApplier(dataplane=dataplane, node=node, pods_here=self.records.pods_here)
-        self.cross = CrossNodeLinks(
-            records=self.records, locks=self.locks, node=node, remote=remote, clock=clock
-        )
-        self.setup = PodSetup(
-            records=self.records, applier=applier, cross=self.cross, locks=self.locks, node=node, clock=clock
-        )
-        self.teardown = PodTeardown(
-            records=self.records, cross=self.cross, locks=self.locks, node=node, clock=clock
-        )
-        self.far_ends = FarEnds(
-            records=self.records, applier=applier, locks=self.locks, node=node, clock=clock
-        )
+        self.cross = CrossNodeLinks(self.ctx, remote=remote)
+        self.setup = PodSetup(self.ctx, applier=applier, cross=self.cross)
+        self.teardown = PodTeardown(self.ctx, cross=self.cross)
+        self.far_ends = FarEnds(self.ctx, applier=applier)
 
     # ---- the pods of this node ------------------------------------------------------------
 
@@ -92,9 +86,7 @@ class LinkManager:
         self.teardown.del_links(pod, links)
 
     def update_links(self, pod: PodRef, links: Sequence[Link]) -> int:
-        return update_links(
-            pod, links, records=self.records, locks=self.locks, node=self.node, now=self._clock
-        )
+        return update_links(pod, links, self.ctx)
 
     def get(self, pod: PodRef) -> Topology:
         topo = self.records.strict(pod.namespace, pod.name)

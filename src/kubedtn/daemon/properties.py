@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 
-from kubedtn.daemon.locks import LinkLocks
+from kubedtn.daemon.context import NodeContext
 from kubedtn.daemon.logs import EventLog
-from kubedtn.daemon.plan import NodeInfo, is_alive
+from kubedtn.daemon.plan import is_alive
 from kubedtn.daemon.podstatus import status_after
-from kubedtn.daemon.records import PodRecords
 from kubedtn.daemon.setup import check_here
 from kubedtn.dataplane import InterfaceRef
 from kubedtn.model import Link
@@ -19,19 +18,12 @@ from kubedtn.model.podref import PodRef
 log = EventLog(logging.getLogger(__name__))
 
 
-def update_links(
-    pod: PodRef,
-    links: Sequence[Link],
-    *,
-    records: PodRecords,
-    locks: LinkLocks,
-    node: NodeInfo,
-    now: Callable[[], str],
-) -> int:
+def update_links(pod: PodRef, links: Sequence[Link], ctx: NodeContext) -> int:
     """Change the properties of this pod's end of existing links in place (same
     interfaces); links not plumbed yet get the new properties when they are. Returns
     how many interfaces were changed."""
-    stamp = now()
+    records, locks, node = ctx.records, ctx.locks, ctx.node
+    stamp = ctx.clock()
     dataplane = records.dataplane
     with locks.holding((pod.namespace, link.uid) for link in links):
         topo = records.stored(pod.namespace, pod.name)

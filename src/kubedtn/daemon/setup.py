@@ -32,14 +32,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 
 from kubedtn.daemon.applier import PLUMBED_OUTCOMES, LinkApplier
+from kubedtn.daemon.context import NodeContext
 from kubedtn.daemon.crossnode import CrossNodeLinks, Push
 from kubedtn.daemon.jobs import PodJob, about, is_closed, peer_keys, status_changes
-from kubedtn.daemon.locks import LinkKey, LinkLocks
+from kubedtn.daemon.locks import LinkKey
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.plan import (
     CrossNode,
@@ -56,7 +57,6 @@ from kubedtn.daemon.plan import (
     plan_pod,
 )
 from kubedtn.daemon.podstatus import status_after
-from kubedtn.daemon.records import PodRecords
 from kubedtn.daemon.types import PodOutcome, SetupRequest
 from kubedtn.dataplane import DataplaneError, LinkResult, LinkSpec, NamespaceNotFoundError
 from kubedtn.errors import KubedtnError, NotFoundError, ValidationError
@@ -69,22 +69,10 @@ log = EventLog(logging.getLogger(__name__))
 class PodSetup:
     """SetupPod(s) and AddLinks for the pods of this node (see the module docstring)."""
 
-    def __init__(
-        self,
-        *,
-        records: PodRecords,
-        applier: LinkApplier,
-        cross: CrossNodeLinks,
-        locks: LinkLocks,
-        node: NodeInfo,
-        clock: Callable[[], str],
-    ) -> None:
-        self.records = records
+    def __init__(self, ctx: NodeContext, *, applier: LinkApplier, cross: CrossNodeLinks) -> None:
+        self.records, self.locks, self.node, self._clock = ctx.records, ctx.locks, ctx.node, ctx.clock
         self.applier = applier
         self.cross = cross
-        self.locks = locks
-        self.node = node
-        self._clock = clock
 
     def setup_pods(self, requests: Sequence[SetupRequest], *, prune: bool = False) -> list[PodOutcome]:
         """Mark each pod alive on this node and plumb every link whose peer is alive.

@@ -9,15 +9,14 @@ no Topology, already dead, or running on another node succeeds.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 
+from kubedtn.daemon.context import NodeContext
 from kubedtn.daemon.crossnode import CrossNodeLinks
-from kubedtn.daemon.locks import LinkLocks
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.plan import NodeInfo, RemoteEnd, is_alive
 from kubedtn.daemon.podstatus import status_after
-from kubedtn.daemon.records import PodRecords
 from kubedtn.daemon.setup import check_here
 from kubedtn.daemon.types import PodOutcome
 from kubedtn.dataplane import Endpoint, InterfaceRef
@@ -32,21 +31,10 @@ log = EventLog(logging.getLogger(__name__))
 class PodTeardown:
     """DestroyPod(s) and DelLinks for the pods of this node (see the module docstring)."""
 
-    def __init__(
-        self,
-        *,
-        records: PodRecords,
-        cross: CrossNodeLinks,
-        locks: LinkLocks,
-        node: NodeInfo,
-        clock: Callable[[], str],
-    ) -> None:
-        self.records = records
-        self.dataplane = records.dataplane
+    def __init__(self, ctx: NodeContext, *, cross: CrossNodeLinks) -> None:
+        self.records, self.locks, self.node, self._clock = ctx.records, ctx.locks, ctx.node, ctx.clock
+        self.dataplane = ctx.records.dataplane
         self.cross = cross
-        self.locks = locks
-        self.node = node
-        self._clock = clock
 
     def destroy_pods(self, pods: Sequence[PodRef]) -> list[PodOutcome]:
         """Mark each pod dead and remove its link ends (see the module docstring)."""

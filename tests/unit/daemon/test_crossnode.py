@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -21,6 +20,7 @@ from kubedtn.model import Link, Topology
 from kubedtn.model.objects import topology_from_dict
 from kubedtn.model.podref import PodRef
 from kubedtn.store import SqliteStore
+from kubedtn.store.testing import temp_store
 from tests.integration.daemon.topologies import load, pair, read, topology
 from tests.support.fakedataplane import FakeDataplane
 
@@ -54,12 +54,9 @@ class DirectRemote:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "store.db")
-    try:
+def store() -> Iterator[SqliteStore]:
+    with temp_store() as s:
         yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture
@@ -78,6 +75,13 @@ def nodes(store: SqliteStore) -> tuple[LinkManager, LinkManager, DirectRemote]:
 def fake(manager: LinkManager) -> FakeDataplane:
     assert isinstance(manager.dataplane, FakeDataplane)
     return manager.dataplane
+
+
+def both_up(nodes: tuple[LinkManager, LinkManager, DirectRemote], store: SqliteStore) -> None:
+    """r1 up on node A, then r2 on node B: link 1 between them made."""
+    load(store, pair(rate=None))
+    assert nodes[0].setup_pods([SetupRequest("r1", "default", NS_R1)])[0].ok
+    assert nodes[1].setup_pods([SetupRequest("r2", "default", NS_R2)])[0].ok
 
 
 def plumbed(store: SqliteStore, name: str) -> list[int]:
@@ -126,9 +130,7 @@ def test_a_pod_going_down_asks_the_peer_node_to_remove_its_far_end(
     nodes: tuple[LinkManager, LinkManager, DirectRemote], store: SqliteStore
 ) -> None:
     node_a, node_b, remote = nodes
-    load(store, pair(rate=None))
-    node_a.setup_pods([SetupRequest("r1", "default", NS_R1)])
-    node_b.setup_pods([SetupRequest("r2", "default", NS_R2)])
+    both_up(nodes, store)
 
     (down,) = node_b.destroy_pods([PodRef(namespace="default", name="r2")])
 
@@ -165,10 +167,8 @@ def test_a_far_end_asked_for_early_is_taken_back_when_the_plan_does_not_want_it(
 def test_remote_delete_leaves_an_end_already_pointing_at_another_node(
     nodes: tuple[LinkManager, LinkManager, DirectRemote], store: SqliteStore
 ) -> None:
-    node_a, node_b, _ = nodes
-    load(store, pair(rate=None))
-    node_a.setup_pods([SetupRequest("r1", "default", NS_R1)])
-    node_b.setup_pods([SetupRequest("r2", "default", NS_R2)])
+    node_a, _, _ = nodes
+    both_up(nodes, store)
     (r1_end,) = fake(node_a).read(NS_R1)
     assert r1_end.vxlan is not None
     stale = RemoteEnd(
