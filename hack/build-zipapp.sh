@@ -14,7 +14,7 @@
 #   site-packages on sys.path, so nothing from the system's packages can shadow them.
 #   Measured: `kubedtn --help` 0.32 s via env+pyenv shim, 0.14 s with /usr/bin/python3 -S.
 # - Extraction: on its first run the archive unpacks its site-packages and compiles them
-#   (--compile-pyc, ~10 s here) into ROOT/kubedtn_<build id>/, ROOT being
+#   (--compile-pyc) into ROOT/kubedtn_<build id>/, ROOT being
 #   $KUBEDTN_ZIPAPP_ROOT at build time, default /var/lib/kubedtn/zipapp (root-owned node
 #   directory: kubelet execs the CNI plugin with a minimal environment, maybe no HOME).
 #   `kubedtn daemon --install-cni` pre-extracts it so no pod waits for that; a first run
