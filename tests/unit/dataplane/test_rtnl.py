@@ -1,18 +1,20 @@
-"""The netlink byte work: attributes, requests, and reading replies back (no kernel needed)."""
+"""The netlink byte work: attributes, qdisc options read back, replies encoded by pyroute2 read
+by our decoder (no kernel needed). The requests themselves: test_rtnl_oracle.py."""
 
 from __future__ import annotations
 
 import socket
 import struct
+from typing import Any
+
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
 
 from kubedtn.dataplane import rtnl
+from kubedtn.dataplane.live import Counters, LiveInterface, VxlanInfo
 from kubedtn.dataplane.netlink import (
     NLM_F_ACK_TLVS,
     NLM_F_CAPPED,
-    NLM_F_CREATE,
-    NLM_F_EXCL,
-    NLM_F_REPLACE,
-    RTM_NEWLINK,
     RTM_NEWQDISC,
     _parse_error,
     attr_str,
@@ -22,8 +24,9 @@ from kubedtn.dataplane.netlink import (
     nla_u32,
     parse_attrs,
 )
-from kubedtn.dataplane.qdisc import NETEM_HANDLE, TC_H_ROOT, QdiscAction, qdisc_plan
+from kubedtn.dataplane.qdisc import TC_H_ROOT, TbfParams, qdisc_plan
 from kubedtn.model import LinkProperties
+from tests.support.rtnl_oracle import OracleTcmsg
 
 
 def test_attributes_are_padded_and_read_back() -> None:
@@ -34,93 +37,9 @@ def test_attributes_are_padded_and_read_back() -> None:
     assert bytes(attrs[1]) == b"\x02\x00\x00\x00\x00\x01"
 
 
-def _nested(attrs: dict[int, memoryview], *path: int) -> dict[int, memoryview]:
-    for kind in path:
-        attrs = parse_attrs(attrs[kind], 0, len(attrs[kind]))
-    return attrs
-
-
-def test_veth_request_creates_both_ends_in_their_namespaces_with_chosen_indexes() -> None:
-    req = rtnl.create_veth(
-        index=7,
-        name="eth1",
-        mtu=1400,
-        mac="02:00:00:00:00:0a",
-        peer_index=9,
-        peer_name="eth2",
-        peer_mtu=None,
-        peer_mac=None,
-        peer_netns_fd=33,
-        group=0x6B64746E,
-        what="x",
-    )
-    assert req.kind == RTM_NEWLINK and req.flags == NLM_F_CREATE | NLM_F_EXCL
-    _family, _type, index, _flags, _change = struct.unpack_from("=BxHiII", req.body)
-    assert index == 7
-    attrs = parse_attrs(req.body, 16, len(req.body))
-    assert attr_str(attrs[rtnl.IFLA_IFNAME]) == "eth1" and attr_u32(attrs[rtnl.IFLA_MTU]) == 1400
-    assert attr_u32(attrs[rtnl.IFLA_GROUP]) == 0x6B64746E
-    info = _nested(attrs, rtnl.IFLA_LINKINFO)
-    assert attr_str(info[rtnl.IFLA_INFO_KIND]) == "veth"
-    peer_raw = _nested(info, rtnl.IFLA_INFO_DATA)[rtnl.VETH_INFO_PEER]
-    assert struct.unpack_from("=BxHiII", peer_raw)[2] == 9
-    peer = parse_attrs(peer_raw, 16, len(peer_raw))
-    assert attr_str(peer[rtnl.IFLA_IFNAME]) == "eth2" and attr_u32(peer[rtnl.IFLA_NET_NS_FD]) == 33
-    assert rtnl.IFLA_MTU not in peer and attr_u32(peer[rtnl.IFLA_GROUP]) == 0x6B64746E
-
-
-def test_vxlan_request_carries_vni_remote_local_port_and_no_learning() -> None:
-    req = rtnl.create_vxlan(
-        rtnl.NewDevice(index=5, name="vx0", mtu=None, mac=None, netns_fd=40, group=1),
-        vni=5042,
-        remote="fd00::2",
-        local="fd00::1",
-        underlay_index=3,
-        port=4789,
-        what="x",
-    )
-    attrs = parse_attrs(req.body, 16, len(req.body))
-    assert attr_u32(attrs[rtnl.IFLA_NET_NS_FD]) == 40
-    data = _nested(attrs, rtnl.IFLA_LINKINFO, rtnl.IFLA_INFO_DATA)
-    assert attr_u32(data[rtnl.IFLA_VXLAN_ID]) == 5042
-    assert bytes(data[rtnl.IFLA_VXLAN_GROUP6]) == socket.inet_pton(socket.AF_INET6, "fd00::2")
-    assert bytes(data[rtnl.IFLA_VXLAN_LOCAL6]) == socket.inet_pton(socket.AF_INET6, "fd00::1")
-    assert bytes(data[rtnl.IFLA_VXLAN_PORT]) == b"\x12\xb5"  # 4789, network order
-    assert bytes(data[rtnl.IFLA_VXLAN_LEARNING]) == b"\x00"
-    assert attr_u32(data[rtnl.IFLA_VXLAN_LINK]) == 3
-
-
-def test_ipv6_address_is_added_without_dad() -> None:
-    req = rtnl.add_address(4, "fd00::1/64", what="x")
-    family, prefixlen, flags, _scope, index = struct.unpack_from("=BBBBI", req.body)
-    assert (family, prefixlen, index) == (socket.AF_INET6, 64, 4)
-    attrs = parse_attrs(req.body, 8, len(req.body))
-    assert attr_u32(attrs[rtnl.IFA_FLAGS]) & rtnl.IFA_F_NODAD and flags & rtnl.IFA_F_NODAD
-
-
-def test_netem_request_sends_every_attribute_and_reads_back_equal() -> None:
+def test_netem_options_read_back_equal() -> None:
     (spec,) = qdisc_plan(LinkProperties(latency_us=20_000, jitter_us=500, loss=1.0, corrupt_prob=0.1))
-    req = rtnl.qdisc_request(
-        2, QdiscAction("replace", spec.handle, spec.parent, spec.kind, spec.params), what="x"
-    )
-    assert req.kind == RTM_NEWQDISC and req.flags == NLM_F_CREATE | NLM_F_REPLACE
-    _f, index, handle, parent, _info = struct.unpack_from("=BxxxiIII", req.body)
-    assert (index, handle, parent) == (2, NETEM_HANDLE, TC_H_ROOT)
-    attrs = parse_attrs(req.body, 20, len(req.body))
-    options = attrs[rtnl.TCA_OPTIONS]
-    inner = parse_attrs(options, 24, len(options))
-    # a change must be able to clear what an earlier one set: all of them, always
-    for kind in (
-        rtnl.TCA_NETEM_CORR,
-        rtnl.TCA_NETEM_REORDER,
-        rtnl.TCA_NETEM_CORRUPT,
-        rtnl.TCA_NETEM_LATENCY64,
-        rtnl.TCA_NETEM_JITTER64,
-    ):
-        assert kind in inner
-    latency_ticks = struct.unpack_from("=I", options)[0]
-    assert latency_ticks == 20_000_000 >> 6  # kernel ticks are 64 ns
-    assert rtnl.parse_netem(options) == spec.params
+    assert rtnl.parse_netem(memoryview(rtnl.netem_options(spec.params))) == spec.params  # type: ignore[arg-type]
 
 
 def test_netem_dump_layout_with_the_extra_nest_is_read() -> None:
@@ -130,43 +49,154 @@ def test_netem_dump_layout_with_the_extra_nest_is_read() -> None:
     assert rtnl.parse_netem(memoryview(dumped)) == spec.params
 
 
-def test_tbf_options_use_burst_in_bytes_and_rate64_when_needed() -> None:
+def test_tbf_options_with_rate64_read_back() -> None:
     (spec,) = qdisc_plan(LinkProperties(rate_bps=100_000_000_000))
     options = rtnl.tbf_options(spec.params)  # type: ignore[arg-type]
-    attrs = parse_attrs(options, 0, len(options))
-    assert rtnl.TCA_TBF_RATE64 in attrs and rtnl.TCA_TBF_BURST in attrs
     back = rtnl.parse_tbf(memoryview(options))
     assert back is not None and back.rate == 12_500_000_000 and back.limit == spec.params.limit
     assert abs(back.burst - spec.params.burst) <= 12_500_000_000 * 64e-9 + 1  # type: ignore[union-attr]
 
 
-def _link_message(**kw: object) -> memoryview:
-    body = struct.pack("=BxHiII", 0, 1, 5, rtnl.IFF_UP, 0)
-    body += nla_str(rtnl.IFLA_IFNAME, "vx0") + nla_u32(rtnl.IFLA_MTU, 1450) + nla_u32(rtnl.IFLA_GROUP, 7)
-    body += nla(rtnl.IFLA_ADDRESS, bytes.fromhex("020000000001")) + nla_str(
-        rtnl.IFLA_IFALIAS, "kubedtn uid=12"
-    )
-    body += nla(rtnl.IFLA_LINK_NETNSID, struct.pack("=i", 0)) + nla(rtnl.IFLA_OPERSTATE, b"\x06")
-    data = (
-        nla_u32(rtnl.IFLA_VXLAN_ID, 99)
-        + nla(rtnl.IFLA_VXLAN_GROUP, socket.inet_aton("192.0.2.2"))
-        + nla(rtnl.IFLA_VXLAN_PORT, b"\x12\xb5")
-        + nla(rtnl.IFLA_VXLAN_LEARNING, b"\x00")
-        + nla_u32(rtnl.IFLA_VXLAN_LINK, 3)
-    )
-    body += nla(rtnl.IFLA_LINKINFO, nla_str(rtnl.IFLA_INFO_KIND, "vxlan") + nla(rtnl.IFLA_INFO_DATA, data))
-    body += nla(rtnl.IFLA_STATS64, struct.pack("=8Q", 1, 2, 3, 4, 5, 6, 7, 8) + bytes(8 * 16))
-    return memoryview(body)
+def _encoded(message: Any, **fields: Any) -> memoryview:
+    """A message encoded by pyroute2 (the independent implementation), without nlmsghdr."""
+    for name, value in fields.items():
+        message[name] = value
+    message.encode()
+    return memoryview(bytes(message.data[16:]))
 
 
-def test_link_reply_is_read_into_a_live_interface() -> None:
-    live = rtnl.parse_link(_link_message(), netns="/run/netns/r1")
-    assert (live.name, live.ifindex, live.kind, live.mtu, live.group) == ("vx0", 5, "vxlan", 1450, 7)
-    assert live.up and live.oper_state == "up" and live.mac == "02:00:00:00:00:01"
-    assert live.uid == 12 and live.link_netnsid == 0
-    assert live.vxlan is not None and live.vxlan.vni == 99 and live.vxlan.remote == "192.0.2.2"
-    assert live.vxlan.port == 4789 and not live.vxlan.learning and live.vxlan.underlay_ifindex == 3
-    assert live.counters is not None and live.counters.rx_packets == 1 and live.counters.tx_dropped == 8
+def test_vxlan_link_encoded_by_pyroute2_is_read_into_a_live_interface() -> None:
+    info_data = [
+        ("IFLA_VXLAN_ID", 99),
+        ("IFLA_VXLAN_GROUP", "192.0.2.2"),
+        ("IFLA_VXLAN_LOCAL", "192.0.2.1"),
+        ("IFLA_VXLAN_PORT", 4789),
+        ("IFLA_VXLAN_LEARNING", 0),
+        ("IFLA_VXLAN_LINK", 3),
+    ]
+    stats = (
+        "rx_packets",
+        "tx_packets",
+        "rx_bytes",
+        "tx_bytes",
+        "rx_errors",
+        "tx_errors",
+        "rx_dropped",
+        "tx_dropped",
+    )
+    body = _encoded(
+        ifinfmsg(),
+        index=5,
+        flags=IFF_UP,
+        attrs=[
+            ("IFLA_IFNAME", "vx0"),
+            ("IFLA_MTU", 1450),
+            ("IFLA_GROUP", 7),
+            ("IFLA_ADDRESS", "02:00:00:00:00:01"),
+            ("IFLA_IFALIAS", "kubedtn uid=12"),
+            ("IFLA_LINK_NETNSID", 0),
+            ("IFLA_OPERSTATE", "UP"),
+            (
+                "IFLA_LINKINFO",
+                {"attrs": [("IFLA_INFO_KIND", "vxlan"), ("IFLA_INFO_DATA", {"attrs": info_data})]},
+            ),
+            ("IFLA_STATS64", {name: i for i, name in enumerate(stats, start=1)}),
+        ],
+    )
+    live = rtnl.parse_link(body, netns="/run/netns/r1")
+    assert live == LiveInterface(
+        netns="/run/netns/r1",
+        name="vx0",
+        ifindex=5,
+        kind="vxlan",
+        up=True,
+        oper_state="up",
+        mtu=1450,
+        mac="02:00:00:00:00:01",
+        group=7,
+        alias="kubedtn uid=12",
+        link_netnsid=0,
+        vxlan=VxlanInfo(
+            vni=99, remote="192.0.2.2", local="192.0.2.1", port=4789, underlay_ifindex=3, learning=False
+        ),
+        counters=Counters(*range(1, 9)),
+    )
+    assert live.uid == 12
+
+
+def test_macvlan_and_veth_links_encoded_by_pyroute2_are_read() -> None:
+    macvlan = _encoded(
+        ifinfmsg(),
+        index=8,
+        attrs=[
+            ("IFLA_IFNAME", "eth1"),
+            ("IFLA_LINK", 4),
+            (
+                "IFLA_LINKINFO",
+                {
+                    "attrs": [
+                        ("IFLA_INFO_KIND", "macvlan"),
+                        ("IFLA_INFO_DATA", {"attrs": [("IFLA_MACVLAN_MODE", "bridge")]}),
+                    ]
+                },
+            ),
+        ],
+    )
+    live = rtnl.parse_link(macvlan, netns="n")
+    assert (live.kind, live.macvlan_mode, live.link_ifindex, live.up) == ("macvlan", "bridge", 4, False)
+    veth = _encoded(
+        ifinfmsg(),
+        index=9,
+        attrs=[
+            ("IFLA_IFNAME", "eth2"),
+            ("IFLA_LINK", 11),
+            ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "veth")]}),
+        ],
+    )
+    live = rtnl.parse_link(veth, netns="n")
+    assert (live.kind, live.link_ifindex, live.link_netnsid, live.vxlan, live.counters) == (
+        "veth",
+        11,
+        None,
+        None,
+        None,
+    )
+
+
+def test_addresses_encoded_by_pyroute2_are_read() -> None:
+    # IPv4: the interface's own address is IFA_LOCAL (IFA_ADDRESS is the peer's on point-to-point)
+    v4 = _encoded(
+        ifaddrmsg(),
+        family=socket.AF_INET,
+        prefixlen=24,
+        index=3,
+        attrs=[("IFA_ADDRESS", "10.0.0.2"), ("IFA_LOCAL", "10.0.0.1")],
+    )
+    assert rtnl.parse_address(v4) == (3, "10.0.0.1/24", False)
+    v6 = _encoded(
+        ifaddrmsg(),
+        family=socket.AF_INET6,
+        prefixlen=64,
+        scope=253,
+        index=4,
+        attrs=[("IFA_ADDRESS", "fe80::1")],
+    )
+    assert rtnl.parse_address(v6) == (4, "fe80::1/64", True)
+
+
+def test_tbf_qdisc_encoded_by_pyroute2_is_read() -> None:
+    rate, burst, limit = 6_250_000, 62_500, 375_000
+    parms = {"rate": rate, "rate___reserved": 1, "limit": limit, "buffer": burst * 10**9 // rate // 64}
+    body = _encoded(
+        OracleTcmsg(),
+        index=9,
+        handle=0x3_0000,
+        parent=TC_H_ROOT,
+        attrs=[("TCA_KIND", "tbf"), ("TCA_OPTIONS", {"attrs": [("TCA_TBF_PARMS", parms)]})],
+    )
+    live = rtnl.parse_qdisc(body)
+    assert (live.ifindex, live.handle, live.parent, live.kind) == (9, 0x3_0000, TC_H_ROOT, "tbf")
+    assert isinstance(live.params, TbfParams) and TbfParams(rate, burst, limit).matches(live.params)
 
 
 def test_kernel_error_text_is_read_from_the_extended_ack() -> None:
