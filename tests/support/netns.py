@@ -5,8 +5,9 @@ tool, not the code under test) and removes them all, also when a test fails; the
 fixture gives a test one (a conftest imports it: ``from tests.support.netns import pool``).
 
 Traffic uses real sockets made inside the namespaces (a socket stays in the namespace it
-was created in): ``udp_echo`` for reachability, ``tcp_goodput`` for rates. ``ip_json``
-reads what ``ip``/``tc`` see, to check the code under test against a second opinion.
+was created in): ``udp_echo`` for reachability, ``tcp_goodput`` for rates. ``ip_json``,
+``links_by_name`` and ``qdiscs`` read what ``ip``/``tc`` see, a second opinion on the code
+under test; the dataplane's tests read the kernel through pyroute2 instead (``kstate``).
 ``NetlinkWatcher`` subscribes to a namespace's change notifications, to prove that an
 operation changed nothing.
 """

@@ -11,14 +11,10 @@ import pytest
 from kubedtn.dataplane import rtnl
 from kubedtn.dataplane.netns import open_route_sockets
 from kubedtn.dataplane.session import Session, Step
-from tests.support.netns import NamespacePool, ip_json, path, sh
+from tests.support import kstate
+from tests.support.netns import NamespacePool, path, sh
 
 pytestmark = pytest.mark.root
-
-
-def _addresses(netns: str, dev: str) -> set[str]:
-    out = ip_json(netns, "addr", "show", "dev", dev)
-    return {f"{a['local']}/{a['prefixlen']}" for a in out[0]["addr_info"]}  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("threads", [1, 4])
@@ -30,7 +26,7 @@ def test_run_as_built_applies_every_batch_and_reports_failures(pool: NamespacePo
 
     with Session() as session:
         keys = [session.add(path(n)) for n in names]
-        index = {n: int(ip_json(n, "link", "show", "d0")[0]["ifindex"]) for n in names}  # type: ignore[call-overload]
+        index = {n: kstate.links(n)["d0"].index for n in names}
 
         def batches() -> Iterator[tuple[tuple[int, int], list[Step]]]:
             for i, (name, key) in enumerate(zip(names, keys, strict=True)):
@@ -45,7 +41,7 @@ def test_run_as_built_applies_every_batch_and_reports_failures(pool: NamespacePo
     assert built == names  # every batch was built (lazily) and handed over
     assert [(step.link, failure.code) for step, failure in failures] == [(99, errno.ENODEV)]
     for i, name in enumerate(names):
-        assert _addresses(name, "d0") == {f"10.9.{i}.1/24"}
+        assert kstate.addresses(name, "d0") == {f"10.9.{i}.1/24"}
 
 
 def test_open_sockets_puts_one_socket_in_each_namespace_and_comes_home(pool: NamespacePool) -> None:
