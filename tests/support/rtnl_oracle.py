@@ -40,6 +40,10 @@ from kubedtn.dataplane.netlink import Request
 
 
 class NetemOptions(sched_netem.options):  # type: ignore[misc]  # (pyroute2 is untyped)
+    # pyroute2 compiles nla_map on first use and marks that in a class attribute
+    # (nlmsg_base.__compiled_nla), which a subclass inherits: once the parent class has
+    # decoded something, the subclass would use the parent's table. Start uncompiled.
+    _nlmsg_base__compiled_nla = False
     nla_map = (
         *sched_netem.options.nla_map,  # ... TCA_NETEM_RATE (6)
         ("TCA_NETEM_ECN", "uint32"),
@@ -51,6 +55,7 @@ class NetemOptions(sched_netem.options):  # type: ignore[misc]  # (pyroute2 is u
 
 
 class TbfOptions(sched_tbf.options):  # type: ignore[misc]
+    _nlmsg_base__compiled_nla = False  # (as above)
     nla_map = (
         *sched_tbf.options.nla_map,  # ... TCA_TBF_PTAB (3)
         ("TCA_TBF_RATE64", "uint64"),
@@ -62,6 +67,8 @@ class TbfOptions(sched_tbf.options):  # type: ignore[misc]
 
 class OracleTcmsg(tcmsg):  # type: ignore[misc]
     """pyroute2's tcmsg, with the netem and tbf options above."""
+
+    _nlmsg_base__compiled_nla = False  # (as above: its table holds get_options)
 
     @staticmethod
     def get_options(msg: Any, *argv: Any, **kwarg: Any) -> Any:

@@ -7,7 +7,10 @@ The expected messages use pyroute2's names and constants, not the dataplane's.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -452,3 +455,28 @@ def test_the_oracle_shows_attributes_it_does_not_know() -> None:
     good = rtnl.dump_links(stats=False)
     odd = Request(good.kind, good.flags, good.body + nla_u32(0x3F00, 1))
     assert "UNKNOWN type 16128" in plain(decode(odd))
+
+
+def test_the_oracle_decodes_newer_options_after_pyroute2s_own_classes_were_used() -> None:
+    """pyroute2 caches decoding tables per class; its own tcmsg decoding first (as IPRoute
+    does in the integration tests) must not leave the oracle with the older tables. In a
+    fresh interpreter: in this one the oracle's classes have been used already."""
+    script = """if True:
+        import struct
+        from pyroute2.netlink.rtnl.tcmsg import tcmsg
+        from tests.unit.dataplane.test_rtnl_oracle import NETEM, TBF64, TC_H_ROOT, replace
+        from tests.support.rtnl_oracle import decode, plain
+        for params in (NETEM, TBF64):
+            request = replace(2, 0x1_0000, TC_H_ROOT, params)
+            header = struct.pack("=IHHII", 16 + len(request.body), request.kind, 1, 1, 0)
+            tcmsg(header + request.body).decode()
+        netem = plain(decode(replace(2, 0x1_0000, TC_H_ROOT, NETEM)))["TCA_OPTIONS"]
+        tbf = plain(decode(replace(2, 0x1_0000, TC_H_ROOT, TBF64)))["TCA_OPTIONS"]
+        assert {"TCA_NETEM_LATENCY64", "TCA_NETEM_JITTER64"} <= set(netem), netem
+        assert {"TCA_TBF_RATE64", "TCA_TBF_BURST"} <= set(tbf), tbf
+    """
+    repo = Path(__file__).resolve().parents[3]
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
