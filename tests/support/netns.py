@@ -7,7 +7,7 @@ fixture gives a test one (a conftest imports it: ``from tests.support.netns impo
 Traffic uses real sockets made inside the namespaces (a socket stays in the namespace it
 was created in): ``udp_echo`` for reachability, ``tcp_goodput`` for rates. ``ip_json``,
 ``links_by_name`` and ``qdiscs`` read what ``ip``/``tc`` see, a second opinion on the code
-under test; the dataplane's tests read the kernel through pyroute2 instead (``kstate``).
+under test; the dataplane's tests read the kernel through pyroute2 instead (``oracle``).
 ``NetlinkWatcher`` subscribes to a namespace's change notifications, to prove that an
 operation changed nothing.
 """

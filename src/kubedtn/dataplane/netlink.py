@@ -6,7 +6,7 @@ the dataplane sends thousands of such messages per second (``python -m bench
 netlink-encode`` compares the two). Here messages are plain ``bytes`` built with
 ``struct`` and replies are read only as far as the caller needs. pyroute2 is not a
 runtime dependency: it is the tests' oracle, decoding every request built here
-(tests/unit/dataplane/test_rtnl_oracle.py) and reading the kernel back (tests/support/kstate.py).
+(tests/unit/dataplane/test_oracle.py) and reading the kernel back (tests/support/oracle.py).
 
 A ``RouteSocket`` belongs to the network namespace it was opened in (``netns.py`` opens
 it after ``setns()`` and switches back at once); it is not thread-safe — use one per

@@ -18,7 +18,7 @@ from kubedtn.dataplane import (
     namespace_exists,
 )
 from kubedtn.model import LinkProperties
-from tests.support import kstate
+from tests.support import oracle
 from tests.support.netns import NamespacePool, path, sh, udp_echo, unique
 
 pytestmark = pytest.mark.root
@@ -46,7 +46,7 @@ def test_create_namespaces_like_ip_netns_add(names: list[str]) -> None:
     assert os.stat("/proc/self/ns/net").st_ino not in inodes
     # usable by iproute2: a link inside one
     sh(names[0], "ip", "link", "add", "x0", "type", "veth", "peer", "name", "x1")
-    assert set(kstate.links(names[0])) == {"lo", "x0", "x1"}
+    assert set(oracle.links(names[0])) == {"lo", "x0", "x1"}
     # /run/netns is a shared mount point, as iproute2 makes it
     with open("/proc/self/mountinfo") as f:
         mountinfo = f.read().splitlines()
@@ -58,8 +58,8 @@ def test_loopback_up_on_request(names: list[str]) -> None:
     create_namespaces(names[:4], loopback_up=True)
     create_namespaces(names[4:6])
 
-    assert all(kstate.links(n)["lo"].up for n in names[:4])
-    assert not any(kstate.links(n)["lo"].up for n in names[4:6])
+    assert all(oracle.links(n)["lo"].up for n in names[:4])
+    assert not any(oracle.links(n)["lo"].up for n in names[4:6])
     # lo works: a namespace reaches its own 127.0.0.1
     sh(None, "ip", "netns", "exec", names[0], "ping", "-c1", "-W1", "127.0.0.1")
 
@@ -117,9 +117,9 @@ def test_calls_from_many_threads_at_once(pool: NamespacePool) -> None:
     for t in threads:
         t.join(timeout=60)
     assert not errors, errors
-    hub_links = kstate.links(hub)
+    hub_links = oracle.links(hub)
     for i, pod in enumerate(pods):
-        assert hub_links[f"hub{i}"].link == kstate.links(pod)["eth1"].index
+        assert hub_links[f"hub{i}"].link == oracle.links(pod)["eth1"].index
         assert udp_echo(client_ns=hub, client_ip=f"10.{i}.0.1", server_ns=pod, server_ip=f"10.{i}.0.2") == 3
 
 
@@ -139,14 +139,14 @@ def test_teardown_leaves_nothing_behind(names: list[str]) -> None:
             for i in range(4)
         ]
     )
-    assert all(len(kstate.links(n)) == 3 for n in names[:4])
-    assert all({q.kind for q in kstate.qdiscs(n)} >= {"tbf"} for n in names[:4])
+    assert all(len(oracle.links(n)) == 3 for n in names[:4])
+    assert all({q.kind for q in oracle.qdiscs(n)} >= {"tbf"} for n in names[:4])
 
     dp.remove_owned(paths)
 
     for name in names[:4]:
-        assert set(kstate.links(name)) == {"lo"}
-        assert not {"tbf", "netem"} & {q.kind for q in kstate.qdiscs(name)}
+        assert set(oracle.links(name)) == {"lo"}
+        assert not {"tbf", "netem"} & {q.kind for q in oracle.qdiscs(name)}
     delete_namespaces(names[:4])
     listed = sh(None, "ip", "netns", "list")
     assert not any(n in listed for n in names[:4])

@@ -12,7 +12,7 @@ from kubedtn.dataplane import Dataplane, Endpoint, InterfaceRef, NetemMissingErr
 from kubedtn.dataplane.errors import ApplyError
 from kubedtn.dataplane.qdisc import TbfParams
 from kubedtn.model import LinkProperties
-from tests.support import kernel, kstate
+from tests.support import kernel, oracle
 from tests.support.netns import NamespacePool, path, tcp_goodput
 
 pytestmark = pytest.mark.root
@@ -32,7 +32,7 @@ def test_rate_is_a_tbf_and_tcp_goodput_matches(pool: NamespacePool, dp: Dataplan
     a, b = pool.make(2)
     dp.apply([link(a, b, LinkProperties(rate_bps=50 * MBIT))])
 
-    (root,) = kstate.qdiscs(a, "eth1")
+    (root,) = oracle.qdiscs(a, "eth1")
     assert root.kind == "tbf" and root.root
     assert root.rate == 50 * MBIT // 8
     # burst >= rate/HZ for any HZ >= 100
@@ -50,16 +50,16 @@ def test_rate_is_a_tbf_and_tcp_goodput_matches(pool: NamespacePool, dp: Dataplan
 def test_rate_change_is_in_place(pool: NamespacePool, dp: Dataplane) -> None:
     a, b = pool.make(2)
     dp.apply([link(a, b, LinkProperties(rate_bps=50 * MBIT))])
-    index = kstate.links(a)["eth1"].index
-    (before,) = kstate.qdiscs(a, "eth1")
+    index = oracle.links(a)["eth1"].index
+    (before,) = oracle.qdiscs(a, "eth1")
 
     sent = dp.set_properties({InterfaceRef(path(a), "eth1"): LinkProperties(rate_bps=20 * MBIT)})
 
     assert sent == 1
-    (after,) = kstate.qdiscs(a, "eth1")
+    (after,) = oracle.qdiscs(a, "eth1")
     assert after.handle == before.handle  # the same qdisc, changed, not a new one
     assert after.rate == 20 * MBIT // 8
-    assert kstate.links(a)["eth1"].index == index
+    assert oracle.links(a)["eth1"].index == index
     goodput = tcp_goodput(client_ns=a, client_ip="10.0.0.1", server_ns=b, server_ip="10.0.0.2", seconds=2.0)
     assert 0.90 * 20 * MBIT <= goodput <= 1.01 * 20 * MBIT, f"goodput {goodput / MBIT:.1f} Mbit/s"
 
@@ -73,7 +73,7 @@ def test_apply_with_new_properties_keeps_the_link(pool: NamespacePool, dp: Datap
     assert report.result(1).outcome == "updated"
     assert "replace tbf" in report.result(1).detail
     assert report.result(1).ifindexes == first.result(1).ifindexes
-    (root,) = kstate.qdiscs(a, "eth1")
+    (root,) = oracle.qdiscs(a, "eth1")
     assert root.rate == 30 * MBIT // 8
 
 
@@ -83,7 +83,7 @@ def test_clearing_properties_removes_the_qdisc(pool: NamespacePool, dp: Dataplan
 
     dp.set_properties({InterfaceRef(path(a), "eth1"): LinkProperties()})
 
-    assert [q.kind for q in kstate.qdiscs(a, "eth1")] == ["noqueue"]
+    assert [q.kind for q in oracle.qdiscs(a, "eth1")] == ["noqueue"]
     (live,) = [i for i in dp.read(path(a)) if i.name == "eth1"]
     assert live.properties == LinkProperties()
 
@@ -94,13 +94,13 @@ def test_read_agrees_with_pyroute2(pool: NamespacePool, dp: Dataplane) -> None:
     dp.apply([link(a, b, LinkProperties(rate_bps=10 * MBIT))])
     tcp_goodput(client_ns=a, client_ip="10.0.0.1", server_ns=b, server_ip="10.0.0.2", seconds=0.5)
 
-    oracle = kstate.links(a)
+    first = oracle.links(a)
     live = {i.name: i for i in dp.read(path(a), known=[path(b)])}
-    after = kstate.links(a)  # counters: ours lie between pyroute2's before and after
+    after = oracle.links(a)  # counters: ours lie between pyroute2's first and after
 
-    assert set(live) == set(oracle) == {"lo", "eth1"}
+    assert set(live) == set(first) == {"lo", "eth1"}
     for name, mine in live.items():
-        theirs = oracle[name]
+        theirs = first[name]
         assert (mine.ifindex, mine.kind, mine.up, mine.mtu, mine.mac, mine.group, mine.alias) == (
             theirs.index,
             theirs.kind,
@@ -111,21 +111,21 @@ def test_read_agrees_with_pyroute2(pool: NamespacePool, dp: Dataplane) -> None:
             theirs.alias,
         ), name
         assert (mine.link_ifindex, mine.link_netnsid) == (theirs.link, theirs.link_netnsid), name
-        assert set(mine.addresses) == kstate.addresses(a, name, link_scope=True), name
+        assert set(mine.addresses) == oracle.addresses(a, name, link_scope=True), name
         assert [(q.handle, q.parent, q.kind) for q in mine.qdiscs] == [
-            (q.handle, q.parent, q.kind) for q in kstate.qdiscs(a, name)
+            (q.handle, q.parent, q.kind) for q in oracle.qdiscs(a, name)
         ], name
     eth1 = live["eth1"]
     assert eth1.uid == 1 and eth1.peer_netns == path(b)
-    assert eth1.link_ifindex == kstate.links(b)["eth1"].index
+    assert eth1.link_ifindex == oracle.links(b)["eth1"].index
     assert eth1.properties == LinkProperties(rate_bps=10 * MBIT)
-    (tbf,) = kstate.qdiscs(a, "eth1")
+    (tbf,) = oracle.qdiscs(a, "eth1")
     assert eth1.qdiscs[0].params == TbfParams(
         rate=tbf.rate, burst=tbf.burst, limit=tbf.options["TCA_TBF_PARMS"]["limit"]
     )
     assert eth1.counters is not None and eth1.counters.tx_bytes > 100_000 and eth1.counters.tx_packets > 50
     for counter, value in vars(eth1.counters).items():
-        assert oracle["eth1"].counters[counter] <= value <= after["eth1"].counters[counter], counter
+        assert first["eth1"].counters[counter] <= value <= after["eth1"].counters[counter], counter
     assert [i.name for i in dp.read(path(a), owned_only=True)] == ["eth1"]
 
 
@@ -137,11 +137,11 @@ def test_missing_netem_is_named_and_nothing_is_left(pool: NamespacePool, dp: Dat
     error = caught.value.report.result(1).error  # type: ignore[attr-defined]
     assert isinstance(error, NetemMissingError)
     assert str(error) == f"netem is not in this kernel: latency, loss cannot be applied to {a}/eth1"
-    assert "eth1" not in kstate.links(a)  # rolled back: no link without its emulation
+    assert "eth1" not in oracle.links(a)  # rolled back: no link without its emulation
 
     dp.apply([link(a, b, LinkProperties(rate_bps=10 * MBIT))])
     with pytest.raises(NetemMissingError, match="latency cannot be applied"):
         dp.set_properties(
             {InterfaceRef(path(a), "eth1"): LinkProperties(latency_us=5000, rate_bps=10 * MBIT)}
         )
-    assert [q.kind for q in kstate.qdiscs(a, "eth1")] == ["tbf"]  # the old emulation stays
+    assert [q.kind for q in oracle.qdiscs(a, "eth1")] == ["tbf"]  # the old emulation stays

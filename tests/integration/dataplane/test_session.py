@@ -11,7 +11,7 @@ import pytest
 from kubedtn.dataplane import rtnl
 from kubedtn.dataplane.netns import open_route_sockets
 from kubedtn.dataplane.session import Session, Step
-from tests.support import kstate
+from tests.support import oracle
 from tests.support.netns import NamespacePool, path, sh
 
 pytestmark = pytest.mark.root
@@ -26,7 +26,7 @@ def test_run_as_built_applies_every_batch_and_reports_failures(pool: NamespacePo
 
     with Session() as session:
         keys = [session.add(path(n)) for n in names]
-        index = {n: kstate.links(n)["d0"].index for n in names}
+        index = {n: oracle.links(n)["d0"].index for n in names}
 
         def batches() -> Iterator[tuple[tuple[int, int], list[Step]]]:
             for i, (name, key) in enumerate(zip(names, keys, strict=True)):
@@ -41,7 +41,7 @@ def test_run_as_built_applies_every_batch_and_reports_failures(pool: NamespacePo
     assert built == names  # every batch was built (lazily) and handed over
     assert [(step.link, failure.code) for step, failure in failures] == [(99, errno.ENODEV)]
     for i, name in enumerate(names):
-        assert kstate.addresses(name, "d0") == {f"10.9.{i}.1/24"}
+        assert oracle.addresses(name, "d0") == {f"10.9.{i}.1/24"}
 
 
 def test_open_sockets_puts_one_socket_in_each_namespace_and_comes_home(pool: NamespacePool) -> None:

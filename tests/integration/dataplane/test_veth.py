@@ -20,7 +20,7 @@ from kubedtn.dataplane import (
     rtnl,
 )
 from kubedtn.errors import ValidationError
-from tests.support import kstate
+from tests.support import oracle
 from tests.support.netns import NamespacePool, path, sh, udp_echo, watching
 
 pytestmark = pytest.mark.root
@@ -40,7 +40,7 @@ def test_veth_is_created_addressed_up_and_passes_v4_and_v6(pool: NamespacePool, 
     report = dp.apply([spec])
 
     assert report.result(1).outcome == "created"
-    la, lb = kstate.links(a)["eth1"], kstate.links(b)["eth1"]
+    la, lb = oracle.links(a)["eth1"], oracle.links(b)["eth1"]
     assert la.kind == lb.kind == "veth"
     assert la.mac == "02:00:00:00:00:0a" and la.mtu == 1400
     assert la.up and lb.up
@@ -50,8 +50,8 @@ def test_veth_is_created_addressed_up_and_passes_v4_and_v6(pool: NamespacePool, 
     assert la.link == lb.index and lb.link == la.index
     assert la.link_netnsid is not None and lb.link_netnsid is not None
     assert report.result(1).ifindexes == (la.index, lb.index)
-    assert kstate.addresses(a, "eth1") == {"10.0.0.1/24", "fd00::1/64"}
-    assert kstate.addresses(b, "eth1") == {"10.0.0.2/24", "fd00::2/64"}
+    assert oracle.addresses(a, "eth1") == {"10.0.0.1/24", "fd00::1/64"}
+    assert oracle.addresses(b, "eth1") == {"10.0.0.2/24", "fd00::2/64"}
 
     assert udp_echo(client_ns=a, client_ip="10.0.0.1", server_ns=b, server_ip="10.0.0.2") == 3
     # IPv6 without waiting for duplicate address detection (added with nodad)
@@ -62,7 +62,7 @@ def test_second_apply_changes_nothing(pool: NamespacePool, dp: Dataplane) -> Non
     a, b, c = pool.make(3)
     links = [veth(a, b, uid=1), veth(b, c, uid=2, name_a="eth2", name_b="eth2")]
     first = dp.apply(links)
-    before = {ns: {n: i.index for n, i in kstate.links(ns).items()} for ns in (a, b, c)}
+    before = {ns: {n: i.index for n, i in oracle.links(ns).items()} for ns in (a, b, c)}
 
     with watching([a, b, c]) as watcher:
         watcher.settle()
@@ -72,7 +72,7 @@ def test_second_apply_changes_nothing(pool: NamespacePool, dp: Dataplane) -> Non
     assert [r.outcome for r in second.results] == ["kept", "kept"]
     assert second.changes == 0
     assert events == [], f"the second apply changed the kernel: {events}"
-    assert {ns: {n: i.index for n, i in kstate.links(ns).items()} for ns in (a, b, c)} == before
+    assert {ns: {n: i.index for n, i in oracle.links(ns).items()} for ns in (a, b, c)} == before
     assert [r.ifindexes for r in second.results] == [r.ifindexes for r in first.results]
 
 
@@ -80,7 +80,7 @@ def test_wrong_addresses_mtu_and_down_state_are_fixed_in_place(pool: NamespacePo
     a, b = pool.make(2)
     spec = veth(a, b, mtu=1400)
     dp.apply([spec])
-    index = kstate.links(a)["eth1"].index
+    index = oracle.links(a)["eth1"].index
     sh(a, "ip", "addr", "del", "10.0.0.1/24", "dev", "eth1")
     sh(a, "ip", "addr", "add", "192.0.2.9/24", "dev", "eth1")
     sh(a, "ip", "link", "set", "eth1", "mtu", "1300", "down")
@@ -88,10 +88,10 @@ def test_wrong_addresses_mtu_and_down_state_are_fixed_in_place(pool: NamespacePo
     report = dp.apply([spec])
 
     assert report.result(1).outcome == "updated"
-    link = kstate.links(a)["eth1"]
+    link = oracle.links(a)["eth1"]
     assert link.index == index
     assert link.mtu == 1400 and link.up
-    assert kstate.addresses(a, "eth1") == {"10.0.0.1/24", "fd00::1/64"}
+    assert oracle.addresses(a, "eth1") == {"10.0.0.1/24", "fd00::1/64"}
     assert udp_echo(client_ns=a, client_ip="10.0.0.1", server_ns=b, server_ip="10.0.0.2") == 3
 
 
@@ -105,9 +105,9 @@ def test_stale_link_with_wrong_peer_is_replaced(pool: NamespacePool, dp: Datapla
     result = report.result(1)
     assert result.outcome == "replaced"
     assert f"{a}/eth1 is a veth whose peer is not {b}/eth1" in result.detail
-    la, lb = kstate.links(a)["eth1"], kstate.links(b)["eth1"]
+    la, lb = oracle.links(a)["eth1"], oracle.links(b)["eth1"]
     assert la.link == lb.index and lb.link == la.index
-    assert set(kstate.links(c)) == {"lo"}  # the old peers went with the old pairs
+    assert set(oracle.links(c)) == {"lo"}  # the old peers went with the old pairs
     assert udp_echo(client_ns=a, client_ip="10.0.0.1", server_ns=b, server_ip="10.0.0.2") == 3
 
 
@@ -119,7 +119,7 @@ def test_half_of_a_link_is_replaced(pool: NamespacePool, dp: Dataplane) -> None:
 
     assert report.result(1).outcome == "replaced"
     assert f"{b}/eth1 is missing" in report.result(1).detail
-    assert kstate.links(a)["eth1"].link == kstate.links(b)["eth1"].index
+    assert oracle.links(a)["eth1"].link == oracle.links(b)["eth1"].index
 
 
 def test_ours_of_the_wrong_kind_is_replaced(pool: NamespacePool, dp: Dataplane) -> None:
@@ -135,19 +135,19 @@ def test_ours_of_the_wrong_kind_is_replaced(pool: NamespacePool, dp: Dataplane) 
         node_netns=path(node),
     )
     dp.apply([vx])
-    assert kstate.links(pod)["eth1"].kind == "vxlan"
+    assert oracle.links(pod)["eth1"].kind == "vxlan"
 
     report = dp.apply([veth(pod, other)])
 
     assert report.result(1).outcome == "replaced"
     assert "is a vxlan, expected a veth" in report.result(1).detail
-    assert kstate.links(pod)["eth1"].kind == "veth"
+    assert oracle.links(pod)["eth1"].kind == "veth"
 
 
 def test_interface_not_created_by_kubedtn_is_left_alone(pool: NamespacePool, dp: Dataplane) -> None:
     a, b, c = pool.make(3)
     sh(a, "ip", "link", "add", "eth1", "type", "veth", "peer", "name", "x1", "netns", c)
-    index = kstate.links(a)["eth1"].index
+    index = oracle.links(a)["eth1"].index
 
     with pytest.raises(ApplyError) as caught:
         dp.apply([veth(a, b), veth(b, c, uid=2, name_a="eth2", name_b="eth2")])
@@ -157,8 +157,8 @@ def test_interface_not_created_by_kubedtn_is_left_alone(pool: NamespacePool, dp:
     report = caught.value.report
     assert isinstance(report.result(1).error, NotOursError)  # type: ignore[attr-defined]
     assert report.result(2).outcome == "created"  # type: ignore[attr-defined]
-    assert kstate.links(a)["eth1"].index == index
-    assert "eth1" not in kstate.links(b)
+    assert oracle.links(a)["eth1"].index == index
+    assert "eth1" not in oracle.links(b)
 
 
 def test_prune_removes_our_links_that_are_no_longer_wanted(pool: NamespacePool, dp: Dataplane) -> None:
@@ -169,8 +169,8 @@ def test_prune_removes_our_links_that_are_no_longer_wanted(pool: NamespacePool, 
     report = dp.apply([veth(a, b, uid=1)], prune=[path(a)])
 
     assert report.pruned == (InterfaceRef(path(a), "eth2"),)
-    assert set(kstate.links(a)) == {"lo", "eth1", "keepme", "keepme2"}
-    assert "eth2" not in kstate.links(c)
+    assert set(oracle.links(a)) == {"lo", "eth1", "keepme", "keepme2"}
+    assert "eth2" not in oracle.links(c)
 
 
 def test_remove_is_idempotent_and_takes_the_peer(pool: NamespacePool, dp: Dataplane) -> None:
@@ -179,7 +179,7 @@ def test_remove_is_idempotent_and_takes_the_peer(pool: NamespacePool, dp: Datapl
     refs = [InterfaceRef(path(a), "eth1"), InterfaceRef(path(b), "eth1")]
 
     assert dp.remove(refs) == refs
-    assert set(kstate.links(a)) == {"lo"} and set(kstate.links(b)) == {"lo"}
+    assert set(oracle.links(a)) == {"lo"} and set(oracle.links(b)) == {"lo"}
     assert dp.remove(refs) == []  # already gone: success
     assert dp.remove([InterfaceRef("/run/netns/kdtn-t-never-existed", "eth1")]) == []
 
@@ -190,7 +190,7 @@ def test_remove_refuses_interfaces_that_are_not_ours(pool: NamespacePool, dp: Da
 
     with pytest.raises(NotOursError, match="eth1"):
         dp.remove([InterfaceRef(path(a), "eth1")])
-    assert "eth1" in kstate.links(a)
+    assert "eth1" in oracle.links(a)
 
 
 def test_remove_owned_deletes_only_our_group(pool: NamespacePool, dp: Dataplane) -> None:
@@ -200,15 +200,15 @@ def test_remove_owned_deletes_only_our_group(pool: NamespacePool, dp: Dataplane)
 
     dp.remove_owned([path(a), path(b), "/run/netns/kdtn-t-never-existed"])
 
-    assert set(kstate.links(a)) == {"lo", "theirs", "theirs2"}
-    assert set(kstate.links(b)) == {"lo"}
+    assert set(oracle.links(a)) == {"lo", "theirs", "theirs2"}
+    assert set(oracle.links(b)) == {"lo"}
 
 
 def test_missing_namespace_is_reported_before_anything_is_touched(pool: NamespacePool, dp: Dataplane) -> None:
     (a,) = pool.make(1)
     with pytest.raises(NamespaceNotFoundError, match=r"kdtn-t-gone.*does not exist"):
         dp.apply([veth(a, "kdtn-t-gone")])
-    assert set(kstate.links(a)) == {"lo"}
+    assert set(oracle.links(a)) == {"lo"}
 
 
 def test_bad_spec_is_refused_whole(pool: NamespacePool, dp: Dataplane) -> None:
@@ -226,7 +226,7 @@ def test_bad_spec_is_refused_whole(pool: NamespacePool, dp: Dataplane) -> None:
     assert any("links[1].a.addresses[0]" in p and "10.0.0.300/24" in p for p in problems)
     assert any("links[1].b.mac" in p for p in problems)
     assert any("links[1].b.mtu: 20" in p for p in problems)
-    assert set(kstate.links(a)) == {"lo"}  # nothing half-applied
+    assert set(oracle.links(a)) == {"lo"}  # nothing half-applied
 
 
 def test_failed_link_is_rolled_back_and_named(pool: NamespacePool, dp: Dataplane) -> None:
@@ -241,7 +241,7 @@ def test_failed_link_is_rolled_back_and_named(pool: NamespacePool, dp: Dataplane
         dp.apply([spec, veth(a, b, uid=2, name_a="eth2", name_b="eth2")])
     assert f"add address fd00::1/64 to {a}/eth1" in str(caught.value)
     assert caught.value.report.result(2).outcome == "created"  # type: ignore[attr-defined]
-    assert "eth1" not in kstate.links(a) and "eth1" not in kstate.links(b)
+    assert "eth1" not in oracle.links(a) and "eth1" not in oracle.links(b)
 
 
 def test_same_namespace_veth_and_calling_thread_stays_home(pool: NamespacePool, dp: Dataplane) -> None:
@@ -255,7 +255,7 @@ def test_same_namespace_veth_and_calling_thread_stays_home(pool: NamespacePool, 
     dp.apply([spec])
     assert dp.apply([spec]).result(3).outcome == "kept"
     assert os.stat("/proc/thread-self/ns/net").st_ino == home
-    names = kstate.links(a)
+    names = oracle.links(a)
     assert names["left"].link == names["right"].index and names["right"].link == names["left"].index
     assert names["left"].link_netnsid is None  # the peer is in the same namespace
 
@@ -293,5 +293,5 @@ def test_a_link_whose_requests_cannot_be_encoded_fails_alone_and_leaves_nothing(
     assert report.result(1).outcome == "failed"
     assert message in report.result(1).detail and "refused by the test" in report.result(1).detail
     assert report.result(2).outcome == "created"
-    assert "eth1" not in kstate.links(a) and "eth1" not in kstate.links(b)
-    assert kstate.links(a)["eth2"].up
+    assert "eth1" not in oracle.links(a) and "eth1" not in oracle.links(b)
+    assert oracle.links(a)["eth2"].up

@@ -13,7 +13,7 @@ import pytest
 
 from kubedtn.dataplane import Dataplane, Endpoint, MacvlanSpec, VxlanSpec
 from kubedtn.dataplane.live import VxlanInfo
-from tests.support import kstate
+from tests.support import oracle
 from tests.support.netns import NamespacePool, path, sh, udp_echo
 
 pytestmark = pytest.mark.root
@@ -76,16 +76,16 @@ def test_vxlan_into_pod_namespace_passes_traffic(nodes: TwoNodes, dp: Dataplane)
     report = dp.apply(pair(nodes))
 
     assert [r.outcome for r in report.results] == ["created", "created"]
-    link = kstate.links(nodes.pod1)["eth1"]
+    link = oracle.links(nodes.pod1)["eth1"]
     data = link.info
     assert data["IFLA_VXLAN_ID"] == 5042
     assert data["IFLA_VXLAN_GROUP"] == "192.168.77.2" and data["IFLA_VXLAN_LOCAL"] == "192.168.77.1"
     assert data["IFLA_VXLAN_PORT"] == 4789 and data["IFLA_VXLAN_LEARNING"] == 0
     assert link.kind == "vxlan" and link.mtu == 1400 and link.up and link.alias == "kubedtn uid=1"
     # created in the node namespace: its tunnel lives there (on the underlay), the device in the pod
-    assert "eth1" not in kstate.links(nodes.node1)
+    assert "eth1" not in oracle.links(nodes.node1)
     assert link.link_netnsid is not None
-    assert data["IFLA_VXLAN_LINK"] == kstate.links(nodes.node1)["under"].index
+    assert data["IFLA_VXLAN_LINK"] == oracle.links(nodes.node1)["under"].index
     # our decoder reads the same
     (mine,) = [i for i in dp.read(path(nodes.pod1)) if i.name == "eth1"]
     assert mine.vxlan == VxlanInfo(
@@ -112,7 +112,7 @@ def test_vxlan_reapply_keeps_and_wrong_vni_is_replaced(nodes: TwoNodes, dp: Data
 
     assert [r.outcome for r in changed.results] == ["replaced", "replaced"]
     assert "VNI 5042, expected 6000" in changed.result(1).detail
-    assert kstate.links(nodes.pod1)["eth1"].info["IFLA_VXLAN_ID"] == 6000
+    assert oracle.links(nodes.pod1)["eth1"].info["IFLA_VXLAN_ID"] == 6000
     assert (
         udp_echo(client_ns=nodes.pod1, client_ip="10.9.0.1", server_ns=nodes.pod2, server_ip="10.9.0.2") == 3
     )
@@ -137,7 +137,7 @@ def test_vxlan_over_an_ipv6_underlay_carrying_ipv6(nodes: TwoNodes, dp: Dataplan
         )
     ]
     dp.apply(specs)
-    data = kstate.links(nodes.pod1)["vx6"].info
+    data = oracle.links(nodes.pod1)["vx6"].info
     assert data["IFLA_VXLAN_GROUP6"] == "fd77::2" and data["IFLA_VXLAN_LOCAL6"] == "fd77::1"
     assert udp_echo(client_ns=nodes.pod1, client_ip="fd99::1", server_ns=nodes.pod2, server_ip="fd99::2") == 3
     assert [r.outcome for r in dp.apply(specs).results] == ["kept", "kept"]
@@ -158,7 +158,7 @@ def test_vxlan_with_missing_underlay_is_refused_by_name(nodes: TwoNodes, dp: Dat
     assert (
         f"underlay device nosuchdev does not exist in node namespace {nodes.node1}" in report.result(7).detail
     )
-    assert "eth1" not in kstate.links(nodes.pod1)
+    assert "eth1" not in oracle.links(nodes.pod1)
 
 
 def test_macvlan_bridge_mode_between_two_pods(pool: NamespacePool, dp: Dataplane) -> None:
@@ -181,10 +181,10 @@ def test_macvlan_bridge_mode_between_two_pods(pool: NamespacePool, dp: Dataplane
     report = dp.apply(links)
 
     assert [r.outcome for r in report.results] == ["created", "created"]
-    link = kstate.links(p1)["eth1"]
+    link = oracle.links(p1)["eth1"]
     assert link.kind == "macvlan" and link.info["IFLA_MACVLAN_MODE"] == "bridge"
     assert link.mac == "02:00:00:00:08:01" and link.up
-    assert link.link == kstate.links(node)["host0"].index and link.link_netnsid is not None
+    assert link.link == oracle.links(node)["host0"].index and link.link_netnsid is not None
     (mine,) = [i for i in dp.read(path(p1)) if i.name == "eth1"]  # our decoder reads the same
     assert (mine.kind, mine.macvlan_mode, mine.link_ifindex, mine.mac) == (
         "macvlan",

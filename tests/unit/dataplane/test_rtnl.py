@@ -1,5 +1,5 @@
 """The netlink byte work: attributes, qdisc options read back, replies encoded by pyroute2 read
-by our decoder (no kernel needed). The requests themselves: test_rtnl_oracle.py."""
+by our decoder (no kernel needed). The requests themselves: test_oracle.py."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from kubedtn.dataplane.netlink import (
 )
 from kubedtn.dataplane.qdisc import TC_H_ROOT, TbfParams, qdisc_plan
 from kubedtn.model import LinkProperties
-from tests.support.rtnl_oracle import OracleTcmsg
+from tests.support.oracle import OracleTcmsg
 
 
 def test_attributes_are_padded_and_read_back() -> None:

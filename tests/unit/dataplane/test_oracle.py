@@ -35,7 +35,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP
 from kubedtn.dataplane import rtnl
 from kubedtn.dataplane.netlink import Request, nla_u32
 from kubedtn.dataplane.qdisc import NetemParams, QdiscAction, TbfParams
-from tests.support.rtnl_oracle import decode, plain
+from tests.support.oracle import decode, plain
 
 GROUP = 0x6B64746E
 TICK_NS = 64  # the kernel's qdisc time unit (PSCHED_SHIFT 6 in include/net/pkt_sched.h)
@@ -464,8 +464,8 @@ def test_the_oracle_decodes_newer_options_after_pyroute2s_own_classes_were_used(
     script = """if True:
         import struct
         from pyroute2.netlink.rtnl.tcmsg import tcmsg
-        from tests.unit.dataplane.test_rtnl_oracle import NETEM, TBF64, TC_H_ROOT, replace
-        from tests.support.rtnl_oracle import decode, plain
+        from tests.unit.dataplane.test_oracle import NETEM, TBF64, TC_H_ROOT, replace
+        from tests.support.oracle import decode, plain
         for params in (NETEM, TBF64):
             request = replace(2, 0x1_0000, TC_H_ROOT, params)
             header = struct.pack("=IHHII", 16 + len(request.body), request.kind, 1, 1, 0)
