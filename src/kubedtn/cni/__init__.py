@@ -9,7 +9,8 @@ Modules, lightest first (the VERSION path imports only ``errors``, ``jsonio``,
 - ``versions`` CNI spec versions spoken, the VERSION answer
 - ``plugin``   dispatch on CNI_COMMAND
 - ``rules``    the checks of an invocation as plain functions on plain values
-- ``fastpath`` ADD/DEL/CHECK of a pod in no topology, with json and os only
+- ``fastpath`` ADD/DEL/CHECK of a pod in no topology, with json and os only; a topology
+  pod's ADD checked and handed on
 - ``podlist``  the node's topology pod list, as the daemon writes it
 - ``pods``     which pod a call is for, and whether it is a topology pod
 - ``options``  kubedtn's own keys in its network configuration entry
@@ -17,10 +18,11 @@ Modules, lightest first (the VERSION path imports only ``errors``, ``jsonio``,
 - ``logs``     the log file (never stdout)
 - ``add``, ``delete``, ``check``, ``status``, ``gc`` the commands
 - ``client``   the daemon's Local service over its unix socket
+- ``plainrpc`` the Local service's calls over the daemon's plain socket, without grpc
 - ``wire``     the few protobuf messages the plugin exchanges, encoded by hand
 - ``install``  installing the plugin chained after a node's network, and removing it
 
 Never imports kubernetes, pyroute2, the daemon or the dataplane (import-linter checks it);
-grpc only in the handlers that call the daemon. This package __init__ stays empty of
+grpc only to ask a daemon that has no plain socket. This package __init__ stays empty of
 imports so that importing ``kubedtn.cni.plugin`` costs only what the plugin needs.
 """

@@ -24,12 +24,15 @@ def handle(request: Request) -> Mapping[str, Any]:
     pod = pods.topology_pod(request, settings)
     if pod is None:
         return result
-    from kubedtn.cni.client import CniDaemonClient
+    from kubedtn.cni.client import setup_pod
 
-    with CniDaemonClient(settings.daemon_socket, wait_s=settings.daemon_wait_s) as daemon:
-        done = daemon.setup_pod(name=pod.name, kube_ns=pod.namespace, net_ns=request.env.netns)
-    if not done:
-        raise CniError(Code.INTERNAL, f"SetupPod {pod.key}: the daemon answered false without a reason")
+    setup_pod(
+        settings.daemon_socket,
+        wait_s=settings.daemon_wait_s,
+        name=pod.name,
+        kube_ns=pod.namespace,
+        net_ns=request.env.netns,
+    )
     return result
 
 

@@ -3,8 +3,10 @@
     with CniDaemonClient("/run/kubedtn/daemon.sock", wait_s=30) as daemon:
         daemon.setup_pod(name="r1", kube_ns="default", net_ns="/var/run/netns/cni-...")
 
-Imports grpc (and the hand-written codec kubedtn.cni.wire, not the generated protobuf
-module: see there why) — so only the commands that talk to the daemon load it.
+Messages are encoded by hand (kubedtn.cni.wire, not the generated protobuf module: see
+there why) and sent over the daemon's plain socket (kubedtn.cni.plainrpc), so an ADD
+does not import grpc; a daemon that has no plain socket is asked over gRPC, imported
+only then.
 
 Waiting: before the first call the client connects to the socket itself (plain AF_UNIX,
 no grpc) until it answers or ``wait_s`` has passed, backing off from 50 ms to 1 s; then
@@ -16,16 +18,21 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 import time
-from collections.abc import Callable
-from types import TracebackType
-from typing import TypeVar
 
-import grpc
-
-from kubedtn.cni import wire
+from kubedtn.cni import plainrpc, wire
 from kubedtn.cni.errors import CniError, Code
+from kubedtn.cni.plainrpc import unix_socket
+
+TYPE_CHECKING = False  # see kubedtn.cni.versions: the ADD of a topology pod imports this module
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+    from typing import TypeVar
+
+    import grpc
+
+    T = TypeVar("T")
 
 CALL_TIMEOUT_S = 120.0  # SetupPod of a pod with many links; kubelet waits up to 4 min
 CHECK_TIMEOUT_S = 30.0
@@ -39,7 +46,6 @@ _CHANNEL_OPTIONS = (
 _BACKOFF_FIRST_S = 0.05
 _BACKOFF_MAX_S = 1.0
 
-T = TypeVar("T")
 
 # gRPC status (by name) → CNI code. The daemon's statuses: INVALID_ARGUMENT (a
 # ValidationError), NOT_FOUND, UNAVAILABLE (temporary), FAILED_PRECONDITION (namespace
@@ -83,7 +89,7 @@ def unreachable(socket_path: str, wait_s: float, reason: str) -> CniError:
 
 def probe(socket_path: str) -> str | None:
     """None when something accepts connections on the unix socket, else why not."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = unix_socket()
     try:
         sock.settimeout(2.0)
         sock.connect(socket_path)
@@ -98,6 +104,16 @@ def probe(socket_path: str) -> str | None:
     finally:
         sock.close()
     return None
+
+
+def setup_pod(socket_path: str, *, wait_s: float, name: str, kube_ns: str, net_ns: str) -> None:
+    """The daemon's SetupPod of one pod (waiting up to wait_s for the daemon); CniError
+    when it fails, or answers false without a reason."""
+    with CniDaemonClient(socket_path, wait_s=wait_s) as daemon:
+        done = daemon.setup_pod(name=name, kube_ns=kube_ns, net_ns=net_ns)
+    if not done:
+        why = "the daemon answered false without a reason"
+        raise CniError(Code.INTERNAL, f"SetupPod {kube_ns}/{name}: {why}")
 
 
 class CniDaemonClient:
@@ -178,6 +194,21 @@ class CniDaemonClient:
         call = f"{method} {what}".strip()
         if wait:
             self.wait_until_reachable()
+        plain = plainrpc.plain_socket_path(self.socket_path)
+        try:
+            reply = plainrpc.call(plain, method, request, timeout_s=timeout_s)
+        except plainrpc.NotServed:
+            reply = self._grpc_call(method, what, request, timeout_s=timeout_s, wait=wait)
+        except plainrpc.CallFailed as e:
+            raise error_for_status(e.status, e.message, method=method, what=what) from e
+        try:
+            return decode(reply)
+        except (wire.DecodeError, UnicodeDecodeError) as e:
+            raise CniError(Code.INTERNAL, f"{call}: cannot decode the daemon's reply: {e}") from e
+
+    def _grpc_call(self, method: str, what: str, request: bytes, *, timeout_s: float, wait: bool) -> bytes:
+        import grpc
+
         if self._channel is None:
             target = "unix:" + os.path.abspath(self.socket_path)
             self._channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
@@ -185,14 +216,11 @@ class CniDaemonClient:
             _METHOD + method, request_serializer=None, response_deserializer=None
         )
         try:
-            reply = stub(request, timeout=timeout_s, wait_for_ready=wait)
+            reply: bytes = stub(request, timeout=timeout_s, wait_for_ready=wait)
         except grpc.RpcError as e:
             status = e.code().name if isinstance(e, grpc.Call) else "UNKNOWN"
             message = (e.details() if isinstance(e, grpc.Call) else str(e)) or ""
             if not wait and status == "UNAVAILABLE" and (reason := probe(self.socket_path)) is not None:
                 message = f"kubedtn daemon not reachable at {self.socket_path}: {reason}"
             raise error_for_status(status, message, method=method, what=what) from e
-        try:
-            return decode(reply)
-        except (wire.DecodeError, UnicodeDecodeError) as e:
-            raise CniError(Code.INTERNAL, f"{call}: cannot decode the daemon's reply: {e}") from e
+        return reply

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any, BinaryIO, TextIO
 
-    from kubedtn.cni import spec
+    from kubedtn.cni import fastpath, spec
 
     Handler = Callable[[spec.Request], "Mapping[str, Any] | None"]
 
@@ -57,9 +57,38 @@ def run(
     from kubedtn.cni import fastpath
 
     answer = fastpath.answer(environ, data)
+    if isinstance(answer, fastpath.TopologyAdd):
+        return _topology_add(answer, stdout)
     if answer is not None:  # a pod outside every topology: nothing more to load
         return _emit_text(stdout, answer)
     return _command(environ, data, stdout)
+
+
+def _topology_add(call: fastpath.TopologyAdd, stdout: TextIO) -> int:
+    """A checked ADD of a topology pod (see kubedtn.cni.fastpath): add.handle's SetupPod and
+    answers, without the request objects or logging."""
+    from kubedtn.cni import logs
+    from kubedtn.cni.client import setup_pod
+
+    try:
+        setup_pod(
+            call.daemon_socket,
+            wait_s=call.daemon_wait_s,
+            name=call.name,
+            kube_ns=call.namespace,
+            net_ns=call.netns,
+        )
+    except Exception as exc:  # the outermost layer, as in _command
+        error = from_exception(exc)
+        line = f"{call.fields} result=error code={error.code} msg={error.msg!r} details={error.details!r}"
+        if error.code == Code.INTERNAL:
+            import traceback
+
+            line += "\n" + traceback.format_exc().rstrip()
+        logs.append_line(call.log_path, "ERROR", line)
+        return _fail(stdout, error, call.cni_version)
+    logs.append_line(call.log_path, "INFO", f"{call.fields} result=ok")
+    return _emit_text(stdout, call.result)
 
 
 def _version(environ: Mapping[str, str], data: bytes, stdout: TextIO) -> int:

@@ -15,8 +15,6 @@ Messages (field numbers from proto/v1/kube_dtn.proto):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
 
 
@@ -122,11 +120,36 @@ def decode_bool_response(data: bytes) -> bool:
     return response
 
 
-@dataclass(frozen=True)
-class CheckPodResponse:
-    ok: bool = False
-    problems: tuple[str, ...] = ()
-    in_topology: bool = False
+class _Record:
+    """A decoded reply: its fields are its __slots__; compared and shown by value. Not a
+    dataclass or NamedTuple: the ADD path imports this module, and neither dataclasses nor
+    typing is imported on it."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({values})"
+
+
+class CheckPodResponse(_Record):
+    __slots__ = ("ok", "problems", "in_topology")  # noqa: RUF023 -- the proto's field order
+
+    def __init__(
+        self, *, ok: bool = False, problems: tuple[str, ...] = (), in_topology: bool = False
+    ) -> None:
+        self.ok = ok
+        self.problems = problems
+        self.in_topology = in_topology
 
 
 def decode_check_pod_response(data: bytes) -> CheckPodResponse:
@@ -142,13 +165,17 @@ def decode_check_pod_response(data: bytes) -> CheckPodResponse:
     return CheckPodResponse(ok=ok, problems=tuple(problems), in_topology=in_topology)
 
 
-@dataclass(frozen=True)
-class DaemonStatus:
-    version: str = ""
-    node_ip: str = ""
-    pods_alive: int = 0
-    links: int = 0
-    store: str = ""
+class DaemonStatus(_Record):
+    __slots__ = ("version", "node_ip", "pods_alive", "links", "store")  # noqa: RUF023 -- the proto's order
+
+    def __init__(
+        self, *, version: str = "", node_ip: str = "", pods_alive: int = 0, links: int = 0, store: str = ""
+    ) -> None:
+        self.version = version
+        self.node_ip = node_ip
+        self.pods_alive = pods_alive
+        self.links = links
+        self.store = store
 
 
 def decode_daemon_status(data: bytes) -> DaemonStatus:

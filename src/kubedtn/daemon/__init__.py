@@ -23,7 +23,8 @@ Modules, one job each:
 * ``convert``    — protobuf messages ↔ model types;
 * ``podlist``    — ``topology-pods.json`` for the CNI plugin, kept current by a store watch;
 * ``remote``     — the client of a peer daemon's ``Remote`` service;
-* ``server``     — thin gRPC servicers, error → status code mapping, the two listeners;
+* ``server``     — thin gRPC servicers, error → status code mapping, the listeners;
+* ``plainserver`` — the ``Local`` service on the plain socket, for the CNI plugin (no grpc);
 * ``metrics``    — Prometheus exposition on HTTP_ADDR;
 * ``logs``       — key=value log lines with pod/namespace/link/action fields;
 * ``config``     — settings from flags and environment (GRPC_PORT, HTTP_ADDR, HOST_IP, ...);

@@ -2,7 +2,9 @@
 
 * TCP ``GRPC_PORT`` (every interface of the node namespace, or ``--grpc-bind``): ``Local``
   and ``Remote`` — peer daemons and kube-dtn clients;
-* the unix socket (mode 0600 in a 0700 directory): ``Local`` only — the CNI plugin and the lab.
+* the unix socket (mode 0600 in a 0700 directory): ``Local`` only — the CNI plugin and the lab;
+* beside it, the plain socket (``<socket>.plain``, 0600): ``Local`` without gRPC, for the
+  CNI plugin (kubedtn.daemon.plainserver).
 
 Errors become gRPC status codes here and only here:
 
@@ -38,11 +40,13 @@ from typing import Any, Final, NoReturn, TypeVar
 
 import grpc
 
+from kubedtn.cni.plainrpc import plain_socket_path
 from kubedtn.daemon.config import DaemonConfig
 from kubedtn.daemon.convert import links_from_pb, pod_to_pb, remote_from_pb
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.metrics import DaemonMetrics
+from kubedtn.daemon.plainserver import PlainServer
 from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.daemon.podstatus import READY
 from kubedtn.daemon.types import PodOutcome, SetupRequest
@@ -290,6 +294,9 @@ class DaemonServer:
         pb_grpc.add_LocalServicer_to_server(self.local, self._tcp)  # type: ignore[no-untyped-call]
         pb_grpc.add_RemoteServicer_to_server(self.remote, self._tcp)  # type: ignore[no-untyped-call]
         pb_grpc.add_LocalServicer_to_server(self.local, self._unix)  # type: ignore[no-untyped-call]
+        self._plain = PlainServer(
+            self.local, Path(plain_socket_path(str(config.socket_path))), workers=WORKERS
+        )
         self.grpc_port: int | None = None
 
     def start(self) -> None:
@@ -312,6 +319,10 @@ class DaemonServer:
         self._tcp.start()
         self._unix.start()
         os.chmod(path, 0o600)
+        try:
+            self._plain.start()
+        except OSError as e:
+            raise KubedtnError(str(e)) from e
         log.info(
             "serving gRPC",
             action="serve",
@@ -320,6 +331,7 @@ class DaemonServer:
         )
 
     def stop(self, grace: float = 5.0) -> None:
+        self._plain.stop()
         done = [self._unix.stop(grace), self._tcp.stop(grace)]
         for event in done:
             event.wait(grace + 1)

@@ -14,6 +14,7 @@ from functools import partial
 
 from kubedtn.daemon.context import NodeContext
 from kubedtn.daemon.crossnode import CrossNodeLinks
+from kubedtn.daemon.jobs import StatusChange
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.plan import NodeInfo, RemoteEnd, is_alive
 from kubedtn.daemon.podstatus import status_after
@@ -50,6 +51,7 @@ class PodTeardown:
         now = self._clock()
         with self.locks.holding(keys):
             doomed: dict[str, Topology] = {}
+            marks: list[tuple[str, StatusChange]] = []  # written in one commit, below
             for key, topo in first.items():
                 # Read again under the locks: a SetupPod may have changed it meanwhile.
                 fresh = self.records.lenient(topo.namespace, topo.name)
@@ -67,7 +69,9 @@ class PodTeardown:
                     outcomes[key] = PodOutcome(fresh.name, fresh.namespace)
                     continue
                 doomed[key] = fresh
-                self.records.write_status(key, partial(status_after, now=now, alive=("", "")))
+                marks.append((key, partial(status_after, now=now, alive=("", ""))))
+            if marks:
+                self.records.write_statuses(marks)
             netns = sorted({t.status.net_ns for t in doomed.values() if t.status.net_ns})
             error: KubedtnError | None = None
             try:
@@ -81,9 +85,10 @@ class PodTeardown:
                     if link.peer_kind is PeerKind.POD and peer not in doomed:
                         peer_uids.setdefault(peer, {})[link.uid] = link
             far = far_ends_elsewhere(self.records.view(peer_uids), peer_uids, node=self.node)
-            for peer, uids in peer_uids.items():
-                self.records.write_status(
-                    peer, partial(status_after, now=now, unplumbed=uids, not_applied={})
+            if peer_uids:
+                self.records.write_statuses(
+                    (peer, partial(status_after, now=now, unplumbed=uids, not_applied={}))
+                    for peer, uids in peer_uids.items()
                 )
             for key, topo in doomed.items():
                 outcomes[key] = PodOutcome(topo.name, topo.namespace, error=error)

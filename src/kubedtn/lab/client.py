@@ -109,7 +109,15 @@ class LabDaemonClient:
         )
 
     def answers(self) -> bool:
-        """True when the daemon answers Status within a short time."""
+        """True when the daemon answers Status within a short time.
+
+        The socket is probed with a plain connect first: a gRPC channel that once found
+        nobody listening waits out its reconnect backoff (up to a second) before it tries
+        again, so asking through it while a daemon starts would see it late."""
+        from kubedtn.cni.client import probe
+
+        if probe(self.socket) is not None:
+            return False
         try:
             self.status(timeout_s=PING_TIMEOUT_S)
         except TemporaryError:

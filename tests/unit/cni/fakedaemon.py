@@ -1,5 +1,6 @@
 """A stand-in for the node daemon's Local service, for unit tests of the plugin's client:
-a real gRPC server on a real unix socket, answering what the test tells it to.
+a real gRPC server on a real unix socket and, as the daemon has, the plain socket beside
+it (kubedtn.daemon.plainserver, the same servicer), answering what the test tells it to.
 
 (The real daemon is exercised by the e2e tests; here the point is the plugin's side of
 the wire: requests it sends, how it waits, and how each answer becomes a CNI result.)
@@ -19,6 +20,8 @@ from typing import Any, TypeVar
 
 import grpc
 
+from kubedtn.cni.plainrpc import plain_socket_path
+from kubedtn.daemon.plainserver import PlainServer
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
 
@@ -66,7 +69,9 @@ class FakeLocal(pb_grpc.LocalServicer):
 class Running:
     socket: str
     servicer: FakeLocal
+    plain: bool = True  # False: a daemon of an older build, gRPC only
     server: grpc.Server | None = None
+    plain_server: PlainServer | None = None
 
     def start(self) -> None:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
@@ -74,8 +79,14 @@ class Running:
         server.add_insecure_port("unix:" + self.socket)
         server.start()
         self.server = server
+        if self.plain:
+            self.plain_server = PlainServer(self.servicer, Path(plain_socket_path(self.socket)), workers=4)
+            self.plain_server.start()
 
     def stop(self) -> None:
+        if self.plain_server is not None:
+            self.plain_server.stop()
+            self.plain_server = None
         if self.server is not None:
             self.server.stop(grace=None).wait()
             self.server = None
@@ -92,8 +103,8 @@ def socket_dir() -> Iterator[Path]:
 
 
 @contextmanager
-def fake_daemon(directory: Path, *, start: bool = True) -> Iterator[Running]:
-    running = Running(socket=str(directory / "daemon.sock"), servicer=FakeLocal())
+def fake_daemon(directory: Path, *, start: bool = True, plain: bool = True) -> Iterator[Running]:
+    running = Running(socket=str(directory / "daemon.sock"), servicer=FakeLocal(), plain=plain)
     if start:
         running.start()
     try:

@@ -394,9 +394,26 @@ def test_passthrough_add_loads_no_grpc(node: Node, tmp_path: Path) -> None:
     assert not heavy & loaded, sorted(heavy & loaded)
 
 
-def test_topology_add_loads_grpc_but_not_protobuf(node: Node, tmp_path: Path) -> None:
+def test_topology_add_loads_no_grpc_nor_the_request_objects(node: Node, tmp_path: Path) -> None:
     env = {**ENV, "CNI_COMMAND": "ADD", "CNI_ARGS": TOPOLOGY_POD, "KUBEDTN_CNI_LOG": str(tmp_path / "log")}
     result, loaded = _modules_loaded(env, node.config())
+    assert result == PREV_RESULTS["1.0.0"]
+    assert node.calls == ["SetupPod"]
+    assert "kubedtn.cni.plainrpc" in loaded
+    heavy = {"grpc", "google.protobuf", "kubedtn.proto", "kubedtn.daemon", "kubedtn.store", "pyroute2"}
+    heavy |= {"kubernetes", "kubedtn.cni.spec", "logging", "dataclasses", "typing", "socket"}
+    assert not heavy & loaded, sorted(heavy & loaded)
+    assert "cmd=ADD container=c0ffee" in (tmp_path / "log").read_text()
+
+
+def test_topology_add_asks_an_older_daemon_over_grpc(tmp_path: Path) -> None:
+    with socket_dir() as directory, fake_daemon(directory, plain=False) as daemon:
+        pod_list = directory / "topology-pods.json"
+        pod_list.write_text(json.dumps({"pods": ["lab/r1"]}))
+        node = Node(socket=daemon.socket, pod_list=pod_list, daemon=daemon)
+        log = str(tmp_path / "log")
+        env = {**ENV, "CNI_COMMAND": "ADD", "CNI_ARGS": TOPOLOGY_POD, "KUBEDTN_CNI_LOG": log}
+        result, loaded = _modules_loaded(env, node.config())
     assert result == PREV_RESULTS["1.0.0"]
     assert node.calls == ["SetupPod"]
     assert "grpc" in loaded

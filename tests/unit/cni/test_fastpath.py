@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kubedtn.cni import fastpath, plugin
+from kubedtn.cni import client, fastpath, plugin
 
 MISSING = object()
 PREV = {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": "/x"}], "ips": []}
@@ -91,15 +91,34 @@ def full_path(environ: dict[str, str], data: bytes) -> tuple[int, str]:
     return code, out.getvalue()
 
 
+class SetupPodCalls:
+    """Stands in for kubedtn.cni.client.setup_pod (both paths call it): records each call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float, str, str, str]] = []
+
+    def __call__(self, socket_path: str, *, wait_s: float, name: str, kube_ns: str, net_ns: str) -> None:
+        self.calls.append((socket_path, wait_s, name, kube_ns, net_ns))
+
+
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(choice=choices)
-def test_a_fast_answer_is_what_the_full_path_prints(choice: dict[str, Any], tmp_path: Path) -> None:
+def test_a_fast_answer_is_what_the_full_path_prints(
+    choice: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     environ, data = build(choice, tmp_path)
     fast = fastpath.answer(environ, data)
     if fast is None:
         return
-    # The full path never reaches the daemon here: the fast path answered, so no topology pod.
-    assert full_path(environ, data) == (0, fast)
+    if not isinstance(fast, fastpath.TopologyAdd):
+        # The full path never reaches the daemon here: the fast path answered, so no topology pod.
+        assert full_path(environ, data) == (0, fast)
+        return
+    # A topology pod's ADD: the full path makes the same SetupPod and prints the same result.
+    recorded = SetupPodCalls()
+    monkeypatch.setattr(client, "setup_pod", recorded)
+    assert full_path(environ, data) == (0, fast.result)
+    assert recorded.calls == [(fast.daemon_socket, fast.daemon_wait_s, fast.name, fast.namespace, fast.netns)]
 
 
 @pytest.mark.parametrize("command", ["ADD", "DEL", "CHECK"])
@@ -128,7 +147,7 @@ def test_valid_calls_for_other_pods_take_the_fast_path(command: str, pod_list: s
     assert "passthrough" in log and "result=ok" in log
 
 
-def test_topology_pods_and_broken_lists_take_the_full_path(tmp_path: Path) -> None:
+def test_topology_pods_del_and_check_and_broken_lists_take_the_full_path(tmp_path: Path) -> None:
     base = {
         "command": "ADD",
         "version": "1.0.0",
@@ -143,5 +162,36 @@ def test_topology_pods_and_broken_lists_take_the_full_path(tmp_path: Path) -> No
         "path": "/opt/cni/bin",
         "cni_args": "K8S_POD_NAMESPACE=lab;K8S_POD_NAME=r1",
     }
-    for pod_list in ("listed", "broken", "dir"):
+    for pod_list in ("broken", "dir"):
         assert fastpath.answer(*build({**base, "pod_list": pod_list}, tmp_path)) is None
+    for command in ("DEL", "CHECK"):
+        assert fastpath.answer(*build({**base, "pod_list": "listed", "command": command}, tmp_path)) is None
+
+
+def test_a_topology_pods_add_is_handed_on_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    choice = {
+        "command": "ADD",
+        "version": "0.4.0",
+        "name": "net",
+        "prev": PREV,
+        "args": MISSING,
+        "pod_list": "listed",
+        "socket": "/run/x.sock",
+        "wait": 2.5,
+        "container": "c0ffee",
+        "netns": "/var/run/netns/x",
+        "ifname": "eth0",
+        "path": "/opt/cni/bin",
+        "cni_args": "K8S_POD_NAMESPACE=lab;K8S_POD_NAME=r1",
+    }
+    call = fastpath.answer(*build(choice, tmp_path))
+    assert isinstance(call, fastpath.TopologyAdd)
+    assert (call.name, call.namespace, call.netns) == ("r1", "lab", "/var/run/netns/x")
+    assert (call.daemon_socket, call.daemon_wait_s, call.cni_version) == ("/run/x.sock", 2.5, "0.4.0")
+    assert json.loads(call.result) == {**PREV, "cniVersion": "0.4.0"}
+    assert call.log_path == str(tmp_path / "cni.log")
+    assert call.fields == "cmd=ADD container=c0ffee netns=/var/run/netns/x ifname=eth0 pod=lab/r1 network=net"
+    recorded = SetupPodCalls()
+    monkeypatch.setattr(client, "setup_pod", recorded)
+    assert full_path(*build(choice, tmp_path)) == (0, call.result)
+    assert recorded.calls == [("/run/x.sock", 2.5, "r1", "lab", "/var/run/netns/x")]
