@@ -13,6 +13,7 @@ from dataclasses import replace
 import grpc
 import pytest
 
+from kubedtn.cni import plainrpc
 from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.daemon.remote import GrpcRemote
 from kubedtn.dataplane import Endpoint
@@ -252,3 +253,29 @@ def test_remote_update_over_grpc_reaches_the_peer_daemon_and_unreachable_is_temp
         assert "Remote.UpdateMany of 2 link end(s)" in str(errors[0])
     finally:
         nobody.close()
+
+
+def test_the_plain_socket_answers_as_the_grpc_socket_does(
+    kubedtn_daemon: DaemonHandle, pool: NamespacePool
+) -> None:
+    """The CNI plugin's plain socket (kubedtn.cni.plainrpc) against gRPC, on one daemon: the
+    same replies, byte for byte, and the same status for a failing call."""
+    d = kubedtn_daemon
+    a, _ = up_pair(d, pool)
+    stub = d.local()
+    plain = plainrpc.plain_socket_path(str(d.socket_path))
+    calls: list[tuple[str, object]] = [
+        ("CheckPod", pb.SetupPodQuery(name="r1", kube_ns="default", net_ns=path(a))),
+        ("CheckPod", pb.SetupPodQuery(name="nobody", kube_ns="default", net_ns=path(a))),
+        ("Get", pb.PodQuery(name="r2", kube_ns="default")),
+    ]
+    for method, request in calls:
+        over_grpc = getattr(stub, method)(request, timeout=30)
+        over_plain = plainrpc.call(plain, method, request.SerializeToString(), timeout_s=30)  # type: ignore[attr-defined]
+        assert over_plain == over_grpc.SerializeToString(), method
+
+    missing = pb.PodQuery(name="nobody", kube_ns="default")
+    grpc_code = code_of(lambda: stub.Get(missing, timeout=30))
+    with pytest.raises(plainrpc.CallFailed) as caught:
+        plainrpc.call(plain, "Get", missing.SerializeToString(), timeout_s=30)
+    assert caught.value.status == grpc_code.name == "NOT_FOUND"
