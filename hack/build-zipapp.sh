@@ -9,10 +9,9 @@
 #   src/kubedtn/_version.py (the Makefile writes it).
 # - Shebang: `/usr/bin/python3 -S` when that is the Python the wheels are for (3.11 on
 #   Debian 12), else `/usr/bin/env python3`. Naming the system Python skips wrappers found
-#   first on PATH (pyenv's shim is a shell script: +80 ms per exec here), and -S skips
+#   first on PATH (pyenv's shim is a shell script, run on every exec), and -S skips
 #   site.py (its .pth files, dist-packages): the launcher puts the archive's own
 #   site-packages on sys.path, so nothing from the system's packages can shadow them.
-#   Measured: `kubedtn --help` 0.32 s via env+pyenv shim, 0.14 s with /usr/bin/python3 -S.
 # - Extraction: on its first run the archive unpacks its site-packages and compiles them
 #   (--compile-pyc) into ROOT/kubedtn_<build id>/, ROOT being
 #   $KUBEDTN_ZIPAPP_ROOT at build time, default /var/lib/kubedtn/zipapp (root-owned node

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 class Code:
     """Error codes. 1-99: CNI well-known errors (SPEC.md "Error codes"); 100+: kubedtn's.
 
-    Plain int constants, not an IntEnum: enum costs ~5 ms to import on the exec'd path."""
+    Plain int constants, not an IntEnum: enum is a costly import on the exec'd path."""
 
     INCOMPATIBLE_VERSION = 1  # the cniVersion is not one kubedtn supports
     UNSUPPORTED_FIELD = 2  # a field in the network configuration kubedtn does not support

@@ -3,7 +3,7 @@ and the ADD of a topology pod, handed on checked (``TopologyAdd``).
 
 Most pods of a node are in no topology: for them kubedtn only passes the primary plugin's
 result on. This path decides that before the request objects (dataclasses), logging or
-grpc are imported — about 25 ms less per exec (``make bench``, cni-add). It runs the same
+grpc are imported (``make bench``, cni-add, measures the difference). It runs the same
 checks as the full path (kubedtn.cni.rules, the options, the pod list) in the same order
 and answers only when the full path would print the same: every error, every topology
 pod's DEL and CHECK and every doubt (an unreadable pod list) goes to the full path, which

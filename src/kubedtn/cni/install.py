@@ -14,7 +14,7 @@ install_cni:
   extracted before the first pod's ADD. With ``launcher`` (the default, for a zipapp) the
   archive goes to ``bin_dir/kubedtn.pyz`` and ``bin_dir/kubedtn`` is a 10-line Python
   launcher that runs the extracted archive directly: a runtime execs the plugin for every
-  pod, and opening the zipapp costs ~20 ms per exec (Python reads its ~3900-entry index),
+  pod, and opening the zipapp costs time on every exec (Python reads its whole index),
   more than Debian's bridge plugin takes for a whole ADD. Anything unusual (another Python,
   the extraction gone) makes the launcher exec the archive itself, which copes. Without
   ``launcher`` (or for an executable that is no zipapp) ``bin_dir/kubedtn`` is the copy;
@@ -68,7 +68,7 @@ PLUGIN_TYPE = "kubedtn"
 CONFIG_EXTENSIONS = (".conf", ".conflist", ".json")
 # What the warm run gets: a kubelet-like environment (no HOME, system PATH).
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-WARM_TIMEOUT_S = 300.0  # the first run extracts and compiles the archive (~10 s here)
+WARM_TIMEOUT_S = 300.0  # the first run extracts and compiles the archive
 
 
 # ---- planning (pure) ----------------------------------------------------------------------
@@ -254,11 +254,11 @@ def launcher_script(*, site_packages: str, archive: str) -> bytes:
     built for (kubedtn.main refuses to run on any other)."""
     python = tuple(sys.version_info[:2])
     # This very interpreter, by its path: kubelet's PATH may find another python3 first,
-    # or a wrapper (pyenv's shim costs ~80 ms per exec). -S: no site.py, so the system's
+    # or a wrapper (pyenv's shim is a shell script, run on every exec). -S: no site.py, so the system's
     # packages cannot shadow the archive's.
     return f"""#!{sys.executable} -S
 # The kubedtn CNI plugin, installed by `kubedtn daemon --install-cni` (kubedtn.cni.install).
-# Runs the extracted archive directly: opening the zipapp costs ~20 ms per exec. With
+# Runs the extracted archive directly: opening the zipapp costs time on every exec. With
 # another Python, or the extracted copy gone, the archive runs itself (and extracts again).
 import os
 import sys

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-TYPE_CHECKING = False  # see kubedtn.cni.versions: logging costs ~7 ms, the fast path avoids it
+TYPE_CHECKING = False  # see kubedtn.cni.versions: logging is a costly import; the fast path avoids it
 if TYPE_CHECKING:
     import logging
     from collections.abc import Mapping

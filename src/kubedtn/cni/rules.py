@@ -2,7 +2,7 @@
 
 kubedtn.cni.spec builds its frozen request objects with these, and kubedtn.cni.fastpath
 runs the same checks to answer for pods outside every topology before anything heavier
-(dataclasses, typing, logging: ~25 ms per exec) is imported. Each raises CniError naming
+(dataclasses, typing, logging: a noticeable part of each exec) is imported. Each raises CniError naming
 the variable or field, the bad value and what is accepted.
 """
 

@@ -1,7 +1,7 @@
 """The few protobuf messages the CNI plugin exchanges with the daemon, encoded by hand.
 
 Why not the generated kubedtn.proto.v1.kube_dtn_pb2: importing it (protobuf and the
-descriptor pool) costs ~60 ms on top of grpc's ~150 ms, and the plugin pays that on every
+descriptor pool) costs more than the rest of the plugin, and it would pay that on every
 ADD of a topology pod. These messages are flat (strings, bools, uint32, repeated strings),
 so their wire form is a few lines. tests/unit/cni/test_wire.py checks every encoder and
 decoder against the generated classes, so a change to proto/v1/kube_dtn.proto that

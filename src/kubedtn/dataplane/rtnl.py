@@ -355,7 +355,7 @@ def _addr_body(index: int, cidr: str) -> bytes:
             + nla(IFA_ADDRESS, packed)
         )
     # No duplicate address detection: the address is usable at once (an emulated link
-    # has no one to collide with, and tests would otherwise wait ~1 s per address).
+    # has no one to collide with, and tests would otherwise wait for DAD on every address).
     return (
         _IFADDR.pack(socket.AF_INET6, prefixlen, IFA_F_NODAD, 0, index)
         + nla(IFA_ADDRESS, packed)

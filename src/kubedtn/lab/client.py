@@ -5,7 +5,7 @@ INVALID_ARGUMENT → ValidationError, NOT_FOUND → NotFoundError, UNAVAILABLE (
 that is not there) → TemporaryError, FAILED_PRECONDITION / INTERNAL / others →
 DataplaneError or KubedtnError, each with the daemon's message.
 
-grpc and the messages (60 ms of imports) are imported when the first client is made, not
+grpc and the messages (a costly import) are imported when the first client is made, not
 with this module: ``lab up`` makes its first client while the kernel makes the namespaces.
 """
 
