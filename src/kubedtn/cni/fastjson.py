@@ -2,10 +2,11 @@
 
 Importing the json package pulls in re, enum, functools and collections: a large part of
 what a runtime waits for on each exec of the plugin, whose VERSION and fast paths do little
-else (``make bench``, cni-version and cni-add). ``_json`` is what json itself runs on; driving it directly gives the same objects
-and the same text for valid documents, and anything unusual (invalid JSON, a BOM or
-UTF-16 input, an interpreter without ``_json``) is handed to the json package, so errors
-and edge cases behave exactly as json's. tests/unit/cni/test_fastjson.py compares both.
+else (``make bench``, cni-version and cni-add). ``_json`` is what json itself runs on;
+driving it directly gives the same objects and the same text for valid documents, and
+anything unusual (invalid JSON, a BOM or UTF-16 input, an interpreter without ``_json``) is
+handed to the json package, so errors and edge cases behave exactly as json's.
+tests/unit/cni/test_fastjson.py compares both.
 """
 
 from __future__ import annotations
