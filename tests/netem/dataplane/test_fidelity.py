@@ -110,8 +110,11 @@ def test_delay_is_applied_on_the_egress(link: Link, dp: Dataplane, delay_ms: int
     forward, backward, _ = link.one_way_ms(count=40 if delay_ms == 100 else 60)
 
     print(f"delay {delay_ms} ms: a -> b median {forward:.3f} ms, b -> a {backward:.3f} ms")
-    assert abs(forward - delay_ms) <= tolerance_ms(delay_ms), f"a -> b {forward:.3f} ms for {delay_ms} ms"
     assert backward < 0.5, f"b -> a carries no delay but took {backward:.3f} ms"
+    # What netem adds is a -> b beyond the path's own latency, which b -> a (no qdisc)
+    # measures in the same run: the guest's single CPU is slower when the host is busy.
+    added = forward - backward
+    assert abs(added - delay_ms) <= tolerance_ms(delay_ms), f"a -> b adds {added:.3f} ms for {delay_ms} ms"
 
 
 def test_jitter_spreads_the_delay(link: Link, dp: Dataplane) -> None:
