@@ -2,6 +2,10 @@
 
 Every daemon listens on the same GRPC_PORT, so a peer is found by its node IP (the
 ``src_ip`` its pods record). Channels are kept per peer and closed with the client.
+
+A peer that answers ``UpdateMany`` with UNIMPLEMENTED is a kube-dtn daemon (its Remote
+service has ``Update`` only): its ends are then asked for one ``Update`` each, now and
+from then on, so a cluster can move from kube-dtn to kubedtn node by node.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class GrpcRemote:
         self.timeout = timeout
         self._channels: dict[str, grpc.Channel] = {}
         self._lock = threading.Lock()
+        self._one_by_one: set[str] = set()  # peers without UpdateMany (kube-dtn daemons)
 
     def _stub(self, node_ip: str) -> pb_grpc.RemoteStub:
         with self._lock:
@@ -69,7 +74,27 @@ class GrpcRemote:
             raise KubedtnError(f"{what} on {end.node_ip}: the peer daemon answered false")
 
     def update_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
+        if node_ip in self._one_by_one:
+            return self._update_each(ends)
         return self._many(node_ip, "UpdateMany", ends)
+
+    def _update_each(self, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
+        """``Update`` of each end, for a peer without UpdateMany."""
+        errors: list[KubedtnError | None] = []
+        for end in ends:
+            try:
+                self.update(end)
+                errors.append(None)
+            except KubedtnError as e:
+                errors.append(e)
+        return errors
+
+    def _lacks_update_many(self, e: grpc.RpcError, node_ip: str) -> bool:
+        if isinstance(e, grpc.Call) and e.code() == grpc.StatusCode.UNIMPLEMENTED:
+            with self._lock:
+                self._one_by_one.add(node_ip)
+            return True
+        return False
 
     def start_update_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> Future[list[KubedtnError | None]]:
         """The request is built and handed to gRPC in this thread, which sends it at once;
@@ -77,6 +102,9 @@ class GrpcRemote:
         reach the peer later."""
         what = f"Remote.UpdateMany of {len(ends)} link end(s)"
         answer: Future[list[KubedtnError | None]] = Future()
+        if node_ip in self._one_by_one:
+            answer.set_result(self._update_each(ends))
+            return answer
         request = remotes_to_pb(ends)
         call = self._stub(node_ip).UpdateMany.future(request, timeout=self.timeout)
 
@@ -84,7 +112,11 @@ class GrpcRemote:
             try:
                 answer.set_result(self._per_end(call.result(), node_ip, ends, what=what))
             except grpc.RpcError as e:
-                answer.set_result([self._error(e, node_ip, what=what)] * len(ends))
+                if self._lacks_update_many(e, node_ip):
+                    # (gRPC's callback thread: a few Update calls, as kube-dtn's own daemon makes)
+                    answer.set_result(self._update_each(ends))
+                else:
+                    answer.set_result([self._error(e, node_ip, what=what)] * len(ends))
 
         call.add_done_callback(done)
         return answer
@@ -97,9 +129,11 @@ class GrpcRemote:
         what = f"Remote.{method} of {len(ends)} link end(s)"
         request = remotes_to_pb(ends)
         try:
-            reply = self._call(node_ip, method, request, what=what)
-        except KubedtnError as e:
-            return [e] * len(ends)
+            reply = getattr(self._stub(node_ip), method)(request, timeout=self.timeout)
+        except grpc.RpcError as e:
+            if method == "UpdateMany" and self._lacks_update_many(e, node_ip):
+                return self._update_each(ends)
+            return [self._error(e, node_ip, what=what)] * len(ends)
         return self._per_end(reply, node_ip, ends, what=what)
 
     @staticmethod

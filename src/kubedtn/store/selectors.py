@@ -53,6 +53,21 @@ class LabelSelector:
         labels = labels or {}
         return all(r.matches(labels) for r in self.requirements)
 
+    def to_text(self) -> str:
+        """The selector in the API's ``labelSelector`` syntax (parse_label_selector reads it)."""
+        return ",".join(_requirement_text(r) for r in self.requirements)
+
+
+def _requirement_text(r: Requirement) -> str:
+    values = sorted(r.values)
+    if r.op is Op.EXISTS:
+        return r.key
+    if r.op is Op.NOT_EXISTS:
+        return f"!{r.key}"
+    if len(values) == 1:
+        return f"{r.key}={values[0]}" if r.op is Op.IN else f"{r.key}!={values[0]}"
+    return f"{r.key} {r.op.value} ({','.join(values)})"
+
 
 SelectorLike = str | Mapping[str, str] | LabelSelector | None
 

@@ -82,3 +82,11 @@ def test_to_selector_accepts_a_map_and_none() -> None:
     assert not by_map.matches({"app": "web"})
     parsed = parse_label_selector("app")
     assert to_selector(parsed) is parsed
+
+
+@pytest.mark.parametrize(
+    "text", ["app=web", "app!=web", "env in (a,b)", "env notin (a,b)", "legacy", "!legacy", "app=web,!legacy"]
+)
+def test_a_selector_written_as_text_parses_back_to_itself(text: str) -> None:
+    parsed = parse_label_selector(text)
+    assert parse_label_selector(parsed.to_text()) == parsed
