@@ -34,7 +34,8 @@ def decode(raw: bytes, content_type: str) -> Any:
 
 def _check_object(t: Target, body: Any) -> Obj:
     """422 Invalid unless the body is an object of the kind the URL serves."""
-    name = t.name or (body.get("metadata", {}) or {}).get("name", "") if isinstance(body, dict) else t.name
+    meta = body.get("metadata") if isinstance(body, dict) else None
+    name = t.name or (meta.get("name", "") if isinstance(meta, dict) else "")
     if not isinstance(body, dict):
         raise errors.invalid(t.rt.kind, name, "<body>", type(body).__name__, "a JSON object", t.rt.group)
     if body.get("kind") not in (None, t.rt.kind):
@@ -91,6 +92,7 @@ class Api:
             self._selection(t, query),
             query.get("allowWatchBookmarks") in ("true", "1"),
             float(timeout) if timeout else None,
+            query.get("sendInitialEvents") == "true",
         )
 
     def create(self, t: Target, body: Any) -> Obj:

@@ -50,6 +50,7 @@ class Faults:
     def __init__(self, wake: Callable[[], None]) -> None:
         self._wake = wake  # wakes watch streams so they notice they were stopped
         self._lock = threading.Lock()
+        self._watch_opened = threading.Condition(self._lock)
         self._rules: list[Rule] = []
         self._ever: list[Rule] = []  # to release, at stop, holds of rules already used up
         self._watches: set[OpenWatch] = set()
@@ -133,9 +134,15 @@ class Faults:
                     decision.hang = rule.released
         return decision
 
+    def wait_for_watches(self, count: int, timeout: float = 30.0) -> bool:
+        """Until `count` watches are open (a test's cue that a client is now waiting on one)."""
+        with self._watch_opened:
+            return self._watch_opened.wait_for(lambda: len(self._watches) >= count, timeout)
+
     def watch_opened(self, watch: OpenWatch) -> None:
         with self._lock:
             self._watches.add(watch)
+            self._watch_opened.notify_all()
 
     def watch_closed(self, watch: OpenWatch) -> None:
         with self._lock:

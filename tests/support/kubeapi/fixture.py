@@ -22,6 +22,7 @@ def kubeapi(tmp_path: Path) -> Iterator[KubeApiServer]:
     with KubeApiServer(event_window=50, bookmark_every=0.05) as server:
         server.write_kubeconfig(tmp_path / "kubeconfig")
         yield server
+        assert not server.crashes, "the API server double failed:\n" + "\n".join(server.crashes)
 
 
 def kubectl_binary() -> str | None:
@@ -35,19 +36,16 @@ class Kubectl:
     binary: str
     kubeconfig: Path
 
+    def argv(self, *args: str) -> list[str]:
+        """The command line; its discovery cache stays beside the kubeconfig, not in ~/.kube."""
+        cache = str(self.kubeconfig.parent / "cache")
+        return [self.binary, "--kubeconfig", str(self.kubeconfig), "--cache-dir", cache, *args]
+
     def run(
         self, *args: str, check: bool = True, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [
-                self.binary,
-                "--kubeconfig",
-                str(self.kubeconfig),
-                "--cache-dir",
-                str(self.kubeconfig.parent / "cache"),
-                "--request-timeout=20s",
-                *args,
-            ],
+            self.argv("--request-timeout=20s", *args),
             capture_output=True,
             text=True,
             input=stdin,

@@ -6,7 +6,7 @@ import contextlib
 import json
 import socket
 import threading
-import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +36,7 @@ class ApiHTTPServer(ThreadingHTTPServer):
         self.bookmark_every = bookmark_every
         self.requests: list[tuple[str, str]] = []  # (method, path?query), for tests to inspect
         self.connections: set[socket.socket] = set()
+        self.crashes: list[str] = []  # tracebacks of requests the double failed to serve
         self.lock = threading.Lock()
 
     @property
@@ -105,12 +106,18 @@ class Handler(BaseHTTPRequestHandler):
                 self._resource(method, target, query, raw)
         except errors.ApiError as e:
             self._send_json(e.code, e.status())
+        except Exception as e:
+            # A bug in the double: answered as the real server would (500), and kept for the
+            # fixture, which fails the test that met it.
+            with self.server.lock:
+                self.server.crashes.append(f"{method} {self.path}: {traceback.format_exc()}")
+            self._send_json(500, errors.ApiError(500, "InternalError", f"{type(e).__name__}: {e}").status())
 
     def _faulted(self, method: str, resource: str) -> bool:
         """Apply the faults that match; True when the request must not be served."""
         decision = self.server.faults.decide(method, resource)
-        if decision.delay:
-            time.sleep(decision.delay)  # the fault itself: a slow server
+        if decision.delay and self.server.faults.stopping.wait(decision.delay):
+            decision.hang = self.server.faults.stopping  # stopping: give up on the late answer
         if decision.hang is not None:
             decision.hang.wait()
             self.close_connection = True
@@ -129,6 +136,9 @@ class Handler(BaseHTTPRequestHandler):
             raise errors.method_not_allowed(f"{method} is not allowed on /{'/'.join(parts)}")
         registry = self.server.api.registry
         doc: dict[str, Any] | None = None
+        if parts == ["openapi", "v2"]:
+            self._send(200, openapi.V2_DOCUMENT, openapi.V2_PROTOBUF)
+            return
         if parts == ["version"]:
             doc = discovery.VERSION
         elif parts[:2] == ["openapi", "v3"]:
@@ -203,9 +213,11 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _send_json(self, code: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
+        self._send(code, json.dumps(body).encode(), "application/json")
+
+    def _send(self, code: int, data: bytes, content_type: str) -> None:
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         if code in (429, 503, 504):
             self.send_header("Retry-After", "1")

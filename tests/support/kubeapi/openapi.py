@@ -31,10 +31,9 @@ def _operations(rt: ResourceType) -> dict[str, Any]:
     gvk = {"group": rt.group, "version": rt.version, "kind": rt.kind}
     prefix = "/" + _gv_path(rt.group, rt.version) + ("/namespaces/{namespace}" if rt.namespaced else "")
     ref = {"$ref": f"#/components/schemas/{_schema_name(rt)}"}
-    # kubectl apply computes a strategic merge patch only for kinds whose PATCH takes one.
-    content_types = [patches.JSON_PATCH, patches.MERGE, patches.APPLY] + (
-        [patches.STRATEGIC] if rt.builtin else []
-    )
+    # No strategic merge patch here, even for built-in kinds: kubectl would compute it from these
+    # schemas, which have no fields; without it kubectl uses the patch metadata compiled into it.
+    content_types = [patches.JSON_PATCH, patches.MERGE, patches.APPLY]
     patch = {
         "operationId": f"patch{rt.kind}",
         "x-kubernetes-action": "patch",
@@ -92,3 +91,16 @@ def documents(registry: Registry, crd_schemas: dict[tuple[str, str, str], Any]) 
             schemas = {k: s for (g, v, k), s in crd_schemas.items() if (g, v) == (group, version)}
             out[_gv_path(group, version)] = group_version_document(registry, group, version, schemas)
     return out
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (payloads here are all shorter than 128 bytes)."""
+    return bytes([number << 3 | 2, len(payload)]) + payload
+
+
+# kubectl validates a `kind: List` file on the client, with the OpenAPI v2 document, which it reads
+# only as protobuf (gnostic's openapi_v2.Document). A document with no definitions makes it skip
+# every item (unknown kinds pass), leaving validation to the server as for other files. Fields:
+# Document.swagger = 1, Document.info = 2; Info.title = 1, Info.version = 2.
+V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+V2_DOCUMENT = _field(1, b"2.0") + _field(2, _field(1, b"Kubernetes") + _field(2, b"v1.37.1-kubeapi-double"))

@@ -48,8 +48,16 @@ class KubeApiServer:
         with self._httpd.lock:
             return list(self._httpd.requests)
 
+    @property
+    def crashes(self) -> list[str]:
+        """Tracebacks of requests that failed inside the double (answered 500)."""
+        with self._httpd.lock:
+            return list(self._httpd.crashes)
+
     def start(self) -> KubeApiServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="kubeapi", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="kubeapi", daemon=True
+        )
         self._thread.start()
         return self
 

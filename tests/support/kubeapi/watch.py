@@ -30,6 +30,9 @@ class WatchRequest:
     matches: Predicate
     bookmarks: bool
     timeout: float | None
+    # sendInitialEvents=true (the "watch list" client-go uses): the state as ADDED events, then a
+    # BOOKMARK annotated k8s.io/initial-events-end, whatever resourceVersion was asked for.
+    initial_events: bool = False
 
 
 def _in_view(req: WatchRequest, obj: dict[str, Any] | None) -> bool:
@@ -52,6 +55,13 @@ def _translate(req: WatchRequest, event: Event) -> dict[str, Any] | None:
     return {"type": event.type, "object": event.obj} if now else None
 
 
+def _bookmark(rt: ResourceType, rv: int, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"resourceVersion": str(rv)}
+    if annotations:
+        meta["annotations"] = annotations
+    return {"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta}}
+
+
 def stream(
     store: Store, req: WatchRequest, handle: OpenWatch, write: WriteLine, bookmark_every: float
 ) -> None:
@@ -59,11 +69,13 @@ def stream(
     rt = req.rt
     clock = time.monotonic
     deadline = clock() + req.timeout if req.timeout else None
-    if req.since is None:
+    if req.since is None or req.initial_events:
         items, cursor = store.objects(rt, req.namespace)
         for obj in items:
             if req.matches(obj):
                 write({"type": "ADDED", "object": obj})
+        if req.initial_events:
+            write(_bookmark(rt, cursor, {"k8s.io/initial-events-end": "true"}))
     else:
         cursor = req.since
     next_bookmark = clock() + bookmark_every
@@ -80,16 +92,7 @@ def stream(
         cursor = reached
         now = clock()
         if req.bookmarks and now >= next_bookmark:
-            write(
-                {
-                    "type": "BOOKMARK",
-                    "object": {
-                        "kind": rt.kind,
-                        "apiVersion": rt.api_version,
-                        "metadata": {"resourceVersion": str(cursor)},
-                    },
-                }
-            )
+            write(_bookmark(rt, cursor))
             next_bookmark = now + bookmark_every
         if deadline is not None and now >= deadline:
             return
