@@ -147,8 +147,10 @@ class Api:
             crds.served(self.registry, self.store, t.rt, obj)
         return obj
 
-    def delete(self, t: Target) -> Obj:
-        obj, gone = self.store.delete(t.rt, t.ns, t.name)
+    def delete(self, t: Target, options: Any = None) -> Obj:
+        """Delete one object; `options` is a DeleteOptions body (its preconditions are checked)."""
+        preconditions = options.get("preconditions") if isinstance(options, dict) else None
+        obj, gone = self.store.delete(t.rt, t.ns, t.name, preconditions)
         if gone and crds.is_crd(t.rt):
             crds.withdrawn(self.registry, self.store, obj)
         if not gone:

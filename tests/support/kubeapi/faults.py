@@ -1,7 +1,8 @@
 """Faults a test switches on to see how a client copes: errors, silence, latency, conflicts, drops.
 
-Each fault is a `Rule` matched against a request's method and resource (None matches any), active
-until `clear(rule)` (or the end of its `with` block) or for its first `times` matches.
+Each fault is a `Rule` matched against a request's method (WATCH for a GET with watch=true) and
+resource (None matches any; discovery requests have resource ""), active until `clear(rule)` (or
+the end of its `with` block) or for its first `times` matches.
 """
 
 from __future__ import annotations

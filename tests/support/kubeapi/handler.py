@@ -98,7 +98,11 @@ class Handler(BaseHTTPRequestHandler):
         try:
             gv = routes.split_group_version(parts)
             target = routes.target(self.server.api.registry, *gv) if gv and gv[2] else None
-            if self._faulted(method, target.rt.plural if target else ""):
+            if "dryRun" in query:
+                # Not implemented: refusing it keeps a dry run from writing for real.
+                raise errors.bad_request("dryRun is not supported by this API server double")
+            watch = method == "GET" and query.get("watch") in ("true", "1")
+            if self._faulted("WATCH" if watch else method, target):
                 return
             if target is None:
                 self._discovery(method, parts)
@@ -113,9 +117,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.server.crashes.append(f"{method} {self.path}: {traceback.format_exc()}")
             self._send_json(500, errors.ApiError(500, "InternalError", f"{type(e).__name__}: {e}").status())
 
-    def _faulted(self, method: str, resource: str) -> bool:
+    def _faulted(self, method: str, target: routes.Target | None) -> bool:
         """Apply the faults that match; True when the request must not be served."""
-        decision = self.server.faults.decide(method, resource)
+        decision = self.server.faults.decide(method, target.rt.plural if target else "")
         if decision.delay and self.server.faults.stopping.wait(decision.delay):
             decision.hang = self.server.faults.stopping  # stopping: give up on the late answer
         if decision.hang is not None:
@@ -128,7 +132,8 @@ class Handler(BaseHTTPRequestHandler):
             reason = _FAULT_REASONS.get(decision.status, "InternalError")
             raise errors.ApiError(decision.status, reason, f"injected fault: {decision.status} {reason}")
         if decision.conflict:
-            raise errors.conflict(resource, self.path.rsplit("/", 1)[-1], why="injected conflict")
+            assert target is not None  # conflicts match writes, which have a target
+            raise errors.conflict(target.rt.plural, target.name, target.rt.group, why="injected conflict")
         return False
 
     def _discovery(self, method: str, parts: list[str]) -> None:
@@ -180,8 +185,10 @@ class Handler(BaseHTTPRequestHandler):
         elif method == "PATCH" and target.name:
             obj, created = api.patch(target, content_type, raw)
             self._send_json(201 if created else 200, obj)
+        elif method == "DELETE" and target.name:
+            self._send_json(200, api.delete(target, decode(raw, content_type) if raw else None))
         elif method == "DELETE":
-            self._send_json(200, api.delete(target) if target.name else api.delete_collection(target, query))
+            self._send_json(200, api.delete_collection(target, query))
         else:
             raise errors.method_not_allowed(f"{method} is not allowed on {self.path}")
 
@@ -219,7 +226,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        if code in (429, 503, 504):
+        if code in (429, 504):
+            # API Conventions, "Response Status Kind": Timeout (429) and ServerTimeout (504) carry
+            # Retry-After; client-go then retries by itself (503 asks for backoff, without it).
             self.send_header("Retry-After", "1")
         self.end_headers()
         self.wfile.write(data)

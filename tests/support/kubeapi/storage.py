@@ -43,6 +43,17 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _check_preconditions(rt: ResourceType, current: Obj, sent: dict[str, Any]) -> None:
+    """A uid or resourceVersion the client sent must be the object's (else 409 Conflict)."""
+    meta = current["metadata"]
+    name = meta["name"]
+    if sent.get("uid") not in (None, "", meta["uid"]):
+        why = f"Precondition failed: UID in precondition: {sent['uid']}, UID in object meta: {meta['uid']}"
+        raise errors.conflict(rt.plural, name, rt.group, why)
+    if sent.get("resourceVersion") not in (None, "", meta["resourceVersion"]):
+        raise errors.conflict(rt.plural, name, rt.group)
+
+
 def _desired(obj: Obj) -> Obj:
     return {k: v for k, v in obj.items() if k not in _NOT_SPEC}
 
@@ -151,9 +162,7 @@ class Store:
                 raise errors.bad_request(
                     f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
                 )
-            sent_rv = meta.get("resourceVersion")
-            if sent_rv not in (None, "") and sent_rv != current["metadata"]["resourceVersion"]:
-                raise errors.conflict(rt.plural, name, rt.group)
+            _check_preconditions(rt, current, meta)
             if subresource == "status":
                 new = copy.deepcopy(current) | {"status": copy.deepcopy(new.get("status"))}
                 if new["status"] is None:
@@ -192,10 +201,16 @@ class Store:
                 self._record("MODIFIED", rt, new, current)
             return self._view(rt, new)
 
-    def delete(self, rt: ResourceType, ns: str, name: str) -> tuple[Obj, bool]:
-        """Delete, or with finalizers only mark deleted (deletionTimestamp); True when gone."""
+    def delete(
+        self, rt: ResourceType, ns: str, name: str, preconditions: dict[str, str] | None = None
+    ) -> tuple[Obj, bool]:
+        """Delete, or with finalizers only mark deleted (deletionTimestamp); True when gone.
+
+        DeleteOptions.preconditions (uid, resourceVersion) must match, else 409 Conflict.
+        """
         with self.cond:
             current = self._existing(rt, ns, name)
+            _check_preconditions(rt, current, preconditions or {})
             key = (ns if rt.namespaced else "", name)
             if current["metadata"].get("finalizers"):
                 if not current["metadata"].get("deletionTimestamp"):

@@ -68,3 +68,10 @@ def test_dropping_open_watches(kubeapi: KubeApiServer) -> None:
         with pytest.raises((http.client.IncompleteRead, ConnectionError)):
             next(events)  # cut mid-stream: no clean end of the chunked body
     assert api.faults.open_watches == 0
+
+
+def test_watches_fail_while_lists_work(kubeapi: KubeApiServer) -> None:
+    api = with_topologies(kubeapi)
+    with api.faults.active(api.faults.fail(500, method="WATCH")):
+        assert call(api.url, "GET", f"{TOPOS}?watch=true").code == 500
+        assert call(api.url, "GET", TOPOS).code == 200

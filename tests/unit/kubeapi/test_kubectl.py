@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.support.kubeapi.client import call, watching
+from tests.support.kubeapi.client import call
 from tests.support.kubeapi.fixture import REPO, TOPOLOGY_CRD, Kubectl
 from tests.support.kubeapi.server import KubeApiServer
 from tests.unit.kubeapi.helpers import TOPOS, YOUNG_CRD
@@ -62,7 +62,6 @@ def test_delete_waits_for_the_finalizer_through_a_watch(kubeapi: KubeApiServer, 
     kubectl.run(
         "patch", "topology", "r1", "--type", "merge", "-p", '{"metadata":{"finalizers":["kubedtn.io/links"]}}'
     )
-    rv = call(kubeapi.url, "GET", TOPOS).body["metadata"]["resourceVersion"]
     deleting = subprocess.Popen(
         kubectl.argv("delete", "topology", "r1", "--timeout=30s"),
         stdout=subprocess.PIPE,
@@ -70,11 +69,10 @@ def test_delete_waits_for_the_finalizer_through_a_watch(kubeapi: KubeApiServer, 
         text=True,
     )
     try:
-        with watching(kubeapi.url, f"{TOPOS}?watch=true&resourceVersion={rv}") as events:
-            marked = next(e for e in events if e["object"]["metadata"].get("deletionTimestamp"))
-        assert marked["type"] == "MODIFIED"
-        # kubectl now waits, on a watch of metadata.name=r1, until the finalizer is gone
+        # kubectl deletes, then waits on a watch of metadata.name=r1 until the finalizer is gone
         assert kubeapi.faults.wait_for_watches(1)
+        marked = call(kubeapi.url, "GET", f"{TOPOS}/r1").body
+        assert marked["metadata"]["deletionTimestamp"]
         done = {"metadata": {"finalizers": None}}
         call(kubeapi.url, "PATCH", f"{TOPOS}/r1", done, "application/merge-patch+json")
         out, err = deleting.communicate(timeout=30)
@@ -125,3 +123,16 @@ def test_kube_dtn_samples_with_their_crd_and_pods(kubeapi: KubeApiServer, kubect
     assert pods == ["pod/r1", "pod/r2", "pod/r3"]
     kubectl.run("delete", "-f", str(REPO / "examples" / "kube-dtn" / "3node.yml"))
     assert call(kubeapi.url, "GET", "/api/v1/namespaces/default/pods").body["items"] == []
+
+
+def test_kubectl_reads_the_status_of_injected_faults(kubeapi: KubeApiServer, kubectl: Kubectl) -> None:
+    kubectl.run("apply", "-f", str(TOPOLOGY_CRD))
+    kubectl.run("apply", "-f", str(EXAMPLE))
+    with kubeapi.faults.active(kubeapi.faults.fail(503, resource="topologies")):
+        failed = kubectl.run("get", "topologies", check=False)
+    assert failed.returncode != 0 and "injected fault: 503 ServiceUnavailable" in failed.stderr
+    kubeapi.faults.conflict_next_writes(1)
+    label = kubectl.run("label", "topology", "r1", "lab=a", check=False)
+    assert label.returncode != 0 and "Error from server (Conflict)" in label.stderr
+    assert 'Operation cannot be fulfilled on topologies.kubedtn.io "r1": injected conflict' in label.stderr
+    assert kubectl.run("label", "topology", "r1", "lab=a").returncode == 0  # the storm is over

@@ -199,3 +199,48 @@ def test_nodes_leases_and_events(kubeapi: KubeApiServer) -> None:
     assert call(api.url, "POST", "/api/v1/namespaces/default/events", event).code == 201
     found = call(api.url, "GET", "/api/v1/events?fieldSelector=involvedObject.name%3Dr1,reason%3DLinkUp").body
     assert [e["metadata"]["name"] for e in found["items"]] == ["r1.1"]
+
+
+def test_delete_and_put_preconditions(kubeapi: KubeApiServer) -> None:
+    # "Concurrency Control and Consistency": resourceVersion (and uid) as a precondition of DELETE;
+    # "Metadata": uid distinguishes an object from a deleted and recreated one of the same name.
+    api = with_topologies(kubeapi)
+    old = call(api.url, "POST", TOPOS, topology("r1")).body
+    call(api.url, "DELETE", f"{TOPOS}/r1")
+    new = call(api.url, "POST", TOPOS, topology("r1")).body
+    stale_uid = {
+        "kind": "DeleteOptions",
+        "apiVersion": "v1",
+        "preconditions": {"uid": old["metadata"]["uid"]},
+    }
+    reply = call(api.url, "DELETE", f"{TOPOS}/r1", stale_uid)
+    assert reply.code == 409 and "Precondition failed: UID" in reply.body["message"]
+    assert (
+        call(
+            api.url, "PUT", f"{TOPOS}/r1", old | {"metadata": old["metadata"] | {"resourceVersion": ""}}
+        ).code
+        == 409
+    )
+    current = {
+        "preconditions": {
+            "uid": new["metadata"]["uid"],
+            "resourceVersion": new["metadata"]["resourceVersion"],
+        }
+    }
+    assert call(api.url, "DELETE", f"{TOPOS}/r1", current).code == 200
+
+
+def test_delete_collection_with_a_selector(kubeapi: KubeApiServer) -> None:
+    # "Verbs on Resources": DELETE on the collection deletes a list of objects.
+    api = with_topologies(kubeapi)
+    for name, lab in (("r1", "a"), ("r2", "a"), ("r3", "b")):
+        call(api.url, "POST", TOPOS, topology(name, labels={"lab": lab}))
+    assert call(api.url, "DELETE", f"{TOPOS}?labelSelector=lab%3Da").code == 200
+    assert [o["metadata"]["name"] for o in call(api.url, "GET", TOPOS).body["items"]] == ["r3"]
+
+
+def test_dry_run_is_refused_rather_than_written(kubeapi: KubeApiServer) -> None:
+    api = with_topologies(kubeapi)
+    reply = call(api.url, "POST", f"{TOPOS}?dryRun=All", topology("r1"))
+    assert reply.code == 400 and "dryRun" in reply.body["message"]
+    assert call(api.url, "GET", f"{TOPOS}/r1").code == 404
