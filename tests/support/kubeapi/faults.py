@@ -51,7 +51,8 @@ class Faults:
     def __init__(self, wake: Callable[[], None]) -> None:
         self._wake = wake  # wakes watch streams so they notice they were stopped
         self._lock = threading.Lock()
-        self._watch_opened = threading.Condition(self._lock)
+        self._changed = threading.Condition(self._lock)  # a watch opened or a request is held
+        self._held = 0
         self._rules: list[Rule] = []
         self._ever: list[Rule] = []  # to release, at stop, holds of rules already used up
         self._watches: set[OpenWatch] = set()
@@ -137,13 +138,29 @@ class Faults:
 
     def wait_for_watches(self, count: int, timeout: float = 30.0) -> bool:
         """Until `count` watches are open (a test's cue that a client is now waiting on one)."""
-        with self._watch_opened:
-            return self._watch_opened.wait_for(lambda: len(self._watches) >= count, timeout)
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self._watches) >= count, timeout)
+
+    def wait_for_held(self, count: int, timeout: float = 30.0) -> bool:
+        """Until `count` requests are held unanswered by `hang` rules."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._held >= count, timeout)
+
+    def hold(self, released: threading.Event) -> None:
+        """Hold a request until its rule is cleared (or the server stops)."""
+        with self._changed:
+            self._held += 1
+            self._changed.notify_all()
+        try:
+            released.wait()
+        finally:
+            with self._lock:
+                self._held -= 1
 
     def watch_opened(self, watch: OpenWatch) -> None:
         with self._lock:
             self._watches.add(watch)
-            self._watch_opened.notify_all()
+            self._changed.notify_all()
 
     def watch_closed(self, watch: OpenWatch) -> None:
         with self._lock:

@@ -95,6 +95,9 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         with self.server.lock:
             self.server.requests.append((method, self.path))
+        if self.server.faults.stopping.is_set():
+            self.close_connection = True  # stopping: no new answers
+            return
         try:
             gv = routes.split_group_version(parts)
             target = routes.target(self.server.api.registry, *gv) if gv and gv[2] else None
@@ -123,7 +126,7 @@ class Handler(BaseHTTPRequestHandler):
         if decision.delay and self.server.faults.stopping.wait(decision.delay):
             decision.hang = self.server.faults.stopping  # stopping: give up on the late answer
         if decision.hang is not None:
-            decision.hang.wait()
+            self.server.faults.hold(decision.hang)
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)

@@ -42,6 +42,7 @@ def test_stop_ends_watches_held_requests_and_idle_connections() -> None:
         api.faults.hang(resource="nodes")
         held = threading.Thread(target=held_request)
         held.start()
+        assert api.faults.wait_for_held(1)
         with watching(api.url, f"{PODS}?watch=true") as events:
             assert api.faults.wait_for_watches(1)
             api.stop()  # returns once every handler thread has been joined
