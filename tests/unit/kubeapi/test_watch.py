@@ -97,3 +97,17 @@ def test_a_bad_selector_fails_before_the_stream(kubeapi: KubeApiServer) -> None:
     # "HTTP Status codes": 400 for a request that cannot succeed.
     reply = call(kubeapi.url, "GET", f"{PODS}?watch=true&fieldSelector=spec.image%3Dx")
     assert reply.code == 400 and reply.body["reason"] == "BadRequest"
+
+
+def test_compaction_expires_every_older_version(kubeapi: KubeApiServer) -> None:
+    # "Concurrency Control and Consistency": a watch resumes from a version only while the server
+    # still has the changes after it; `store.compact()` drops them all at once (as etcd compaction).
+    api = with_topologies(kubeapi)
+    old = call(api.url, "POST", TOPOS, topology("r1")).body["metadata"]["resourceVersion"]
+    now = call(api.url, "POST", TOPOS, topology("r2")).body["metadata"]["resourceVersion"]
+    api.store.compact()
+    with watching(api.url, f"{TOPOS}?watch=true&resourceVersion={old}") as events:
+        assert [e["object"]["code"] for e in events] == [410]
+    with watching(api.url, f"{TOPOS}?watch=true&resourceVersion={now}") as events:
+        call(api.url, "DELETE", f"{TOPOS}/r2")
+        assert next(events)["type"] == "DELETED"
