@@ -1,0 +1,229 @@
+"""A watch-fed cache of one resource in the Kubernetes API (an informer, cut to what the
+daemon needs), and the store that reads from it.
+
+The cache lists the objects, then watches from the list's resourceVersion and applies each
+event; on 410 Gone (``ExpiredError``) it lists again; when the API cannot be reached it
+retries with backoff (1, 2, 4, ... 30 s) while reads keep answering from what it has, so a
+daemon's links stay up through an API outage and every change made meanwhile arrives with
+the next list or watch. ``CachedKubeStore`` reads from the cache and writes to the API;
+each write's answer goes into the cache at once, so a daemon reads its own writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from kubedtn.model.namespace import DEFAULT_NAMESPACE
+from kubedtn.store.base import EventType, KnownVersion, ObjectList
+from kubedtn.store.errors import ExpiredError, NotFoundError, StoreUnavailableError
+from kubedtn.store.kube import KubeStore
+from kubedtn.store.kubewatch import KubeWatch
+from kubedtn.store.objects import KubeObject
+from kubedtn.store.resource import Resource
+from kubedtn.store.selectors import SelectorLike, to_selector
+
+log = logging.getLogger(__name__)
+
+BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+WATCH_TIMEOUT_S = 300.0  # each watch request ends after this; the next starts where it ended
+
+Key = tuple[str, str]
+
+
+def _version(obj: Mapping[str, Any]) -> int:
+    text = str(obj.get("metadata", {}).get("resourceVersion", ""))
+    return int(text) if text.isdigit() else 0
+
+
+def _key(obj: Mapping[str, Any]) -> Key:
+    meta = obj["metadata"]
+    return str(meta.get("namespace", "")), str(meta["name"])
+
+
+class ObjectCache:
+    """The objects of one resource as the last list and the watch since say (module docstring)."""
+
+    def __init__(self, store: KubeStore, *, backoff: Sequence[float] = BACKOFF_S) -> None:
+        self._store = store
+        self._backoff = tuple(backoff)
+        self._lock = threading.Lock()
+        self._objects: dict[Key, KubeObject] = {}
+        self._position = 0
+        self._synced = threading.Event()
+        self._stopping = threading.Event()
+        self._watch: KubeWatch | None = None
+        self._thread = threading.Thread(target=self._run, name="kubedtn-informer", daemon=True)
+        self.relists = 0  # lists after the first (410 Gone, or the API back after an outage)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wait_synced(self, timeout: float | None = None) -> bool:
+        """Whether the first list has arrived (within ``timeout`` seconds)."""
+        return self._synced.wait(timeout)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        watch = self._watch
+        if watch is not None:
+            watch.stop()
+        self._thread.join(timeout=10)
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    def get(self, key: Key) -> KubeObject | None:
+        with self._lock:
+            obj = self._objects.get(key)
+            return None if obj is None else copy.deepcopy(obj)
+
+    def snapshot(self, keys: Collection[Key]) -> dict[Key, KubeObject]:
+        """The cached objects of ``keys`` that exist, read under one lock (one moment)."""
+        with self._lock:
+            return {k: copy.deepcopy(self._objects[k]) for k in keys if k in self._objects}
+
+    def items(self) -> tuple[list[KubeObject], int]:
+        with self._lock:
+            return [copy.deepcopy(o) for _, o in sorted(self._objects.items())], self._position
+
+    # ---- updates ---------------------------------------------------------------------------
+
+    def remember(self, obj: Mapping[str, Any]) -> None:
+        """An object as a write of ours answered: kept unless the cache has a newer one."""
+        key = _key(obj)
+        with self._lock:
+            held = self._objects.get(key)
+            if held is None or _version(held) <= _version(obj):
+                self._objects[key] = copy.deepcopy(dict(obj))
+
+    def forget(self, key: Key) -> None:
+        with self._lock:
+            self._objects.pop(key, None)
+
+    def _apply(self, kind: EventType, obj: KubeObject) -> None:
+        key = _key(obj)
+        with self._lock:
+            if kind is EventType.DELETED:
+                self._objects.pop(key, None)
+            else:
+                held = self._objects.get(key)
+                if held is None or _version(held) <= _version(obj):
+                    self._objects[key] = obj
+            self._position = max(self._position, _version(obj))
+
+    def _relist(self) -> None:
+        items, version = self._store.list()
+        with self._lock:
+            self._objects = {_key(o): o for o in items}
+            self._position = int(version) if version.isdigit() else 0
+        self._synced.set()
+
+    def _run(self) -> None:
+        failures = 0
+        listed = False
+        while not self._stopping.is_set():
+            try:
+                if not listed:
+                    self._relist()
+                    listed = True
+                self._watch_once()
+                failures = 0
+            except ExpiredError:
+                log.info("watch of %s expired; listing again", self._store.resource.plural)
+                listed = False
+                self.relists += 1
+            except StoreUnavailableError as e:
+                if self._stopping.is_set():
+                    return
+                pause = self._backoff[min(failures, len(self._backoff) - 1)]
+                failures += 1
+                log.warning("the API is unavailable (%s); trying again in %.0fs", e, pause)
+                if listed and failures > 1:
+                    listed = False  # changes may have been compacted away meanwhile: list again
+                    self.relists += 1
+                self._stopping.wait(pause)
+
+    def _watch_once(self) -> None:
+        watch = self._store.watch(resource_version=str(self._position), timeout=WATCH_TIMEOUT_S)
+        self._watch = watch
+        if self._stopping.is_set():  # stop() came before the watch was there to be stopped
+            watch.stop()
+            return
+        try:
+            for event in watch:
+                self._apply(event.type, event.object)
+            with self._lock:
+                self._position = max(self._position, watch.position)
+        finally:
+            self._watch = None
+            watch.stop()
+
+
+class CachedKubeStore(KubeStore):
+    """A KubeStore whose reads are answered by an ObjectCache (module docstring)."""
+
+    def __init__(self, client: Any, *, resource: Resource, backoff: Sequence[float] = BACKOFF_S) -> None:
+        super().__init__(client, resource=resource)
+        self.cache = ObjectCache(KubeStore(client, resource=resource), backoff=backoff)
+        self.cache.start()
+
+    def close(self) -> None:
+        self.cache.stop()
+        super().close()
+
+    def get(self, namespace: str | None, name: str) -> KubeObject:
+        obj = self.cache.get((namespace or DEFAULT_NAMESPACE, name))
+        if obj is None:
+            raise NotFoundError(f"{self._what(namespace, name)} not found")
+        return obj
+
+    def get_changed(self, known: Sequence[KnownVersion]) -> dict[tuple[str, str], KubeObject | None]:
+        keys = {(ns or DEFAULT_NAMESPACE, name): version for ns, name, version in known}
+        held = self.cache.snapshot(keys)
+        return {
+            key: (None if keys[key] and obj["metadata"].get("resourceVersion") == keys[key] else obj)
+            for key, obj in held.items()
+        }
+
+    def list(
+        self, namespace: str | None = None, label_selector: SelectorLike = None
+    ) -> tuple[ObjectList, str]:
+        selector = to_selector(label_selector)
+        items, position = self.cache.items()
+        chosen = [
+            o
+            for o in items
+            if (not namespace or o["metadata"].get("namespace") == namespace)
+            and (selector is None or selector.matches(o["metadata"].get("labels") or {}))
+        ]
+        return chosen, str(position)
+
+    # Writes go to the API; their answers go into the cache.
+
+    def create(self, obj: Mapping[str, Any]) -> KubeObject:
+        created = super().create(obj)
+        self.cache.remember(created)
+        return created
+
+    def update(self, obj: Mapping[str, Any]) -> KubeObject:
+        done = super().update(obj)
+        self.cache.remember(done)
+        return done
+
+    def update_status(self, obj: Mapping[str, Any]) -> KubeObject:
+        done = super().update_status(obj)
+        self.cache.remember(done)
+        return done
+
+    def delete(
+        self, namespace: str | None, name: str, *, resource_version: str | None = None
+    ) -> KubeObject | None:
+        held = super().delete(namespace, name, resource_version=resource_version)
+        if held is None:
+            self.cache.forget((namespace or DEFAULT_NAMESPACE, name))
+        else:
+            self.cache.remember(held)
+        return held
