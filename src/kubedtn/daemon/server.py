@@ -1,7 +1,8 @@
 """The gRPC side: thin servicers over the link manager, and the two listeners.
 
-* TCP ``GRPC_PORT`` (every interface of the node namespace, or ``--grpc-bind``): ``Local``
-  and ``Remote`` — peer daemons and kube-dtn clients;
+* TCP ``GRPC_PORT`` (every interface of the node namespace, or ``--grpc-bind``): ``Remote``
+  — peer daemons. ``Local`` there answers UNAUTHENTICATED (it makes links in any namespace
+  it is given) unless ``--insecure-local-tcp`` serves it, for kube-dtn clients;
 * the unix socket (mode 0600 in a 0700 directory): ``Local`` only — the CNI plugin and the lab;
 * beside it, the plain socket (``<socket>.plain``, 0600): ``Local`` without gRPC, for the
   CNI plugin (kubedtn.daemon.plainserver).
@@ -13,6 +14,9 @@ kubedtn error                             status code          when
 ========================================  ===================  ===============================
 ValidationError                           INVALID_ARGUMENT     bad Topology/link (problem lines)
 NotFoundError                             NOT_FOUND            no such Topology (Get, AddLinks…)
+PermissionDeniedError                     PERMISSION_DENIED    the store does not back the request
+                                                               (Remote), a namespace path outside
+                                                               the allowed ones
 NamespaceNotFoundError                    FAILED_PRECONDITION  the pod's namespace is gone, or
                                                                the pod runs on another node
 TemporaryError (store busy, peer daemon)  UNAVAILABLE          retrying may help
@@ -55,6 +59,7 @@ from kubedtn.errors import (
     ConflictError,
     KubedtnError,
     NotFoundError,
+    PermissionDeniedError,
     TemporaryError,
     ValidationError,
 )
@@ -76,6 +81,8 @@ def status_code(error: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.INVALID_ARGUMENT
     if isinstance(error, NotFoundError):
         return grpc.StatusCode.NOT_FOUND
+    if isinstance(error, PermissionDeniedError):
+        return grpc.StatusCode.PERMISSION_DENIED
     if isinstance(error, NamespaceNotFoundError):
         return grpc.StatusCode.FAILED_PRECONDITION
     if isinstance(error, TemporaryError):
@@ -277,6 +284,33 @@ def prepare_socket_path(path: Path) -> None:
         path.unlink()
 
 
+LOCAL_SERVICE: Final = "proto.v1.Local"
+# No SO_REUSEPORT (gRPC's default on Linux): a second daemon on the port fails to bind
+# instead of silently sharing the requests with the first.
+_SERVER_OPTIONS: Final = (("grpc.so_reuseport", 0),)
+
+
+class LocalRefused(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # generic in the stubs only
+    """``Local`` on TCP without ``--insecure-local-tcp``: every method UNAUTHENTICATED."""
+
+    MESSAGE: Final = (
+        "Local is served on the daemon's unix socket only (it acts as root in any namespace); "
+        "start the daemon with --insecure-local-tcp to serve it on TCP to kube-dtn clients"
+    )
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[bytes, bytes] | None:
+        method: str = handler_call_details.method
+        if not method.startswith(f"/{LOCAL_SERVICE}/"):
+            return None
+        return grpc.unary_unary_rpc_method_handler(self._refuse)
+
+    def _refuse(self, request: bytes, context: grpc.ServicerContext) -> NoReturn:
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, self.MESSAGE)
+        raise AssertionError("unreachable")  # context.abort raises
+
+
 class DaemonServer:
     """Both listeners; ``start()`` binds them, ``stop()`` drains and closes them."""
 
@@ -286,12 +320,16 @@ class DaemonServer:
         self.local = LocalServicer(manager, metrics, store_description=store)
         self.remote = RemoteServicer(manager, metrics, store_description=store)
         self._tcp = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubedtn-tcp")
+            futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubedtn-tcp"),
+            options=_SERVER_OPTIONS,
         )
         self._unix = grpc.server(
             futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubedtn-unix")
         )
-        pb_grpc.add_LocalServicer_to_server(self.local, self._tcp)  # type: ignore[no-untyped-call]
+        if config.insecure_local_tcp:
+            pb_grpc.add_LocalServicer_to_server(self.local, self._tcp)  # type: ignore[no-untyped-call]
+        else:
+            self._tcp.add_generic_rpc_handlers((LocalRefused(),))
         pb_grpc.add_RemoteServicer_to_server(self.remote, self._tcp)  # type: ignore[no-untyped-call]
         pb_grpc.add_LocalServicer_to_server(self.local, self._unix)  # type: ignore[no-untyped-call]
         self._plain = PlainServer(
@@ -323,12 +361,21 @@ class DaemonServer:
             self._plain.start()
         except OSError as e:
             raise KubedtnError(str(e)) from e
+        tcp = f"{address.rsplit(':', 1)[0]}:{self.grpc_port}"
         log.info(
             "serving gRPC",
             action="serve",
-            tcp=f"{address.rsplit(':', 1)[0]}:{self.grpc_port}",
+            tcp=tcp,
+            tcp_services="Local,Remote" if self.config.insecure_local_tcp else "Remote",
             socket=str(path),
         )
+        if self.config.insecure_local_tcp:
+            log.warning(
+                "--insecure-local-tcp: Local is served on TCP without authentication; anyone "
+                "who reaches the port can make links in any namespace of this node",
+                action="serve",
+                tcp=tcp,
+            )
 
     def stop(self, grace: float = 5.0) -> None:
         self._plain.stop()

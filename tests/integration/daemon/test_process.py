@@ -133,23 +133,54 @@ def test_errors_arrive_as_grpc_status_codes_with_the_precise_message(
     assert code_of(lambda: stub.AddLinks(bad_link, timeout=10)) == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_local_and_remote_are_served_on_tcp_and_only_local_on_the_root_only_socket(
-    kubedtn_daemon: DaemonHandle,
+def test_remote_is_served_on_tcp_and_local_only_on_the_root_only_socket(
+    kubedtn_daemon: DaemonHandle, pool: NamespacePool
 ) -> None:
     d = kubedtn_daemon
     mode = d.socket_path.stat().st_mode
     assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
     assert stat.S_IMODE(d.socket_path.parent.stat().st_mode) == 0o700
+    with d.store() as store:
+        load(store, pair())
+    (ns,) = pool.make(1)
     with d.channel(tcp=True) as tcp:
-        assert pb_grpc.LocalStub(tcp).Status(pb.StatusQuery(), timeout=10).node_ip == d.host_ip
+        local = pb_grpc.LocalStub(tcp)
+        attacks = [
+            lambda: local.Status(pb.StatusQuery(), timeout=10),
+            lambda: local.SetupPod(pb.SetupPodQuery(name="r1", net_ns=path(ns)), timeout=10),
+            lambda: local.SetupPod(pb.SetupPodQuery(name="r1", net_ns="/proc/1/ns/net"), timeout=10),
+            lambda: local.SetAlive(pb.Pod(name="r1", src_ip="not an ip", net_ns=path(ns)), timeout=10),
+            lambda: local.DestroyPod(pb.PodQuery(name="r2"), timeout=10),
+            lambda: local.AddLinks(
+                pb.LinksBatchQuery(
+                    local_pod=pb.Pod(name="r1"),
+                    links=[pb.Link(uid=9, peer_pod="localhost", local_intf="eth9", peer_intf="eth0")],
+                ),
+                timeout=10,
+            ),
+        ]
+        for attack in attacks:
+            with pytest.raises(grpc.RpcError) as caught:
+                attack()
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "--insecure-local-tcp" in (caught.value.details() or "")
         bad = pb.RemotePod(intf_name="eth1", vni=5001, name="r2")
         assert (
             code_of(lambda: pb_grpc.RemoteStub(tcp).Update(bad, timeout=10))
             == grpc.StatusCode.INVALID_ARGUMENT
         )
+    with d.store() as store:  # nothing changed: neither pod alive, no link in the namespace
+        assert all(not o.get("status", {}).get("src_ip") for o in store.list("default")[0])
+    assert our_links(ns) == []
     with d.channel() as unix:
         call = pb_grpc.RemoteStub(unix).Update
         assert code_of(lambda: call(pb.RemotePod(), timeout=10)) == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_insecure_local_tcp_serves_local_on_tcp_and_says_so() -> None:
+    with running_daemon(extra_args=["--insecure-local-tcp"]) as d, d.channel(tcp=True) as tcp:
+        assert pb_grpc.LocalStub(tcp).Status(pb.StatusQuery(), timeout=10).node_ip == d.host_ip
+        assert "--insecure-local-tcp: Local is served on TCP without authentication" in d.log()
 
 
 def test_the_topology_pod_list_follows_the_store(kubedtn_daemon: DaemonHandle) -> None:
@@ -202,7 +233,9 @@ def test_sigkill_then_restart_reconciles_and_sigterm_cleans_up(pool: NamespacePo
         sh(spaces[0], "ip", "link", "del", "eth1")  # p0-p1 deleted while the daemon is down
 
         d.start()  # stale pidfile and socket are no obstacle
-        assert d.pid != first and int(d.pidfile.read_text()) == d.pid
+        assert d.pid != first
+        # the pidfile is written just after the socket answers
+        wait_until(lambda: d.pidfile.read_text() == f"{d.pid}\n", what="the new pid in the pidfile")
         assert all(our_links(ns) == ["eth1", "eth2"] for ns in spaces)  # restored before serving
 
         assert d.kill(signal.SIGTERM) == 0
@@ -217,6 +250,27 @@ def test_a_second_daemon_on_the_same_pidfile_refuses_to_start(kubedtn_daemon: Da
     assert f"another kubedtn daemon (pid {d.pid}) runs with pidfile {d.pidfile}" in d.log()
     assert int(d.pidfile.read_text()) == d.pid
     assert d.local().Status(pb.StatusQuery(), timeout=10).node_ip == d.host_ip  # the first one still serves
+
+
+def test_a_second_daemon_on_the_same_port_refuses_to_start(kubedtn_daemon: DaemonHandle) -> None:
+    """Other pidfile, socket and state: only the port is shared, and it is not taken twice."""
+    d = kubedtn_daemon
+    with running_daemon(start=False) as twin:
+        twin.grpc_port = d.grpc_port
+        with pytest.raises(RuntimeError, match="exited with 1 during start"):
+            twin.start()
+        assert f"cannot listen on 127.0.0.1:{d.grpc_port} (GRPC_PORT)" in twin.log()
+    assert d.local().Status(pb.StatusQuery(), timeout=10).node_ip == d.host_ip
+
+
+def test_a_second_daemon_holding_the_pidfile_lock_is_refused(kubedtn_daemon: DaemonHandle) -> None:
+    """The pidfile names no live daemon (removed), yet its lock is held: still refused."""
+    d = kubedtn_daemon
+    d.pidfile.unlink()
+    twin = subprocess.run(d.argv(), capture_output=True, text=True, timeout=60, check=False)
+    assert twin.returncode == 1
+    assert f"another kubedtn daemon holds {d.pidfile}.lock" in d.log()
+    assert d.local().Status(pb.StatusQuery(), timeout=10).node_ip == d.host_ip
 
 
 def test_remote_update_over_grpc_reaches_the_peer_daemon_and_unreachable_is_temporary(
