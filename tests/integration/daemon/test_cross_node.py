@@ -15,8 +15,8 @@ import pytest
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import NodeInfo, RemoteEnd
 from kubedtn.daemon.types import PodOutcome, SetupRequest
-from kubedtn.dataplane import Endpoint, NamespaceNotFoundError, NetlinkDataplane
-from kubedtn.errors import KubedtnError
+from kubedtn.dataplane import Endpoint, NetlinkDataplane
+from kubedtn.errors import KubedtnError, PermissionDeniedError
 from kubedtn.model.names import VXLAN_VNI_BASE, vni_for_link
 from kubedtn.model.podref import PodRef
 from kubedtn.store import SqliteStore
@@ -202,9 +202,12 @@ def test_a_far_end_asked_for_early_is_taken_back_when_the_peer_is_gone_by_the_pl
     node_b, remote = nodes[1], nodes[2]
 
     def r1_goes_down(pa: str) -> None:
-        # Between B's early request (r1's far end is made on node A) and B's plan, r1 is
-        # recorded down (as a DestroyPod on node A would leave it).
+        # Between B's early request (r1's far end is made on node A) and B's plan, r1 goes
+        # down as a DestroyPod on node A leaves it: its ends removed, recorded down.
+        if read(store, "r1").status.src_ip == "":
+            return  # B's later status writes
         wait_until(lambda: "eth1" in links_by_name(pa), what="r1's far end, asked for early")
+        sh(pa, "ip", "link", "del", "eth1")
         rv = store.get("default", "r1")["metadata"]["resourceVersion"]
         store.write_status("default", "r1", resource_version=rv, status={"src_ip": "", "net_ns": ""})
 
@@ -214,6 +217,7 @@ def test_a_far_end_asked_for_early_is_taken_back_when_the_peer_is_gone_by_the_pl
 
     assert second.ok, second.error
     assert second.skipped and "not up" in second.skipped[0]
+    # taken back: node A, where r1 is recorded running nowhere, has nothing to remove
     assert [(e.pod, e.node_ip, e.uid) for e in remote.deletes] == [("r1", NODE_A, 1)]
     assert "eth1" not in links_by_name(pa) and "eth1" not in links_by_name(pb)
 
@@ -326,7 +330,7 @@ def test_remote_update_refuses_a_pod_that_is_not_running_there(
         vtep=NODE_B,
         endpoint=Endpoint(netns="/run/netns/kdtn-t-old", name="eth1"),
     )
-    with pytest.raises(NamespaceNotFoundError, match="is not running in /run/netns/kdtn-t-old"):
+    with pytest.raises(PermissionDeniedError, match="is not running in /run/netns/kdtn-t-old"):
         node_a.remote_update(stale)
     assert "eth1" not in links_by_name(pa)
 

@@ -288,14 +288,13 @@ def test_remote_update_over_grpc_reaches_the_peer_daemon_and_unreachable_is_temp
     )
     client = GrpcRemote(port=d.grpc_port, timeout=10)
     try:
-        # the daemon answers; its HOST_IP is on no interface, so it has no VXLAN underlay
-        with pytest.raises(
-            KubedtnError, match=re.escape("INTERNAL: link 9: this node's IP 203.0.113.7 is on no interface")
-        ):
+        # the daemon answers; it makes ends only of pods the store records running there
+        denied = "PERMISSION_DENIED: Remote: default/r9 link 9: no Topology default/r9 in the store"
+        with pytest.raises(KubedtnError, match=re.escape(denied)):
             client.update(end)
         # The same through the batch call sent ahead: one answer per end, in the future.
         (error,) = client.start_update_many("127.0.0.1", [end]).result(timeout=10)
-        assert isinstance(error, KubedtnError) and "link 9: this node's IP 203.0.113.7" in str(error)
+        assert isinstance(error, KubedtnError) and "link 9: no Topology default/r9" in str(error)
     finally:
         client.close()
     nobody = GrpcRemote(port=free_port(), timeout=5)
@@ -307,6 +306,63 @@ def test_remote_update_over_grpc_reaches_the_peer_daemon_and_unreachable_is_temp
         assert "Remote.UpdateMany of 2 link end(s)" in str(errors[0])
     finally:
         nobody.close()
+
+
+def test_remote_requests_the_store_does_not_back_are_refused_and_change_nothing(
+    kubedtn_daemon: DaemonHandle, pool: NamespacePool
+) -> None:
+    """Remote over TCP, as any host that reaches the port: each attack refused."""
+    d = kubedtn_daemon
+    with d.store() as store:
+        load(store, pair())
+    (ns,) = pool.make(1)
+    assert d.local().SetupPod(pb.SetupPodQuery(name="r1", net_ns=path(ns)), timeout=30).response
+    with d.store() as store:  # r2 recorded running on another node
+        rv = store.get("default", "r2")["metadata"]["resourceVersion"]
+        store.write_status(
+            "default", "r2", resource_version=rv, status={"src_ip": "198.51.100.2", "net_ns": "x"}
+        )
+    host_links, pod_links = sorted(links_by_name_here()), our_links(ns)
+    good = pb.RemotePod(
+        name="r1", kube_ns="default", net_ns=path(ns), intf_name="eth1", vni=5001, peer_vtep="198.51.100.2"
+    )
+    attacks = {
+        "no Topology default/r9": replace_pb(good, name="r9"),
+        "not running in /proc/1/ns/net": replace_pb(good, net_ns="/proc/1/ns/net"),
+        "peer_vtep 192.0.2.66 is not the node default/r2 is recorded running on": replace_pb(
+            good, peer_vtep="192.0.2.66"
+        ),
+        "vni 5002 is not the link's VNI (5001)": replace_pb(good, vni=5002, link_uid=1),
+        "has no link with uid 2": replace_pb(good, vni=5002),
+    }
+    remote = d.remote()
+    for why, attack in attacks.items():
+        with pytest.raises(grpc.RpcError) as caught:
+            remote.Update(attack, timeout=10)
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED, why
+        assert why in (caught.value.details() or "")
+    many = remote.UpdateMany(pb.RemotePods(pods=list(attacks.values())), timeout=10)
+    assert [why in error for why, error in zip(attacks, many.errors, strict=True)] == [True] * len(attacks)
+    gone = remote.DeleteMany(
+        pb.RemotePods(pods=[replace_pb(good, intf_name="lo"), replace_pb(good, name="r9")]), timeout=10
+    )
+    assert "intf_name 'lo' is reserved in a pod" in gone.errors[0]
+    assert "no Topology default/r9" in gone.errors[1]
+    assert sorted(links_by_name_here()) == host_links and our_links(ns) == pod_links
+    assert d.local().Status(pb.StatusQuery(), timeout=10).pods_alive == 1
+
+
+def links_by_name_here() -> list[str]:
+    """The links of the namespace the daemon runs in (this process's)."""
+    return list(links_by_name(""))
+
+
+def replace_pb(msg: pb.RemotePod, **fields: object) -> pb.RemotePod:
+    copy = pb.RemotePod()
+    copy.CopyFrom(msg)
+    for name, value in fields.items():
+        setattr(copy, name, value)
+    return copy
 
 
 def test_the_plain_socket_answers_as_the_grpc_socket_does(
