@@ -4,8 +4,9 @@ a peer's daemon asks (``Remote.Update``/``UpdateMany``/``DeleteMany``).
 An end is made only as the store backs it (kubedtn.daemon.trust): for a pod recorded
 running here, in its recorded namespace, built from the two Topologies; a correct
 existing end is kept, a wrong one (other VNI, remote or kind: e.g. still toward a node the
-peer pod left) replaced. An end is removed only from a pod recorded running here, and
-only while it is still the VXLAN toward the asking node with that VNI.
+peer pod left) replaced. An end is removed only from a pod recorded running here (in
+its recorded namespace) or nowhere, and only while it is still the VXLAN toward the
+asking node with that VNI.
 """
 
 from __future__ import annotations
@@ -119,9 +120,11 @@ class FarEnds:
                 except KubedtnError as e:
                     errors[i] = e
                     continue
-                if pod is None or pod.status.net_ns != end.endpoint.netns:
-                    continue  # recorded running nowhere, or not in that namespace: nothing to remove
-                netns = pod.status.net_ns
+                if pod is not None and pod.status.net_ns != end.endpoint.netns:
+                    continue  # a namespace the pod left: nothing of ours to remove there
+                # Recorded running nowhere (a far end made just before the pod went down):
+                # where the peer made it (its path checked by the server: a pod's namespace).
+                netns = end.endpoint.netns
                 if netns not in live:  # many ends, few pods: read each namespace once
                     try:
                         live[netns] = {x.name: x for x in dataplane.read(netns, owned_only=True)}

@@ -45,7 +45,7 @@ from typing import Any, Final, NoReturn, TypeVar
 import grpc
 
 from kubedtn.cni.plainrpc import plain_socket_path
-from kubedtn.daemon.config import DaemonConfig
+from kubedtn.daemon.config import DaemonConfig, parse_ip
 from kubedtn.daemon.convert import links_from_pb, pod_to_pb, remote_from_pb
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.manager import LinkManager
@@ -53,6 +53,7 @@ from kubedtn.daemon.metrics import DaemonMetrics
 from kubedtn.daemon.plainserver import PlainServer
 from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.daemon.podstatus import READY
+from kubedtn.daemon.trust import NetnsGuard
 from kubedtn.daemon.types import PodOutcome, SetupRequest
 from kubedtn.dataplane import NamespaceNotFoundError
 from kubedtn.errors import (
@@ -142,13 +143,22 @@ def _pod_result(outcome: PodOutcome) -> pb.PodResult:
 
 
 class _Servicer:
-    def __init__(self, manager: LinkManager, metrics: DaemonMetrics, *, store_description: str) -> None:
+    def __init__(
+        self, manager: LinkManager, metrics: DaemonMetrics, *, store_description: str, netns: NetnsGuard
+    ) -> None:
         self.manager = manager
         self.metrics = metrics
         self.store_description = store_description
+        self.netns = netns  # which namespace paths a request may name
 
 
 class LocalServicer(_Servicer, pb_grpc.LocalServicer):
+    def _netns(self, pod: PodRef, path: str) -> str:
+        """``path`` when a pod's namespace may be there (else PermissionDeniedError)."""
+        if path:
+            self.netns.check(path, what=pod.key)
+        return path
+
     @_rpc("Get")
     def Get(self, request: pb.PodQuery, context: grpc.ServicerContext) -> pb.Pod:  # noqa: N802 (gRPC method names)
         topo = self.manager.get(_pod(request))
@@ -157,11 +167,10 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("SetAlive")
     def SetAlive(self, request: pb.Pod, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
-        self.manager.set_alive(
-            _pod(request),
-            src_ip=request.src_ip,
-            net_ns=request.net_ns,
-        )
+        pod = _pod(request)
+        if request.src_ip:
+            parse_ip(request.src_ip, what=f"{pod.key}: src_ip")
+        self.manager.set_alive(pod, src_ip=request.src_ip, net_ns=self._netns(pod, request.net_ns))
         return pb.BoolResponse(response=True)
 
     def _batch(self, request: pb.LinksBatchQuery) -> tuple[PodRef, list[Any]]:
@@ -192,7 +201,7 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("SetupPod")
     def SetupPod(self, request: pb.SetupPodQuery, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
-        (outcome,) = self.manager.setup_pods([_setup_request(request)])
+        (outcome,) = self.manager.setup_pods([self._setup_request(request)])
         if outcome.error is not None:
             raise outcome.error
         return pb.BoolResponse(response=True)
@@ -206,7 +215,7 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("SetupPods")
     def SetupPods(self, request: pb.SetupPodsQuery, context: grpc.ServicerContext) -> pb.PodsResponse:  # noqa: N802 (gRPC method names)
-        outcomes = self.manager.setup_pods([_setup_request(q) for q in request.pods])
+        outcomes = self.manager.setup_pods([self._setup_request(q) for q in request.pods])
         return pb.PodsResponse(results=[_pod_result(o) for o in outcomes])
 
     @_rpc("DestroyPods")
@@ -216,8 +225,18 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("CheckPod")
     def CheckPod(self, request: pb.SetupPodQuery, context: grpc.ServicerContext) -> pb.CheckPodResponse:  # noqa: N802 (gRPC method names)
-        result = self.manager.check_pod(_pod(request), netns=request.net_ns)
+        pod = _pod(request)
+        result = self.manager.check_pod(pod, netns=self._netns(pod, request.net_ns))
         return pb.CheckPodResponse(ok=result.ok, problems=result.problems, in_topology=result.in_topology)
+
+    def _setup_request(self, q: pb.SetupPodQuery) -> SetupRequest:
+        if not q.name:
+            raise ValidationError("name is empty; give the pod's name")
+        if not q.net_ns:
+            raise ValidationError(
+                f"{_ns(q.kube_ns)}/{q.name}: net_ns is empty; give the pod's network namespace path"
+            )
+        return SetupRequest(q.name, _ns(q.kube_ns), self._netns(_pod(q), q.net_ns))
 
     @_rpc("Status")
     def Status(self, request: pb.StatusQuery, context: grpc.ServicerContext) -> pb.DaemonStatus:  # noqa: N802 (gRPC method names)
@@ -243,12 +262,14 @@ class RemoteServicer(_Servicer, pb_grpc.RemoteServicer):
 
     @_rpc("Remote.DeleteMany")
     def DeleteMany(self, request: pb.RemotePods, context: grpc.ServicerContext) -> pb.RemoteResults:  # noqa: N802 (gRPC method names)
-        return self._many(request, self.manager.remote_delete_many)
+        return self._many(request, self.manager.remote_delete_many, check_netns=True)
 
     def _many(
         self,
         request: pb.RemotePods,
         act: Callable[[list[RemoteEnd]], list[KubedtnError | None]],
+        *,
+        check_netns: bool = False,
     ) -> pb.RemoteResults:
         """Each end checked on its own: a bad one gets its error, the others are acted on."""
         errors: list[str] = [""] * len(request.pods)
@@ -256,24 +277,17 @@ class RemoteServicer(_Servicer, pb_grpc.RemoteServicer):
         at: list[int] = []
         for i, msg in enumerate(request.pods):
             try:
-                ends.append(remote_from_pb(msg, node_ip=self.manager.node.ip))
+                end = remote_from_pb(msg, node_ip=self.manager.node.ip)
+                if check_netns:
+                    self.netns.check(end.endpoint.netns, what=f"Remote: {end.kube_ns}/{end.pod}")
+                ends.append(end)
                 at.append(i)
-            except ValidationError as e:
+            except (ValidationError, PermissionDeniedError) as e:
                 errors[i] = str(e)
         for i, error in zip(at, act(ends) if ends else [], strict=True):
             if error is not None:
                 errors[i] = str(error)
         return pb.RemoteResults(errors=errors)
-
-
-def _setup_request(q: pb.SetupPodQuery) -> SetupRequest:
-    if not q.name:
-        raise ValidationError("name is empty; give the pod's name")
-    if not q.net_ns:
-        raise ValidationError(
-            f"{_ns(q.kube_ns)}/{q.name}: net_ns is empty; give the pod's network namespace path"
-        )
-    return SetupRequest(q.name, _ns(q.kube_ns), q.net_ns)
 
 
 def prepare_socket_path(path: Path) -> None:
@@ -317,8 +331,9 @@ class DaemonServer:
     def __init__(self, *, config: DaemonConfig, manager: LinkManager, metrics: DaemonMetrics) -> None:
         self.config = config
         store = f"sqlite:{config.store_path}"
-        self.local = LocalServicer(manager, metrics, store_description=store)
-        self.remote = RemoteServicer(manager, metrics, store_description=store)
+        netns = NetnsGuard(config.netns_dirs)
+        self.local = LocalServicer(manager, metrics, store_description=store, netns=netns)
+        self.remote = RemoteServicer(manager, metrics, store_description=store, netns=netns)
         self._tcp = grpc.server(
             futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubedtn-tcp"),
             options=_SERVER_OPTIONS,

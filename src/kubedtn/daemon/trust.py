@@ -17,21 +17,35 @@ peer_vtep                              the node the peer pod is recorded on; whe
                                        before marking it alive), any IP but this node's
 =====================================  ===============================================
 
-A removal (``DeleteMany``) acts only in the pod's recorded namespace, when the request
-names that one (a stale request about a namespace the pod left does nothing), on an
-interface that is never ``lo`` or ``eth0``, and only while that is our VXLAN toward the
-named VTEP with that VNI (checked on the live interface by ``kubedtn.daemon.farends``).
+A removal (``DeleteMany``) acts on a pod recorded running here only in its recorded
+namespace (a stale request about a namespace the pod left does nothing); on a pod
+recorded running nowhere (a far end made just before it went down) in the namespace the
+request names, which must pass :class:`NetnsGuard`; on an interface that is never ``lo``
+or ``eth0``, and only while that is our VXLAN toward the named VTEP with that VNI
+(checked on the live interface by ``kubedtn.daemon.farends``).
 
 Without authenticated peers the caller itself is not known: a request that the store
 backs is acted on whoever sends it (the VTEP is checked, not that the caller is it).
+
+A namespace path a ``Local`` request names (SetupPod, SetAlive, CheckPod) must be a file
+directly in one of the runtime directories (``--netns-dirs``) or ``/proc/PID/ns/net``, be a
+network namespace (opened without following a last symbolic link, without blocking and
+only when it is a regular file: never a FIFO or a device), and not the node's own
+namespace nor PID 1's (:class:`NetnsGuard`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import os
+import re
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import Final
 
 from kubedtn.daemon.plan import NodeInfo, RemoteEnd, end_problems, far_endpoint, is_alive, peer_key
+from kubedtn.dataplane import NamespaceNotFoundError, netns_key
 from kubedtn.errors import PermissionDeniedError
 from kubedtn.model import PeerKind, Topology
 from kubedtn.model.names import interface_name_problem, vni_for_link
@@ -119,3 +133,46 @@ def removable_name(end: RemoteEnd) -> str:
     if problem is not None:
         raise PermissionDeniedError(f"{_where(end)}: intf_name {name!r} {problem}")
     return name
+
+
+_PROC_NETNS: Final = re.compile(r"/proc/[1-9][0-9]*/ns/net")
+# The node's own namespace and the host's: links made there would be the node's.
+NODE_NAMESPACES: Final = ("/proc/self/ns/net", "/proc/1/ns/net")
+
+
+def netns_path_problem(path: str, dirs: Sequence[str]) -> str | None:
+    """Why ``path`` may not name a pod's namespace (None when it may): a file directly in
+    one of ``dirs``, or ``/proc/PID/ns/net``."""
+    if _PROC_NETNS.fullmatch(path):
+        return None
+    parent, _, name = path.rpartition("/")
+    if path == os.path.normpath(path) and parent in dirs and name not in ("", ".", ".."):
+        return None
+    return f"is not a file in {', '.join(dirs)} nor /proc/PID/ns/net (--netns-dirs sets the directories)"
+
+
+class NetnsGuard:
+    """Refuses a namespace path outside the allowed places, or naming the node's namespace."""
+
+    def __init__(self, dirs: Sequence[str], *, node_namespaces: Sequence[str] = NODE_NAMESPACES) -> None:
+        self.dirs = tuple(dirs)
+        self._node: dict[tuple[int, int], str] = {}
+        for path in node_namespaces:
+            # one this daemon cannot open (PID 1's in a container): nor can a request
+            with contextlib.suppress(NamespaceNotFoundError):
+                self._node[netns_key(path)] = path
+
+    def check(self, path: str, *, what: str) -> None:
+        """PermissionDeniedError naming ``what``."""
+        problem = netns_path_problem(path, self.dirs)
+        if problem is not None:
+            raise PermissionDeniedError(f"{what}: net_ns {path!r} {problem}")
+        try:
+            key = netns_key(path)
+        except NamespaceNotFoundError:
+            return  # nothing there (or no namespace): the request fails on it per pod, at once
+        node = self._node.get(key)
+        if node is not None:
+            raise PermissionDeniedError(
+                f"{what}: net_ns {path} is the node's own network namespace (that of {node}), not a pod's"
+            )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import stat
 import subprocess
 import urllib.request
 from dataclasses import replace
+from pathlib import Path
 
 import grpc
 import pytest
@@ -343,11 +345,22 @@ def test_remote_requests_the_store_does_not_back_are_refused_and_change_nothing(
         assert why in (caught.value.details() or "")
     many = remote.UpdateMany(pb.RemotePods(pods=list(attacks.values())), timeout=10)
     assert [why in error for why, error in zip(attacks, many.errors, strict=True)] == [True] * len(attacks)
+    own = f"/proc/{d.pid}/ns/net"
     gone = remote.DeleteMany(
-        pb.RemotePods(pods=[replace_pb(good, intf_name="lo"), replace_pb(good, name="r9")]), timeout=10
+        pb.RemotePods(
+            pods=[
+                replace_pb(good, intf_name="lo"),
+                replace_pb(good, name="r9"),
+                replace_pb(good, net_ns=own),
+                replace_pb(good, net_ns="/etc/passwd"),
+            ]
+        ),
+        timeout=10,
     )
     assert "intf_name 'lo' is reserved in a pod" in gone.errors[0]
     assert "no Topology default/r9" in gone.errors[1]
+    assert f"net_ns {own} is the node's own network namespace" in gone.errors[2]
+    assert "net_ns '/etc/passwd' is not a file in /run/netns" in gone.errors[3]
     assert sorted(links_by_name_here()) == host_links and our_links(ns) == pod_links
     assert d.local().Status(pb.StatusQuery(), timeout=10).pods_alive == 1
 
@@ -389,3 +402,76 @@ def test_the_plain_socket_answers_as_the_grpc_socket_does(
     with pytest.raises(plainrpc.CallFailed) as caught:
         plainrpc.call(plain, "Get", missing.SerializeToString(), timeout_s=30)
     assert caught.value.status == grpc_code.name == "NOT_FOUND"
+
+
+def test_namespace_paths_outside_the_runtime_directories_or_of_the_node_are_refused(
+    pool: NamespacePool, tmp_path: Path
+) -> None:
+    spare = tmp_path / "netns"
+    spare.mkdir()
+    os.mkfifo(spare / "fifo")
+    os.mknod(spare / "null", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    with running_daemon(extra_args=["--netns-dirs", f"/run/netns,{spare}"]) as d:
+        with d.store() as store:
+            load(store, pair())
+        stub = d.local()
+        host_links = sorted(links_by_name(""))
+        for bad in ("/proc/1/ns/net", f"/proc/{d.pid}/ns/net", "/etc/passwd", "/run/netns/../../dev/zero"):
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.SetupPod(pb.SetupPodQuery(name="r1", net_ns=bad), timeout=10)
+            if bad == "/proc/1/ns/net" and not os.access(bad, os.R_OK):
+                # in a container PID 1's namespace may not open at all: refused as no namespace
+                assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+                continue
+            assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED, bad
+            assert f"default/r1: net_ns {bad!r}" in (caught.value.details() or "") or (
+                f"default/r1: net_ns {bad} is the node's own network namespace"
+                in (caught.value.details() or "")
+            )
+        # Allowed places, but a FIFO (opening it would block) and a device: refused at once
+        for odd in (spare / "fifo", spare / "null"):
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.SetupPod(pb.SetupPodQuery(name="r1", net_ns=str(odd)), timeout=10)
+            assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION, odd
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.SetAlive(pb.Pod(name="r1", src_ip="10.0.0.1;x", net_ns="/proc/1/ns/net"), timeout=10)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "default/r1: src_ip: '10.0.0.1;x' is not an IPv4 or IPv6 address" in (
+            caught.value.details() or ""
+        )
+        assert sorted(links_by_name("")) == host_links
+        # ... and the daemon still serves, with the locks of the links free
+        a, b = pool.make(2)
+        for name, ns in (("r1", a), ("r2", b)):
+            assert stub.SetupPod(pb.SetupPodQuery(name=name, net_ns=path(ns)), timeout=30).response
+        assert our_links(a) == ["eth1"]
+
+
+def test_a_poisoned_src_ip_in_the_store_is_one_pods_error_and_the_daemon_serves_on(
+    kubedtn_daemon: DaemonHandle, pool: NamespacePool
+) -> None:
+    d = kubedtn_daemon
+    with d.store() as store:
+        load(store, pair())
+        load(store, pair("s1", "s2", uid=2))
+        rv = store.get("default", "r2")["metadata"]["resourceVersion"]
+        store.write_status("default", "r2", resource_version=rv, status={"src_ip": "no-ip", "net_ns": "x"})
+    a, b, c = pool.make(3)
+    results = (
+        d.local()
+        .SetupPods(
+            pb.SetupPodsQuery(
+                pods=[
+                    pb.SetupPodQuery(name="r1", net_ns=path(a)),
+                    pb.SetupPodQuery(name="s1", net_ns=path(b)),
+                    pb.SetupPodQuery(name="s2", net_ns=path(c)),
+                ]
+            ),
+            timeout=30,
+        )
+        .results
+    )
+    assert [(r.name, r.ok) for r in results] == [("r1", False), ("s1", True), ("s2", True)]
+    assert "cannot reach default/r2 on node no-ip" in results[0].error
+    assert our_links(b) == ["eth1"] and our_links(c) == ["eth1"]
+    assert d.local().Status(pb.StatusQuery(), timeout=10).pods_alive == 3

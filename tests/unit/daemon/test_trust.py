@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from kubedtn.daemon.plan import NodeInfo, RemoteEnd
-from kubedtn.daemon.trust import recorded_here, removable_name, trusted_far_end
+from kubedtn.daemon.trust import netns_path_problem, recorded_here, removable_name, trusted_far_end
 from kubedtn.dataplane import Endpoint
 from kubedtn.errors import PermissionDeniedError
 from kubedtn.model.names import vni_for_link
@@ -88,3 +88,23 @@ def test_a_removal_never_touches_lo_or_eth0_and_needs_the_pod_here() -> None:
     assert recorded_here(ASKED, pod("r1", *R1.links), node=NODE) is None
     with pytest.raises(PermissionDeniedError, match="not on this node"):
         recorded_here(ASKED, R2, node=NODE)
+
+
+def test_a_namespace_path_is_a_file_of_the_runtime_directories_or_procs() -> None:
+    dirs = ("/run/netns", "/var/run/docker/netns")
+    for ok in ("/run/netns/cni-1f2e", "/var/run/docker/netns/9a8b", "/proc/4242/ns/net"):
+        assert netns_path_problem(ok, dirs) is None, ok
+    for bad in (
+        "/etc/passwd",
+        "/dev/zero",
+        "/run/netns/../../dev/zero",
+        "/run/netns/a/b",
+        "/run/netns/",
+        "/proc/self/ns/net",
+        "/proc/1/ns/mnt",
+        "run/netns/x",
+    ):
+        assert netns_path_problem(bad, dirs) == (
+            "is not a file in /run/netns, /var/run/docker/netns nor /proc/PID/ns/net "
+            "(--netns-dirs sets the directories)"
+        ), bad
