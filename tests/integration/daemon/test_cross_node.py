@@ -20,7 +20,7 @@ from kubedtn.errors import KubedtnError, PermissionDeniedError
 from kubedtn.model.names import VXLAN_VNI_BASE, vni_for_link
 from kubedtn.model.podref import PodRef
 from kubedtn.store import SqliteStore
-from tests.integration.daemon.topologies import load, pair, read, ready, topology
+from tests.integration.daemon.topologies import load, pair, read, ready, record_running, topology
 from tests.support.netns import NamespacePool, links_by_name, path, sh, udp_echo, wait_until
 from tests.support.topologies import link
 
@@ -205,8 +205,7 @@ def test_a_far_end_asked_for_early_is_taken_back_when_the_peer_is_gone_by_the_pl
         # Between B's early request (r1's far end is made on node A) and B's plan, r1 is
         # recorded down (as a DestroyPod on node A would leave it).
         wait_until(lambda: "eth1" in links_by_name(pa), what="r1's far end, asked for early")
-        rv = store.get("default", "r1")["metadata"]["resourceVersion"]
-        store.write_status("default", "r1", resource_version=rv, status={"src_ip": "", "net_ns": ""})
+        record_running(store, "r1", src_ip="", net_ns="")
 
     pa, pb = _r1_up_on_a_and_before_b_marks(nodes, pool, store, monkeypatch, r1_goes_down)
 
@@ -362,8 +361,7 @@ def test_a_peer_recorded_on_a_node_that_is_no_ip_is_that_pods_error_alone(
     node_a, _, remote = nodes
     load(store, pair(rate=None))
     load(store, pair("s1", "s2", uid=2, rate=None))
-    rv = store.get("default", "r2")["metadata"]["resourceVersion"]
-    store.write_status("default", "r2", resource_version=rv, status={"src_ip": "no-ip", "net_ns": "x"})
+    record_running(store, "r2", src_ip="no-ip", net_ns="x")
     pa, sa, sb = pool.make(3)
     r1, s1, s2 = node_a.setup_pods(
         [

@@ -22,7 +22,7 @@ from kubedtn.dataplane import Endpoint
 from kubedtn.errors import KubedtnError, TemporaryError
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
-from tests.integration.daemon.topologies import load, pair, ring, topology
+from tests.integration.daemon.topologies import load, pair, record_running, ring, topology
 from tests.support.daemon import DaemonHandle, free_port, running_daemon
 from tests.support.netns import NamespacePool, links_by_name, path, sh, udp_echo, wait_until
 
@@ -320,10 +320,7 @@ def test_remote_requests_the_store_does_not_back_are_refused_and_change_nothing(
     (ns,) = pool.make(1)
     assert d.local().SetupPod(pb.SetupPodQuery(name="r1", net_ns=path(ns)), timeout=30).response
     with d.store() as store:  # r2 recorded running on another node
-        rv = store.get("default", "r2")["metadata"]["resourceVersion"]
-        store.write_status(
-            "default", "r2", resource_version=rv, status={"src_ip": "198.51.100.2", "net_ns": "x"}
-        )
+        record_running(store, "r2", src_ip="198.51.100.2", net_ns="x")
     host_links, pod_links = sorted(links_by_name_here()), our_links(ns)
     good = pb.RemotePod(
         name="r1", kube_ns="default", net_ns=path(ns), intf_name="eth1", vni=5001, peer_vtep="198.51.100.2"
@@ -454,8 +451,7 @@ def test_a_poisoned_src_ip_in_the_store_is_one_pods_error_and_the_daemon_serves_
     with d.store() as store:
         load(store, pair())
         load(store, pair("s1", "s2", uid=2))
-        rv = store.get("default", "r2")["metadata"]["resourceVersion"]
-        store.write_status("default", "r2", resource_version=rv, status={"src_ip": "no-ip", "net_ns": "x"})
+        record_running(store, "r2", src_ip="no-ip", net_ns="x")
     a, b, c = pool.make(3)
     results = (
         d.local()
