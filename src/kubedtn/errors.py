@@ -24,6 +24,11 @@ class NotFoundError(KubedtnError):
     """The named object does not exist."""
 
 
+class PermissionDeniedError(KubedtnError):
+    """The request asks for something its sender may not have (a pod not recorded on this
+    node, a namespace outside the allowed places); retrying will not help."""
+
+
 class ConflictError(KubedtnError):
     """Optimistic concurrency lost (stale resourceVersion) or the object already exists."""
 

@@ -59,6 +59,19 @@ from kubedtn.errors import KubedtnError
     default=None,
     help="Topology store file. [env KUBEDTN_STORE, default STATE_DIR/store.db]",
 )
+@click.option(
+    "--insecure-local-tcp/--no-insecure-local-tcp",
+    default=None,
+    help="Serve Local on GRPC_PORT too, unauthenticated (kube-dtn clients call it over TCP): anyone "
+    "who reaches the port can make links in any namespace. [env KUBEDTN_INSECURE_LOCAL_TCP, default off]",
+)
+@click.option(
+    "--netns-dirs",
+    default=None,
+    help="Comma-separated directories a request may name pods' namespaces in (besides "
+    "/proc/PID/ns/net). [env KUBEDTN_NETNS_DIRS, default /run/netns,/var/run/netns,"
+    "/run/docker/netns,/var/run/docker/netns]",
+)
 @click.option("--pidfile", default=None, help="[env KUBEDTN_PIDFILE, default: beside the socket, daemon.pid]")
 @click.option("--node-name", default=None, help="For logs. [env NODE_NAME, default: the host name]")
 @click.option("--log-file", default=None, help="Log here instead of stderr. [env KUBEDTN_DAEMON_LOG]")

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_ERROR = 1
+MAX_STDIN = 1 << 20  # what is read of stdin: a runtime's configuration is far smaller
 
 
 def run(
@@ -49,9 +50,16 @@ def run(
     stdin = sys.stdin.buffer if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
     try:
-        data = stdin.read()
+        data = stdin.read(MAX_STDIN + 1)
     except OSError as e:
         return _fail(stdout, CniError(Code.IO_FAILURE, f"cannot read stdin: {e}"), versions.LATEST_VERSION)
+    if len(data) > MAX_STDIN:
+        too_big = CniError(
+            Code.DECODE_FAILED,
+            f"the network configuration on stdin is larger than {MAX_STDIN} bytes "
+            "(a chained conflist with its prevResult is a few kilobytes)",
+        )
+        return _fail(stdout, too_big, versions.LATEST_VERSION)
     if environ.get("CNI_COMMAND") == "VERSION":
         return _version(environ, data, stdout)
     from kubedtn.cni import fastpath

@@ -1,5 +1,5 @@
-"""The node daemon: gRPC ``Local``/``Remote`` services over the link manager, metrics, and the
-node-local topology pod list.
+"""The node daemon: gRPC ``Local`` (root-only unix sockets) and ``Remote`` (TCP) services over
+the link manager, metrics, and the node-local topology pod list.
 
 Modules, one job each:
 
@@ -9,6 +9,7 @@ Modules, one job each:
 * ``teardown``   — DestroyPod(s), DelLinks;
 * ``properties`` — UpdateLinks;
 * ``farends``    — the server side of Remote: the ends peers' daemons ask for;
+* ``trust``      — how far a request is trusted: Remote as the store backs it, namespace paths;
 * ``checks``     — CheckPod;
 * ``records``    — reads of pods and writes of their status;
 * ``applier``    — one dataplane apply per batch, with its second chances;

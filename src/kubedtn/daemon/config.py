@@ -15,15 +15,25 @@ store_path         --store             KUBEDTN_STORE                    <state_d
 pidfile            --pidfile           KUBEDTN_PIDFILE                  <socket dir>/daemon.pid
 node_name          --node-name         NODE_NAME                        the host name
 log_file           --log-file          KUBEDTN_DAEMON_LOG               stderr
+insecure_local_tcp --insecure-local-   KUBEDTN_INSECURE_LOCAL_TCP       false: Local on the unix
+                   tcp                                                  sockets only
+netns_dirs         --netns-dirs        KUBEDTN_NETNS_DIRS               NETNS_DIRS (below)
 =================  ==================  ===============================  ==========================
 
 The names of the first four are kube-dtn's (its DaemonSet sets them).
+
+``Local`` makes links in any namespace it is given, so it is served on the root-only unix
+socket; ``--insecure-local-tcp`` serves it on GRPC_PORT too, unauthenticated, for kube-dtn
+clients that call it over TCP (logged as a warning at start). ``netns_dirs``
+(comma-separated) are the directories whose files a request may name as a pod's network
+namespace, besides ``/proc/<pid>/ns/net`` (kubedtn.daemon.trust).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -51,7 +61,13 @@ ENV: Final = {
     "pidfile": "KUBEDTN_PIDFILE",
     "node_name": "NODE_NAME",
     "log_file": "KUBEDTN_DAEMON_LOG",
+    "insecure_local_tcp": "KUBEDTN_INSECURE_LOCAL_TCP",
+    "netns_dirs": "KUBEDTN_NETNS_DIRS",
 }
+# Where runtimes keep pods' namespaces: ip netns, containerd's CRI (cni-<uuid>), CRI-O and
+# podman in /run/netns (/var/run is a link to /run on most systems, not on all); Docker in
+# <exec-root>/netns.
+NETNS_DIRS: Final = ("/run/netns", "/var/run/netns", "/run/docker/netns", "/var/run/docker/netns")
 _TRUE: Final = ("1", "true", "yes", "on")
 _FALSE: Final = ("0", "false", "no", "off", "")
 
@@ -70,6 +86,8 @@ class DaemonConfig:
     pidfile: Path = Path(DEFAULT_DAEMON_SOCKET).parent / PIDFILE_NAME
     node_name: str = ""
     log_file: Path | None = None
+    insecure_local_tcp: bool = False
+    netns_dirs: tuple[str, ...] = NETNS_DIRS
 
     @property
     def pod_list_path(self) -> Path:
@@ -110,6 +128,17 @@ def parse_ip(value: str, *, what: str) -> str:
         return str(ipaddress.ip_address(value))
     except ValueError:
         raise ValidationError(f"{what}: {value!r} is not an IPv4 or IPv6 address") from None
+
+
+def parse_dirs(value: str, *, what: str) -> tuple[str, ...]:
+    dirs = tuple(d.strip().rstrip("/") for d in value.split(",") if d.strip())
+    bad = [d for d in dirs if not d.startswith("/") or d != os.path.normpath(d)]
+    if not dirs or bad:
+        raise ValidationError(
+            f"{what}: {value!r} is not a comma-separated list of absolute, normalised directories "
+            f"(e.g. {','.join(NETNS_DIRS[:2])})"
+        )
+    return dirs
 
 
 def parse_bool(value: str, *, what: str) -> bool:
@@ -191,6 +220,8 @@ def load_config(
         "http_addr", lambda v, w: parse_http_addr(v, what=w), parse_http_addr(DEFAULT_HTTP_ADDR, what="")
     )
     bypass = take("tcpip_bypass", lambda v, w: parse_bool(v, what=w), False)
+    insecure_local_tcp = take("insecure_local_tcp", lambda v, w: parse_bool(v, what=w), False)
+    netns_dirs = take("netns_dirs", lambda v, w: parse_dirs(v, what=w), NETNS_DIRS)
     host_ip = take("host_ip", lambda v, w: parse_ip(v, what=w) if v else None, None)
     socket_path = Path(raw("socket_path")[0] or DEFAULT_DAEMON_SOCKET)
     state_dir = Path(raw("state_dir")[0] or DEFAULT_STATE_DIR)
@@ -208,6 +239,7 @@ def load_config(
     if problems:
         raise ValidationError(problems)
     assert isinstance(host_ip, str) and isinstance(grpc_port, int) and isinstance(http, tuple)
+    assert isinstance(netns_dirs, tuple)
     return DaemonConfig(
         host_ip=host_ip,
         grpc_port=grpc_port,
@@ -221,4 +253,6 @@ def load_config(
         pidfile=pidfile,
         node_name=node_name,
         log_file=Path(log_file) if log_file else None,
+        insecure_local_tcp=bool(insecure_local_tcp),
+        netns_dirs=netns_dirs,
     )

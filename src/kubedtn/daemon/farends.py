@@ -1,10 +1,12 @@
 """The server side of Remote: this node's ends of cross-node links, made and removed when
 a peer's daemon asks (``Remote.Update``/``UpdateMany``/``DeleteMany``).
 
-An end is made only for a pod recorded running here in the namespace the request names;
-a correct existing end is kept, a wrong one (other VNI, remote or kind: e.g. still toward
-a node the peer pod left) replaced. An end is removed only while it is still the VXLAN
-toward the asking node with that VNI.
+An end is made only as the store backs it (kubedtn.daemon.trust): for a pod recorded
+running here, in its recorded namespace, built from the two Topologies; a correct
+existing end is kept, a wrong one (other VNI, remote or kind: e.g. still toward a node the
+peer pod left) replaced. An end is removed only from a pod recorded running here (in
+its recorded namespace) or nowhere, and only while it is still the VXLAN toward the
+asking node with that VNI.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from kubedtn.daemon.applier import PLUMBED_OUTCOMES, LinkApplier
 from kubedtn.daemon.context import NodeContext
 from kubedtn.daemon.locks import LinkKey
 from kubedtn.daemon.logs import EventLog
-from kubedtn.daemon.plan import NodeInfo, RemoteEnd, is_alive
+from kubedtn.daemon.plan import NodeInfo, RemoteEnd, peer_key
 from kubedtn.daemon.podstatus import status_after
+from kubedtn.daemon.trust import recorded_here, removable_name, trusted_far_end
 from kubedtn.dataplane import (
     DataplaneError,
     InterfaceRef,
@@ -46,14 +49,13 @@ class FarEnds:
         with self.locks.holding((end.kube_ns, end.uid) for end in ends):
             chosen: dict[LinkKey, LinkSpec] = {}
             index: dict[LinkKey, int] = {}
-            # Many ends, few pods: each read once, all in one read of the store.
-            parsed = self.records.parse_fetched(
-                self.records.fetch({f"{end.kube_ns}/{end.pod}" for end in ends})
-            )
+            pods, peers = self._pods_and_peers(ends)
             for i, end in enumerate(ends):
-                got = parsed.get((end.kube_ns, end.pod))
                 try:
-                    spec = far_end_spec(end, None if got is None else got.topology, node=self.node)
+                    trusted = trusted_far_end(
+                        end, pods.get(f"{end.kube_ns}/{end.pod}"), peers, node=self.node
+                    )
+                    spec = far_end_spec(trusted, node=self.node)
                 except KubedtnError as e:
                     errors[i] = e
                     continue
@@ -80,6 +82,26 @@ class FarEnds:
         log.info("remote ends plumbed", action="remote-update", ends=len(ends) - failed, failed=failed)
         return errors
 
+    def _pods_and_peers(self, ends: Sequence[RemoteEnd]) -> tuple[dict[str, Topology], dict[str, Topology]]:
+        """The named pods and their links' peers, by ``namespace/name`` (many ends, few
+        pods: each read once; the peers in a second read, their names being in the first)."""
+        pods = self._read({f"{end.kube_ns}/{end.pod}" for end in ends})
+        wanted = {
+            peer_key(pod, link)
+            for end in ends
+            if (pod := pods.get(f"{end.kube_ns}/{end.pod}")) is not None
+            and (link := pod.links_by_uid.get(end.uid)) is not None
+        }
+        peers = {key: pods[key] for key in wanted if key in pods}
+        peers.update(self._read(wanted - peers.keys()))
+        return pods, peers
+
+    def _read(self, keys: set[str]) -> dict[str, Topology]:
+        if not keys:
+            return {}
+        parsed = self.records.parse_fetched(self.records.fetch(keys))
+        return {topo.key: topo for p in parsed.values() if (topo := p.topology) is not None}
+
     def delete_many(self, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
         """Remove our end of each link whose other end went away (see the module docstring).
         An error or None per end."""
@@ -90,7 +112,18 @@ class FarEnds:
             doomed: list[InterfaceRef] = []
             gone: dict[str, set[int]] = {}
             live: dict[str, dict[str, LiveInterface] | KubedtnError | None] = {}
+            pods = self._read({f"{end.kube_ns}/{end.pod}" for end in ends})
             for i, end in enumerate(ends):
+                try:
+                    pod = recorded_here(end, pods.get(f"{end.kube_ns}/{end.pod}"), node=self.node)
+                    name = removable_name(end)
+                except KubedtnError as e:
+                    errors[i] = e
+                    continue
+                if pod is not None and pod.status.net_ns != end.endpoint.netns:
+                    continue  # a namespace the pod left: nothing of ours to remove there
+                # Recorded running nowhere (a far end made just before the pod went down):
+                # where the peer made it (its path checked by the server: a pod's namespace).
                 netns = end.endpoint.netns
                 if netns not in live:  # many ends, few pods: read each namespace once
                     try:
@@ -103,12 +136,12 @@ class FarEnds:
                 if isinstance(interfaces, KubedtnError):
                     errors[i] = interfaces
                     continue
-                mine = None if interfaces is None else interfaces.get(end.endpoint.name)
+                mine = None if interfaces is None else interfaces.get(name)
                 if mine is None or mine.vxlan is None:
                     continue
                 if (mine.vxlan.vni, mine.vxlan.remote) != (end.vni, end.vtep):
                     continue
-                doomed.append(end.endpoint.ref)
+                doomed.append(InterfaceRef(netns, name))
                 gone.setdefault(f"{end.kube_ns}/{end.pod}", set()).add(end.uid)
             if doomed:
                 dataplane.remove(doomed)
@@ -118,14 +151,9 @@ class FarEnds:
         return errors
 
 
-def far_end_spec(end: RemoteEnd, topo: Topology | None, *, node: NodeInfo) -> VxlanSpec:
-    """The VXLAN our pod ``end.pod`` (its Topology: ``topo``) needs toward the peer's node;
-    refused when the pod does not run here in that namespace."""
-    if topo is not None and (topo.status.net_ns != end.endpoint.netns or not is_alive(topo)):
-        raise NamespaceNotFoundError(
-            f"{topo.key} is not running in {end.endpoint.netns} on this node "
-            f"(recorded: {topo.status.net_ns or 'not running'})"
-        )
+def far_end_spec(end: RemoteEnd, *, node: NodeInfo) -> VxlanSpec:
+    """The VXLAN our pod ``end.pod`` needs toward the peer's node (``end`` as the store
+    backs it: ``trust.trusted_far_end``)."""
     if node.underlay is None:
         raise DataplaneError(
             f"link {end.uid}: this node's IP {node.ip} is on no interface, so there is no "

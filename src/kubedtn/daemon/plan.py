@@ -251,7 +251,11 @@ def _vxlan(endpoint: Endpoint, *, namespace: str, uid: int, remote: str, node: N
             f"this node's IP {node.ip} is on no interface of the node namespace, so there is no "
             "underlay for a VXLAN link; start the daemon with --host-ip set to an address of this node"
         )
-    if not _same_family(node.ip, remote):
+    try:
+        same = _same_family(node.ip, remote)
+    except ValueError:  # a src_ip the store holds that no daemon wrote
+        return f"the VXLAN remote {remote!r} is not an IP address"
+    if not same:
         return f"the node IP {node.ip} and the VXLAN remote {remote} are not the same IP version"
     return VxlanSpec(
         uid=uid,

@@ -2,7 +2,9 @@
 
 Start-up order (each step logged):
 
-1. refuse to start when the pidfile names a live kubedtn daemon;
+1. refuse to start when the pidfile names a live kubedtn daemon, or another daemon holds
+   the lock beside it (``<pidfile>.lock``, held while the daemon runs: the pidfile itself
+   is written last and replaced whole, so it cannot carry the lock);
 2. open the store, find this node's underlay (the interface holding HOST_IP);
 3. write the topology pod list (so the CNI plugin can pass other pods through at once)
    and keep it current from a store watch;
@@ -14,6 +16,7 @@ Start-up order (each step logged):
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gc
 import logging
 import os
@@ -85,6 +88,21 @@ def _pid_alive_daemon(pidfile: Path) -> int | None:
     return pid if b"kubedtn" in cmdline and b"daemon" in cmdline else None
 
 
+def lock_beside_pidfile(pidfile: Path) -> int:
+    """The fd of ``<pidfile>.lock``, locked for this process (closed: unlocked)."""
+    path = pidfile.with_name(f"{pidfile.name}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise KubedtnError(
+            f"another kubedtn daemon holds {path} (the lock of pidfile {pidfile}); stop it first"
+        ) from None
+    return fd
+
+
 def write_pidfile(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
@@ -114,6 +132,8 @@ class Daemon:
             raise KubedtnError(
                 f"another kubedtn daemon (pid {other}) runs with pidfile {cfg.pidfile}; stop it first"
             )
+        self._lock = lock_beside_pidfile(cfg.pidfile)
+        self._started.append("lock")
         if cfg.tcpip_bypass:
             log.warning(
                 "TCPIP_BYPASS is set: the eBPF TCP/IP bypass is not part of this build; continuing without it"
@@ -180,6 +200,8 @@ class Daemon:
             self.remote.close()
         if "store" in started:
             self.store.close()
+        if "lock" in started:
+            os.close(self._lock)
         if started:
             log.info("daemon stopped", action="stop", pid=os.getpid())
 

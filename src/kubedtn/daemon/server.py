@@ -1,7 +1,8 @@
 """The gRPC side: thin servicers over the link manager, and the two listeners.
 
-* TCP ``GRPC_PORT`` (every interface of the node namespace, or ``--grpc-bind``): ``Local``
-  and ``Remote`` — peer daemons and kube-dtn clients;
+* TCP ``GRPC_PORT`` (every interface of the node namespace, or ``--grpc-bind``): ``Remote``
+  — peer daemons. ``Local`` there answers UNAUTHENTICATED (it makes links in any namespace
+  it is given) unless ``--insecure-local-tcp`` serves it, for kube-dtn clients;
 * the unix socket (mode 0600 in a 0700 directory): ``Local`` only — the CNI plugin and the lab;
 * beside it, the plain socket (``<socket>.plain``, 0600): ``Local`` without gRPC, for the
   CNI plugin (kubedtn.daemon.plainserver).
@@ -13,6 +14,9 @@ kubedtn error                             status code          when
 ========================================  ===================  ===============================
 ValidationError                           INVALID_ARGUMENT     bad Topology/link (problem lines)
 NotFoundError                             NOT_FOUND            no such Topology (Get, AddLinks…)
+PermissionDeniedError                     PERMISSION_DENIED    the store does not back the request
+                                                               (Remote), a namespace path outside
+                                                               the allowed ones
 NamespaceNotFoundError                    FAILED_PRECONDITION  the pod's namespace is gone, or
                                                                the pod runs on another node
 TemporaryError (store busy, peer daemon)  UNAVAILABLE          retrying may help
@@ -41,7 +45,7 @@ from typing import Any, Final, NoReturn, TypeVar
 import grpc
 
 from kubedtn.cni.plainrpc import plain_socket_path
-from kubedtn.daemon.config import DaemonConfig
+from kubedtn.daemon.config import DaemonConfig, parse_ip
 from kubedtn.daemon.convert import links_from_pb, pod_to_pb, remote_from_pb
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.manager import LinkManager
@@ -49,12 +53,14 @@ from kubedtn.daemon.metrics import DaemonMetrics
 from kubedtn.daemon.plainserver import PlainServer
 from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.daemon.podstatus import READY
+from kubedtn.daemon.trust import NetnsGuard
 from kubedtn.daemon.types import PodOutcome, SetupRequest
 from kubedtn.dataplane import NamespaceNotFoundError
 from kubedtn.errors import (
     ConflictError,
     KubedtnError,
     NotFoundError,
+    PermissionDeniedError,
     TemporaryError,
     ValidationError,
 )
@@ -76,6 +82,8 @@ def status_code(error: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.INVALID_ARGUMENT
     if isinstance(error, NotFoundError):
         return grpc.StatusCode.NOT_FOUND
+    if isinstance(error, PermissionDeniedError):
+        return grpc.StatusCode.PERMISSION_DENIED
     if isinstance(error, NamespaceNotFoundError):
         return grpc.StatusCode.FAILED_PRECONDITION
     if isinstance(error, TemporaryError):
@@ -135,13 +143,22 @@ def _pod_result(outcome: PodOutcome) -> pb.PodResult:
 
 
 class _Servicer:
-    def __init__(self, manager: LinkManager, metrics: DaemonMetrics, *, store_description: str) -> None:
+    def __init__(
+        self, manager: LinkManager, metrics: DaemonMetrics, *, store_description: str, netns: NetnsGuard
+    ) -> None:
         self.manager = manager
         self.metrics = metrics
         self.store_description = store_description
+        self.netns = netns  # which namespace paths a request may name
 
 
 class LocalServicer(_Servicer, pb_grpc.LocalServicer):
+    def _netns(self, pod: PodRef, path: str) -> str:
+        """``path`` when a pod's namespace may be there (else PermissionDeniedError)."""
+        if path:
+            self.netns.check(path, what=pod.key)
+        return path
+
     @_rpc("Get")
     def Get(self, request: pb.PodQuery, context: grpc.ServicerContext) -> pb.Pod:  # noqa: N802 (gRPC method names)
         topo = self.manager.get(_pod(request))
@@ -150,11 +167,10 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("SetAlive")
     def SetAlive(self, request: pb.Pod, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
-        self.manager.set_alive(
-            _pod(request),
-            src_ip=request.src_ip,
-            net_ns=request.net_ns,
-        )
+        pod = _pod(request)
+        if request.src_ip:
+            parse_ip(request.src_ip, what=f"{pod.key}: src_ip")
+        self.manager.set_alive(pod, src_ip=request.src_ip, net_ns=self._netns(pod, request.net_ns))
         return pb.BoolResponse(response=True)
 
     def _batch(self, request: pb.LinksBatchQuery) -> tuple[PodRef, list[Any]]:
@@ -185,7 +201,7 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("SetupPod")
     def SetupPod(self, request: pb.SetupPodQuery, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
-        (outcome,) = self.manager.setup_pods([_setup_request(request)])
+        (outcome,) = self.manager.setup_pods([self._setup_request(request)])
         if outcome.error is not None:
             raise outcome.error
         return pb.BoolResponse(response=True)
@@ -199,7 +215,7 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("SetupPods")
     def SetupPods(self, request: pb.SetupPodsQuery, context: grpc.ServicerContext) -> pb.PodsResponse:  # noqa: N802 (gRPC method names)
-        outcomes = self.manager.setup_pods([_setup_request(q) for q in request.pods])
+        outcomes = self.manager.setup_pods([self._setup_request(q) for q in request.pods])
         return pb.PodsResponse(results=[_pod_result(o) for o in outcomes])
 
     @_rpc("DestroyPods")
@@ -209,8 +225,18 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("CheckPod")
     def CheckPod(self, request: pb.SetupPodQuery, context: grpc.ServicerContext) -> pb.CheckPodResponse:  # noqa: N802 (gRPC method names)
-        result = self.manager.check_pod(_pod(request), netns=request.net_ns)
+        pod = _pod(request)
+        result = self.manager.check_pod(pod, netns=self._netns(pod, request.net_ns))
         return pb.CheckPodResponse(ok=result.ok, problems=result.problems, in_topology=result.in_topology)
+
+    def _setup_request(self, q: pb.SetupPodQuery) -> SetupRequest:
+        if not q.name:
+            raise ValidationError("name is empty; give the pod's name")
+        if not q.net_ns:
+            raise ValidationError(
+                f"{_ns(q.kube_ns)}/{q.name}: net_ns is empty; give the pod's network namespace path"
+            )
+        return SetupRequest(q.name, _ns(q.kube_ns), self._netns(_pod(q), q.net_ns))
 
     @_rpc("Status")
     def Status(self, request: pb.StatusQuery, context: grpc.ServicerContext) -> pb.DaemonStatus:  # noqa: N802 (gRPC method names)
@@ -236,12 +262,14 @@ class RemoteServicer(_Servicer, pb_grpc.RemoteServicer):
 
     @_rpc("Remote.DeleteMany")
     def DeleteMany(self, request: pb.RemotePods, context: grpc.ServicerContext) -> pb.RemoteResults:  # noqa: N802 (gRPC method names)
-        return self._many(request, self.manager.remote_delete_many)
+        return self._many(request, self.manager.remote_delete_many, check_netns=True)
 
     def _many(
         self,
         request: pb.RemotePods,
         act: Callable[[list[RemoteEnd]], list[KubedtnError | None]],
+        *,
+        check_netns: bool = False,
     ) -> pb.RemoteResults:
         """Each end checked on its own: a bad one gets its error, the others are acted on."""
         errors: list[str] = [""] * len(request.pods)
@@ -249,24 +277,17 @@ class RemoteServicer(_Servicer, pb_grpc.RemoteServicer):
         at: list[int] = []
         for i, msg in enumerate(request.pods):
             try:
-                ends.append(remote_from_pb(msg, node_ip=self.manager.node.ip))
+                end = remote_from_pb(msg, node_ip=self.manager.node.ip)
+                if check_netns:
+                    self.netns.check(end.endpoint.netns, what=f"Remote: {end.kube_ns}/{end.pod}")
+                ends.append(end)
                 at.append(i)
-            except ValidationError as e:
+            except (ValidationError, PermissionDeniedError) as e:
                 errors[i] = str(e)
         for i, error in zip(at, act(ends) if ends else [], strict=True):
             if error is not None:
                 errors[i] = str(error)
         return pb.RemoteResults(errors=errors)
-
-
-def _setup_request(q: pb.SetupPodQuery) -> SetupRequest:
-    if not q.name:
-        raise ValidationError("name is empty; give the pod's name")
-    if not q.net_ns:
-        raise ValidationError(
-            f"{_ns(q.kube_ns)}/{q.name}: net_ns is empty; give the pod's network namespace path"
-        )
-    return SetupRequest(q.name, _ns(q.kube_ns), q.net_ns)
 
 
 def prepare_socket_path(path: Path) -> None:
@@ -277,21 +298,53 @@ def prepare_socket_path(path: Path) -> None:
         path.unlink()
 
 
+LOCAL_SERVICE: Final = "proto.v1.Local"
+# No SO_REUSEPORT (gRPC's default on Linux): a second daemon on the port fails to bind
+# instead of silently sharing the requests with the first.
+_SERVER_OPTIONS: Final = (("grpc.so_reuseport", 0),)
+
+
+class LocalRefused(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # generic in the stubs only
+    """``Local`` on TCP without ``--insecure-local-tcp``: every method UNAUTHENTICATED."""
+
+    MESSAGE: Final = (
+        "Local is served on the daemon's unix socket only (it acts as root in any namespace); "
+        "start the daemon with --insecure-local-tcp to serve it on TCP to kube-dtn clients"
+    )
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[bytes, bytes] | None:
+        method: str = handler_call_details.method
+        if not method.startswith(f"/{LOCAL_SERVICE}/"):
+            return None
+        return grpc.unary_unary_rpc_method_handler(self._refuse)
+
+    def _refuse(self, request: bytes, context: grpc.ServicerContext) -> NoReturn:
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, self.MESSAGE)
+        raise AssertionError("unreachable")  # context.abort raises
+
+
 class DaemonServer:
     """Both listeners; ``start()`` binds them, ``stop()`` drains and closes them."""
 
     def __init__(self, *, config: DaemonConfig, manager: LinkManager, metrics: DaemonMetrics) -> None:
         self.config = config
         store = f"sqlite:{config.store_path}"
-        self.local = LocalServicer(manager, metrics, store_description=store)
-        self.remote = RemoteServicer(manager, metrics, store_description=store)
+        netns = NetnsGuard(config.netns_dirs)
+        self.local = LocalServicer(manager, metrics, store_description=store, netns=netns)
+        self.remote = RemoteServicer(manager, metrics, store_description=store, netns=netns)
         self._tcp = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubedtn-tcp")
+            futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubedtn-tcp"),
+            options=_SERVER_OPTIONS,
         )
         self._unix = grpc.server(
             futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubedtn-unix")
         )
-        pb_grpc.add_LocalServicer_to_server(self.local, self._tcp)  # type: ignore[no-untyped-call]
+        if config.insecure_local_tcp:
+            pb_grpc.add_LocalServicer_to_server(self.local, self._tcp)  # type: ignore[no-untyped-call]
+        else:
+            self._tcp.add_generic_rpc_handlers((LocalRefused(),))
         pb_grpc.add_RemoteServicer_to_server(self.remote, self._tcp)  # type: ignore[no-untyped-call]
         pb_grpc.add_LocalServicer_to_server(self.local, self._unix)  # type: ignore[no-untyped-call]
         self._plain = PlainServer(
@@ -323,12 +376,21 @@ class DaemonServer:
             self._plain.start()
         except OSError as e:
             raise KubedtnError(str(e)) from e
+        tcp = f"{address.rsplit(':', 1)[0]}:{self.grpc_port}"
         log.info(
             "serving gRPC",
             action="serve",
-            tcp=f"{address.rsplit(':', 1)[0]}:{self.grpc_port}",
+            tcp=tcp,
+            tcp_services="Local,Remote" if self.config.insecure_local_tcp else "Remote",
             socket=str(path),
         )
+        if self.config.insecure_local_tcp:
+            log.warning(
+                "--insecure-local-tcp: Local is served on TCP without authentication; anyone "
+                "who reaches the port can make links in any namespace of this node",
+                action="serve",
+                tcp=tcp,
+            )
 
     def stop(self, grace: float = 5.0) -> None:
         self._plain.stop()

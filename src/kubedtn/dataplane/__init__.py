@@ -45,7 +45,7 @@ if TYPE_CHECKING:
         VniInUseError,
     )
     from kubedtn.dataplane.live import Counters, LiveInterface, VxlanInfo
-    from kubedtn.dataplane.netns import create_namespaces, delete_namespaces, namespace_exists
+    from kubedtn.dataplane.netns import create_namespaces, delete_namespaces, namespace_exists, netns_key
     from kubedtn.dataplane.plan import ApplyPlan, LinkPlan, plan_apply
     from kubedtn.dataplane.qdisc import (
         LiveQdisc,
@@ -98,6 +98,7 @@ _MODULE_OF: dict[str, str] = {
     "create_namespaces": "kubedtn.dataplane.netns",
     "delete_namespaces": "kubedtn.dataplane.netns",
     "namespace_exists": "kubedtn.dataplane.netns",
+    "netns_key": "kubedtn.dataplane.netns",
     "plan_apply": "kubedtn.dataplane.plan",
     "properties_of": "kubedtn.dataplane.qdisc",
     "qdisc_actions": "kubedtn.dataplane.qdisc",
@@ -146,6 +147,7 @@ __all__ = [
     "create_namespaces",
     "delete_namespaces",
     "namespace_exists",
+    "netns_key",
     "plan_apply",
     "properties_of",
     "qdisc_actions",

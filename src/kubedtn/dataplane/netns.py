@@ -18,6 +18,7 @@ import errno
 import fcntl
 import os
 import socket
+import stat
 import struct
 import threading
 from collections.abc import Iterable, Sequence
@@ -66,20 +67,51 @@ def current_netns_fd() -> int:
     return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
 
 
+def _open_file(path: str) -> int:
+    """An fd of ``path`` when it is a regular file (what namespace files look like), opened
+    so that nothing else can hurt: never a FIFO (opening one blocks), a device (opening
+    one acts) or a directory, never blocking, and not through a symbolic link at the last
+    step — except ``/proc``'s own ``ns/net`` links, which must be followed.
+
+    FileNotFoundError when there is none, another OSError for anything else."""
+    if not stat.S_ISREG(os.stat(path).st_mode):  # before opening: opening is what acts
+        raise OSError(errno.EINVAL, "not a namespace file (not a regular file)")
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
+    if not path.startswith("/proc/"):
+        flags |= os.O_NOFOLLOW
+    fd = os.open(path, flags)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced between the two looks
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a namespace file (not a regular file)")
+    return fd
+
+
 def open_netns(path: str) -> int:
     """An fd of the namespace file at path; NamespaceNotFoundError when there is none."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = _open_file(path)
     except FileNotFoundError:
         raise NamespaceNotFoundError(f"network namespace {path} does not exist") from None
     except OSError as e:
-        raise DataplaneError(f"network namespace {path} cannot be opened: {e.strerror}") from e
+        raise NamespaceNotFoundError(
+            f"{path} is not a network namespace ({e.strerror}); give a namespace file such as "
+            f"{RUN_NETNS}/NAME or /proc/PID/ns/net"
+        ) from None
     if not _is_netns_fd(fd):
         os.close(fd)
         raise NamespaceNotFoundError(
             f"{path} is not a network namespace (a leftover file, not a mounted namespace?)"
         )
     return fd
+
+
+def netns_key(path: str) -> NsKey:
+    """The identity of the network namespace at path (NamespaceNotFoundError as open_netns)."""
+    fd = open_netns(path)
+    try:
+        return ns_key(fd)
+    finally:
+        os.close(fd)
 
 
 def _is_netns_fd(fd: int) -> bool:
@@ -97,7 +129,7 @@ def netns_path(name_or_path: str) -> str:
 def namespace_exists(path: str) -> bool:
     """True when path is a live network namespace file."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = _open_file(path)
     except OSError:
         return False
     try:

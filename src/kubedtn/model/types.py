@@ -55,6 +55,12 @@ _PARSERS: Final[dict[str, tuple[Callable[[str], Any], Callable[[Any], str]]]] = 
 }
 
 
+# The longest property value accepted: longer than any to_strings writes (a float as
+# small as 5e-324 is some 330 digits); a request or Topology carrying megabytes in one
+# is refused before it is parsed.
+PROPERTY_TEXT_MAX: Final = 512
+
+
 def property_text(value: object, kind: str) -> str | None:
     """A property value as text, or None when its YAML type is wrong.
 
@@ -111,6 +117,12 @@ class LinkProperties:
                 continue
             attr, kind = PROPERTY_FIELDS[name]
             text = property_text(value, kind)
+            if text is not None and len(text) > PROPERTY_TEXT_MAX:
+                problems.append(
+                    f"{where}.{name}: a value of {len(text)} characters; at most {PROPERTY_TEXT_MAX} "
+                    'are accepted (e.g. "10ms", "100Mbit", "0.5%")'
+                )
+                continue
             if text is None:
                 problems.append(
                     f"{where}.{name}: {units.quoted(value)} is not a string"

@@ -15,12 +15,12 @@ import pytest
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import NodeInfo, RemoteEnd
 from kubedtn.daemon.types import PodOutcome, SetupRequest
-from kubedtn.dataplane import Endpoint, NamespaceNotFoundError, NetlinkDataplane
-from kubedtn.errors import KubedtnError
+from kubedtn.dataplane import Endpoint, NetlinkDataplane
+from kubedtn.errors import KubedtnError, PermissionDeniedError
 from kubedtn.model.names import VXLAN_VNI_BASE, vni_for_link
 from kubedtn.model.podref import PodRef
 from kubedtn.store import SqliteStore
-from tests.integration.daemon.topologies import load, pair, read, ready, topology
+from tests.integration.daemon.topologies import load, pair, read, ready, record_running, topology
 from tests.support.netns import NamespacePool, links_by_name, path, sh, udp_echo, wait_until
 from tests.support.topologies import link
 
@@ -205,8 +205,7 @@ def test_a_far_end_asked_for_early_is_taken_back_when_the_peer_is_gone_by_the_pl
         # Between B's early request (r1's far end is made on node A) and B's plan, r1 is
         # recorded down (as a DestroyPod on node A would leave it).
         wait_until(lambda: "eth1" in links_by_name(pa), what="r1's far end, asked for early")
-        rv = store.get("default", "r1")["metadata"]["resourceVersion"]
-        store.write_status("default", "r1", resource_version=rv, status={"src_ip": "", "net_ns": ""})
+        record_running(store, "r1", src_ip="", net_ns="")
 
     pa, pb = _r1_up_on_a_and_before_b_marks(nodes, pool, store, monkeypatch, r1_goes_down)
 
@@ -326,7 +325,7 @@ def test_remote_update_refuses_a_pod_that_is_not_running_there(
         vtep=NODE_B,
         endpoint=Endpoint(netns="/run/netns/kdtn-t-old", name="eth1"),
     )
-    with pytest.raises(NamespaceNotFoundError, match="is not running in /run/netns/kdtn-t-old"):
+    with pytest.raises(PermissionDeniedError, match="is not running in /run/netns/kdtn-t-old"):
         node_a.remote_update(stale)
     assert "eth1" not in links_by_name(pa)
 
@@ -354,3 +353,23 @@ def test_vxlan_ends_default_to_the_underlay_mtu_less_the_overhead_and_more_is_re
         "at most 1450 (the underlay u0 has MTU 1500, VXLAN over IPv4 adds 50 bytes)"
     )
     assert "eth1" not in links_by_name(jb)
+
+
+def test_a_peer_recorded_on_a_node_that_is_no_ip_is_that_pods_error_alone(
+    nodes: tuple[LinkManager, LinkManager, DirectRemote], pool: NamespacePool, store: SqliteStore
+) -> None:
+    node_a, _, remote = nodes
+    load(store, pair(rate=None))
+    load(store, pair("s1", "s2", uid=2, rate=None))
+    record_running(store, "r2", src_ip="no-ip", net_ns="x")
+    pa, sa, sb = pool.make(3)
+    r1, s1, s2 = node_a.setup_pods(
+        [
+            SetupRequest("r1", "default", path(pa)),
+            SetupRequest("s1", "default", path(sa)),
+            SetupRequest("s2", "default", path(sb)),
+        ]
+    )
+    assert not r1.ok and "the VXLAN remote 'no-ip' is not an IP address" in str(r1.error)
+    assert s1.ok and s2.ok and remote.calls == []
+    assert "eth1" in links_by_name(sa) and "eth1" not in links_by_name(pa)

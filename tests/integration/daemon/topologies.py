@@ -49,6 +49,12 @@ def read(store: ObjectStore, name: str, namespace: str = "default") -> Topology:
     return topology_from_dict(store.get(namespace, name))
 
 
+def record_running(store: ObjectStore, name: str, *, src_ip: str, net_ns: str) -> None:
+    """Write where pod ``name`` runs straight into the store, as another client may."""
+    rv = store.get("default", name)["metadata"]["resourceVersion"]
+    store.write_status("default", name, resource_version=rv, status={"src_ip": src_ip, "net_ns": net_ns})
+
+
 def ready(store: ObjectStore, name: str) -> tuple[str, str]:
     (cond,) = [c for c in read(store, name).status.conditions if c.type == "Ready"]
     return cond.status, cond.reason

@@ -65,6 +65,12 @@ def test_an_error_answers_in_the_request_version_and_is_logged_with_context(
     assert "code=7" in got.log
 
 
+def test_stdin_larger_than_a_mebibyte_is_refused_unread(invoke: Callable[..., Invocation]) -> None:
+    got = invoke("ADD", b" " * (plugin.MAX_STDIN + 1), **ADD_ENV)
+    assert (got.code, got.result["code"]) == (1, 6)
+    assert got.result["msg"].startswith("the network configuration on stdin is larger than 1048576 bytes")
+
+
 def test_malformed_config_is_code_6_in_the_latest_version(invoke: Callable[..., Invocation]) -> None:
     got = invoke("ADD", "{not json", **ADD_ENV)
     assert got.code == 1

@@ -74,3 +74,15 @@ def test_global_address_prefers_ipv4_and_skips_loopback_and_link_local() -> None
     assert global_address(["127.0.0.1/8", "fe80::1/64", "fd00::5/64", "192.168.3.4/24"]) == "192.168.3.4"
     assert global_address(["127.0.0.1/8", "fe80::1/64", "fd00::5/64"]) == "fd00::5"
     assert global_address(["127.0.0.1/8"]) is None
+
+
+def test_local_stays_off_tcp_unless_asked_and_netns_dirs_are_a_list() -> None:
+    c = load()
+    assert c.insecure_local_tcp is False and "/var/run/netns" in c.netns_dirs
+    c = load(flags={"insecure_local_tcp": True}, env={"KUBEDTN_NETNS_DIRS": "/run/netns/, /srv/ns"})
+    assert c.insecure_local_tcp is True and c.netns_dirs == ("/run/netns", "/srv/ns")
+    with pytest.raises(ValidationError) as caught:
+        load(env={"KUBEDTN_NETNS_DIRS": "run/netns,/a/../b", "KUBEDTN_INSECURE_LOCAL_TCP": "perhaps"})
+    text = str(caught.value)
+    assert "KUBEDTN_NETNS_DIRS: 'run/netns,/a/../b' is not a comma-separated list of absolute" in text
+    assert "KUBEDTN_INSECURE_LOCAL_TCP: 'perhaps' is not a boolean" in text

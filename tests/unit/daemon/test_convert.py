@@ -154,3 +154,32 @@ def test_every_problem_of_a_remote_request_is_reported_in_order() -> None:
 def test_a_remote_request_without_properties_has_none() -> None:
     msg = pb.RemotePod(net_ns="/n", intf_name="eth1", peer_vtep="10.9.0.1", vni=5100, name="r2")
     assert remote_from_pb(msg, node_ip="10.9.0.2").endpoint.properties.is_empty()
+
+
+def test_a_property_value_of_megabytes_is_refused_before_it_is_parsed() -> None:
+    huge = pb.Link(
+        uid=1,
+        peer_pod="r2",
+        local_intf="eth1",
+        peer_intf="eth1",
+        properties=pb.LinkProperties(latency="9" * 1_000_000),
+    )
+    with pytest.raises(ValidationError) as caught:
+        link_from_pb(huge, where="default/r1: links[0]")
+    assert str(caught.value) == (
+        "default/r1: links[0]: link.properties.latency: a value of 1000000 characters; "
+        'at most 512 are accepted (e.g. "10ms", "100Mbit", "0.5%")'
+    )
+    assert (
+        link_from_pb(
+            pb.Link(
+                uid=1,
+                peer_pod="r2",
+                local_intf="eth1",
+                peer_intf="eth1",
+                properties=pb.LinkProperties(latency="10ms"),
+            ),
+            where="x",
+        ).properties.latency_us
+        == 10_000
+    )
