@@ -36,6 +36,7 @@ from kubedtn.lab.generate import mesh
 from kubedtn.model.objects import topology_from_dict
 from kubedtn.model.podref import PodRef
 from kubedtn.store import SqliteStore
+from kubedtn.store.checkpoint import checkpointer_for
 
 PODS = 200
 LINKS = 1000
@@ -87,9 +88,14 @@ def _dataplane_round(
 def _manager_round(
     dp: NetlinkDataplane, objects: Sequence[dict[str, Any]], names: list[str], store_dir: Path
 ) -> tuple[float, float]:
-    with SqliteStore(store_dir / "store.db") as store:
+    # Opened as the daemon opens its store (kubedtn.daemon.run): WAL checkpoints in the
+    # background, off the request path.
+    path = store_dir / "store.db"
+    with SqliteStore(path, background_checkpoints=True) as store:
         for obj in objects:
             store.create(obj)
+        # The creations' checkpoint is theirs (a CLI process's, in real use), not setup_pods'.
+        checkpointer_for(str(path)).wait(timeout=30)
         manager = LinkManager(store=store, dataplane=dp, node=NODE)
         requests = [SetupRequest(f"p{i}", "default", f"/run/netns/{n}") for i, n in enumerate(names)]
         start = time.perf_counter()
@@ -102,6 +108,7 @@ def _manager_round(
         refs = [PodRef(namespace="default", name=f"p{i}") for i in range(len(names))]
         teardown = _timed(lambda: manager.destroy_pods(refs))
         _check_created(names, 0, "manager teardown")
+        checkpointer_for(str(path)).wait(timeout=30)  # done before its directory goes
     return setup, teardown
 
 
