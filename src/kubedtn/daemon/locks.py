@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 LinkKey = tuple[str, int]
 
@@ -22,41 +22,42 @@ class LinkLocks:
         self._guard = threading.Lock()
         self._locks: dict[LinkKey, tuple[threading.Lock, int]] = {}
 
-    def _ref(self, key: LinkKey) -> threading.Lock:
+    def _ref(self, keys: Sequence[LinkKey]) -> list[threading.Lock]:
+        """The locks of ``keys``, each counted as used; one trip through the guard for all."""
         with self._guard:
-            lock, users = self._locks.get(key, (None, 0))
-            if lock is None:
-                lock = threading.Lock()
-            self._locks[key] = (lock, users + 1)
-            return lock
+            out = []
+            for key in keys:
+                lock, users = self._locks.get(key, (None, 0))
+                if lock is None:
+                    lock = threading.Lock()
+                self._locks[key] = (lock, users + 1)
+                out.append(lock)
+            return out
 
-    def _unref(self, key: LinkKey) -> None:
+    def _unref(self, keys: Sequence[LinkKey]) -> None:
         with self._guard:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+            for key in keys:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
 
     @contextlib.contextmanager
     def holding(self, keys: Iterable[LinkKey]) -> Iterator[tuple[LinkKey, ...]]:
         """Hold the locks of ``keys`` (taken in sorted order) for the block."""
         ordered = tuple(sorted(set(keys)))
-        taken: list[tuple[LinkKey, threading.Lock]] = []
+        locks = self._ref(ordered)
+        taken = 0
         try:
-            for key in ordered:
-                lock = self._ref(key)
-                try:
-                    lock.acquire()
-                except BaseException:
-                    self._unref(key)
-                    raise
-                taken.append((key, lock))
+            for lock in locks:
+                lock.acquire()
+                taken += 1
             yield ordered
         finally:
-            for key, lock in reversed(taken):
+            for lock in reversed(locks[:taken]):
                 lock.release()
-                self._unref(key)
+            self._unref(ordered)
 
     def held(self) -> int:
         """How many keys are held or waited for (for tests and metrics)."""

@@ -328,3 +328,52 @@ def plan_pod(
 ) -> list[Decision]:
     """A decision for each of ``links`` (default: every link of the pod), in order."""
     return [plan_link(pod, link, peers=peers, node=node) for link in (pod.links if links is None else links)]
+
+
+def plan_batch(
+    pods: Sequence[tuple[Topology, Sequence[Link]]], *, peers: Mapping[str, Topology], node: NodeInfo
+) -> list[list[Decision]]:
+    """``plan_pod`` of each (pod, links), as one batch: a veth between two pods of the batch
+    is planned once, from the side met first. The other side's decision is the same veth
+    seen from its end (``SameNode`` with the spec's ends swapped): planning it again would
+    check the same two ends against each other and build a spec the batch cannot use (one
+    link, one veth)."""
+    # (pod key, uid) → the pod as planned and its veth decision
+    veths: dict[tuple[str, int], tuple[Topology, SameNode]] = {}
+    out: list[list[Decision]] = []
+    for pod, links in pods:
+        decisions: list[Decision] = []
+        for link in links:
+            key = peer_key(pod, link)
+            seen = veths.get((key, link.uid))
+            if seen is not None and _planned_from_peer(seen, pod, link, peers=peers, node=node):
+                spec = seen[1].spec
+                decisions.append(SameNode(link, key, VethSpec(uid=spec.uid, a=spec.b, b=spec.a)))
+                continue
+            d = plan_link(pod, link, peers=peers, node=node)
+            if isinstance(d, SameNode):
+                veths[(pod.key, link.uid)] = (pod, d)
+            decisions.append(d)
+        out.append(decisions)
+    return out
+
+
+def _planned_from_peer(
+    seen: tuple[Topology, SameNode],
+    pod: Topology,
+    link: Link,
+    *,
+    peers: Mapping[str, Topology],
+    node: NodeInfo,
+) -> bool:
+    """Whether the peer's veth decision ``seen`` checked and joined exactly the two ends
+    ``plan_link(pod, link, peers=peers)`` would: the same two Topologies, the same two links."""
+    peer, decision = seen
+    return (
+        decision.peer == pod.key
+        and peers.get(peer.key) is peer
+        and peers.get(pod.key) is pod
+        and peer.status.src_ip == node.ip
+        and peer.links_by_uid.get(link.uid) is decision.link
+        and pod.links_by_uid.get(link.uid) is link
+    )

@@ -105,6 +105,12 @@ class PodRecords:
             raise ValidationError(list(parsed.problems) or [f"{namespace}/{name}: not a Topology"])
         return parsed.topology
 
+    def lenient_many(self, keys: Iterable[str]) -> dict[str, Topology]:
+        """``lenient`` of many pods, by ``namespace/name``, from one snapshot of the store (one
+        read, not one per pod); absent or unreadable ones left out."""
+        parsed = self.parse_fetched(self.fetch(keys))
+        return {topo.key: topo for p in parsed.values() if (topo := p.topology) is not None}
+
     def view(self, keys: Iterable[str]) -> dict[str, Topology]:
         """Topologies by ``namespace/name`` (absent ones left out), for planning."""
         return self.view_of(self.fetch(keys))

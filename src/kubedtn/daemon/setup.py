@@ -54,7 +54,7 @@ from kubedtn.daemon.plan import (
     is_alive,
     mtu_problems,
     pair_problems,
-    plan_pod,
+    plan_batch,
 )
 from kubedtn.daemon.podstatus import status_after
 from kubedtn.daemon.types import PodOutcome, SetupRequest
@@ -232,8 +232,9 @@ class PodSetup:
         # The batch's own pods: their liveness as this call sets it, their spec as checked.
         view.update({j.key: j.topo for j in jobs})
         chosen: dict[LinkKey, LinkSpec] = {}
-        for job in jobs:
-            job.decisions = plan_pod(job.topo, peers=view, node=self.node, links=job.links)
+        planned = plan_batch([(j.topo, j.links) for j in jobs], peers=view, node=self.node)
+        for job, decisions in zip(jobs, planned, strict=True):
+            job.decisions = decisions
             for i, d in enumerate(job.decisions):
                 if isinstance(d, Mismatch):
                     # The peer's spec changed since the check: wait for it to settle.

@@ -40,21 +40,22 @@ class PodTeardown:
     def destroy_pods(self, pods: Sequence[PodRef]) -> list[PodOutcome]:
         """Mark each pod dead and remove its link ends (see the module docstring)."""
         outcomes: dict[str, PodOutcome] = {}
-        first: dict[str, Topology] = {}
+        read = self.records.lenient_many(ref.key for ref in pods)
+        first: dict[str, Topology] = {}  # in the order asked for
         for ref in pods:
-            topo = self.records.lenient(ref.namespace, ref.name)
-            if topo is None:
-                outcomes[ref.key] = PodOutcome(ref.name, ref.namespace, in_topology=False)
+            if ref.key in read:
+                first[ref.key] = read[ref.key]
             else:
-                first[ref.key] = topo
+                outcomes[ref.key] = PodOutcome(ref.name, ref.namespace, in_topology=False)
         keys = {(t.namespace, link.uid) for t in first.values() for link in (*t.links, *t.status.links)}
         now = self._clock()
         with self.locks.holding(keys):
             doomed: dict[str, Topology] = {}
             marks: list[tuple[str, StatusChange]] = []  # written in one commit, below
+            # Read again under the locks: a SetupPod may have changed them meanwhile.
+            again = self.records.lenient_many(first)
             for key, topo in first.items():
-                # Read again under the locks: a SetupPod may have changed it meanwhile.
-                fresh = self.records.lenient(topo.namespace, topo.name)
+                fresh = again.get(key)
                 if fresh is None:
                     outcomes[key] = PodOutcome(topo.name, topo.namespace, in_topology=False)
                     continue

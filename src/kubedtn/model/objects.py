@@ -190,7 +190,82 @@ def _parse_optional(c: _Collector, path: str, value: object, parse: Callable[[st
     return c.parsed(path, text, parse)
 
 
+_LINK_FIELD_SET: Final = frozenset(LINK_FIELDS)
+
+
+def _optional_text(value: object, parse: Callable[[str], T]) -> T | None:
+    """``_parse_optional`` for a value with nothing to report (UnitError otherwise)."""
+    if value is None or value == "":
+        return None
+    if type(value) is not str:
+        raise UnitError("is not a string")
+    return parse(value)
+
+
+def _plain_link(raw: object) -> Link | None:
+    """The Link of a link that ``_parse_link`` would find nothing wrong with, decided without
+    composing any field path or message (a Topology's links nearly always are such); None
+    leaves the link to ``_parse_link``, which says what is wrong. Every check of
+    ``_parse_link`` is made here too, or the link is left to it (physical peers, properties
+    or a uid given as a string, for instance)."""
+    if (
+        type(raw) is not dict
+        or not _LINK_FIELD_SET.issuperset(raw)
+        or raw.get("properties") not in (None, {})
+    ):
+        return None
+    uid, peer, local, far = raw.get("uid"), raw.get("peer_pod"), raw.get("local_intf"), raw.get("peer_intf")
+    if type(uid) is not int or not names.UID_MIN <= uid <= names.UID_MAX:
+        return None
+    if type(peer) is not str or type(local) is not str or type(far) is not str:
+        return None
+    kind = peer_kind_of(peer)
+    if kind is PeerKind.PHYSICAL or (kind is PeerKind.POD and names.pod_name_problem(peer)):
+        return None
+    if names.interface_name_problem(local, reserved=True) or names.interface_name_problem(
+        far, reserved=kind is PeerKind.POD
+    ):
+        return None
+    mtu = raw.get("mtu")
+    if mtu is not None and (type(mtu) is not int or not MTU_MIN <= mtu <= MTU_MAX):
+        return None
+    try:
+        local_ips = _optional_text(raw.get("local_ip"), addresses.parse_cidr_list) or ()
+        peer_ips = _optional_text(raw.get("peer_ip"), addresses.parse_cidr_list) or ()
+        local_mac = _optional_text(raw.get("local_mac"), addresses.parse_mac)
+        peer_mac = _optional_text(raw.get("peer_mac"), addresses.parse_mac)
+    except UnitError:
+        return None
+    if local_ips and peer_ips and not set(local_ips).isdisjoint(peer_ips):
+        return None
+    if (
+        mtu is not None
+        and mtu < MTU_IPV6_MIN
+        and any(addresses.cidr_version(ip) == 6 for ip in (*local_ips, *peer_ips))
+    ):
+        return None
+    if local_mac is not None and local_mac == peer_mac:
+        return None
+    return Link(
+        uid=uid,
+        peer_pod=peer,
+        local_intf=local,
+        peer_intf=far,
+        local_ips=local_ips,
+        peer_ips=peer_ips,
+        local_mac=local_mac,
+        peer_mac=peer_mac,
+        mtu=mtu,
+        properties=NO_PROPERTIES,
+    )
+
+
 def _parse_link(c: _Collector, path: str, raw: object, *, compat: bool) -> Link | None:
+    return _plain_link(raw) or _checked_link(c, path, raw, compat=compat)
+
+
+def _checked_link(c: _Collector, path: str, raw: object, *, compat: bool) -> Link | None:
+    """The link, every field checked with its path: the problems go to ``c``."""
     link = c.mapping(path, raw)
     if link is None:
         return None

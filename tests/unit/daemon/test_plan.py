@@ -1,4 +1,5 @@
-"""plan_pod: one decision per link, for every situation a link can be in."""
+"""plan_pod: one decision per link, for every situation a link can be in; plan_batch: the same
+for a batch of pods, a veth between two of them planned once."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from kubedtn.daemon.plan import (
     Physical,
     SameNode,
     Skip,
+    plan_batch,
     plan_link,
     plan_pod,
 )
@@ -202,3 +204,32 @@ def test_only_the_given_links_are_planned() -> None:
     r1 = pod("r1", link(1, "r2"), link(2, "r3", local="eth2"), node=NODE.ip, netns="/n")
     decisions = plan_pod(r1, peers={}, node=NODE, links=[r1.links[1]])
     assert [d.link.uid for d in decisions] == [2]
+
+
+def test_a_batch_plans_a_veth_between_two_of_its_pods_once_and_mirrors_it_for_the_other() -> None:
+    r1, r2 = pair()
+    r3 = pod("r3", link(2, "r2", local="eth3", remote="eth3"), node=NODE.ip, netns="/run/netns/c")
+    r2 = pod("r2", *r2.links, link(2, "r3", local="eth3", remote="eth3"), node=NODE.ip, netns="/run/netns/b")
+    peers = {t.key: t for t in (r1, r2, r3)}
+    batch = plan_batch([(t, t.links) for t in (r1, r2, r3)], peers=peers, node=NODE)
+    alone = [plan_pod(t, peers=peers, node=NODE) for t in (r1, r2, r3)]
+    # The same decisions as planning each pod alone; for the ends met second, the first
+    # end's veth seen from the other end (its very Endpoints: not planned again).
+    assert batch == alone
+    (first,), (second, r2_r3), (third,) = batch
+    assert isinstance(first, SameNode) and isinstance(second, SameNode)
+    assert second.link is r2.links[0] and second.peer == "default/r1"
+    assert second.spec.a is first.spec.b and second.spec.b is first.spec.a
+    assert isinstance(r2_r3, SameNode) and isinstance(third, SameNode)
+    assert third.spec.a is r2_r3.spec.b and third.spec.b is r2_r3.spec.a
+
+
+def test_a_batch_plans_each_end_itself_when_the_peer_seen_is_not_the_one_planned() -> None:
+    r1, r2 = pair()
+    stale = pod("r2", *r2.links, node=NODE.ip, netns="/run/netns/old")
+    peers = {r1.key: r1, r2.key: r2}
+    # r2 as its own job differs from the r2 the batch's peers hold: nothing is mirrored.
+    batch = plan_batch([(r1, r1.links), (stale, stale.links)], peers=peers, node=NODE)
+    assert batch[1] == plan_pod(stale, peers=peers, node=NODE)
+    (d,) = batch[1]
+    assert isinstance(d, SameNode) and d.spec.a.netns == "/run/netns/old"

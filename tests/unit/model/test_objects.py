@@ -421,3 +421,49 @@ def test_problems_of_a_link_end_with_its_uid() -> None:
         ("spec.links[1].uid", "its VXLAN VNI: 5000 + uid in namespace default)"),  # the uid is the value
         ("spec.links[1].mtu", "uid -1)"),
     ]
+
+
+# Values for each field of a link: good ones, and ones each rule refuses.
+_LINK_VALUES: dict[str, list[object]] = {
+    "uid": [1, 0, 16_000_000, -1, 99_999_999, "7", True, None, 1.0],
+    "peer_pod": ["r2", "localhost", "physical/192.0.2.9", "physical/x", "R2", "", None, 5],
+    "local_intf": ["eth1", "eth0", "lo", "a" * 16, ".", "e 1", None, 3],
+    "peer_intf": ["eth2", "eth0", "eth1", "", None],
+    "local_ip": ["10.0.0.1/24", "fd00::1/64", "10.0.0.1/24,10.0.0.1/24", "10.0.0.0/24", "x", "", None, 4],
+    "peer_ip": ["10.0.0.2/24", "10.0.0.1/24", "FD00::2/64", "", None, []],
+    "local_mac": ["02:00:00:00:00:01", "02:AA:00:00:00:02", "00:00:00:00:00:00", "zz", "", None],
+    "peer_mac": ["02:00:00:00:00:01", "02:aa:00:00:00:02", "", None, 1],
+    "mtu": [1400, 1280, 1279, 68, 67, 65536, True, "1400", None],
+    "properties": [None, {}, {"latency": "10ms"}, {"latency": "x"}, "", [], 0],
+}
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={k: st.one_of(st.sampled_from(v[:3]), st.sampled_from(v)) for k, v in _LINK_VALUES.items()},
+    ),
+    st.sampled_from([{}, {"extra": 1}]),
+    st.booleans(),
+)
+def test_a_link_taken_without_composing_messages_is_the_one_the_full_check_gives(
+    raw: dict[str, object], extra: dict[str, object], compat: bool
+) -> None:
+    from kubedtn.model.objects import _checked_link, _Collector, _plain_link
+
+    raw = {**raw, **extra}
+    plain = _plain_link(raw)
+    collector = _Collector("default/r1")
+    checked = _checked_link(collector, "spec.links[0]", raw, compat=compat)
+    if plain is not None:  # taken quickly: only when the full check finds nothing wrong
+        assert collector.problems == [] and checked == plain
+
+
+def test_a_plain_link_is_taken_without_the_full_check() -> None:
+    from kubedtn.model.objects import _plain_link
+
+    raw = link(
+        3, "r2", "eth1", "eth2", ip="10.0.0.1/30", peer_ip="10.0.0.2/30", local_mac="02:00:00:00:00:01"
+    )
+    assert _plain_link({**raw, "mtu": 1400}) == link_from_dict({**raw, "mtu": 1400})
