@@ -97,11 +97,13 @@ def _manager_round(
     # background, off the request path.
     path = store_dir / "store.db"
     with SqliteStore(path, background_checkpoints=True) as store:
+        manager = LinkManager(store=store, dataplane=dp, node=NODE)
         for obj in objects:
-            store.create(obj)
+            # A daemon's pod-list watch hands each new Topology to the manager as it is
+            # written (kubedtn.daemon.run: on_object=manager.prime), before any SetupPods.
+            manager.prime(store.create(obj))
         # The creations' checkpoint is theirs (a CLI process's, in real use), not setup_pods'.
         checkpointer_for(str(path)).wait(timeout=30)
-        manager = LinkManager(store=store, dataplane=dp, node=NODE)
         requests = [SetupRequest(f"p{i}", "default", f"/run/netns/{n}") for i, n in enumerate(names)]
         start = time.perf_counter()
         outcomes = manager.setup_pods(requests)
