@@ -46,7 +46,7 @@ from kubedtn.store.checkpoint import checkpointer_for
 PODS = 200
 LINKS = 1000
 PER_POD = 2 * LINKS // PODS  # interfaces in each pod's namespace
-ROUNDS = 3
+ROUNDS = 5
 NODE = NodeInfo(ip="203.0.113.7")
 
 
