@@ -23,10 +23,10 @@ Modules:
 * ``retry``      — retrying a read-modify-write that lost an optimistic-concurrency race;
 * ``sqlite``     — the embedded backend: one SQLite file shared by processes;
 * ``sqlitefile`` — that file's connections and write transactions;
-* ``kube``       — the Kubernetes backend: a custom resource through the official client
-  (no mode uses it yet; see ARCHITECTURE.md);
+* ``kube``       — the Kubernetes backend: a custom resource through the official client;
 * ``kubewatch``  — one API watch as the store's watch stream;
 * ``kubecache``  — a watch-fed cache of a resource, and the store that reads from it;
+* ``cachewatch`` — watches served from that cache's change log;
 * ``watching``   — delivering a store's changes to watchers;
 * ``checkpoint`` — WAL checkpoints off the writers' path (the daemon's store);
 * ``factory``    — the store a command or process should open;

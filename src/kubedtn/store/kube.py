@@ -31,6 +31,7 @@ from kubedtn.store.base import (
     KnownVersion,
     ObjectList,
     StatusWrite,
+    WatchStream,
     WrittenVersions,
 )
 from kubedtn.store.errors import (
@@ -47,7 +48,7 @@ from kubedtn.store.resource import TOPOLOGY, Resource
 from kubedtn.store.selectors import SelectorLike, to_selector
 
 if TYPE_CHECKING:
-    from kubedtn.store.kubewatch import KubeWatch
+    pass
 
 
 def api_client(*, kubeconfig: str | None = None, context: str | None = None) -> k8s.ApiClient:
@@ -272,7 +273,7 @@ class KubeStore:
         namespace: str | None = None,
         timeout: float | None = None,
         types: Collection[EventType] | None = None,
-    ) -> KubeWatch:
+    ) -> WatchStream:
         from kubedtn.store.kubewatch import KubeWatch
 
         return KubeWatch(

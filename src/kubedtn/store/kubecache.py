@@ -6,7 +6,9 @@ event; on 410 Gone (``ExpiredError``) it lists again; when the API cannot be rea
 retries with backoff (1, 2, 4, ... 30 s) while reads keep answering from what it has, so a
 daemon's links stay up through an API outage and every change made meanwhile arrives with
 the next list or watch. ``CachedKubeStore`` reads from the cache and writes to the API;
-each write's answer goes into the cache at once, so a daemon reads its own writes.
+each write's answer goes into the cache at once, so a daemon reads its own writes. Its
+``watch`` is served from the cache's event log (``kubedtn.store.cachewatch``): the
+daemon's readers share the one API watch.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from kubedtn.model.namespace import DEFAULT_NAMESPACE
-from kubedtn.store.base import EventType, KnownVersion, ObjectList
+from kubedtn.store.base import EventType, KnownVersion, ObjectList, WatchStream
+from kubedtn.store.cachewatch import ChangeLog
 from kubedtn.store.errors import ExpiredError, NotFoundError, StoreUnavailableError
 from kubedtn.store.kube import KubeStore
-from kubedtn.store.kubewatch import KubeWatch
 from kubedtn.store.objects import KubeObject
 from kubedtn.store.resource import Resource
 from kubedtn.store.selectors import SelectorLike, to_selector
@@ -54,8 +56,9 @@ class ObjectCache:
         self._objects: dict[Key, KubeObject] = {}
         self._position = 0
         self._synced = threading.Event()
+        self.events = ChangeLog()
         self._stopping = threading.Event()
-        self._watch: KubeWatch | None = None
+        self._watch: WatchStream | None = None
         self._thread = threading.Thread(target=self._run, name="kubedtn-informer", daemon=True)
         self.relists = 0  # lists after the first (410 Gone, or the API back after an outage)
 
@@ -113,12 +116,14 @@ class ObjectCache:
                 if held is None or _version(held) <= _version(obj):
                     self._objects[key] = obj
             self._position = max(self._position, _version(obj))
+            self.events.append(kind, copy.deepcopy(obj), _version(obj))
 
     def _relist(self) -> None:
         items, version = self._store.list()
         with self._lock:
             self._objects = {_key(o): o for o in items}
             self._position = int(version) if version.isdigit() else 0
+            self.events.restart(self._position)
         self._synced.set()
 
     def _run(self) -> None:
@@ -157,6 +162,7 @@ class ObjectCache:
                 self._apply(event.type, event.object)
             with self._lock:
                 self._position = max(self._position, watch.position)
+                self.events.advance(self._position)
         finally:
             self._watch = None
             watch.stop()
@@ -227,3 +233,17 @@ class CachedKubeStore(KubeStore):
         else:
             self.cache.remember(held)
         return held
+
+    def watch(
+        self,
+        *,
+        resource_version: str | None = None,
+        namespace: str | None = None,
+        timeout: float | None = None,
+        types: Collection[EventType] | None = None,
+    ) -> WatchStream:
+        """A watch of the cache's events (``kubedtn.store.cachewatch``); ``namespace`` narrows
+        nothing here: callers of the daemon watch every namespace."""
+        if namespace:
+            raise ValueError("a cache watch covers every namespace")
+        return self.cache.events.watch(resource_version=resource_version, timeout=timeout, types=types)

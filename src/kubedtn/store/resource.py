@@ -36,3 +36,15 @@ class Resource:
 
 
 TOPOLOGY = Resource(group="kubedtn.io", version="v1", plural="topologies", kind="Topology")
+
+# kube-dtn's group: a cluster whose CRD is still kube-dtn's keeps its objects there.
+KUBE_DTN_TOPOLOGY = Resource(group="y-young.github.io", version="v1", plural="topologies", kind="Topology")
+TOPOLOGY_GROUPS = (TOPOLOGY.group, KUBE_DTN_TOPOLOGY.group)
+
+
+def topology_resource(group: str) -> Resource:
+    """The Topology resource of an API group (``kubedtn.io`` or kube-dtn's ``y-young.github.io``)."""
+    for resource in (TOPOLOGY, KUBE_DTN_TOPOLOGY):
+        if resource.group == group:
+            return resource
+    raise ValueError(f"API group {group!r}: Topologies live in {' or '.join(TOPOLOGY_GROUPS)}")
