@@ -36,6 +36,10 @@ class Resource:
 
 
 TOPOLOGY = Resource(group="kubedtn.io", version="v1", plural="topologies", kind="Topology")
+POD = Resource(group="", version="v1", plural="pods", kind="Pod")
+NODE = Resource(group="", version="v1", plural="nodes", kind="Node", namespaced=False)
+EVENT = Resource(group="", version="v1", plural="events", kind="Event")
+LEASE = Resource(group="coordination.k8s.io", version="v1", plural="leases", kind="Lease")
 
 # kube-dtn's group: a cluster whose CRD is still kube-dtn's keeps its objects there.
 KUBE_DTN_TOPOLOGY = Resource(group="y-young.github.io", version="v1", plural="topologies", kind="Topology")

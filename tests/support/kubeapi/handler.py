@@ -122,7 +122,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _faulted(self, method: str, target: routes.Target | None) -> bool:
         """Apply the faults that match; True when the request must not be served."""
-        decision = self.server.faults.decide(method, target.rt.plural if target else "")
+        agent = self.headers.get("User-Agent") or ""
+        decision = self.server.faults.decide(method, target.rt.plural if target else "", agent)
         if decision.delay and self.server.faults.stopping.wait(decision.delay):
             decision.hang = self.server.faults.stopping  # stopping: give up on the late answer
         if decision.hang is not None:
