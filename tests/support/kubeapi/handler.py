@@ -54,6 +54,9 @@ class ApiHTTPServer(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # An answer goes out in several writes (status line, headers, body): with Nagle's
+    # algorithm each waits for the client's delayed ACK of the one before.
+    disable_nagle_algorithm = True
     server: ApiHTTPServer
 
     def setup(self) -> None:
