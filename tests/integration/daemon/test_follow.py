@@ -19,11 +19,12 @@ from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import NodeInfo
 from kubedtn.daemon.types import SetupRequest
 from kubedtn.dataplane import NetlinkDataplane
+from kubedtn.model.crd import custom_resource_definition
 from kubedtn.model.objects import LINKS_FINALIZER
 from kubedtn.store import NotFoundError, retry_on_conflict
 from kubedtn.store.kube import KubeStore, api_client
 from kubedtn.store.kubecache import CachedKubeStore
-from kubedtn.store.resource import TOPOLOGY
+from kubedtn.store.resource import KUBE_DTN_TOPOLOGY, TOPOLOGY, Resource
 from tests.integration.daemon.test_cross_node import NODE_A, NODE_B, DirectRemote
 from tests.integration.daemon.topologies import pair
 from tests.support.kubeapi import KubeApiServer
@@ -39,9 +40,15 @@ __all__ = ["kubeapi"]  # a fixture
 class Cluster:
     """Two nodes, each a manager + follower on its own cache; ``api`` is the user's client."""
 
-    def __init__(self, kubeapi: KubeApiServer, kubeconfig: Path, pool: NamespacePool) -> None:
-        kubeapi.register_crd(TOPOLOGY_CRD)
-        self.api = KubeStore(api_client(kubeconfig=str(kubeconfig)), resource=TOPOLOGY)
+    def __init__(
+        self, kubeapi: KubeApiServer, kubeconfig: Path, pool: NamespacePool, resource: Resource = TOPOLOGY
+    ) -> None:
+        if resource == TOPOLOGY:
+            kubeapi.register_crd(TOPOLOGY_CRD)
+        else:
+            crd = custom_resource_definition(resource.group)
+            kubeapi.create("apiextensions.k8s.io", "v1", "customresourcedefinitions", crd)
+        self.api = KubeStore(api_client(kubeconfig=str(kubeconfig)), resource=resource)
         self.na, self.nb = pool.make(2)
         sh(self.na, "ip", "link", "add", "u0", "type", "veth", "peer", "name", "u0", "netns", self.nb)
         for ns, ip in ((self.na, NODE_A), (self.nb, NODE_B)):
@@ -55,7 +62,7 @@ class Cluster:
         for ip, ns in ((NODE_A, self.na), (NODE_B, self.nb)):
             client = api_client(kubeconfig=str(kubeconfig))
             client.user_agent = DAEMON_AGENT  # so that a fault can cut the daemons off alone
-            store = CachedKubeStore(client, resource=TOPOLOGY, backoff=(0.05, 0.2))
+            store = CachedKubeStore(client, resource=resource, backoff=(0.05, 0.2))
             assert store.cache.wait_synced(10)
             self.stores.append(store)
             manager = LinkManager(
@@ -100,9 +107,13 @@ class Cluster:
         wait_until(lambda: all(seen(s) for s in self.stores), what=f"both caches see {name}")
 
 
-@pytest.fixture
-def cluster(kubeapi: KubeApiServer, tmp_path: Path, pool: NamespacePool) -> Iterator[Cluster]:
-    c = Cluster(kubeapi, tmp_path / "kubeconfig", pool)
+@pytest.fixture(params=[TOPOLOGY, KUBE_DTN_TOPOLOGY], ids=["kubedtn.io", "y-young.github.io"])
+def cluster(
+    request: pytest.FixtureRequest, kubeapi: KubeApiServer, tmp_path: Path, pool: NamespacePool
+) -> Iterator[Cluster]:
+    """Two nodes on Topologies in our group, and in kube-dtn's (a cluster that still has its
+    CRD, the daemons started with --api-group y-young.github.io)."""
+    c = Cluster(kubeapi, tmp_path / "kubeconfig", pool, request.param)
     try:
         yield c
     finally:
