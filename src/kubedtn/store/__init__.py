@@ -24,7 +24,7 @@ Modules:
 * ``sqlite``     — the embedded backend: one SQLite file shared by processes;
 * ``sqlitefile`` — that file's connections and write transactions;
 * ``kube``       — the Kubernetes backend: a custom resource through the official client
-  (no mode uses it yet; see ARCHITECTURE.md);
+  (`kubedtn topo` uses it; see ARCHITECTURE.md);
 * ``kubewatch``  — one API watch as the store's watch stream;
 * ``kubecache``  — a watch-fed cache of a resource, and the store that reads from it;
 * ``watching``   — delivering a store's changes to watchers;
