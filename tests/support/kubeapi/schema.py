@@ -57,6 +57,7 @@ def _cause(reason: str, path: str, message: str) -> Cause:
 class _Checker:
     def __init__(self) -> None:
         self.causes: list[Cause] = []
+        self.pruned: list[str] = []  # paths of the unknown fields dropped
 
     def invalid(self, path: str, value: Any, why: str) -> None:
         self.causes.append(_cause("FieldValueInvalid", path, f"Invalid value: {_shown(value)}: {why}"))
@@ -97,6 +98,8 @@ class _Checker:
                 out[key] = self.walk(item, sub, child)
             elif keep:
                 out[key] = item
+            else:
+                self.pruned.append(child)
         for key in schema.get("required") or []:
             if key not in out:
                 self.causes.append(
@@ -162,13 +165,32 @@ class _Checker:
                 )
 
 
-def admit(obj: dict[str, Any], schema: dict[str, Any], *, kind: str, group: str) -> dict[str, Any]:
-    """The object pruned to its schema; 422 Invalid with every cause when it does not validate."""
+def admit(
+    obj: dict[str, Any],
+    schema: dict[str, Any],
+    *,
+    kind: str,
+    group: str,
+    version: str = "v1",
+    strict: bool = False,
+) -> dict[str, Any]:
+    """The object pruned to its schema; 422 Invalid with every cause when it does not validate.
+
+    ``strict`` is the request's ``fieldValidation=Strict`` (kubectl sends it): an unknown
+    field is then refused with 400 BadRequest instead of pruned.
+    """
     checker = _Checker()
     # apiVersion, kind and metadata are the server's own: never pruned by the schema.
     own = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
     pruned: dict[str, Any] = own | checker.walk({k: v for k, v in obj.items() if k not in own}, schema, "")
     meta = obj.get("metadata")
+    if strict and checker.pruned:
+        unknown = ", ".join(f'unknown field "{path}"' for path in checker.pruned)
+        raise ApiError(
+            400,
+            "BadRequest",
+            f'{kind} in version "{version}" cannot be handled as a {kind}: strict decoding error: {unknown}',
+        )
     if checker.causes:
         name = meta.get("name", "") if isinstance(meta, dict) else ""
         lines = [f"{c['field']}: {c['message']}" for c in checker.causes]

@@ -167,3 +167,29 @@ def test_kubectl_apply_of_a_bad_topology_shows_the_field_error(
         "spec.links[0].mtu in body should be less than or equal to 65535\n"
     )
     assert call(kubeapi.url, "GET", f"{TOPOS}/r1").code == 404
+
+
+def test_field_validation_strict_refuses_unknown_fields(
+    kubeapi: KubeApiServer, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    with_topologies(kubeapi)
+    obj = topology("r1")
+    obj["spec"]["colour"] = "blue"
+    obj["spec"]["links"][0]["speed"] = 1
+    reply = call(kubeapi.url, "POST", f"{TOPOS}?fieldValidation=Strict", obj)
+    assert (reply.code, reply.body["reason"]) == (400, "BadRequest")
+    assert reply.body["message"] == (
+        'Topology in version "v1" cannot be handled as a Topology: strict decoding error: '
+        'unknown field "spec.links[0].speed", unknown field "spec.colour"'
+    )
+    # kubectl apply asks for Strict (its --validate=strict) and shows the server's answer
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(
+        "apiVersion: kubedtn.io/v1\nkind: Topology\nmetadata: {name: r1}\n"
+        "spec: {colour: blue, links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1}]}\n"
+    )
+    proc = kubectl.run("apply", "-f", str(extra), check=False)
+    assert proc.returncode == 1
+    assert 'strict decoding error: unknown field "spec.colour"' in proc.stderr
+    assert kubectl.run("apply", "-f", str(extra), "--validate=false").returncode == 0  # pruned
+    assert "colour" not in call(kubeapi.url, "GET", f"{TOPOS}/r1").body["spec"]
