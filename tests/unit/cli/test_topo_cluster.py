@@ -294,3 +294,19 @@ def test_kubectl_sees_what_kubedtn_applied(api: KubeApiServer, config: Path, kub
     assert [o["metadata"]["name"] for o in listed["items"]] == ["r1", "r2", "r3"]
     assert listed["items"][0]["spec"] == _stored(api)["r1"]["spec"]
     assert kubectl.run("get", "topologies", "-o", "name").stdout == topo(config, "get", "-o", "name")[1]
+
+
+def test_apply_retries_an_update_that_lost_a_race(api: KubeApiServer, config: Path) -> None:
+    topo(config, "apply", "-f", str(SAMPLES / "3node.yml"))
+    api.faults.conflict_next_writes(2, resource="topologies")  # two 409s, as if a daemon wrote first
+    code, out, _ = topo(config, "apply", "-f", str(SAMPLES / "latency.yaml"))
+    assert code == 0 and "topology.kubedtn.io/r1 configured" in out
+    assert _stored(api)["r1"]["spec"]["links"][0]["properties"] == {"latency": "10ms"}
+    puts = [p for m, p in api.requests if m == "PUT" and p.split("?")[0].endswith("/topologies/r1")]
+    assert len(puts) == 3
+
+
+def test_apply_reads_standard_input(api: KubeApiServer, config: Path) -> None:
+    code, out, _ = topo(config, "apply", "-f", "-", stdin=(SAMPLES / "latency.yaml").read_text())
+    assert (code, out.splitlines()) == (0, CREATED)
+    assert topo(config, "diff", "-f", "-", stdin=(SAMPLES / "latency.yaml").read_text()) == (0, "", "")
