@@ -150,15 +150,21 @@ def test_a_schema_that_preserves_unknown_fields_keeps_them(kubeapi: KubeApiServe
     assert call(kubeapi.url, "GET", f"{path}/r1").body["spec"]["links"][0]["colour"] == "blue"
 
 
+def _r1_file(tmp_path: Path, in_spec: str, in_link: str) -> Path:
+    """A file with Topology r1 and one link, with ``in_spec`` and ``in_link`` written into them."""
+    path = tmp_path / "r1.yaml"
+    path.write_text(
+        "apiVersion: kubedtn.io/v1\nkind: Topology\nmetadata: {name: r1}\n"
+        f"spec: {{{in_spec}links: [{{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1{in_link}}}]}}\n"
+    )
+    return path
+
+
 def test_kubectl_apply_of_a_bad_topology_shows_the_field_error(
     kubeapi: KubeApiServer, kubectl: Kubectl, tmp_path: Path
 ) -> None:
     with_topologies(kubeapi)
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(
-        "apiVersion: kubedtn.io/v1\nkind: Topology\nmetadata: {name: r1}\n"
-        "spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1, mtu: 70000}]}\n"
-    )
+    bad = _r1_file(tmp_path, "", ", mtu: 70000")
     proc = kubectl.run("apply", "-f", str(bad), check=False)
     assert proc.returncode == 1
     # kubectl words the error from details (kind, name) and causes (field, message)
@@ -183,11 +189,7 @@ def test_field_validation_strict_refuses_unknown_fields(
         'unknown field "spec.links[0].speed", unknown field "spec.colour"'
     )
     # kubectl apply asks for Strict (its --validate=strict) and shows the server's answer
-    extra = tmp_path / "extra.yaml"
-    extra.write_text(
-        "apiVersion: kubedtn.io/v1\nkind: Topology\nmetadata: {name: r1}\n"
-        "spec: {colour: blue, links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1}]}\n"
-    )
+    extra = _r1_file(tmp_path, "colour: blue, ", "")
     proc = kubectl.run("apply", "-f", str(extra), check=False)
     assert proc.returncode == 1
     assert 'strict decoding error: unknown field "spec.colour"' in proc.stderr
