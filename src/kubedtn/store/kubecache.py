@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+from kubedtn.errors import KubedtnError
 from kubedtn.store.base import EventType, KnownVersion, ObjectList, WatchStream
 from kubedtn.store.cachewatch import ChangeLog
 from kubedtn.store.errors import ExpiredError, NotFoundError, StoreUnavailableError
@@ -183,12 +184,16 @@ class ObjectCache:
                 log.info("watch of %s expired; listing again", self._store.resource.plural)
                 listed = False
                 self.relists += 1
-            except StoreUnavailableError as e:
+            except KubedtnError as e:
+                # Unavailable, or an answer that may change (a 404 until the CRD is installed,
+                # a 403 until the RBAC is): an informer that gave up would serve stale objects
+                # for ever.
                 if self._stopping.is_set():
                     return
                 pause = self._backoff[min(failures, len(self._backoff) - 1)]
                 failures += 1
-                log.warning("the API is unavailable (%s); trying again in %.0fs", e, pause)
+                what = "unavailable" if isinstance(e, StoreUnavailableError) else "refusing"
+                log.warning("the API is %s (%s); trying again in %.0fs", what, e, pause)
                 if listed and failures > 1:
                     listed = False  # changes may have been compacted away meanwhile: list again
                     self.relists += 1
