@@ -155,6 +155,16 @@ def test_a_lost_race_is_a_conflict_not_a_second_leader(
         assert lease_spec(kubeapi)["holderIdentity"] == "b"
 
 
+def test_a_leader_renews_with_one_request_each_time(clients: ClientFactory, kubeapi: KubeApiServer) -> None:
+    path = "/apis/coordination.k8s.io/v1/namespaces/kubedtn-system/leases/kubedtn-controller"
+    with electors(clients, lease_duration=30, renew_deadline=1.0, retry_period=0.05) as (a, _, _):
+        a.start()
+        assert a.wait_for(True, 10)
+        wait_until(lambda: kubeapi.requests.count(("PUT", path)) >= 5, what="five renewals")
+        assert kubeapi.requests.count(("GET", path)) == 1  # the first read (404), then none
+        assert a.is_leader()
+
+
 def test_timings_that_could_let_two_lead_are_refused() -> None:
     with pytest.raises(ValueError, match="lease_duration 2s must exceed"):
         LeaderConfig("a", lease_duration=2, renew_deadline=1.5, retry_period=0.5)
