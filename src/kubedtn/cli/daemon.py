@@ -72,6 +72,24 @@ from kubedtn.errors import KubedtnError
     "/proc/PID/ns/net). [env KUBEDTN_NETNS_DIRS, default /run/netns,/var/run/netns,"
     "/run/docker/netns,/var/run/docker/netns]",
 )
+@click.option(
+    "--backend",
+    type=click.Choice(["sqlite", "kubernetes"]),
+    default=None,
+    help="Where Topologies live: the --store file, or the Kubernetes API (in a pod: its service "
+    "account; else --kubeconfig). [env KUBEDTN_BACKEND, default sqlite]",
+)
+@click.option("--kubeconfig", default=None, help="With --backend kubernetes. [env KUBECONFIG]")
+@click.option(
+    "--kube-context", default=None, help="The kubeconfig's context to use. [env KUBEDTN_KUBE_CONTEXT]"
+)
+@click.option(
+    "--api-group",
+    type=click.Choice(["kubedtn.io", "y-young.github.io"]),
+    default=None,
+    help="The Topologies' API group; y-young.github.io for a cluster on kube-dtn's CRD. "
+    "[env KUBEDTN_API_GROUP, default kubedtn.io]",
+)
 @click.option("--pidfile", default=None, help="[env KUBEDTN_PIDFILE, default: beside the socket, daemon.pid]")
 @click.option("--node-name", default=None, help="For logs. [env NODE_NAME, default: the host name]")
 @click.option("--log-file", default=None, help="Log here instead of stderr. [env KUBEDTN_DAEMON_LOG]")

@@ -1,5 +1,13 @@
 """The kubedtn controller (``kubedtn controller``, a Deployment in ``kubedtn-system``): the
-cluster-wide reconciler of Topologies, Pods and Nodes, and the generic machinery it runs on.
+cluster-wide reconciler of Topologies and Nodes, and the generic machinery it runs on.
+
+What it does (the daemons make the links; see ARCHITECTURE.md for why):
+
+* ``topologies`` — pure: the verdict on one Topology (finalizer, pods of lost nodes,
+  PeersAgree and Degraded conditions, Events);
+* ``nodes``      — pure: which node addresses are lost (not Ready past the grace, deleted);
+* ``reconciler`` — one Topology reconciled from the caches: judged, written, Events recorded;
+* ``run``        — the process: informers, leader election, workers, probes, metrics.
 
 The machinery (each module's docstring has its contract):
 

@@ -24,10 +24,11 @@ Modules:
 * ``sqlite``     — the embedded backend: one SQLite file shared by processes;
 * ``sqlitefile`` — that file's connections and write transactions;
 * ``kube``       — the Kubernetes backend: any resource (custom, core, cluster-scoped)
-  through the official client (no mode uses it yet; see ARCHITECTURE.md);
+  through the official client;
 * ``kuberest``   — a resource's REST paths and one request to them;
 * ``kubewatch``  — one API watch as the store's watch stream;
 * ``kubecache``  — a watch-fed cache of a resource, and the store that reads from it;
+* ``cachewatch`` — watches served from that cache's change log;
 * ``watching``   — delivering a store's changes to watchers;
 * ``checkpoint`` — WAL checkpoints off the writers' path (the daemon's store);
 * ``factory``    — the store a command or process should open;

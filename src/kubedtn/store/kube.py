@@ -19,7 +19,7 @@ import contextlib
 import json
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -32,6 +32,7 @@ from kubedtn.store.base import (
     KnownVersion,
     ObjectList,
     StatusWrite,
+    WatchStream,
     WrittenVersions,
 )
 from kubedtn.store.errors import (
@@ -47,9 +48,6 @@ from kubedtn.store.kuberest import Query, request, resource_path
 from kubedtn.store.objects import KubeObject
 from kubedtn.store.resource import TOPOLOGY, Resource
 from kubedtn.store.selectors import SelectorLike, to_selector
-
-if TYPE_CHECKING:
-    from kubedtn.store.kubewatch import KubeWatch
 
 
 def api_client(*, kubeconfig: str | None = None, context: str | None = None) -> k8s.ApiClient:
@@ -283,7 +281,7 @@ class KubeStore:
         types: Collection[EventType] | None = None,
         field_selector: str | None = None,
         label_selector: SelectorLike = None,
-    ) -> KubeWatch:
+    ) -> WatchStream:
         """As ObjectStore.watch; the selectors narrow it as the API's do (an object leaving
         the selection arrives as DELETED)."""
         from kubedtn.store.kubewatch import KubeWatch

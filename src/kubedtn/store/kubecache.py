@@ -6,7 +6,9 @@ event; on 410 Gone (``ExpiredError``) it lists again; when the API cannot be rea
 retries with backoff (1, 2, 4, ... 30 s) while reads keep answering from what it has, so a
 daemon's links stay up through an API outage and every change made meanwhile arrives with
 the next list or watch. ``CachedKubeStore`` reads from the cache and writes to the API;
-each write's answer goes into the cache at once, so a daemon reads its own writes.
+each write's answer goes into the cache at once, so a daemon reads its own writes. Its
+``watch`` is served from the cache's event log (``kubedtn.store.cachewatch``): the
+daemon's readers share the one API watch.
 
 Any resource works (Topologies, Pods, Nodes, ...; cluster-scoped ones are keyed with
 namespace ""). A cache can hold a selection only (``field_selector="spec.nodeName=n1"``,
@@ -25,10 +27,10 @@ import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from kubedtn.store.base import EventType, KnownVersion, ObjectList
+from kubedtn.store.base import EventType, KnownVersion, ObjectList, WatchStream
+from kubedtn.store.cachewatch import ChangeLog
 from kubedtn.store.errors import ExpiredError, NotFoundError, StoreUnavailableError
 from kubedtn.store.kube import KubeStore
-from kubedtn.store.kubewatch import KubeWatch
 from kubedtn.store.objects import KubeObject
 from kubedtn.store.resource import Resource
 from kubedtn.store.selectors import SelectorLike, field_matcher, to_selector
@@ -72,8 +74,9 @@ class ObjectCache:
         self._objects: dict[Key, KubeObject] = {}
         self._position = 0
         self._synced = threading.Event()
+        self.events = ChangeLog()
         self._stopping = threading.Event()
-        self._watch: KubeWatch | None = None
+        self._watch: WatchStream | None = None
         self._thread = threading.Thread(target=self._run, name="kubedtn-informer", daemon=True)
         self.relists = 0  # lists after the first (410 Gone, or the API back after an outage)
 
@@ -136,6 +139,7 @@ class ObjectCache:
                 if held is None or _version(held) <= _version(obj):
                     self._objects[key] = obj
             self._position = max(self._position, _version(obj))
+            self.events.append(kind, copy.deepcopy(obj), _version(obj))
         self._notify([(kind, obj)])
 
     def _relist(self) -> None:
@@ -146,6 +150,7 @@ class ObjectCache:
         with self._lock:
             old, self._objects = self._objects, fresh
             self._position = int(version) if version.isdigit() else 0
+            self.events.restart(self._position)
         changes = [(EventType.DELETED, o) for k, o in old.items() if k not in fresh]
         for key, obj in fresh.items():
             held = old.get(key)
@@ -205,6 +210,7 @@ class ObjectCache:
                 self._apply(event.type, event.object)
             with self._lock:
                 self._position = max(self._position, watch.position)
+                self.events.advance(self._position)
         finally:
             self._watch = None
             watch.stop()
@@ -299,3 +305,19 @@ class CachedKubeStore(KubeStore):
         else:
             self.cache.remember(held)
         return held
+
+    def watch(
+        self,
+        *,
+        resource_version: str | None = None,
+        namespace: str | None = None,
+        timeout: float | None = None,
+        types: Collection[EventType] | None = None,
+        field_selector: str | None = None,
+        label_selector: SelectorLike = None,
+    ) -> WatchStream:
+        """A watch of the cache's events (``kubedtn.store.cachewatch``): of everything the
+        cache holds (its own selection), so narrowing it further is refused."""
+        if namespace or field_selector or label_selector:
+            raise ValueError("a watch of the cache covers all it holds: no namespace or selector")
+        return self.cache.events.watch(resource_version=resource_version, timeout=timeout, types=types)

@@ -40,3 +40,15 @@ POD = Resource(group="", version="v1", plural="pods", kind="Pod")
 NODE = Resource(group="", version="v1", plural="nodes", kind="Node", namespaced=False)
 EVENT = Resource(group="", version="v1", plural="events", kind="Event")
 LEASE = Resource(group="coordination.k8s.io", version="v1", plural="leases", kind="Lease")
+
+# kube-dtn's group: a cluster whose CRD is still kube-dtn's keeps its objects there.
+KUBE_DTN_TOPOLOGY = Resource(group="y-young.github.io", version="v1", plural="topologies", kind="Topology")
+TOPOLOGY_GROUPS = (TOPOLOGY.group, KUBE_DTN_TOPOLOGY.group)
+
+
+def topology_resource(group: str) -> Resource:
+    """The Topology resource of an API group (``kubedtn.io`` or kube-dtn's ``y-young.github.io``)."""
+    for resource in (TOPOLOGY, KUBE_DTN_TOPOLOGY):
+        if resource.group == group:
+            return resource
+    raise ValueError(f"API group {group!r}: Topologies live in {' or '.join(TOPOLOGY_GROUPS)}")
