@@ -68,13 +68,36 @@ def api_client(*, kubeconfig: str | None = None, context: str | None = None) -> 
     return k8s.ApiClient(configuration)
 
 
-def _status_of(e: ApiException) -> tuple[str, str]:
-    """(reason, message) of the API's Status body, as far as it says."""
+def context_namespace(*, kubeconfig: str | None = None, context: str | None = None) -> str | None:
+    """The namespace the kubeconfig's (current or named) context sets, if it sets one."""
+    try:
+        contexts, current = k8s_config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    except (k8s_config.ConfigException, OSError):
+        return None
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
+    namespace = ((chosen or {}).get("context") or {}).get("namespace")
+    return namespace if isinstance(namespace, str) and namespace else None
+
+
+def _status_of(e: ApiException) -> tuple[str, str, list[str]]:
+    """(reason, message, one line per cause) of the API's Status body, as far as it says.
+
+    A 422 Invalid lists its causes in ``details.causes``: each names the field and says
+    what is wrong with the value (API Conventions, "Response Status Kind").
+    """
     try:
         body = json.loads(e.body or "{}")
     except ValueError:
-        return "", str(e.reason or "")
-    return str(body.get("reason") or ""), str(body.get("message") or e.reason or "")
+        return "", str(e.reason or ""), []
+    if not isinstance(body, dict):
+        return "", str(e.reason or ""), []
+    causes = (body.get("details") or {}).get("causes") or []
+    lines = [
+        f"{c.get('field')}: {c.get('message')}" if c.get("field") else str(c.get("message"))
+        for c in causes
+        if isinstance(c, dict)
+    ]
+    return str(body.get("reason") or ""), str(body.get("message") or e.reason or ""), lines
 
 
 @contextlib.contextmanager
@@ -83,7 +106,7 @@ def api_errors(action: str) -> Iterator[None]:
     try:
         yield
     except ApiException as e:
-        reason, message = _status_of(e)
+        reason, message, causes = _status_of(e)
         text = f"{action}: {message}"
         if e.status == 404:
             raise NotFoundError(text) from e
@@ -92,7 +115,7 @@ def api_errors(action: str) -> Iterator[None]:
         if e.status == 410:
             raise ExpiredError(text, resource_version=0, oldest=0) from e
         if e.status in (400, 422):
-            raise ValidationError(text) from e
+            raise ValidationError([f"{action}: {cause}" for cause in causes] or text) from e
         if e.status is None or e.status == 429 or e.status >= 500:
             raise StoreUnavailableError(f"{text} (the API server answered {e.status})", delay=1.0) from e
         raise StoreError(f"{text} (the API server answered {e.status})") from e

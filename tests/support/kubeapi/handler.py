@@ -181,16 +181,18 @@ class Handler(BaseHTTPRequestHandler):
     def _resource(self, method: str, target: routes.Target, query: Query, raw: bytes) -> None:
         api = self.server.api
         content_type = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        # Unknown fields are pruned, or refused when the client asks fieldValidation=Strict.
+        strict = query.get("fieldValidation") == "Strict"
         if method == "GET" and not target.name and query.get("watch") in ("true", "1"):
             self._watch(api, target, query)
         elif method == "GET":
             self._send_json(200, api.list(target, query) if not target.name else api.get(target))
         elif method == "POST" and not target.name:
-            self._send_json(201, api.create(target, decode(raw, content_type)))
+            self._send_json(201, api.create(target, decode(raw, content_type), strict=strict))
         elif method == "PUT" and target.name:
-            self._send_json(200, api.replace(target, decode(raw, content_type)))
+            self._send_json(200, api.replace(target, decode(raw, content_type), strict=strict))
         elif method == "PATCH" and target.name:
-            obj, created = api.patch(target, content_type, raw)
+            obj, created = api.patch(target, content_type, raw, strict=strict)
             self._send_json(201 if created else 200, obj)
         elif method == "DELETE" and target.name:
             self._send_json(200, api.delete(target, decode(raw, content_type) if raw else None))
