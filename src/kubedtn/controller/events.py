@@ -73,10 +73,10 @@ class EventRecorder:
         self._now = wall_clock
         self._written: OrderedDict[Key, dict[str, Any]] = OrderedDict()  # the Event each key last made
         self._pending: queue.Queue[tuple[Mapping[str, Any], str, str, str] | None] = queue.Queue(max_pending)
-        self._thread = threading.Thread(target=self._run, name="kubedtn-events", daemon=True)
-        self._thread.start()
         self.written = 0  # Events created or bumped (metrics)
         self.dropped = 0  # Events not written: queue full or the API failed
+        self._thread = threading.Thread(target=self._run, name="kubedtn-events", daemon=True)
+        self._thread.start()
 
     def normal(self, obj: Mapping[str, Any], reason: str, message: str) -> None:
         self.record(obj, NORMAL, reason, message)
@@ -141,8 +141,8 @@ class EventRecorder:
             "message": message,
             "type": event_type,
             "source": {"component": self._component} | ({"host": self._host} if self._host else {}),
+            **({"reportingInstance": self._host} if self._host else {}),
             "reportingComponent": self._component,
-            "reportingInstance": self._host,
             "firstTimestamp": now,
             "lastTimestamp": now,
             "count": 1,

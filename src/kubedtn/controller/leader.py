@@ -13,7 +13,8 @@ candidate, every ``retry_period`` (with up to 20 % jitter):
 3. takes the Lease when it is free (no holder), expired, or its own, by an update carrying
    the resourceVersion it read: a 409 Conflict means another replica won this round.
 
-The leader renews every ``retry_period``. When a renewal round cannot succeed within
+The leader renews every ``retry_period``, by an update on the version it wrote last (one
+request; a 409 sends it back to reading first). When a renewal round cannot succeed within
 ``renew_deadline`` it steps down: ``is_leader()`` turns False, ``on_stopped_leading`` is
 called, and it goes back to being a candidate. ``is_leader()`` also turns False on its own
 once ``renew_deadline + retry_period`` have passed since the last successful renewal, even
@@ -29,6 +30,7 @@ API calls should time out (``KubeStore(..., request_timeout=...)``, below
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import threading
@@ -40,7 +42,7 @@ from typing import Any
 
 from kubedtn.errors import KubedtnError
 from kubedtn.store.base import ObjectStore
-from kubedtn.store.errors import NotFoundError
+from kubedtn.store.errors import ConflictError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +204,8 @@ class LeaderElector:
     def _try_acquire_or_renew(self) -> bool:
         c = self.config
         try:
+            if self._renew_optimistically():
+                return True
             try:
                 lease = self._leases.get(c.namespace, c.name)
             except NotFoundError:
@@ -225,6 +229,20 @@ class LeaderElector:
         except Exception:  # the elector's thread must go on: this round is lost, not the election
             log.exception("%s: lease %s/%s: unexpected failure", c.identity, c.namespace, c.name)
             return False
+
+    def _renew_optimistically(self) -> bool:
+        """A leader renews on the version it wrote last, without reading first (one request
+        instead of two); False when it is not the leader or that version is stale (read then)."""
+        with self._lock:
+            lease = copy.deepcopy(self._observed) if self._leading else None
+        if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.config.identity:
+            return False
+        lease["spec"] = self._record(lease["spec"])
+        try:
+            self._observe(self._leases.update(lease))
+        except ConflictError:
+            return False
+        return True
 
     def _observe(self, lease: dict[str, Any]) -> None:
         with self._lock:

@@ -91,8 +91,14 @@ class Faults:
     ) -> Rule:
         return self.add(Rule(method, resource, status=status, times=times, user_agent=user_agent))
 
-    def hang(self, method: str | None = None, resource: str | None = None, times: int | None = None) -> Rule:
-        return self.add(Rule(method, resource, hang=True, times=times))
+    def hang(
+        self,
+        method: str | None = None,
+        resource: str | None = None,
+        times: int | None = None,
+        user_agent: str | None = None,
+    ) -> Rule:
+        return self.add(Rule(method, resource, hang=True, times=times, user_agent=user_agent))
 
     def slow(self, seconds: float, method: str | None = None, resource: str | None = None) -> Rule:
         return self.add(Rule(method, resource, delay=seconds))

@@ -4,6 +4,7 @@ probes and metrics, and two replicas of which one acts."""
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,9 +183,18 @@ def test_a_deleted_topology_whose_pod_runs_on_a_ready_node_waits_for_its_daemon(
     assert LINKS_FINALIZER in api.topologies.get("default", "r1")["metadata"]["finalizers"]
 
 
+def _status(url: str) -> int:
+    """The answer's status; urlopen raises on 4xx/5xx, which a wait must read as "not yet"."""
+    try:
+        with urllib.request.urlopen(url) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
 def test_probes_and_metrics_answer(api: Api, controller: Controller) -> None:
     health, metrics = (e.port for e in controller._endpoints[::-1])
-    wait_until(lambda: urllib.request.urlopen(f"http://127.0.0.1:{health}/readyz").status == 200)
+    wait_until(lambda: _status(f"http://127.0.0.1:{health}/readyz") == 200)  # 503 until the caches list
     assert urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz").status == 200
     api.topologies.create(_topology("r1", "r2"))
     wait_until(lambda: api.condition("r1", "Degraded") is not None)

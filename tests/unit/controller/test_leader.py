@@ -106,8 +106,9 @@ def test_two_replicas_one_leader_and_a_release_hands_over_at_once(
     assert log[:3] == [f"{first} started", f"{first} stopped", f"{second} started"]
 
 
+@pytest.mark.parametrize("fault", ["errors", "silence"])
 def test_a_leader_cut_off_from_the_api_steps_down_and_the_other_takes_over(
-    clients: ClientFactory, kubeapi: KubeApiServer
+    clients: ClientFactory, kubeapi: KubeApiServer, fault: str
 ) -> None:
     with electors(clients, lease_duration=2, renew_deadline=1.0, retry_period=0.1) as (a, b, log):
         a.start()
@@ -116,7 +117,12 @@ def test_a_leader_cut_off_from_the_api_steps_down_and_the_other_takes_over(
         watchdog = Watchdog(a, b)
         try:
             assert not b.wait_for(True, 0.3)
-            with kubeapi.faults.active(kubeapi.faults.fail(503, resource="leases", user_agent="replica-a")):
+            faults = kubeapi.faults
+            if fault == "errors":
+                cut = faults.fail(503, resource="leases", user_agent="replica-a")
+            else:  # no answer at all: the elector's request timeout must end each attempt
+                cut = faults.hang(resource="leases", user_agent="replica-a")
+            with faults.active(cut):
                 assert a.wait_for(False, 10)  # its renew deadline passed
                 assert "a stopped" in log
                 assert b.wait_for(True, 10)  # the lease expired by b's own clock
@@ -147,6 +153,16 @@ def test_a_lost_race_is_a_conflict_not_a_second_leader(
             assert not b.is_leader() and log == []
         assert b.wait_for(True, 10)
         assert lease_spec(kubeapi)["holderIdentity"] == "b"
+
+
+def test_a_leader_renews_with_one_request_each_time(clients: ClientFactory, kubeapi: KubeApiServer) -> None:
+    path = "/apis/coordination.k8s.io/v1/namespaces/kubedtn-system/leases/kubedtn-controller"
+    with electors(clients, lease_duration=30, renew_deadline=1.0, retry_period=0.05) as (a, _, _):
+        a.start()
+        assert a.wait_for(True, 10)
+        wait_until(lambda: kubeapi.requests.count(("PUT", path)) >= 5, what="five renewals")
+        assert kubeapi.requests.count(("GET", path)) == 1  # the first read (404), then none
+        assert a.is_leader()
 
 
 def test_timings_that_could_let_two_lead_are_refused() -> None:

@@ -14,7 +14,7 @@ import pytest
 from kubernetes import client as k8s
 
 from kubedtn.store import EventType, KubeObject
-from kubedtn.store.errors import AlreadyExistsError, ConflictError, NotFoundError
+from kubedtn.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreUnavailableError
 from kubedtn.store.kube import KubeStore, api_client
 from kubedtn.store.kubecache import CachedKubeStore
 from kubedtn.store.kuberest import resource_path
@@ -176,3 +176,24 @@ def test_an_informer_of_nodes_and_pods_follows_the_api(client: k8s.ApiClient, ku
     finally:
         nodes.close()
         pods.close()
+
+
+def test_a_request_timeout_is_one_attempt_with_the_same_errors(
+    client: k8s.ApiClient, kubeapi: KubeApiServer
+) -> None:
+    leases = KubeStore(client, resource=LEASE, request_timeout=0.5)
+    with pytest.raises(NotFoundError, match="get lease default/l"):
+        leases.get("default", "l")
+    lease = leases.create({"metadata": {"name": "l"}, "spec": {"holderIdentity": "a"}})
+    with pytest.raises(AlreadyExistsError):
+        leases.create({"metadata": {"name": "l"}})
+    leases.update(dict(lease, spec={"holderIdentity": "b"}))
+    with pytest.raises(ConflictError):
+        leases.update(lease)  # its resourceVersion is stale now
+
+    # A silent server: one attempt, not the pool's default of four (urllib3's retries).
+    path = "/apis/coordination.k8s.io/v1/namespaces/default/leases/l"
+    before = kubeapi.requests.count(("GET", path))
+    with kubeapi.faults.active(kubeapi.faults.hang(resource="leases")), pytest.raises(StoreUnavailableError):
+        leases.get("default", "l")
+    assert kubeapi.requests.count(("GET", path)) == before + 1
