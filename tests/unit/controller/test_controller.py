@@ -118,8 +118,13 @@ def test_topologies_get_the_finalizer_and_conditions_and_a_disagreement_names_th
     api.topologies.create(_topology("r2", "r1"))
     for name in ("r1", "r2"):
         wait_until(lambda n=name: (api.condition(n, "PeersAgree") or {}).get("status") == "True")
-        assert LINKS_FINALIZER in api.topologies.get("default", name)["metadata"]["finalizers"]
-        assert (api.condition(name, "Degraded") or {}).get("status") == "False"
+        wait_until(  # (written after the conditions, in the same reconcile)
+            lambda n=name: (
+                LINKS_FINALIZER in api.topologies.get("default", n)["metadata"].get("finalizers", [])
+            )
+        )
+        # (Degraded turns False once the peer is in the controller's cache too)
+        wait_until(lambda n=name: (api.condition(n, "Degraded") or {}).get("status") == "False")
 
     obj = api.topologies.get("default", "r1")
     obj["spec"]["links"][0]["peer_intf"] = "eth7"  # r2 calls its end eth1
