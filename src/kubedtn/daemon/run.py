@@ -152,7 +152,7 @@ class Daemon:
             underlay=underlay[0] if underlay else None,
             underlay_mtu=underlay[1] if underlay else None,
         )
-        self.remote = GrpcRemote(port=cfg.grpc_port)
+        self.remote = GrpcRemote(port=cfg.grpc_port, tls=cfg.tls)
         self.manager = LinkManager(store=self.store, dataplane=self.dataplane, node=node, remote=self.remote)
         self.podlist = PodListWriter(store=self.store, path=cfg.pod_list_path, on_object=self.manager.prime)
         self.podlist.start()
