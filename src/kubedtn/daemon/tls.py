@@ -8,6 +8,7 @@ is, and what it may ask, is decided by ``kubedtn.daemon.trust``.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 
 import grpc
@@ -24,7 +25,8 @@ class Pem:
 
 
 def read_pem(tls: TlsFiles) -> Pem:
-    """The three files' contents; KubedtnError naming the flag and the file."""
+    """The three files' contents, checked to be a certificate with its key and a CA
+    certificate (gRPC would only fail to bind); KubedtnError naming the flag and the file."""
     contents: dict[str, bytes] = {}
     for field, path in (("cert", tls.cert), ("key", tls.key), ("ca", tls.ca)):
         try:
@@ -34,6 +36,18 @@ def read_pem(tls: TlsFiles) -> Pem:
         if b"-----BEGIN " not in data:
             raise KubedtnError(f"--tls-{field}: {path} is not a PEM file (no -----BEGIN line)")
         contents[field] = data
+    check = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        check.load_cert_chain(tls.cert, tls.key)
+    except ssl.SSLError as e:
+        raise KubedtnError(
+            f"--tls-cert {tls.cert}, --tls-key {tls.key}: {e.reason or e}; give a PEM certificate "
+            "and its own private key (kubedtn certs node makes both)"
+        ) from None
+    try:
+        check.load_verify_locations(cafile=tls.ca)
+    except ssl.SSLError as e:
+        raise KubedtnError(f"--tls-ca: {tls.ca} holds no CA certificate ({e.reason or e})") from None
     return Pem(**contents)
 
 

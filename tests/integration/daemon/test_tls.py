@@ -7,7 +7,9 @@ cluster CA asking for another node's ends, and the peer node itself.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import grpc
@@ -127,3 +129,12 @@ def test_the_daemons_own_client_speaks_mutual_tls_and_checks_whom_it_dialled(
             client.close()
     assert isinstance(error, TemporaryError) and "Hostname Verification Check failed" in str(error)
     assert vxlans(ns) == {"eth1": VNI}
+
+
+def test_a_daemon_given_another_nodes_key_refuses_to_start_and_says_which_files(pki: Pki) -> None:
+    mixed = Pki.args(replace(pki.daemon, key=pki.peer.key))
+    with running_daemon(extra_args=mixed, start=False) as d:
+        run = subprocess.run(d.argv(), capture_output=True, text=True, timeout=60, check=False)
+        assert run.returncode == 1
+        assert f"--tls-key {pki.peer.key}: KEY_VALUES_MISMATCH" in d.log()
+        assert not d.pidfile.exists()
