@@ -17,7 +17,7 @@ import pytest
 
 from kubedtn.daemon import certs
 from kubedtn.daemon.config import TlsFiles
-from kubedtn.daemon.tls import channel_credentials, read_pem
+from kubedtn.daemon.tls import Pem, read_pem
 
 DAEMON_IP = "127.0.0.1"
 PEER_IP = "198.51.100.2"
@@ -30,7 +30,7 @@ class Pki:
     daemon: TlsFiles  # the test daemon's (IP 127.0.0.1)
     peer: TlsFiles  # node "peer" at PEER_IP
     other_peer: TlsFiles  # node "other" at OTHER_PEER_IP, same CA
-    foreign: TlsFiles  # node "peer" at PEER_IP, from another CA
+    foreign: TlsFiles  # node "peer" at PEER_IP, signed by another CA; ca.crt: the cluster's CA
 
     @staticmethod
     def args(files: TlsFiles) -> list[str]:
@@ -38,7 +38,16 @@ class Pki:
 
     @staticmethod
     def credentials(files: TlsFiles) -> grpc.ChannelCredentials:
-        return channel_credentials(read_pem(files))
+        """The files as they are (unchecked: a test may show a bad certificate)."""
+        return grpc.ssl_channel_credentials(
+            root_certificates=files.ca.read_bytes(),
+            private_key=files.key.read_bytes(),
+            certificate_chain=files.cert.read_bytes(),
+        )
+
+    @staticmethod
+    def pem(files: TlsFiles) -> Pem:
+        return read_pem(files)
 
 
 def make_pki(root: Path) -> Pki:
@@ -46,7 +55,7 @@ def make_pki(root: Path) -> Pki:
     certs.make_ca(root / "other-ca", name="another-ca")
     node = certs.make_node_cert
     foreign = node(root / "other-ca", ip=PEER_IP, name="peer", out=root / "foreign")
-    # the daemon dials 127.0.0.1 and checks that name, so a foreign client shows the real CA too
+    # it trusts the cluster's CA, so that a handshake with a daemon fails only on its own certificate
     shutil.copyfile(root / "ca" / certs.CA_CERT, foreign.ca)
     return Pki(
         root=root,

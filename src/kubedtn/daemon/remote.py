@@ -7,7 +7,7 @@ A peer that answers ``UpdateMany`` with UNIMPLEMENTED is a kube-dtn daemon (its 
 service has ``Update`` only): its ends are then asked for one ``Update`` each, now and
 from then on, so a cluster can move from kube-dtn to kubedtn node by node.
 
-With the node's certificate (``tls``), every channel is mutual TLS: this node shows its
+With the node's certificate (``pem``), every channel is mutual TLS: this node shows its
 certificate, and the peer's must be signed by the cluster CA and name the peer's IP.
 """
 
@@ -20,10 +20,9 @@ from typing import Any
 
 import grpc
 
-from kubedtn.daemon.config import TlsFiles
 from kubedtn.daemon.convert import remote_to_pb, remotes_to_pb
 from kubedtn.daemon.plan import RemoteEnd
-from kubedtn.daemon.tls import channel_credentials, read_pem
+from kubedtn.daemon.tls import Pem, channel_credentials
 from kubedtn.errors import KubedtnError, TemporaryError, ValidationError
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
@@ -34,13 +33,13 @@ _TEMPORARY = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 class GrpcRemote:
-    """:class:`~kubedtn.daemon.crossnode.RemoteUpdater` over gRPC: mutual TLS with ``tls``,
+    """:class:`~kubedtn.daemon.crossnode.RemoteUpdater` over gRPC: mutual TLS with ``pem``,
     else without authentication (as kube-dtn)."""
 
-    def __init__(self, *, port: int, timeout: float = 10.0, tls: TlsFiles | None = None) -> None:
+    def __init__(self, *, port: int, timeout: float = 10.0, pem: Pem | None = None) -> None:
         self.port = port
         self.timeout = timeout
-        self._credentials = None if tls is None else channel_credentials(read_pem(tls))
+        self._credentials = None if pem is None else channel_credentials(pem)
         self._channels: dict[str, grpc.Channel] = {}
         self._lock = threading.Lock()
         self._one_by_one: set[str] = set()  # peers without UpdateMany (kube-dtn daemons)

@@ -56,7 +56,7 @@ from kubedtn.daemon.metrics import DaemonMetrics
 from kubedtn.daemon.plainserver import PlainServer
 from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.daemon.podstatus import READY
-from kubedtn.daemon.tls import read_pem, server_credentials
+from kubedtn.daemon.tls import Pem, server_credentials
 from kubedtn.daemon.trust import Caller, NetnsGuard, caller_from_auth, check_caller
 from kubedtn.daemon.types import PodOutcome, SetupRequest
 from kubedtn.dataplane import NamespaceNotFoundError
@@ -360,8 +360,12 @@ class Refused(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # generic in t
 class DaemonServer:
     """Both listeners; ``start()`` binds them, ``stop()`` drains and closes them."""
 
-    def __init__(self, *, config: DaemonConfig, manager: LinkManager, metrics: DaemonMetrics) -> None:
+    def __init__(
+        self, *, config: DaemonConfig, manager: LinkManager, metrics: DaemonMetrics, pem: Pem | None = None
+    ) -> None:
+        """``pem``: the node's checked TLS files (``tls.node_pem``), when it has them."""
         self.config = config
+        self.pem = pem
         store = f"sqlite:{config.store_path}"
         netns = NetnsGuard(config.netns_dirs)
         self.local = LocalServicer(manager, metrics, store_description=store, netns=netns)
@@ -378,8 +382,8 @@ class DaemonServer:
             pb_grpc.add_LocalServicer_to_server(self.local, self._tcp)  # type: ignore[no-untyped-call]
         else:
             refused.append(LOCAL_SERVICE)
-        self.remote.authenticated = config.tls is not None
-        if config.tls is not None or config.insecure_remote_tcp:
+        self.remote.authenticated = pem is not None
+        if pem is not None or config.insecure_remote_tcp:
             pb_grpc.add_RemoteServicer_to_server(self.remote, self._tcp)  # type: ignore[no-untyped-call]
         else:
             refused.append(REMOTE_SERVICE)
@@ -393,12 +397,11 @@ class DaemonServer:
 
     def start(self) -> None:
         address = self.config.grpc_address
-        tls = self.config.tls
         try:
-            if tls is None:
+            if self.pem is None:
                 self.grpc_port = self._tcp.add_insecure_port(address)
             else:
-                self.grpc_port = self._tcp.add_secure_port(address, server_credentials(read_pem(tls)))
+                self.grpc_port = self._tcp.add_secure_port(address, server_credentials(self.pem))
         except RuntimeError as e:
             raise KubedtnError(
                 f"cannot listen on {address} (GRPC_PORT): {e}; is another daemon running?"
@@ -425,7 +428,7 @@ class DaemonServer:
             action="serve",
             tcp=tcp,
             tcp_services=",".join(self._tcp_services()) or "none",
-            tls="mutual" if tls else "off",
+            tls="mutual" if self.pem else "off",
             socket=str(path),
         )
         self._warn_insecure(tcp)
@@ -436,7 +439,7 @@ class DaemonServer:
             name
             for name, served in (
                 ("Local", cfg.insecure_local_tcp),
-                ("Remote", cfg.tls is not None or cfg.insecure_remote_tcp),
+                ("Remote", self.pem is not None or cfg.insecure_remote_tcp),
             )
             if served
         ]
@@ -457,7 +460,7 @@ class DaemonServer:
                 action="serve",
                 tcp=tcp,
             )
-        elif self.config.tls is None:
+        elif self.pem is None:
             log.warning(
                 "no --tls-cert: Remote is not served on TCP (it needs mutual TLS), so peer daemons "
                 "cannot make this node's ends of cross-node links",

@@ -25,7 +25,7 @@ from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
 from tests.integration.daemon.topologies import load, pair, record_running, ring, topology
 from tests.support.daemon import DaemonHandle, free_port, running_daemon
 from tests.support.netns import NamespacePool, links_by_name, path, sh, udp_echo, wait_until
-from tests.support.pki import PEER_IP, Pki, pki
+from tests.support.pki import DAEMON_IP, PEER_IP, Pki, pki
 
 pytestmark = pytest.mark.root
 __all__ = ["pki"]  # a fixture
@@ -284,7 +284,7 @@ def test_a_second_daemon_holding_the_pidfile_lock_is_refused(kubedtn_daemon: Dae
 
 
 def test_remote_update_over_grpc_reaches_the_peer_daemon_and_unreachable_is_temporary(pki: Pki) -> None:
-    with running_daemon(extra_args=Pki.args(pki.daemon)) as d:
+    with running_daemon(host_ip=DAEMON_IP, extra_args=Pki.args(pki.daemon)) as d:
         _remote_update_reaches(d, pki)
 
 
@@ -298,7 +298,7 @@ def _remote_update_reaches(d: DaemonHandle, pki: Pki) -> None:
         vtep=PEER_IP,
         endpoint=Endpoint(netns="/run/netns/kdtn-t-none", name="eth1"),
     )
-    client = GrpcRemote(port=d.grpc_port, timeout=10, tls=pki.peer)
+    client = GrpcRemote(port=d.grpc_port, timeout=10, pem=Pki.pem(pki.peer))
     try:
         # the daemon answers; it makes ends only of pods the store records running there
         denied = "PERMISSION_DENIED: Remote: default/r9 link 9: no Topology default/r9 in the store"
@@ -309,7 +309,7 @@ def _remote_update_reaches(d: DaemonHandle, pki: Pki) -> None:
         assert isinstance(error, KubedtnError) and "link 9: no Topology default/r9" in str(error)
     finally:
         client.close()
-    nobody = GrpcRemote(port=free_port(), timeout=5, tls=pki.peer)
+    nobody = GrpcRemote(port=free_port(), timeout=5, pem=Pki.pem(pki.peer))
     try:
         with pytest.raises(TemporaryError, match="the daemon does not answer"):
             nobody.update(end)

@@ -114,15 +114,15 @@ def test_the_daemons_own_client_speaks_mutual_tls_and_checks_whom_it_dialled(
     d = tls_daemon
     ns = r1_up_with_r2_on_the_peer(d, pool)
     end = remote_from_pb(far_end(ns), node_ip=DAEMON_IP)
-    client = GrpcRemote(port=d.grpc_port, timeout=10, tls=pki.peer)
+    client = GrpcRemote(port=d.grpc_port, timeout=10, pem=Pki.pem(pki.peer))
     try:
         assert client.update_many(DAEMON_IP, [end]) == [None]
         assert vxlans(ns) == {"eth1": VNI}
     finally:
         client.close()
     # a daemon of the cluster, at 127.0.0.1 with the certificate of the node at OTHER_PEER_IP
-    with running_daemon(extra_args=Pki.args(pki.other_peer)) as other:
-        client = GrpcRemote(port=other.grpc_port, timeout=10, tls=pki.peer)
+    with running_daemon(host_ip=OTHER_PEER_IP, extra_args=Pki.args(pki.other_peer)) as other:
+        client = GrpcRemote(port=other.grpc_port, timeout=10, pem=Pki.pem(pki.peer))
         try:
             (error,) = client.delete_many(DAEMON_IP, [end])
         finally:
@@ -131,10 +131,15 @@ def test_the_daemons_own_client_speaks_mutual_tls_and_checks_whom_it_dialled(
     assert vxlans(ns) == {"eth1": VNI}
 
 
-def test_a_daemon_given_another_nodes_key_refuses_to_start_and_says_which_files(pki: Pki) -> None:
-    mixed = Pki.args(replace(pki.daemon, key=pki.peer.key))
-    with running_daemon(extra_args=mixed, start=False) as d:
-        run = subprocess.run(d.argv(), capture_output=True, text=True, timeout=60, check=False)
-        assert run.returncode == 1
-        assert f"--tls-key {pki.peer.key}: KEY_VALUES_MISMATCH" in d.log()
-        assert not d.pidfile.exists()
+def test_a_daemon_with_wrong_tls_files_refuses_to_start_and_says_which(pki: Pki) -> None:
+    wrong = {
+        f"--tls-key {pki.peer.key}: KEY_VALUES_MISMATCH": (DAEMON_IP, replace(pki.daemon, key=pki.peer.key)),
+        f"--tls-cert {pki.foreign.cert}: not signed by the CA of --tls-ca": (PEER_IP, pki.foreign),
+        f"names IP {DAEMON_IP}, not this node's HOST_IP {PEER_IP}: peers dial": (PEER_IP, pki.daemon),
+    }
+    for why, (host_ip, files) in wrong.items():
+        with running_daemon(host_ip=host_ip, extra_args=Pki.args(files), start=False) as d:
+            run = subprocess.run(d.argv(), capture_output=True, text=True, timeout=60, check=False)
+            assert run.returncode == 1, why
+            assert why in d.log()
+            assert not d.pidfile.exists()
