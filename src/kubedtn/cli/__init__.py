@@ -2,5 +2,6 @@
 
 Modules: ``root`` (the ``kubedtn`` group; each mode registers there), ``daemon``
 (``kubedtn daemon``), ``lab`` (``kubedtn lab ...``), ``link`` (``kubedtn link set``),
-``physical`` (``kubedtn physical add|del``), ``topo`` (``kubedtn topo validate|convert``).
+``physical`` (``kubedtn physical add|del``), ``topo`` (``kubedtn topo validate|convert``),
+``certs`` (``kubedtn certs ca|node``).
 """
