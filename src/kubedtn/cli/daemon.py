@@ -73,6 +73,24 @@ from kubedtn.errors import KubedtnError
     "/run/docker/netns,/var/run/docker/netns]",
 )
 @click.option(
+    "--backend",
+    type=click.Choice(["sqlite", "kubernetes"]),
+    default=None,
+    help="Where Topologies live: the --store file, or the Kubernetes API (in a pod: its service "
+    "account; else --kubeconfig). [env KUBEDTN_BACKEND, default sqlite]",
+)
+@click.option("--kubeconfig", default=None, help="With --backend kubernetes. [env KUBECONFIG]")
+@click.option(
+    "--kube-context", default=None, help="The kubeconfig's context to use. [env KUBEDTN_KUBE_CONTEXT]"
+)
+@click.option(
+    "--api-group",
+    type=click.Choice(["kubedtn.io", "y-young.github.io"]),
+    default=None,
+    help="The Topologies' API group; y-young.github.io for a cluster on kube-dtn's CRD. "
+    "[env KUBEDTN_API_GROUP, default kubedtn.io]",
+)
+@click.option(
     "--tls-cert",
     default=None,
     help="This node's certificate (PEM; IP SAN = HOST_IP): Remote is served and called with mutual "

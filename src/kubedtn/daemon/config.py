@@ -18,6 +18,10 @@ log_file           --log-file          KUBEDTN_DAEMON_LOG               stderr
 insecure_local_tcp --insecure-local-   KUBEDTN_INSECURE_LOCAL_TCP       false: Local on the unix
                    tcp                                                  sockets only
 netns_dirs         --netns-dirs        KUBEDTN_NETNS_DIRS               NETNS_DIRS (below)
+backend            --backend           KUBEDTN_BACKEND                  sqlite (or kubernetes)
+kubeconfig         --kubeconfig        KUBECONFIG                       in a pod: its service account
+kube_context       --kube-context      KUBEDTN_KUBE_CONTEXT             the kubeconfig's current one
+api_group          --api-group         KUBEDTN_API_GROUP                kubedtn.io (or y-young.github.io)
 tls_cert           --tls-cert          KUBEDTN_TLS_CERT                 none (PEM: this node's
 tls_key            --tls-key           KUBEDTN_TLS_KEY                  certificate, key and the
 tls_ca             --tls-ca            KUBEDTN_TLS_CA                   cluster CA; all or none)
@@ -38,6 +42,11 @@ when the three ``tls_*`` files are given (kubedtn.daemon.certs makes them), and 
 daemon's own calls to its peers use the same files. Without them it answers
 UNAUTHENTICATED there, unless ``--insecure-remote-tcp`` serves it unauthenticated, as
 kube-dtn did, for clusters moving from kube-dtn (logged as a warning at start).
+
+``backend`` chooses where Topologies live: the embedded SQLite file (``store_path``, lab
+mode and single hosts) or the Kubernetes API (a DaemonSet: in-cluster config, or
+``kubeconfig``/``kube_context``), in the group ``api_group`` (kube-dtn's
+``y-young.github.io`` for a cluster still on its CRD).
 """
 
 from __future__ import annotations
@@ -53,6 +62,7 @@ from typing import Final
 
 from kubedtn.cni.rules import DEFAULT_DAEMON_SOCKET, DEFAULT_STATE_DIR, POD_LIST_NAME
 from kubedtn.errors import ValidationError
+from kubedtn.store.resource import TOPOLOGY, TOPOLOGY_GROUPS
 
 DEFAULT_GRPC_PORT: Final = 51111
 DEFAULT_HTTP_ADDR: Final = ":51112"
@@ -74,11 +84,16 @@ ENV: Final = {
     "log_file": "KUBEDTN_DAEMON_LOG",
     "insecure_local_tcp": "KUBEDTN_INSECURE_LOCAL_TCP",
     "netns_dirs": "KUBEDTN_NETNS_DIRS",
+    "backend": "KUBEDTN_BACKEND",
+    "kubeconfig": "KUBECONFIG",
+    "kube_context": "KUBEDTN_KUBE_CONTEXT",
+    "api_group": "KUBEDTN_API_GROUP",
     "tls_cert": "KUBEDTN_TLS_CERT",
     "tls_key": "KUBEDTN_TLS_KEY",
     "tls_ca": "KUBEDTN_TLS_CA",
     "insecure_remote_tcp": "KUBEDTN_INSECURE_REMOTE_TCP",
 }
+BACKENDS: Final = ("sqlite", "kubernetes")
 TLS_SETTINGS: Final = ("tls_cert", "tls_key", "tls_ca")
 # Where runtimes keep pods' namespaces: ip netns, containerd's CRI (cni-<uuid>), CRI-O and
 # podman in /run/netns (/var/run is a link to /run on most systems, not on all); Docker in
@@ -113,6 +128,10 @@ class DaemonConfig:
     log_file: Path | None = None
     insecure_local_tcp: bool = False
     netns_dirs: tuple[str, ...] = NETNS_DIRS
+    backend: str = "sqlite"
+    kubeconfig: str | None = None
+    kube_context: str | None = None
+    api_group: str = TOPOLOGY.group
     tls: TlsFiles | None = None  # None: no mutual TLS
     insecure_remote_tcp: bool = False
 
@@ -166,6 +185,12 @@ def parse_dirs(value: str, *, what: str) -> tuple[str, ...]:
             f"(e.g. {','.join(NETNS_DIRS[:2])})"
         )
     return dirs
+
+
+def parse_choice(value: str, choices: tuple[str, ...], *, what: str) -> str:
+    if value in choices:
+        return value
+    raise ValidationError(f"{what}: {value!r} is not one of {', '.join(choices)}")
 
 
 def parse_bool(value: str, *, what: str) -> bool:
@@ -249,6 +274,8 @@ def load_config(
     bypass = take("tcpip_bypass", lambda v, w: parse_bool(v, what=w), False)
     insecure_local_tcp = take("insecure_local_tcp", lambda v, w: parse_bool(v, what=w), False)
     netns_dirs = take("netns_dirs", lambda v, w: parse_dirs(v, what=w), NETNS_DIRS)
+    backend = take("backend", lambda v, w: parse_choice(v, BACKENDS, what=w), "sqlite")
+    api_group = take("api_group", lambda v, w: parse_choice(v, TOPOLOGY_GROUPS, what=w), TOPOLOGY.group)
     host_ip = take("host_ip", lambda v, w: parse_ip(v, what=w) if v else None, None)
     socket_path = Path(raw("socket_path")[0] or DEFAULT_DAEMON_SOCKET)
     state_dir = Path(raw("state_dir")[0] or DEFAULT_STATE_DIR)
@@ -289,6 +316,10 @@ def load_config(
         log_file=Path(log_file) if log_file else None,
         insecure_local_tcp=bool(insecure_local_tcp),
         netns_dirs=netns_dirs,
+        backend=str(backend),
+        kubeconfig=raw("kubeconfig")[0] or None,
+        kube_context=raw("kube_context")[0] or None,
+        api_group=str(api_group),
         tls=tls,
         insecure_remote_tcp=bool(insecure_remote_tcp),
     )

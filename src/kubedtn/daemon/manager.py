@@ -76,8 +76,10 @@ class LinkManager:
     def setup_pods(self, requests: Sequence[SetupRequest], *, prune: bool = False) -> list[PodOutcome]:
         return self.setup.setup_pods(requests, prune=prune)
 
-    def destroy_pods(self, pods: Sequence[PodRef]) -> list[PodOutcome]:
-        return self.teardown.destroy_pods(pods)
+    def destroy_pods(
+        self, pods: Sequence[PodRef], *, deleted: Mapping[str, Topology] | None = None
+    ) -> list[PodOutcome]:
+        return self.teardown.destroy_pods(pods, deleted=deleted)
 
     def add_links(self, pod: PodRef, links: Sequence[Link]) -> PodOutcome:
         return self.setup.add_links(pod, links)

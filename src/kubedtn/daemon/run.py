@@ -26,6 +26,7 @@ from pathlib import Path
 from types import FrameType
 
 from kubedtn.daemon.config import DaemonConfig
+from kubedtn.daemon.follow import SpecFollower
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.metrics import DaemonMetrics
@@ -37,6 +38,8 @@ from kubedtn.daemon.tls import node_pem
 from kubedtn.dataplane import NetlinkDataplane
 from kubedtn.errors import KubedtnError
 from kubedtn.store import open_store
+from kubedtn.store.factory import open_kube_store
+from kubedtn.store.resource import topology_resource
 
 log = EventLog(logging.getLogger(__name__))
 
@@ -139,7 +142,14 @@ class Daemon:
             log.warning(
                 "TCPIP_BYPASS is set: the eBPF TCP/IP bypass is not part of this build; continuing without it"
             )
-        self.store = open_store(cfg.store_path, background_checkpoints=True)
+        if cfg.backend == "kubernetes":
+            self.store = open_kube_store(
+                kubeconfig=cfg.kubeconfig,
+                context=cfg.kube_context,
+                resource=topology_resource(cfg.api_group),
+            )
+        else:
+            self.store = open_store(cfg.store_path, background_checkpoints=True)
         self._started.append("store")
         self.dataplane = NetlinkDataplane()
         underlay = find_underlay(self.dataplane, cfg.host_ip)
@@ -160,6 +170,13 @@ class Daemon:
         self.podlist.start()
         self._started.append("podlist")
         self.manager.reconcile()
+        if cfg.backend == "kubernetes":
+            # On a cluster, users change links by editing Topologies; in lab mode the CLI
+            # calls the daemon instead, and a watch of every status write would cost each
+            # lab daemon a read of each (the pod list watches only creations and deletions).
+            self.follower = SpecFollower(store=self.store, manager=self.manager)
+            self.follower.start()
+            self._started.append("follower")
         self.metrics = DaemonMetrics(self.manager)
         if cfg.http_port is not None:
             try:
@@ -186,7 +203,7 @@ class Daemon:
             host_ip=cfg.host_ip,
             underlay=node.underlay,
             underlay_mtu=node.underlay_mtu,
-            store=str(cfg.store_path),
+            store=str(cfg.store_path) if cfg.backend == "sqlite" else str(self.store),
         )
 
     def stop(self) -> None:
@@ -197,6 +214,8 @@ class Daemon:
             self.server.stop()
         if "metrics" in started:
             self.metrics.stop()
+        if "follower" in started:
+            self.follower.stop()
         if "podlist" in started:
             self.podlist.stop()
             self.remote.close()

@@ -37,10 +37,16 @@ class PodTeardown:
         self.dataplane = ctx.records.dataplane
         self.cross = cross
 
-    def destroy_pods(self, pods: Sequence[PodRef]) -> list[PodOutcome]:
-        """Mark each pod dead and remove its link ends (see the module docstring)."""
+    def destroy_pods(
+        self, pods: Sequence[PodRef], *, deleted: Mapping[str, Topology] | None = None
+    ) -> list[PodOutcome]:
+        """Mark each pod dead and remove its link ends (see the module docstring).
+
+        ``deleted``: the last state of pods whose Topology was deleted from the store while
+        they ran; their ends are removed as that state records them."""
         outcomes: dict[str, PodOutcome] = {}
-        read = self.records.lenient_many(ref.key for ref in pods)
+        deleted = deleted or {}
+        read = {**deleted, **self.records.lenient_many(ref.key for ref in pods)}
         first: dict[str, Topology] = {}  # in the order asked for
         for ref in pods:
             if ref.key in read:
@@ -53,7 +59,7 @@ class PodTeardown:
             doomed: dict[str, Topology] = {}
             marks: list[tuple[str, StatusChange]] = []  # written in one commit, below
             # Read again under the locks: a SetupPod may have changed them meanwhile.
-            again = self.records.lenient_many(first)
+            again = {**deleted, **self.records.lenient_many(first)}
             for key, topo in first.items():
                 fresh = again.get(key)
                 if fresh is None:
@@ -70,7 +76,8 @@ class PodTeardown:
                     outcomes[key] = PodOutcome(fresh.name, fresh.namespace)
                     continue
                 doomed[key] = fresh
-                marks.append((key, partial(status_after, now=now, alive=("", ""))))
+                if key not in deleted:
+                    marks.append((key, partial(status_after, now=now, alive=("", ""))))
             if marks:
                 self.records.write_statuses(marks)
             netns = sorted({t.status.net_ns for t in doomed.values() if t.status.net_ns})
@@ -117,7 +124,7 @@ class PodTeardown:
                 topo.key, partial(status_after, now=now, unplumbed=uids, not_applied={})
             )
             for link in links:
-                if link.peer_kind is PeerKind.POD:
+                if link.peer_kind is PeerKind.POD and link.peer_pod:  # ("": an end only we know)
                     peer = f"{pod.namespace}/{link.peer_pod}"
                     self.records.write_status(
                         peer, partial(status_after, now=now, unplumbed=(link.uid,), not_applied={})

@@ -35,6 +35,8 @@ from kubedtn.model.units import UnitError, quoted
 API_GROUP: Final = "kubedtn.io"
 API_VERSION: Final = f"{API_GROUP}/v1"
 KIND: Final = "Topology"
+# Put on every Topology (by the controller) so that its links are removed before it goes.
+LINKS_FINALIZER: Final = "kubedtn.io/links"
 KUBE_DTN_API_VERSION: Final = "y-young.github.io/v1"
 TOPOLOGY_API_VERSIONS: Final = (API_VERSION, KUBE_DTN_API_VERSION)
 

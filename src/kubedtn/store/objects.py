@@ -325,3 +325,13 @@ def with_resource_version(obj: Mapping[str, Any], rv: int) -> KubeObject:
     new: KubeObject = json.loads(json.dumps(obj))
     new["metadata"]["resourceVersion"] = str(rv)
     return new
+
+
+def without_finalizer(obj: Mapping[str, Any], finalizer: str) -> dict[str, Any] | None:
+    """The object with ``finalizer`` taken off its metadata, or None when it has none."""
+    meta = dict(obj.get("metadata") or {})
+    finalizers = list(meta.get("finalizers") or [])
+    if finalizer not in finalizers:
+        return None
+    meta["finalizers"] = [f for f in finalizers if f != finalizer]
+    return {**obj, "metadata": meta}
