@@ -3,5 +3,5 @@
 Modules: ``root`` (the ``kubedtn`` group; each mode registers there), ``daemon``
 (``kubedtn daemon``), ``controller`` (``kubedtn controller``), ``lab`` (``kubedtn lab ...``),
 ``link`` (``kubedtn link set``), ``physical`` (``kubedtn physical add|del``), ``topo``
-(``kubedtn topo validate|convert``).
+(``kubedtn topo validate|convert``), ``certs`` (``kubedtn certs ca|node``).
 """
