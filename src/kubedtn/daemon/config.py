@@ -290,6 +290,14 @@ def load_config(
             f"{raw('insecure_remote_tcp')[1]}: given with {raw('tls_cert')[1]}; Remote is served "
             "either with mutual TLS or without authentication, not both: drop one"
         )
+    if tls is not None and insecure_local_tcp:
+        # With TLS on the port, Local would be open to every node's certificate: any node
+        # could make links in any namespace of this one.
+        problems.append(
+            f"{raw('insecure_local_tcp')[1]}: given with {raw('tls_cert')[1]}; Local on TCP is "
+            "kube-dtn's unauthenticated mode for migrations, and a node certificate must not "
+            "open it: drop --insecure-local-tcp (Local is on the unix socket)"
+        )
     if host_ip is None and not problems:
         host_ip = detect_ip()
         if host_ip is None:

@@ -110,3 +110,11 @@ def test_tls_takes_all_three_files_and_excludes_insecure_remote_tcp() -> None:
     assert "--insecure-remote-tcp: given with --tls-cert; Remote is served either with mutual TLS" in str(
         caught.value
     )
+
+
+def test_tls_excludes_local_on_tcp() -> None:
+    """With TLS on the port, --insecure-local-tcp would open Local to any node's certificate."""
+    with pytest.raises(ValidationError) as caught:
+        load(flags={"tls_cert": "a", "tls_key": "b", "tls_ca": "c", "insecure_local_tcp": True})
+    assert "--insecure-local-tcp: given with --tls-cert; Local on TCP is kube-dtn's" in str(caught.value)
+    assert load(flags={"insecure_local_tcp": True}).insecure_local_tcp is True
