@@ -17,6 +17,9 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 $kubedtn certs ca --out "$tmp/ca" >/dev/null
-$kubectl get namespace "$namespace" >/dev/null 2>&1 || $kubectl create namespace "$namespace"
-$kubectl -n "$namespace" create secret generic "$name" \
-    --from-file=ca.crt="$tmp/ca/ca.crt" --from-file=ca.key="$tmp/ca/ca.key"
+# (Made as YAML, then created from it: what any API server takes.)
+if ! $kubectl get namespace "$namespace" >/dev/null 2>&1; then
+    $kubectl create namespace "$namespace" --dry-run=client -o yaml | $kubectl create -f -
+fi
+$kubectl -n "$namespace" create secret generic "$name" --dry-run=client -o yaml \
+    --from-file=ca.crt="$tmp/ca/ca.crt" --from-file=ca.key="$tmp/ca/ca.key" | $kubectl create -f -

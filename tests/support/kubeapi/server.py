@@ -48,6 +48,13 @@ class KubeApiServer:
         with self._httpd.lock:
             return list(self._httpd.requests)
 
+    def requests_not_from(self, agent: str) -> list[tuple[str, str]]:
+        """(method, path) of the requests whose User-Agent is not ``agent`` (a test's own client
+        can set one, to tell its requests from those of the code under test)."""
+        with self._httpd.lock:
+            pairs = zip(self._httpd.requests, self._httpd.agents, strict=True)
+            return [request for request, sent_by in pairs if sent_by != agent]
+
     @property
     def crashes(self) -> list[str]:
         """Tracebacks of requests that failed inside the double (answered 500)."""
