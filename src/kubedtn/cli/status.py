@@ -19,7 +19,12 @@ STATUS_TIMEOUT_S = 3.0
     envvar="KUBEDTN_SOCKET",
     help="The daemon's unix socket. [env KUBEDTN_SOCKET]",
 )
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing when it answers (exit status 0); why not, on stderr, when not.")
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="Print nothing when it answers (exit status 0); why not, on stderr, when not.",
+)
 def status(socket_path: str, quiet: bool) -> None:
     """Ask the node daemon for its Status, as the CNI plugin does; exit 1 when it does not answer."""
     from kubedtn.cni.client import CniDaemonClient, probe
