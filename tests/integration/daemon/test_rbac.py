@@ -6,7 +6,6 @@ the rules bound to its ServiceAccount, and every verb they grant must have been 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,22 +19,13 @@ from kubedtn.store.resource import TOPOLOGY
 from tests.support.daemon import DEFAULT_HOST_IP, running_daemon
 from tests.support.kubeapi import KubeApiServer
 from tests.support.kubeapi.fixture import TOPOLOGY_CRD, kubeapi
-from tests.support.netns import NamespacePool, links_by_name, path, wait_until
+from tests.support.netns import NamespacePool, links_by_name, path, pool, wait_until
 from tests.unit.manifests.rbac import granted, grants, refused, used
 from tests.unit.manifests.render import render
 
 pytestmark = pytest.mark.root
-__all__ = ["kubeapi"]  # a fixture
+__all__ = ["kubeapi", "pool"]  # fixtures
 TEST_AGENT = "kubedtn-rbac-test"  # the test's own requests, not the daemon's
-
-
-@pytest.fixture
-def namespaces() -> Iterator[NamespacePool]:
-    pool = NamespacePool()
-    try:
-        yield pool
-    finally:
-        pool.cleanup()
 
 
 def _topology(name: str, peer: str) -> dict[str, Any]:
@@ -45,7 +35,7 @@ def _topology(name: str, peer: str) -> dict[str, Any]:
 
 
 def test_the_daemon_calls_exactly_what_its_rbac_grants(
-    kubeapi: KubeApiServer, tmp_path: Path, namespaces: NamespacePool
+    kubeapi: KubeApiServer, tmp_path: Path, pool: NamespacePool
 ) -> None:
     kubeapi.register_crd(TOPOLOGY_CRD)
     kubeconfig = kubeapi.write_kubeconfig(tmp_path / "kubeconfig")
@@ -54,7 +44,7 @@ def test_the_daemon_calls_exactly_what_its_rbac_grants(
     topologies = KubeStore(client, resource=TOPOLOGY)
     topologies.create(_topology("r1", "r2"))
     topologies.create(_topology("r2", "r1"))
-    n1, n2 = namespaces.make(2)
+    n1, n2 = pool.make(2)
 
     args = ["--backend", "kubernetes", "--kubeconfig", str(kubeconfig)]
     try:
