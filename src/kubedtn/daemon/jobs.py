@@ -98,6 +98,15 @@ def status_changes(jobs: Sequence[PodJob], *, now: str) -> list[tuple[str, Statu
     return changes
 
 
+def same_life(stored: Topology | None, topo: Topology) -> bool:
+    """The pod as ``stored`` is still the life ``topo`` set up: recorded running on the same
+    node in the same namespace (the same one by identity, when both record it)."""
+    if stored is None:
+        return False
+    now, then = stored.status, topo.status
+    return bool(now.src_ip and now.net_ns) and (now.src_ip, now.net_ns) == (then.src_ip, then.net_ns)
+
+
 def first_error(errors: Sequence[KubedtnError]) -> KubedtnError:
     """One error for a pod: the kind of the first decides the gRPC code; every message is kept."""
     if len(errors) == 1:

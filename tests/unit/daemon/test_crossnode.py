@@ -3,9 +3,11 @@ in-memory dataplane, their Remote calls handed straight to each other."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
+from typing import TypeVar
 
 import pytest
 
@@ -13,7 +15,7 @@ from kubedtn.daemon.crossnode import Answers, Push, by_node, early_far_ends, par
 from kubedtn.daemon.jobs import PodJob, is_closed, peer_keys
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import CrossNode, NodeInfo, RemoteEnd
-from kubedtn.daemon.types import SetupRequest
+from kubedtn.daemon.types import PodOutcome, SetupRequest
 from kubedtn.dataplane import Endpoint, VxlanSpec
 from kubedtn.errors import KubedtnError, TemporaryError
 from kubedtn.model import Link, Topology
@@ -53,6 +55,9 @@ class DirectRemote:
         return self.managers[node_ip].remote_delete_many(ends)
 
 
+Remote = TypeVar("Remote", bound=DirectRemote)
+
+
 @pytest.fixture
 def store() -> Iterator[SqliteStore]:
     with temp_store() as s:
@@ -61,7 +66,11 @@ def store() -> Iterator[SqliteStore]:
 
 @pytest.fixture
 def nodes(store: SqliteStore) -> tuple[LinkManager, LinkManager, DirectRemote]:
-    remote = DirectRemote()
+    return two_nodes(store, DirectRemote())
+
+
+def two_nodes(store: SqliteStore, remote: Remote) -> tuple[LinkManager, LinkManager, Remote]:
+    """Node A with namespace NS_R1 and node B with NS_R2, calling each other through ``remote``."""
     a = LinkManager(
         store=store, dataplane=FakeDataplane({NS_R1}), node=NodeInfo(NODE_A, "u0", None, 1500), remote=remote
     )
@@ -272,3 +281,52 @@ def test_a_batch_is_closed_when_every_peer_is_in_it() -> None:
     assert peer_keys([r1, r2]) == {"default/r3"}
     assert not is_closed([r1, r2])
     assert is_closed([r1, _job("r2", [_link(1, "r1")])])
+
+
+# ---- races with a pod going down -----------------------------------------------------------
+
+
+class HeldRemote(DirectRemote):
+    """DirectRemote whose far ends are made at once but whose answers are held back until
+    ``release``: the SetupPod that asked waits in its last step, with its locks released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = threading.Event()
+        self.held: list[tuple[Future[Answers], Answers]] = []
+
+    def start_update_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> Future[Answers]:
+        future: Future[Answers] = Future()
+        self.held.append((future, self.update_many(node_ip, ends)))
+        self.asked.set()
+        return future
+
+    def release(self) -> None:
+        for future, answers in self.held:
+            future.set_result(answers)
+
+
+def test_a_destroy_pod_while_setup_pod_waits_for_peers_is_not_overwritten(store: SqliteStore) -> None:
+    node_a, node_b, remote = two_nodes(store, HeldRemote())
+    load(store, pair(rate=None))
+    assert node_a.setup_pods([SetupRequest("r1", "default", NS_R1)])[0].ok
+    outcomes: list[PodOutcome] = []
+    setup = threading.Thread(
+        target=lambda: outcomes.extend(node_b.setup_pods([SetupRequest("r2", "default", NS_R2)]))
+    )
+    setup.start()
+    try:
+        assert remote.asked.wait(timeout=30)
+        # Runs once the SetupPod released its locks to wait for node A's answer.
+        (down,) = node_b.destroy_pods([PodRef(namespace="default", name="r2")])
+        assert down.ok, down.error
+    finally:
+        remote.release()
+        setup.join(timeout=30)
+    assert not setup.is_alive()
+    r2 = read(store, "r2").status
+    assert (r2.src_ip, r2.net_ns, r2.links) == ("", "", ())
+    assert plumbed(store, "r1") == []
+    assert fake(node_b).names(NS_R2) == set()
+    # The far end made for the SetupPod is taken back, whenever it was made.
+    assert fake(node_a).names(NS_R1) == set()
