@@ -134,12 +134,17 @@ class LinkManager:
 
     def reconcile(self) -> tuple[int, int]:
         """At start: pods alive on this node whose namespace exists are set up again (missing
-        links back, stale ones pruned); those whose namespace is gone are marked dead and
-        their links removed. Returns (set up, destroyed)."""
+        links back, stale ones pruned); those whose namespace is gone, or whose path now
+        names another namespace, are marked dead and their links removed. Returns (set up,
+        destroyed)."""
         here = [t for t in self.records.pods_here() if is_alive(t)]
-        exists = {t.key: self.dataplane.namespace_exists(t.status.net_ns) for t in here}
+        exists = {t.key: self.records.namespace_still(t) for t in here}
         gone = [PodRef(namespace=t.namespace, name=t.name) for t in here if not exists[t.key]]
-        back = [SetupRequest(t.name, t.namespace, t.status.net_ns) for t in here if exists[t.key]]
+        back = [
+            SetupRequest(t.name, t.namespace, t.status.net_ns, t.status.container_id)
+            for t in here
+            if exists[t.key]
+        ]
         if gone:
             self.destroy_pods(gone)
         if back:

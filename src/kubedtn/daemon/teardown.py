@@ -80,7 +80,15 @@ class PodTeardown:
                     marks.append((key, partial(status_after, now=now, alive=("", ""))))
             if marks:
                 self.records.write_statuses(marks)
-            netns = sorted({t.status.net_ns for t in doomed.values() if t.status.net_ns})
+            # A namespace whose path now names another one took our interfaces with it; the
+            # new one at that path is someone else's.
+            netns = sorted(
+                {
+                    t.status.net_ns
+                    for t in doomed.values()
+                    if t.status.net_ns and self.records.namespace_still(t)
+                }
+            )
             error: KubedtnError | None = None
             try:
                 self.dataplane.remove_owned(netns)
@@ -118,6 +126,7 @@ class PodTeardown:
             topo = self.records.stored(pod.namespace, pod.name)
             if is_alive(topo):
                 check_here(topo, self.node)
+            if is_alive(topo) and self.records.namespace_still(topo):
                 self.dataplane.remove(InterfaceRef(topo.status.net_ns, link.local_intf) for link in links)
             uids = {link.uid: link for link in links}
             self.records.write_status(

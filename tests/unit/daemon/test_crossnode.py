@@ -330,3 +330,20 @@ def test_a_destroy_pod_while_setup_pod_waits_for_peers_is_not_overwritten(store:
     assert fake(node_b).names(NS_R2) == set()
     # The far end made for the SetupPod is taken back, whenever it was made.
     assert fake(node_a).names(NS_R1) == set()
+
+
+def test_a_recorded_path_that_names_another_namespace_now_gets_no_far_end_and_no_update(
+    nodes: tuple[LinkManager, LinkManager, DirectRemote], store: SqliteStore
+) -> None:
+    node_a, node_b, _ = nodes
+    load(store, pair(rate=None))
+    assert node_a.setup_pods([SetupRequest("r1", "default", NS_R1)])[0].ok
+    assert read(store, "r1").status.net_ns_id == fake(node_a).namespace_id(NS_R1)
+    fake(node_a).recreate(NS_R1)  # r1 died; a new namespace got its path
+
+    (second,) = node_b.setup_pods([SetupRequest("r2", "default", NS_R2)])
+
+    assert "is gone or is another namespace now" in str(second.error)
+    assert fake(node_a).names(NS_R1) == set()
+    assert plumbed(store, "r1") == [] and plumbed(store, "r2") == []
+    assert node_a.update_links(PodRef(namespace="default", name="r1"), read(store, "r1").links) == 0
