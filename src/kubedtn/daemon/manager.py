@@ -33,7 +33,7 @@ from kubedtn.daemon.properties import update_links
 from kubedtn.daemon.records import PodRecords
 from kubedtn.daemon.setup import PodSetup
 from kubedtn.daemon.teardown import PodTeardown
-from kubedtn.daemon.types import CheckResult, NodeSummary, PodOutcome, SetupRequest
+from kubedtn.daemon.types import CheckResult, NodeSummary, PodOutcome, Sandbox, SetupRequest
 from kubedtn.dataplane import Dataplane
 from kubedtn.errors import KubedtnError, NotFoundError
 from kubedtn.model import Link, Topology
@@ -77,9 +77,13 @@ class LinkManager:
         return self.setup.setup_pods(requests, prune=prune)
 
     def destroy_pods(
-        self, pods: Sequence[PodRef], *, deleted: Mapping[str, Topology] | None = None
+        self,
+        pods: Sequence[PodRef],
+        *,
+        deleted: Mapping[str, Topology] | None = None,
+        sandboxes: Mapping[str, Sandbox] | None = None,
     ) -> list[PodOutcome]:
-        return self.teardown.destroy_pods(pods, deleted=deleted)
+        return self.teardown.destroy_pods(pods, deleted=deleted, sandboxes=sandboxes)
 
     def add_links(self, pod: PodRef, links: Sequence[Link]) -> PodOutcome:
         return self.setup.add_links(pod, links)

@@ -15,7 +15,7 @@ from kubedtn.daemon.crossnode import Answers, Push, by_node, early_far_ends, par
 from kubedtn.daemon.jobs import PodJob, is_closed, peer_keys
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import CrossNode, NodeInfo, RemoteEnd
-from kubedtn.daemon.types import PodOutcome, SetupRequest
+from kubedtn.daemon.types import PodOutcome, Sandbox, SetupRequest
 from kubedtn.dataplane import Endpoint, VxlanSpec
 from kubedtn.errors import KubedtnError, TemporaryError
 from kubedtn.model import Link, Topology
@@ -347,3 +347,27 @@ def test_a_recorded_path_that_names_another_namespace_now_gets_no_far_end_and_no
     assert fake(node_a).names(NS_R1) == set()
     assert plumbed(store, "r1") == [] and plumbed(store, "r2") == []
     assert node_a.update_links(PodRef(namespace="default", name="r1"), read(store, "r1").links) == 0
+
+
+def test_a_late_del_of_an_old_sandbox_leaves_the_new_one_and_its_del_removes_it(store: SqliteStore) -> None:
+    new_ns = "/run/netns/fake-r2-again"
+    node = LinkManager(
+        store=store, dataplane=FakeDataplane({NS_R1, NS_R2, new_ns}), node=NodeInfo(NODE_A, "u0", None, 1500)
+    )
+    load(store, pair(rate=None))
+    r2 = PodRef(namespace="default", name="r2")
+    assert node.setup_pods([SetupRequest("r1", "default", NS_R1, "c-r1")])[0].ok
+    assert node.setup_pods([SetupRequest("r2", "default", NS_R2, "c-old")])[0].ok
+    assert node.setup_pods([SetupRequest("r2", "default", new_ns, "c-new")])[0].ok  # restarted
+    assert read(store, "r2").status.container_id == "c-new"
+    assert fake(node).names(new_ns) == {"eth1"}
+
+    for late in (Sandbox(NS_R2, "c-old"), Sandbox("", "c-old"), Sandbox(NS_R2, "")):
+        (outcome,) = node.destroy_pods([r2], sandboxes={r2.key: late})
+        assert outcome.ok and outcome.in_topology
+        assert fake(node).names(new_ns) == {"eth1"} and plumbed(store, "r2") == [1]
+
+    (outcome,) = node.destroy_pods([r2], sandboxes={r2.key: Sandbox(new_ns, "c-new")})
+    assert outcome.ok
+    assert fake(node).names(new_ns) == set()  # (the fake keeps a veth's other end; the kernel does not)
+    assert plumbed(store, "r2") == [] and plumbed(store, "r1") == []
