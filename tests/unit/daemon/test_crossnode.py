@@ -371,3 +371,21 @@ def test_a_late_del_of_an_old_sandbox_leaves_the_new_one_and_its_del_removes_it(
     assert outcome.ok
     assert fake(node).names(new_ns) == set()  # (the fake keeps a veth's other end; the kernel does not)
     assert plumbed(store, "r2") == [] and plumbed(store, "r1") == []
+
+
+def test_a_status_without_the_namespace_identity_falls_back_to_the_path(
+    nodes: tuple[LinkManager, LinkManager, DirectRemote], store: SqliteStore
+) -> None:
+    node_a, _, _ = nodes
+    load(store, pair(rate=None))
+    assert node_a.setup_pods([SetupRequest("r1", "default", NS_R1)])[0].ok
+    # As a CRD that prunes unknown status fields (kube-dtn's) or an older daemon leaves it.
+    obj = store.get("default", "r1")
+    status = {k: v for k, v in obj["status"].items() if k not in ("net_ns_id", "container_id")}
+    store.write_status("default", "r1", resource_version=obj["metadata"]["resourceVersion"], status=status)
+    r1 = read(store, "r1")
+    assert r1.status.net_ns_id == "" and node_a.records.namespace_still(r1)
+    fake(node_a).recreate(NS_R1)
+    assert node_a.records.namespace_still(r1)  # the path is all there is to go by
+    fake(node_a).namespaces.discard(NS_R1)
+    assert not node_a.records.namespace_still(r1)
