@@ -217,7 +217,7 @@ class CrossNodeLinks:
         down = {id(j) for j in ended if (t := fresh.get(j.key)) is None or not is_alive(t)}
         for job in ended:
             log.info(
-                "pod went down while its far ends were made; its status is left as that wrote it",
+                "pod went down (or came up anew) while its far ends were made; its status is left as is",
                 pod=job.topo.name,
                 namespace=job.topo.namespace,
                 action="setup",
