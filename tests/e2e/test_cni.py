@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from kubedtn.lab.cniruntime import PluginError, parse_network_list
+from kubedtn.lab.cniruntime import Attachment, PluginError, parse_network_list
 from kubedtn.model import documents
 from kubedtn.model.objects import topology_to_dict
 from tests.support import zipapp
@@ -187,6 +187,33 @@ def test_re_add_after_del_rewires_the_pod(daemon: DaemonHandle, node: CniNode) -
         )
         == 3
     )
+
+
+def test_a_late_del_of_an_old_sandbox_leaves_the_pods_new_sandbox_wired(
+    daemon: DaemonHandle, node: CniNode
+) -> None:
+    load(daemon, topologies_of(sample("3node.yml")))
+    for pod in RING_LINKS:
+        node.add(pod)
+    old = node.sandboxes["r2"]
+    # r2's sandbox is replaced (restarted) before the runtime's DEL of the old one arrives.
+    (name,) = node.pool.make(1)
+    new = Attachment(f"{old.container_id}-2", f"/run/netns/{name}", old.ifname, old.args)
+    node.sandboxes["r2-old"], node.sandboxes["r2"] = old, new
+    node.add("r2")
+    assert ring_links_exist(node)
+
+    node.runtime.delete(node.network(), old, prev_result=None)  # late, and repeated
+    node.runtime.delete(node.network(), old, prev_result=None)
+    assert ring_links_exist(node)
+    assert (
+        udp_echo(client_ns=node.netns("r1"), client_ip="12.12.12.1", server_ns=name, server_ip="12.12.12.2")
+        == 3
+    )
+
+    node.delete("r2")
+    assert "eth1" not in links(name) and "eth1" not in links(node.netns("r1"))
+    assert "eth2" not in links(node.netns("r3"))
 
 
 # ---- pods outside every topology, the daemon down -----------------------------------------

@@ -30,6 +30,7 @@ class FakeDataplane:
 
     def __init__(self, namespaces: Iterable[str] = ()) -> None:
         self.namespaces = set(namespaces)
+        self.lives: dict[str, int] = {}  # path -> times it was made again (recreate)
         self.ends: dict[tuple[str, str], LiveInterface] = {}  # (netns, name) -> interface
         self.applied: list[list[LinkSpec]] = []
         self.removed: list[InterfaceRef] = []
@@ -77,6 +78,16 @@ class FakeDataplane:
 
     def namespace_exists(self, path: str) -> bool:
         return path in self.namespaces
+
+    def namespace_id(self, path: str) -> str:
+        return f"fake:{path}:{self.lives.get(path, 0)}" if path in self.namespaces else ""
+
+    def recreate(self, path: str) -> None:
+        """The namespace at ``path`` replaced by a new one (its interfaces gone with the old)."""
+        self.namespaces.add(path)
+        self.lives[path] = self.lives.get(path, 0) + 1
+        for ns, name in [k for k in self.ends if k[0] == path]:
+            del self.ends[(ns, name)]
 
     def names(self, netns: str) -> set[str]:
         """The names of the interfaces this fake holds in ``netns``."""

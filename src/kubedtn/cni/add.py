@@ -32,6 +32,7 @@ def handle(request: Request) -> Mapping[str, Any]:
         name=pod.name,
         kube_ns=pod.namespace,
         net_ns=request.env.netns,
+        container_id=request.env.container_id,
     )
     return result
 

@@ -106,11 +106,13 @@ def probe(socket_path: str) -> str | None:
     return None
 
 
-def setup_pod(socket_path: str, *, wait_s: float, name: str, kube_ns: str, net_ns: str) -> None:
+def setup_pod(
+    socket_path: str, *, wait_s: float, name: str, kube_ns: str, net_ns: str, container_id: str = ""
+) -> None:
     """The daemon's SetupPod of one pod (waiting up to wait_s for the daemon); CniError
     when it fails, or answers false without a reason."""
     with CniDaemonClient(socket_path, wait_s=wait_s) as daemon:
-        done = daemon.setup_pod(name=name, kube_ns=kube_ns, net_ns=net_ns)
+        done = daemon.setup_pod(name=name, kube_ns=kube_ns, net_ns=net_ns, container_id=container_id)
     if not done:
         why = "the daemon answered false without a reason"
         raise CniError(Code.INTERNAL, f"SetupPod {kube_ns}/{name}: {why}")
@@ -150,12 +152,16 @@ class CniDaemonClient:
 
     # ---- the calls --------------------------------------------------------------------
 
-    def setup_pod(self, *, name: str, kube_ns: str, net_ns: str) -> bool:
-        request = wire.encode_setup_pod_query(name=name, kube_ns=kube_ns, net_ns=net_ns)
+    def setup_pod(self, *, name: str, kube_ns: str, net_ns: str, container_id: str = "") -> bool:
+        request = wire.encode_setup_pod_query(
+            name=name, kube_ns=kube_ns, net_ns=net_ns, container_id=container_id
+        )
         return self._call("SetupPod", f"{kube_ns}/{name}", request, wire.decode_bool_response)
 
-    def destroy_pod(self, *, name: str, kube_ns: str) -> bool:
-        request = wire.encode_pod_query(name=name, kube_ns=kube_ns)
+    def destroy_pod(self, *, name: str, kube_ns: str, net_ns: str = "", container_id: str = "") -> bool:
+        """DestroyPod; ``net_ns``/``container_id``: the sandbox the DEL is about (the daemon
+        leaves a newer sandbox of the pod alone)."""
+        request = wire.encode_pod_query(name=name, kube_ns=kube_ns, net_ns=net_ns, container_id=container_id)
         return self._call("DestroyPod", f"{kube_ns}/{name}", request, wire.decode_bool_response)
 
     def check_pod(self, *, name: str, kube_ns: str, net_ns: str) -> wire.CheckPodResponse:

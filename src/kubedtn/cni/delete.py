@@ -19,7 +19,14 @@ def handle(request: Request) -> Mapping[str, Any] | None:
     from kubedtn.cni.client import CniDaemonClient
 
     with CniDaemonClient(settings.daemon_socket, wait_s=settings.daemon_wait_s) as daemon:
-        done = daemon.destroy_pod(name=pod.name, kube_ns=pod.namespace)
+        # The sandbox this DEL is about: a late DEL of an old one must not take the links
+        # of the pod's new sandbox.
+        done = daemon.destroy_pod(
+            name=pod.name,
+            kube_ns=pod.namespace,
+            net_ns=request.env.netns,
+            container_id=request.env.container_id,
+        )
     if not done:
         raise CniError(Code.INTERNAL, f"DestroyPod {pod.key}: the daemon answered false without a reason")
     return None

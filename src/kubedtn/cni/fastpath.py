@@ -36,8 +36,8 @@ class TopologyAdd:
     """A valid ADD of a topology pod: the daemon's SetupPod to make, what to print when it
     succeeds, and what to log (the full path's fields)."""
 
-    __slots__ = ("cni_version", "daemon_socket", "daemon_wait_s", "fields", "log_path", "name",
-                 "namespace", "netns", "result")  # fmt: skip
+    __slots__ = ("cni_version", "container_id", "daemon_socket", "daemon_wait_s", "fields", "log_path",
+                 "name", "namespace", "netns", "result")  # fmt: skip
 
     def __init__(
         self,
@@ -45,6 +45,7 @@ class TopologyAdd:
         name: str,
         namespace: str,
         netns: str,
+        container_id: str,
         daemon_socket: str,
         daemon_wait_s: float,
         result: str,
@@ -55,6 +56,7 @@ class TopologyAdd:
         self.name = name
         self.namespace = namespace
         self.netns = netns
+        self.container_id = container_id
         self.daemon_socket = daemon_socket
         self.daemon_wait_s = daemon_wait_s
         self.result = result
@@ -127,6 +129,7 @@ def _answer(command: str, environ: Mapping[str, str], data: bytes) -> str | Topo
                     name=name,
                     namespace=namespace,
                     netns=environ.get("CNI_NETNS", ""),
+                    container_id=container_id,
                     daemon_socket=daemon_socket,
                     daemon_wait_s=wait_s,
                     result=_passthrough(prev, cni_version),

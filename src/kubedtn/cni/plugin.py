@@ -85,6 +85,7 @@ def _topology_add(call: fastpath.TopologyAdd, stdout: TextIO) -> int:
             name=call.name,
             kube_ns=call.namespace,
             net_ns=call.netns,
+            container_id=call.container_id,
         )
     except Exception as exc:  # the outermost layer, as in _command
         error = from_exception(exc)

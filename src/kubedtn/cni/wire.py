@@ -44,12 +44,22 @@ def _string_field(number: int, value: str) -> bytes:
     return _varint(number << 3 | _LEN) + _varint(len(data)) + data
 
 
-def encode_setup_pod_query(*, name: str, kube_ns: str, net_ns: str) -> bytes:
-    return _string_field(1, name) + _string_field(2, kube_ns) + _string_field(3, net_ns)
+def encode_setup_pod_query(*, name: str, kube_ns: str, net_ns: str, container_id: str = "") -> bytes:
+    return (
+        _string_field(1, name)
+        + _string_field(2, kube_ns)
+        + _string_field(3, net_ns)
+        + _string_field(100, container_id)
+    )
 
 
-def encode_pod_query(*, name: str, kube_ns: str) -> bytes:
-    return _string_field(1, name) + _string_field(2, kube_ns)
+def encode_pod_query(*, name: str, kube_ns: str, net_ns: str = "", container_id: str = "") -> bytes:
+    return (
+        _string_field(1, name)
+        + _string_field(2, kube_ns)
+        + _string_field(100, net_ns)
+        + _string_field(101, container_id)
+    )
 
 
 def encode_status_query() -> bytes:

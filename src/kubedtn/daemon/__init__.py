@@ -26,6 +26,7 @@ Modules, one job each:
 * ``podlist``    — ``topology-pods.json`` for the CNI plugin, kept current by a store watch;
 * ``follow``     — on a cluster: live Topology edits, deletions and lost peers, from a store watch;
 * ``livespec``   — pure: a live Topology's spec against its status and interfaces → the calls;
+* ``resync``     — the periodic pass: missing links whose peers are up tried again;
 * ``remote``     — the client of a peer daemon's ``Remote`` service;
 * ``tls``        — mutual TLS credentials from the node's PEM files, checked at start;
 * ``certs``      — the cluster CA and node certificates (``kubedtn certs``, the lab);

@@ -30,7 +30,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from kubedtn.daemon.context import NodeContext
-from kubedtn.daemon.jobs import PodJob, about, status_changes
+from kubedtn.daemon.jobs import PodJob, about, same_life, status_changes
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.plan import CrossNode, NodeInfo, RemoteEnd, is_alive, plan_pod
 from kubedtn.daemon.podstatus import status_after
@@ -193,8 +193,42 @@ class CrossNodeLinks:
         if failed:
             writes = self._writes(waiting, theirs, now)
         keys = {(j.topo.namespace, link.uid) for j in waiting for link in j.links}
-        with self.locks.holding(keys), self.records.store.batch():
-            self.records.commit_statuses(writes)
+        with self.locks.holding(keys):
+            # A DestroyPod (or a new life of the pod) may have run while we waited, our
+            # locks released: its status stands, and so do the peers' it wrote.
+            fresh = self.records.lenient_many(j.key for j in waiting)
+            ended = [j for j in waiting if not same_life(fresh.get(j.key), j.topo)]
+            if ended:
+                gone = {id(j) for j in ended}
+                theirs = {}
+                for job, d in cross:
+                    if id(job) not in gone and d.link.uid in job.plumbed:
+                        theirs.setdefault(d.peer, {})[d.link.uid] = None
+                writes = self._writes([j for j in waiting if id(j) not in gone], theirs, now)
+            with self.records.store.batch():
+                self.records.commit_statuses(writes)
+        if ended:
+            self._forget(ended, fresh, pushes)
+
+    def _forget(self, ended: list[PodJob], fresh: Mapping[str, Topology], pushes: list[Push]) -> None:
+        """The far ends made for pods that went down while we waited are removed again (the
+        DestroyPod may have asked before they were made); a pod that came up again in
+        another namespace has its own SetupPod to decide on them."""
+        down = {id(j) for j in ended if (t := fresh.get(j.key)) is None or not is_alive(t)}
+        for job in ended:
+            log.info(
+                "pod went down (or came up anew) while its far ends were made; its status is left as is",
+                pod=job.topo.name,
+                namespace=job.topo.namespace,
+                action="setup",
+            )
+        made = [
+            d.remote
+            for pairs, future in pushes
+            for (job, d), error in zip(pairs, future.result(), strict=True)
+            if error is None and id(job) in down
+        ]
+        self.remove_far_ends(made, why="far end of a pod that went down meanwhile not removed")
 
     def _writes(
         self, waiting: list[PodJob], theirs: Mapping[str, Mapping[int, None]], now: str

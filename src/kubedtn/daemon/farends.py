@@ -2,11 +2,11 @@
 a peer's daemon asks (``Remote.Update``/``UpdateMany``/``DeleteMany``).
 
 An end is made only as the store backs it (kubedtn.daemon.trust): for a pod recorded
-running here, in its recorded namespace, built from the two Topologies; a correct
-existing end is kept, a wrong one (other VNI, remote or kind: e.g. still toward a node the
-peer pod left) replaced. An end is removed only from a pod recorded running here (in
-its recorded namespace) or nowhere, and only while it is still the VXLAN toward the
-asking node with that VNI.
+running here, in its recorded namespace (still the same one by identity), built from the
+two Topologies; a correct existing end is kept, a wrong one (other VNI, remote or kind:
+e.g. still toward a node the peer pod left) replaced. An end is removed only from a pod
+recorded running here (in its recorded namespace) or nowhere, and only while it is still
+the VXLAN toward the asking node with that VNI.
 """
 
 from __future__ import annotations
@@ -50,11 +50,16 @@ class FarEnds:
             chosen: dict[LinkKey, LinkSpec] = {}
             index: dict[LinkKey, int] = {}
             pods, peers = self._pods_and_peers(ends)
+            still: dict[str, bool] = {}  # by pod: its recorded namespace is still its own
             for i, end in enumerate(ends):
                 try:
-                    trusted = trusted_far_end(
-                        end, pods.get(f"{end.kube_ns}/{end.pod}"), peers, node=self.node
-                    )
+                    pod = pods.get(f"{end.kube_ns}/{end.pod}")
+                    trusted = trusted_far_end(end, pod, peers, node=self.node)
+                    if pod is not None and not still.setdefault(pod.key, self.records.namespace_still(pod)):
+                        raise NamespaceNotFoundError(
+                            f"{pod.key}: its recorded namespace {pod.status.net_ns} is gone or is "
+                            "another namespace now; the pod is treated as gone"
+                        )
                     spec = far_end_spec(trusted, node=self.node)
                 except KubedtnError as e:
                     errors[i] = e

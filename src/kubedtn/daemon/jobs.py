@@ -78,6 +78,7 @@ def status_changes(jobs: Sequence[PodJob], *, now: str) -> list[tuple[str, Statu
             status_after,
             now=now,
             alive=(job.topo.status.src_ip, job.topo.status.net_ns),
+            sandbox=(job.topo.status.net_ns_id, job.topo.status.container_id),
             plumbed=dict(job.plumbed),
             unplumbed=set(job.unplumbed),
             failure=failure,
@@ -96,6 +97,17 @@ def status_changes(jobs: Sequence[PodJob], *, now: str) -> list[tuple[str, Statu
         notes = peer_notes.get(peer, {})
         changes.append((peer, partial(status_after, now=now, plumbed_own=uids, not_applied=notes)))
     return changes
+
+
+def same_life(stored: Topology | None, topo: Topology) -> bool:
+    """The pod as ``stored`` is still the life ``topo`` set up: recorded running on the same
+    node in the same namespace (the same one by identity, when both record it)."""
+    if stored is None:
+        return False
+    now, then = stored.status, topo.status
+    if not (now.src_ip and now.net_ns) or (now.src_ip, now.net_ns) != (then.src_ip, then.net_ns):
+        return False
+    return not (now.net_ns_id and then.net_ns_id and now.net_ns_id != then.net_ns_id)
 
 
 def first_error(errors: Sequence[KubedtnError]) -> KubedtnError:

@@ -33,7 +33,7 @@ from kubedtn.daemon.properties import update_links
 from kubedtn.daemon.records import PodRecords
 from kubedtn.daemon.setup import PodSetup
 from kubedtn.daemon.teardown import PodTeardown
-from kubedtn.daemon.types import CheckResult, NodeSummary, PodOutcome, SetupRequest
+from kubedtn.daemon.types import CheckResult, NodeSummary, PodOutcome, Sandbox, SetupRequest
 from kubedtn.dataplane import Dataplane
 from kubedtn.errors import KubedtnError, NotFoundError
 from kubedtn.model import Link, Topology
@@ -77,9 +77,13 @@ class LinkManager:
         return self.setup.setup_pods(requests, prune=prune)
 
     def destroy_pods(
-        self, pods: Sequence[PodRef], *, deleted: Mapping[str, Topology] | None = None
+        self,
+        pods: Sequence[PodRef],
+        *,
+        deleted: Mapping[str, Topology] | None = None,
+        sandboxes: Mapping[str, Sandbox] | None = None,
     ) -> list[PodOutcome]:
-        return self.teardown.destroy_pods(pods, deleted=deleted)
+        return self.teardown.destroy_pods(pods, deleted=deleted, sandboxes=sandboxes)
 
     def add_links(self, pod: PodRef, links: Sequence[Link]) -> PodOutcome:
         return self.setup.add_links(pod, links)
@@ -134,12 +138,17 @@ class LinkManager:
 
     def reconcile(self) -> tuple[int, int]:
         """At start: pods alive on this node whose namespace exists are set up again (missing
-        links back, stale ones pruned); those whose namespace is gone are marked dead and
-        their links removed. Returns (set up, destroyed)."""
+        links back, stale ones pruned); those whose namespace is gone, or whose path now
+        names another namespace, are marked dead and their links removed. Returns (set up,
+        destroyed)."""
         here = [t for t in self.records.pods_here() if is_alive(t)]
-        exists = {t.key: self.dataplane.namespace_exists(t.status.net_ns) for t in here}
+        exists = {t.key: self.records.namespace_still(t) for t in here}
         gone = [PodRef(namespace=t.namespace, name=t.name) for t in here if not exists[t.key]]
-        back = [SetupRequest(t.name, t.namespace, t.status.net_ns) for t in here if exists[t.key]]
+        back = [
+            SetupRequest(t.name, t.namespace, t.status.net_ns, t.status.container_id)
+            for t in here
+            if exists[t.key]
+        ]
         if gone:
             self.destroy_pods(gone)
         if back:

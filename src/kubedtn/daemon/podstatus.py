@@ -101,11 +101,17 @@ def _skipped(topo: Topology, plumbed: Iterable[int]) -> tuple[str, ...]:
     )
 
 
+def _differ(new: str, old: str) -> bool:
+    """Two identities known and not the same."""
+    return bool(new and old) and new != old
+
+
 def status_after(
     topo: Topology,
     *,
     now: str,
     alive: tuple[str, str] | None = None,
+    sandbox: tuple[str, str] | None = None,
     plumbed: Mapping[int, Link] | None = None,
     plumbed_own: Iterable[int] = (),
     unplumbed: Iterable[int] = (),
@@ -116,10 +122,12 @@ def status_after(
 
     ``alive``: (src_ip, net_ns) to record, ("", "") for a pod that stopped (its links are
     then all gone), None to keep; a net_ns other than the recorded one is a new life (the
-    links recorded before are gone with the old namespace). ``plumbed``: links (by uid) now
-    up; ``plumbed_own``: uids now up, recorded as the pod's own spec has them (a peer plumbed
-    them); ``unplumbed``: uids now down. ``failure``: the error of a failed setup (Ready
-    False, reason SetupFailed).
+    links recorded before are gone with the old namespace). ``sandbox``: with ``alive``, the
+    namespace's identity and the sandbox's container id (see ``TopologyStatus``; "" not
+    known); one that differs from the recorded one is a new life too, even at the same path.
+    ``plumbed``: links (by uid) now up; ``plumbed_own``: uids now up, recorded as the pod's
+    own spec has them (a peer plumbed them); ``unplumbed``: uids now down. ``failure``: the
+    error of a failed setup (Ready False, reason SetupFailed).
     ``not_applied``: for the links this call plumbed, the properties the kernel cannot
     emulate, by uid (the PropertiesApplied condition keeps the notes of other links; None
     leaves the condition as it is).
@@ -132,7 +140,10 @@ def status_after(
         return _with_ready(topo, status, failure=None, now=now)
     # A pod that comes up in another namespace than the one recorded starts a new life:
     # the links recorded for the old one went with its namespace.
-    new_life = alive is not None and net_ns != old.net_ns
+    new_id, new_cid = sandbox if sandbox is not None else ("", "")
+    new_life = alive is not None and (
+        net_ns != old.net_ns or _differ(new_id, old.net_ns_id) or _differ(new_cid, old.container_id)
+    )
     links = {} if new_life else {link.uid: link for link in old.links}
     for uid in unplumbed:
         links.pop(uid, None)
@@ -143,6 +154,8 @@ def status_after(
         old,
         src_ip=src_ip,
         net_ns=net_ns,
+        net_ns_id=new_id or ("" if new_life else old.net_ns_id),
+        container_id=new_cid or ("" if new_life else old.container_id),
         links=_ordered_links(topo, links),
         skipped=_skipped(topo, links),
     )

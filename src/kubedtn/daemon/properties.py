@@ -30,6 +30,8 @@ def update_links(pod: PodRef, links: Sequence[Link], ctx: NodeContext) -> int:
         if not is_alive(topo):
             return 0
         check_here(topo, node)
+        if not records.namespace_still(topo):
+            return 0  # the pod is gone; a new namespace at its path is not its
         present = {i.name for i in dataplane.read(topo.status.net_ns, owned_only=True)}
         updates = {
             InterfaceRef(topo.status.net_ns, link.local_intf): link.properties

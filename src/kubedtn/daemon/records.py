@@ -144,20 +144,17 @@ class PodRecords:
         """The Topologies of fetched pods, by ``namespace/name`` (unparsable ones left out).
 
         A pod recorded alive on this node whose namespace is gone (it died without a
-        DestroyPod) is seen as not alive, so no link is planned into a missing namespace.
+        DestroyPod), or whose path now names another namespace, is seen as not alive, so no
+        link is planned into a missing namespace or into someone else's.
         """
         view: dict[str, Topology] = {}
         for parsed in self.parse_fetched(fetched).values():
             topo = parsed.topology
             if topo is None:
                 continue
-            if (
-                is_alive(topo)
-                and topo.status.src_ip == self.node.ip
-                and not self.dataplane.namespace_exists(topo.status.net_ns)
-            ):
+            if is_alive(topo) and topo.status.src_ip == self.node.ip and not self.namespace_still(topo):
                 log.warning(
-                    "peer's namespace is gone; treating it as down",
+                    "peer's namespace is gone (or its path names another now); treating it as down",
                     pod=topo.name,
                     namespace=topo.namespace,
                     netns=topo.status.net_ns,
@@ -165,6 +162,14 @@ class PodRecords:
                 topo = replace(topo, status=replace(topo.status, src_ip="", net_ns=""))
             view[topo.key] = topo
         return view
+
+    def namespace_still(self, topo: Topology) -> bool:
+        """The pod's recorded namespace is still there and still the one recorded: a path the
+        runtime reused for a new namespace (the pod died, a new sandbox got the same name)
+        is not. Without a recorded identity (an older daemon, a CRD that prunes it) the path
+        decides, as before."""
+        found = self.dataplane.namespace_id(topo.status.net_ns)
+        return bool(found) and (not topo.status.net_ns_id or found == topo.status.net_ns_id)
 
     def listed(self) -> list[Topology]:
         """Every stored Topology that can be read (bad links left out)."""

@@ -8,7 +8,8 @@ Start-up order (each step logged):
 2. open the store, find this node's underlay (the interface holding HOST_IP);
 3. write the topology pod list (so the CNI plugin can pass other pods through at once)
    and keep it current from a store watch;
-4. reconcile the pods recorded alive on this node (``LinkManager.reconcile``);
+4. reconcile the pods recorded alive on this node (``LinkManager.reconcile``), then keep
+   trying the links that are still missing (``kubedtn.daemon.resync``);
 5. metrics on HTTP_ADDR, gRPC on GRPC_PORT and the unix socket, then the pidfile —
    when the pidfile exists, the socket answers.
 """
@@ -33,6 +34,7 @@ from kubedtn.daemon.metrics import DaemonMetrics
 from kubedtn.daemon.plan import NodeInfo
 from kubedtn.daemon.podlist import PodListWriter
 from kubedtn.daemon.remote import GrpcRemote
+from kubedtn.daemon.resync import Resync
 from kubedtn.daemon.server import DaemonServer
 from kubedtn.daemon.tls import node_pem
 from kubedtn.dataplane import NetlinkDataplane
@@ -177,6 +179,10 @@ class Daemon:
             self.follower = SpecFollower(store=self.store, manager=self.manager)
             self.follower.start()
             self._started.append("follower")
+        # Links whose far end failed for a while (a peer restarting too) are tried again.
+        self.resync = Resync(self.manager)
+        self.resync.start()
+        self._started.append("resync")
         self.metrics = DaemonMetrics(self.manager)
         if cfg.http_port is not None:
             try:
@@ -214,6 +220,8 @@ class Daemon:
             self.server.stop()
         if "metrics" in started:
             self.metrics.stop()
+        if "resync" in started:
+            self.resync.stop()
         if "follower" in started:
             self.follower.stop()
         if "podlist" in started:

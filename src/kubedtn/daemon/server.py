@@ -58,7 +58,7 @@ from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.daemon.podstatus import READY
 from kubedtn.daemon.tls import Pem, server_credentials
 from kubedtn.daemon.trust import Caller, NetnsGuard, caller_from_auth, check_caller
-from kubedtn.daemon.types import PodOutcome, SetupRequest
+from kubedtn.daemon.types import PodOutcome, Sandbox, SetupRequest
 from kubedtn.dataplane import NamespaceNotFoundError
 from kubedtn.errors import (
     ConflictError,
@@ -76,6 +76,8 @@ from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
 log = EventLog(logging.getLogger(__name__))
 
 WORKERS: Final = 32
+# A runtime's container id is 64 hex digits; room for other runtimes' forms, not for a flood.
+CONTAINER_ID_MAX: Final = 256
 
 R = TypeVar("R")
 
@@ -135,6 +137,20 @@ def _ns(value: str) -> str:
 def _pod(msg: pb.Pod | pb.PodQuery | pb.SetupPodQuery) -> PodRef:
     """The pod a message names (its namespace defaults as kube-dtn's does)."""
     return PodRef(namespace=msg.kube_ns or DEFAULT_NAMESPACE, name=msg.name)
+
+
+def _container_id(pod: PodRef, value: str) -> str:
+    if len(value) > CONTAINER_ID_MAX:
+        raise ValidationError(
+            f"{pod.key}: container_id is {len(value)} characters long; "
+            f"at most {CONTAINER_ID_MAX} are accepted"
+        )
+    return value
+
+
+def _sandbox(q: pb.PodQuery) -> Sandbox:
+    """The sandbox a DestroyPod is about (only compared with the recorded one, never opened)."""
+    return Sandbox(netns=q.net_ns, container_id=_container_id(_pod(q), q.container_id))
 
 
 def _pod_result(outcome: PodOutcome) -> pb.PodResult:
@@ -212,7 +228,8 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("DestroyPod")
     def DestroyPod(self, request: pb.PodQuery, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
-        (outcome,) = self.manager.destroy_pods([_pod(request)])
+        pod = _pod(request)
+        (outcome,) = self.manager.destroy_pods([pod], sandboxes={pod.key: _sandbox(request)})
         if outcome.error is not None:
             raise outcome.error
         return pb.BoolResponse(response=outcome.in_topology)
@@ -224,7 +241,9 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("DestroyPods")
     def DestroyPods(self, request: pb.PodsQuery, context: grpc.ServicerContext) -> pb.PodsResponse:  # noqa: N802 (gRPC method names)
-        outcomes = self.manager.destroy_pods([_pod(q) for q in request.pods])
+        pods = [_pod(q) for q in request.pods]
+        sandboxes = {pod.key: _sandbox(q) for pod, q in zip(pods, request.pods, strict=True)}
+        outcomes = self.manager.destroy_pods(pods, sandboxes=sandboxes)
         return pb.PodsResponse(results=[_pod_result(o) for o in outcomes])
 
     @_rpc("CheckPod")
@@ -240,7 +259,9 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
             raise ValidationError(
                 f"{_ns(q.kube_ns)}/{q.name}: net_ns is empty; give the pod's network namespace path"
             )
-        return SetupRequest(q.name, _ns(q.kube_ns), self._netns(_pod(q), q.net_ns))
+        return SetupRequest(
+            q.name, _ns(q.kube_ns), self._netns(_pod(q), q.net_ns), _container_id(_pod(q), q.container_id)
+        )
 
     @_rpc("Status")
     def Status(self, request: pb.StatusQuery, context: grpc.ServicerContext) -> pb.DaemonStatus:  # noqa: N802 (gRPC method names)

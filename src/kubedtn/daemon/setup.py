@@ -105,11 +105,18 @@ class PodSetup:
                 plog.info("pod is in no Topology; passing through")
                 outcomes[req.key] = PodOutcome(req.name, req.namespace, in_topology=False)
                 continue
-            if not self.records.dataplane.namespace_exists(req.netns):
+            ns_id = self.records.dataplane.namespace_id(req.netns)
+            if not ns_id:
                 err = NamespaceNotFoundError(f"{req.key}: network namespace {req.netns} does not exist")
                 outcomes[req.key] = PodOutcome(req.name, req.namespace, error=err)
                 continue
-            alive = replace(topo.status, src_ip=self.node.ip, net_ns=req.netns)
+            alive = replace(
+                topo.status,
+                src_ip=self.node.ip,
+                net_ns=req.netns,
+                net_ns_id=ns_id,
+                container_id=req.container_id,
+            )
             jobs.append(PodJob(replace(topo, status=alive), topo.links, prune=prune))
             queued.add(req.key)
         for outcome in self._plumb(jobs, mark_alive=True):
@@ -170,7 +177,10 @@ class PodSetup:
                     (
                         job.key,
                         partial(
-                            status_after, now=now, alive=(job.topo.status.src_ip, job.topo.status.net_ns)
+                            status_after,
+                            now=now,
+                            alive=(job.topo.status.src_ip, job.topo.status.net_ns),
+                            sandbox=(job.topo.status.net_ns_id, job.topo.status.container_id),
                         ),
                     )
                     for job in jobs

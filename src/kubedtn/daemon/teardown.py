@@ -19,7 +19,7 @@ from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.plan import NodeInfo, RemoteEnd, is_alive
 from kubedtn.daemon.podstatus import status_after
 from kubedtn.daemon.setup import check_here
-from kubedtn.daemon.types import PodOutcome
+from kubedtn.daemon.types import PodOutcome, Sandbox
 from kubedtn.dataplane import Endpoint, InterfaceRef
 from kubedtn.errors import KubedtnError
 from kubedtn.model import Link, PeerKind, Topology
@@ -38,12 +38,18 @@ class PodTeardown:
         self.cross = cross
 
     def destroy_pods(
-        self, pods: Sequence[PodRef], *, deleted: Mapping[str, Topology] | None = None
+        self,
+        pods: Sequence[PodRef],
+        *,
+        deleted: Mapping[str, Topology] | None = None,
+        sandboxes: Mapping[str, Sandbox] | None = None,
     ) -> list[PodOutcome]:
         """Mark each pod dead and remove its link ends (see the module docstring).
 
         ``deleted``: the last state of pods whose Topology was deleted from the store while
-        they ran; their ends are removed as that state records them."""
+        they ran; their ends are removed as that state records them. ``sandboxes``: by pod,
+        the sandbox a CNI DEL is about; a pod running in another one (a late or repeated
+        DEL of an old sandbox) is left as it is."""
         outcomes: dict[str, PodOutcome] = {}
         deleted = deleted or {}
         read = {**deleted, **self.records.lenient_many(ref.key for ref in pods)}
@@ -75,12 +81,33 @@ class PodTeardown:
                     )
                     outcomes[key] = PodOutcome(fresh.name, fresh.namespace)
                     continue
+                sandbox = (sandboxes or {}).get(key)
+                if sandbox is not None and is_alive(fresh) and other_sandbox(fresh, sandbox):
+                    log.info(
+                        "DEL of another sandbox than the one running; nothing done",
+                        pod=fresh.name,
+                        namespace=fresh.namespace,
+                        action="destroy",
+                        netns=sandbox.netns or None,
+                        container=sandbox.container_id or None,
+                        running_netns=fresh.status.net_ns,
+                    )
+                    outcomes[key] = PodOutcome(fresh.name, fresh.namespace)
+                    continue
                 doomed[key] = fresh
                 if key not in deleted:
                     marks.append((key, partial(status_after, now=now, alive=("", ""))))
             if marks:
                 self.records.write_statuses(marks)
-            netns = sorted({t.status.net_ns for t in doomed.values() if t.status.net_ns})
+            # A namespace whose path now names another one took our interfaces with it; the
+            # new one at that path is someone else's.
+            netns = sorted(
+                {
+                    t.status.net_ns
+                    for t in doomed.values()
+                    if t.status.net_ns and self.records.namespace_still(t)
+                }
+            )
             error: KubedtnError | None = None
             try:
                 self.dataplane.remove_owned(netns)
@@ -118,6 +145,7 @@ class PodTeardown:
             topo = self.records.stored(pod.namespace, pod.name)
             if is_alive(topo):
                 check_here(topo, self.node)
+            if is_alive(topo) and self.records.namespace_still(topo):
                 self.dataplane.remove(InterfaceRef(topo.status.net_ns, link.local_intf) for link in links)
             uids = {link.uid: link for link in links}
             self.records.write_status(
@@ -130,6 +158,15 @@ class PodTeardown:
                         peer, partial(status_after, now=now, unplumbed=(link.uid,), not_applied={})
                     )
         log.info("links removed", pod=pod.name, namespace=pod.namespace, action="delete", links=len(links))
+
+
+def other_sandbox(topo: Topology, sandbox: Sandbox) -> bool:
+    """The pod runs in another sandbox than ``sandbox`` (as far as both say: what either
+    leaves empty, an older client or a status without the field, decides nothing)."""
+    recorded = topo.status
+    if sandbox.container_id and recorded.container_id:
+        return sandbox.container_id != recorded.container_id
+    return bool(sandbox.netns and recorded.net_ns) and sandbox.netns != recorded.net_ns
 
 
 def far_ends_elsewhere(

@@ -12,10 +12,20 @@ class SetupRequest:
     name: str
     namespace: str
     netns: str
+    container_id: str = ""  # the runtime's id of the sandbox (CNI_CONTAINERID); "" unknown
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """Which sandbox of a pod a CNI DEL is about: its namespace path and container id ("":
+    not said, as by an older client: then any sandbox of the pod)."""
+
+    netns: str = ""
+    container_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,13 @@ if TYPE_CHECKING:
         VniInUseError,
     )
     from kubedtn.dataplane.live import Counters, LiveInterface, VxlanInfo
-    from kubedtn.dataplane.netns import create_namespaces, delete_namespaces, namespace_exists, netns_key
+    from kubedtn.dataplane.netns import (
+        create_namespaces,
+        delete_namespaces,
+        namespace_exists,
+        namespace_id,
+        netns_key,
+    )
     from kubedtn.dataplane.plan import ApplyPlan, LinkPlan, plan_apply
     from kubedtn.dataplane.qdisc import (
         LiveQdisc,
@@ -98,6 +104,7 @@ _MODULE_OF: dict[str, str] = {
     "create_namespaces": "kubedtn.dataplane.netns",
     "delete_namespaces": "kubedtn.dataplane.netns",
     "namespace_exists": "kubedtn.dataplane.netns",
+    "namespace_id": "kubedtn.dataplane.netns",
     "netns_key": "kubedtn.dataplane.netns",
     "plan_apply": "kubedtn.dataplane.plan",
     "properties_of": "kubedtn.dataplane.qdisc",
@@ -147,6 +154,7 @@ __all__ = [
     "create_namespaces",
     "delete_namespaces",
     "namespace_exists",
+    "namespace_id",
     "netns_key",
     "plan_apply",
     "properties_of",

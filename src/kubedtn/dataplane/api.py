@@ -81,3 +81,8 @@ class Dataplane(Protocol):
     def namespace_exists(self, path: str) -> bool:
         """Whether ``path`` is a network namespace."""
         ...
+
+    def namespace_id(self, path: str) -> str:
+        """The identity of the namespace at ``path`` ("" when there is none): a path reused
+        by another namespace gives another identity."""
+        ...

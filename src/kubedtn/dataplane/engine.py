@@ -36,7 +36,7 @@ from kubedtn.dataplane.errors import (
     NotOursError,
 )
 from kubedtn.dataplane.live import LiveInterface
-from kubedtn.dataplane.netns import namespace_exists
+from kubedtn.dataplane.netns import namespace_exists, namespace_id
 from kubedtn.dataplane.plan import ApplyPlan, EndPlan, LinkPlan, NsKey, NsState, plan_apply
 from kubedtn.dataplane.qdisc import qdisc_actions, qdisc_plan
 from kubedtn.dataplane.reading import read_interfaces
@@ -380,6 +380,9 @@ class NetlinkDataplane:
 
     def namespace_exists(self, path: str) -> bool:
         return namespace_exists(path)
+
+    def namespace_id(self, path: str) -> str:
+        return namespace_id(path)
 
     def holder_of(self, netns: str, ip: str) -> LiveInterface | None:
         """The interface of ``netns`` that has address ``ip`` (a node's VXLAN underlay)."""

@@ -128,12 +128,21 @@ def netns_path(name_or_path: str) -> str:
 
 def namespace_exists(path: str) -> bool:
     """True when path is a live network namespace file."""
+    return bool(namespace_id(path))
+
+
+def namespace_id(path: str) -> str:
+    """The identity of the network namespace at path as ``"st_dev:st_ino"``; "" when path is
+    not a live network namespace. A path a runtime reused for a new namespace gives another."""
     try:
         fd = _open_file(path)
     except OSError:
-        return False
+        return ""
     try:
-        return _is_netns_fd(fd)
+        if not _is_netns_fd(fd):
+            return ""
+        dev, ino = ns_key(fd)
+        return f"{dev}:{ino}"
     finally:
         os.close(fd)
 

@@ -181,6 +181,14 @@ def open_api_schema() -> dict[str, Any]:
                 "properties": {
                     "src_ip": {"description": "IP of the node the pod runs on.", "type": "string"},
                     "net_ns": {"description": "Network namespace of the pod.", "type": "string"},
+                    "net_ns_id": {
+                        "description": "Identity of that namespace (device:inode of net_ns).",
+                        "type": "string",
+                    },
+                    "container_id": {
+                        "description": "The runtime's id of the pod's sandbox.",
+                        "type": "string",
+                    },
                     "links": {
                         "description": "Links as plumbed now.",
                         "type": "array",

@@ -43,7 +43,7 @@ TOPOLOGY_API_VERSIONS: Final = (API_VERSION, KUBE_DTN_API_VERSION)
 LINK_REQUIRED: Final = ("uid", "peer_pod", "local_intf", "peer_intf")
 LINK_FIELDS: Final = (*LINK_REQUIRED, "local_ip", "peer_ip", "local_mac", "peer_mac", "mtu", "properties")
 SPEC_FIELDS: Final = ("links",)
-STATUS_FIELDS: Final = ("src_ip", "net_ns", "links", "skipped", "conditions")
+STATUS_FIELDS: Final = ("src_ip", "net_ns", "links", "skipped", "conditions", "net_ns_id", "container_id")
 CONDITION_REQUIRED: Final = ("type", "status")
 CONDITION_FIELDS: Final = (
     *CONDITION_REQUIRED,
@@ -416,6 +416,8 @@ def _parse_status(c: _Collector, raw: object, *, compat: bool) -> TopologyStatus
         links=tuple(_parse_links(c, "status.links", status.get("links"), compat=compat, own_name=None)[0]),
         skipped=tuple(skipped),
         conditions=tuple(conditions),
+        net_ns_id=c.string("status.net_ns_id", status.get("net_ns_id")) or "",
+        container_id=c.string("status.container_id", status.get("container_id")) or "",
     )
 
 
@@ -599,6 +601,10 @@ def status_to_dict(status: TopologyStatus) -> dict[str, Any]:
         out["skipped"] = list(status.skipped)
     if status.conditions:
         out["conditions"] = [condition_to_dict(cond) for cond in status.conditions]
+    if status.net_ns_id:
+        out["net_ns_id"] = status.net_ns_id
+    if status.container_id:
+        out["container_id"] = status.container_id
     return out
 
 

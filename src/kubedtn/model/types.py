@@ -220,6 +220,12 @@ class TopologyStatus:
     links: tuple[Link, ...] = ()  # links as currently plumbed
     skipped: tuple[str, ...] = ()  # peer pods skipped because they were not up yet
     conditions: tuple[Condition, ...] = ()
+    # kubedtn's own: which sandbox the daemon set up. The namespace's identity ("st_dev:st_ino"
+    # of the net_ns file), so a path reused by another namespace is never taken for it, and
+    # the runtime's container id of the sandbox, so a late DEL of an old one is told apart.
+    # Empty when not known (an older daemon, or a CRD that prunes them: then paths decide).
+    net_ns_id: str = ""
+    container_id: str = ""
 
 
 @dataclass(frozen=True)

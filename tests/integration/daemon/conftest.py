@@ -47,6 +47,9 @@ class CountingDataplane:
     def namespace_exists(self, path: str) -> bool:
         return self.kernel.namespace_exists(path)
 
+    def namespace_id(self, path: str) -> str:
+        return self.kernel.namespace_id(path)
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteStore]:

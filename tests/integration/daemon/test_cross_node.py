@@ -14,9 +14,10 @@ import pytest
 
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import NodeInfo, RemoteEnd
+from kubedtn.daemon.resync import Resync, ResyncPass, resync_once
 from kubedtn.daemon.types import PodOutcome, SetupRequest
 from kubedtn.dataplane import Endpoint, NetlinkDataplane
-from kubedtn.errors import KubedtnError, PermissionDeniedError
+from kubedtn.errors import KubedtnError, PermissionDeniedError, TemporaryError
 from kubedtn.model.names import VXLAN_VNI_BASE, vni_for_link
 from kubedtn.model.podref import PodRef
 from kubedtn.store import SqliteStore
@@ -373,3 +374,45 @@ def test_a_peer_recorded_on_a_node_that_is_no_ip_is_that_pods_error_alone(
     assert not r1.ok and "the VXLAN remote 'no-ip' is not an IP address" in str(r1.error)
     assert s1.ok and s2.ok and remote.calls == []
     assert "eth1" in links_by_name(sa) and "eth1" not in links_by_name(pa)
+
+
+class FailingRemote(DirectRemote):
+    """DirectRemote whose first ``failures`` UpdateMany calls fail, as a daemon restarting."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def update_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
+        if self.failures > 0:
+            self.failures -= 1
+            self.calls += ends
+            return [TemporaryError(f"the daemon on node {node_ip} is restarting")] * len(ends)
+        return super().update_many(node_ip, ends)
+
+
+def test_a_link_whose_far_end_failed_converges_through_the_resync_without_a_new_request(
+    nodes: tuple[LinkManager, LinkManager, DirectRemote], pool: NamespacePool, store: SqliteStore
+) -> None:
+    node_a, node_b, direct = nodes
+    remote = FailingRemote(failures=2)  # SetupPod's call, then the resync's first pass
+    remote.managers = direct.managers
+    node_b.cross.remote = remote
+    load(store, pair(rate=None))
+    pa, pb = pool.make(2)
+    assert node_a.setup_pods([SetupRequest("r1", "default", path(pa))])[0].ok
+    (second,) = node_b.setup_pods([SetupRequest("r2", "default", path(pb))])
+    assert isinstance(second.error, TemporaryError)
+    assert read(store, "r1").status.links == () and read(store, "r2").status.links == ()
+
+    resync = Resync(node_b, interval=3600, retry=(0.01,))
+    resync.start()
+    try:
+        assert resync.wait_passes(2, timeout=60)
+    finally:
+        resync.stop()
+        remote.pool.shutdown()
+    assert remote.failures == 0 and len(remote.calls) == 3
+    assert resync.last == ResyncPass(retried=1, failed=0, destroyed=0)
+    _link_works_and_both_ready(store, pa, pb)
+    assert resync_once(node_a) == ResyncPass()  # nothing missing: nothing asked

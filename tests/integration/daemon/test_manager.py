@@ -255,6 +255,29 @@ def test_reconcile_restores_a_link_deleted_behind_its_back_and_buries_pods_whose
     assert read(store, "p0").status.skipped == ("p2",) and read(store, "p1").status.skipped == ("p2",)
 
 
+def test_a_path_reused_by_a_new_namespace_is_the_pod_gone_never_plumbed_into(
+    pool: NamespacePool, store: SqliteStore, dataplane: CountingDataplane
+) -> None:
+    load(store, pair())
+    a, b = pool.make(2)
+    first = LinkManager(store=store, dataplane=dataplane, node=NodeInfo(ip=HOST_IP))
+    setup(first, "r1", a)
+    setup(first, "r2", b)
+    recorded = read(store, "r2").status.net_ns_id
+    assert recorded and recorded == dataplane.namespace_id(path(b))
+    # r2's sandbox died; the runtime made a new namespace with the same name.
+    sh(None, "ip", "netns", "del", b)
+    sh(None, "ip", "netns", "add", b)
+    assert dataplane.namespace_id(path(b)) not in ("", recorded)
+
+    restarted = LinkManager(store=store, dataplane=dataplane, node=NodeInfo(ip=HOST_IP))
+    assert restarted.reconcile() == (1, 1)
+    dead = read(store, "r2")
+    assert (dead.status.src_ip, dead.status.net_ns, dead.status.net_ns_id) == ("", "", "")
+    assert our_links(b) == {} and our_links(a) == {}
+    assert read(store, "r1").status.skipped == ("r2",)
+
+
 def tbf_rate(ns: str, dev: str) -> int:
     (tbf,) = [q for q in qdiscs(ns, dev) if q["kind"] == "tbf"]
     return int(tbf["options"]["rate"])

@@ -95,10 +95,12 @@ class SetupPodCalls:
     """Stands in for kubedtn.cni.client.setup_pod (both paths call it): records each call."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, float, str, str, str]] = []
+        self.calls: list[tuple[str, float, str, str, str, str]] = []
 
-    def __call__(self, socket_path: str, *, wait_s: float, name: str, kube_ns: str, net_ns: str) -> None:
-        self.calls.append((socket_path, wait_s, name, kube_ns, net_ns))
+    def __call__(
+        self, socket_path: str, *, wait_s: float, name: str, kube_ns: str, net_ns: str, container_id: str
+    ) -> None:
+        self.calls.append((socket_path, wait_s, name, kube_ns, net_ns, container_id))
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -118,7 +120,9 @@ def test_a_fast_answer_is_what_the_full_path_prints(
     recorded = SetupPodCalls()
     monkeypatch.setattr(client, "setup_pod", recorded)
     assert full_path(environ, data) == (0, fast.result)
-    assert recorded.calls == [(fast.daemon_socket, fast.daemon_wait_s, fast.name, fast.namespace, fast.netns)]
+    assert recorded.calls == [
+        (fast.daemon_socket, fast.daemon_wait_s, fast.name, fast.namespace, fast.netns, fast.container_id)
+    ]
 
 
 @pytest.mark.parametrize("command", ["ADD", "DEL", "CHECK"])
@@ -194,4 +198,4 @@ def test_a_topology_pods_add_is_handed_on_checked(tmp_path: Path, monkeypatch: p
     recorded = SetupPodCalls()
     monkeypatch.setattr(client, "setup_pod", recorded)
     assert full_path(*build(choice, tmp_path)) == (0, call.result)
-    assert recorded.calls == [("/run/x.sock", 2.5, "r1", "lab", "/var/run/netns/x")]
+    assert recorded.calls == [("/run/x.sock", 2.5, "r1", "lab", "/var/run/netns/x", "c0ffee")]

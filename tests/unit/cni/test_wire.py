@@ -12,16 +12,22 @@ from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 text = st.text(max_size=40)
 
 
-@given(name=text, kube_ns=text, net_ns=text)
-def test_setup_pod_query_matches_the_generated_encoding(name: str, kube_ns: str, net_ns: str) -> None:
-    ours = wire.encode_setup_pod_query(name=name, kube_ns=kube_ns, net_ns=net_ns)
-    assert ours == pb.SetupPodQuery(name=name, kube_ns=kube_ns, net_ns=net_ns).SerializeToString()
+@given(name=text, kube_ns=text, net_ns=text, container_id=text)
+def test_setup_pod_query_matches_the_generated_encoding(
+    name: str, kube_ns: str, net_ns: str, container_id: str
+) -> None:
+    ours = wire.encode_setup_pod_query(name=name, kube_ns=kube_ns, net_ns=net_ns, container_id=container_id)
+    theirs = pb.SetupPodQuery(name=name, kube_ns=kube_ns, net_ns=net_ns, container_id=container_id)
+    assert ours == theirs.SerializeToString()
 
 
-@given(name=text, kube_ns=text)
-def test_pod_query_matches_the_generated_encoding(name: str, kube_ns: str) -> None:
-    ours = wire.encode_pod_query(name=name, kube_ns=kube_ns)
-    assert ours == pb.PodQuery(name=name, kube_ns=kube_ns).SerializeToString()
+@given(name=text, kube_ns=text, net_ns=text, container_id=text)
+def test_pod_query_matches_the_generated_encoding(
+    name: str, kube_ns: str, net_ns: str, container_id: str
+) -> None:
+    ours = wire.encode_pod_query(name=name, kube_ns=kube_ns, net_ns=net_ns, container_id=container_id)
+    theirs = pb.PodQuery(name=name, kube_ns=kube_ns, net_ns=net_ns, container_id=container_id)
+    assert ours == theirs.SerializeToString()
 
 
 def test_status_query_is_empty() -> None:

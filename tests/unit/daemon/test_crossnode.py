@@ -3,9 +3,11 @@ in-memory dataplane, their Remote calls handed straight to each other."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
+from typing import TypeVar
 
 import pytest
 
@@ -13,7 +15,7 @@ from kubedtn.daemon.crossnode import Answers, Push, by_node, early_far_ends, par
 from kubedtn.daemon.jobs import PodJob, is_closed, peer_keys
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import CrossNode, NodeInfo, RemoteEnd
-from kubedtn.daemon.types import SetupRequest
+from kubedtn.daemon.types import PodOutcome, Sandbox, SetupRequest
 from kubedtn.dataplane import Endpoint, VxlanSpec
 from kubedtn.errors import KubedtnError, TemporaryError
 from kubedtn.model import Link, Topology
@@ -53,6 +55,9 @@ class DirectRemote:
         return self.managers[node_ip].remote_delete_many(ends)
 
 
+Remote = TypeVar("Remote", bound=DirectRemote)
+
+
 @pytest.fixture
 def store() -> Iterator[SqliteStore]:
     with temp_store() as s:
@@ -61,7 +66,11 @@ def store() -> Iterator[SqliteStore]:
 
 @pytest.fixture
 def nodes(store: SqliteStore) -> tuple[LinkManager, LinkManager, DirectRemote]:
-    remote = DirectRemote()
+    return two_nodes(store, DirectRemote())
+
+
+def two_nodes(store: SqliteStore, remote: Remote) -> tuple[LinkManager, LinkManager, Remote]:
+    """Node A with namespace NS_R1 and node B with NS_R2, calling each other through ``remote``."""
     a = LinkManager(
         store=store, dataplane=FakeDataplane({NS_R1}), node=NodeInfo(NODE_A, "u0", None, 1500), remote=remote
     )
@@ -272,3 +281,111 @@ def test_a_batch_is_closed_when_every_peer_is_in_it() -> None:
     assert peer_keys([r1, r2]) == {"default/r3"}
     assert not is_closed([r1, r2])
     assert is_closed([r1, _job("r2", [_link(1, "r1")])])
+
+
+# ---- races with a pod going down -----------------------------------------------------------
+
+
+class HeldRemote(DirectRemote):
+    """DirectRemote whose far ends are made at once but whose answers are held back until
+    ``release``: the SetupPod that asked waits in its last step, with its locks released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = threading.Event()
+        self.held: list[tuple[Future[Answers], Answers]] = []
+
+    def start_update_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> Future[Answers]:
+        future: Future[Answers] = Future()
+        self.held.append((future, self.update_many(node_ip, ends)))
+        self.asked.set()
+        return future
+
+    def release(self) -> None:
+        for future, answers in self.held:
+            future.set_result(answers)
+
+
+def test_a_destroy_pod_while_setup_pod_waits_for_peers_is_not_overwritten(store: SqliteStore) -> None:
+    node_a, node_b, remote = two_nodes(store, HeldRemote())
+    load(store, pair(rate=None))
+    assert node_a.setup_pods([SetupRequest("r1", "default", NS_R1)])[0].ok
+    outcomes: list[PodOutcome] = []
+    setup = threading.Thread(
+        target=lambda: outcomes.extend(node_b.setup_pods([SetupRequest("r2", "default", NS_R2)]))
+    )
+    setup.start()
+    try:
+        assert remote.asked.wait(timeout=30)
+        # Runs once the SetupPod released its locks to wait for node A's answer.
+        (down,) = node_b.destroy_pods([PodRef(namespace="default", name="r2")])
+        assert down.ok, down.error
+    finally:
+        remote.release()
+        setup.join(timeout=30)
+    assert not setup.is_alive()
+    r2 = read(store, "r2").status
+    assert (r2.src_ip, r2.net_ns, r2.links) == ("", "", ())
+    assert plumbed(store, "r1") == []
+    assert fake(node_b).names(NS_R2) == set()
+    # The far end made for the SetupPod is taken back, whenever it was made.
+    assert fake(node_a).names(NS_R1) == set()
+
+
+def test_a_recorded_path_that_names_another_namespace_now_gets_no_far_end_and_no_update(
+    nodes: tuple[LinkManager, LinkManager, DirectRemote], store: SqliteStore
+) -> None:
+    node_a, node_b, _ = nodes
+    load(store, pair(rate=None))
+    assert node_a.setup_pods([SetupRequest("r1", "default", NS_R1)])[0].ok
+    assert read(store, "r1").status.net_ns_id == fake(node_a).namespace_id(NS_R1)
+    fake(node_a).recreate(NS_R1)  # r1 died; a new namespace got its path
+
+    (second,) = node_b.setup_pods([SetupRequest("r2", "default", NS_R2)])
+
+    assert "is gone or is another namespace now" in str(second.error)
+    assert fake(node_a).names(NS_R1) == set()
+    assert plumbed(store, "r1") == [] and plumbed(store, "r2") == []
+    assert node_a.update_links(PodRef(namespace="default", name="r1"), read(store, "r1").links) == 0
+
+
+def test_a_late_del_of_an_old_sandbox_leaves_the_new_one_and_its_del_removes_it(store: SqliteStore) -> None:
+    new_ns = "/run/netns/fake-r2-again"
+    node = LinkManager(
+        store=store, dataplane=FakeDataplane({NS_R1, NS_R2, new_ns}), node=NodeInfo(NODE_A, "u0", None, 1500)
+    )
+    load(store, pair(rate=None))
+    r2 = PodRef(namespace="default", name="r2")
+    assert node.setup_pods([SetupRequest("r1", "default", NS_R1, "c-r1")])[0].ok
+    assert node.setup_pods([SetupRequest("r2", "default", NS_R2, "c-old")])[0].ok
+    assert node.setup_pods([SetupRequest("r2", "default", new_ns, "c-new")])[0].ok  # restarted
+    assert read(store, "r2").status.container_id == "c-new"
+    assert fake(node).names(new_ns) == {"eth1"}
+
+    for late in (Sandbox(NS_R2, "c-old"), Sandbox("", "c-old"), Sandbox(NS_R2, "")):
+        (outcome,) = node.destroy_pods([r2], sandboxes={r2.key: late})
+        assert outcome.ok and outcome.in_topology
+        assert fake(node).names(new_ns) == {"eth1"} and plumbed(store, "r2") == [1]
+
+    (outcome,) = node.destroy_pods([r2], sandboxes={r2.key: Sandbox(new_ns, "c-new")})
+    assert outcome.ok
+    assert fake(node).names(new_ns) == set()  # (the fake keeps a veth's other end; the kernel does not)
+    assert plumbed(store, "r2") == [] and plumbed(store, "r1") == []
+
+
+def test_a_status_without_the_namespace_identity_falls_back_to_the_path(
+    nodes: tuple[LinkManager, LinkManager, DirectRemote], store: SqliteStore
+) -> None:
+    node_a, _, _ = nodes
+    load(store, pair(rate=None))
+    assert node_a.setup_pods([SetupRequest("r1", "default", NS_R1)])[0].ok
+    # As a CRD that prunes unknown status fields (kube-dtn's) or an older daemon leaves it.
+    obj = store.get("default", "r1")
+    status = {k: v for k, v in obj["status"].items() if k not in ("net_ns_id", "container_id")}
+    store.write_status("default", "r1", resource_version=obj["metadata"]["resourceVersion"], status=status)
+    r1 = read(store, "r1")
+    assert r1.status.net_ns_id == "" and node_a.records.namespace_still(r1)
+    fake(node_a).recreate(NS_R1)
+    assert node_a.records.namespace_still(r1)  # the path is all there is to go by
+    fake(node_a).namespaces.discard(NS_R1)
+    assert not node_a.records.namespace_still(r1)

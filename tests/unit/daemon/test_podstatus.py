@@ -120,3 +120,22 @@ def test_a_new_namespace_is_a_new_life_and_a_skip_removes_nothing() -> None:
     assert [x.uid for x in again.status.links] == [1]
     moved = step(up, now=T1, alive=("10.0.0.2", "/run/netns/new"))
     assert moved.status.links == () and moved.status.skipped == ("r2", "r3")
+
+
+def test_a_new_namespace_or_sandbox_at_the_same_path_is_a_new_life() -> None:
+    up = step(R1, now=T0, alive=("10.0.0.1", "/n"), sandbox=("1:10", "c1"), plumbed={1: R1.links[0]})
+    assert (up.status.net_ns_id, up.status.container_id) == ("1:10", "c1")
+    # The same sandbox again (a retried ADD), or a caller that knows no identity: links kept.
+    for sandbox in (("1:10", "c1"), ("", ""), None):
+        again = step(up, now=T1, alive=("10.0.0.1", "/n"), sandbox=sandbox)
+        assert [x.uid for x in again.status.links] == [1]
+        assert (again.status.net_ns_id, again.status.container_id) == ("1:10", "c1")
+    # Another namespace at that path, or another sandbox: the old links went with the old.
+    for sandbox in (("1:11", "c1"), ("1:10", "c2")):
+        new = step(up, now=T1, alive=("10.0.0.1", "/n"), sandbox=sandbox)
+        assert new.status.links == () and (new.status.net_ns_id, new.status.container_id) == sandbox
+    # Another path without identities: none of the old ones is kept.
+    moved = step(up, now=T1, alive=("10.0.0.1", "/m"))
+    assert (moved.status.net_ns_id, moved.status.container_id, moved.status.links) == ("", "", ())
+    down = step(up, now=T1, alive=("", ""))
+    assert (down.status.net_ns_id, down.status.container_id) == ("", "")

@@ -83,12 +83,16 @@ class LinkProperties(_message.Message):
     def __init__(self, latency: _Optional[str] = ..., latency_corr: _Optional[str] = ..., jitter: _Optional[str] = ..., loss: _Optional[str] = ..., loss_corr: _Optional[str] = ..., rate: _Optional[str] = ..., gap: _Optional[int] = ..., duplicate: _Optional[str] = ..., duplicate_corr: _Optional[str] = ..., reorder_prob: _Optional[str] = ..., reorder_corr: _Optional[str] = ..., corrupt_prob: _Optional[str] = ..., corrupt_corr: _Optional[str] = ...) -> None: ...
 
 class PodQuery(_message.Message):
-    __slots__ = ("name", "kube_ns")
+    __slots__ = ("name", "kube_ns", "net_ns", "container_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KUBE_NS_FIELD_NUMBER: _ClassVar[int]
+    NET_NS_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     kube_ns: str
-    def __init__(self, name: _Optional[str] = ..., kube_ns: _Optional[str] = ...) -> None: ...
+    net_ns: str
+    container_id: str
+    def __init__(self, name: _Optional[str] = ..., kube_ns: _Optional[str] = ..., net_ns: _Optional[str] = ..., container_id: _Optional[str] = ...) -> None: ...
 
 class LinksBatchQuery(_message.Message):
     __slots__ = ("local_pod", "links")
@@ -99,14 +103,16 @@ class LinksBatchQuery(_message.Message):
     def __init__(self, local_pod: _Optional[_Union[Pod, _Mapping]] = ..., links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ...) -> None: ...
 
 class SetupPodQuery(_message.Message):
-    __slots__ = ("name", "kube_ns", "net_ns")
+    __slots__ = ("name", "kube_ns", "net_ns", "container_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KUBE_NS_FIELD_NUMBER: _ClassVar[int]
     NET_NS_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     kube_ns: str
     net_ns: str
-    def __init__(self, name: _Optional[str] = ..., kube_ns: _Optional[str] = ..., net_ns: _Optional[str] = ...) -> None: ...
+    container_id: str
+    def __init__(self, name: _Optional[str] = ..., kube_ns: _Optional[str] = ..., net_ns: _Optional[str] = ..., container_id: _Optional[str] = ...) -> None: ...
 
 class BoolResponse(_message.Message):
     __slots__ = ("response",)
