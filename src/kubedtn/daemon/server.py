@@ -50,6 +50,7 @@ import grpc
 from kubedtn.cni.plainrpc import plain_socket_path
 from kubedtn.daemon.config import DaemonConfig, parse_ip
 from kubedtn.daemon.convert import links_from_pb, pod_to_pb, remote_from_pb
+from kubedtn.daemon.limits import check_batch, server_options
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.metrics import DaemonMetrics
@@ -177,15 +178,16 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
         self.manager.set_alive(pod, src_ip=request.src_ip, net_ns=self._netns(pod, request.net_ns))
         return pb.BoolResponse(response=True)
 
-    def _batch(self, request: pb.LinksBatchQuery) -> tuple[PodRef, list[Any]]:
+    def _batch(self, request: pb.LinksBatchQuery, method: str) -> tuple[PodRef, list[Any]]:
         pod = _pod(request.local_pod)
         if not pod.name:
             raise ValidationError("local_pod.name is empty; name the pod whose links these are")
+        check_batch(len(request.links), method=f"{method} of {pod.key}", what="links")
         return pod, links_from_pb(request.links, where=pod.key)
 
     @_rpc("AddLinks")
     def AddLinks(self, request: pb.LinksBatchQuery, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
-        pod, links = self._batch(request)
+        pod, links = self._batch(request, "AddLinks")
         outcome = self.manager.add_links(pod, links)
         if outcome.error is not None:
             raise outcome.error
@@ -193,13 +195,13 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("DelLinks")
     def DelLinks(self, request: pb.LinksBatchQuery, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
-        pod, links = self._batch(request)
+        pod, links = self._batch(request, "DelLinks")
         self.manager.del_links(pod, links)
         return pb.BoolResponse(response=True)
 
     @_rpc("UpdateLinks")
     def UpdateLinks(self, request: pb.LinksBatchQuery, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
-        pod, links = self._batch(request)
+        pod, links = self._batch(request, "UpdateLinks")
         self.manager.update_links(pod, links)
         return pb.BoolResponse(response=True)
 
@@ -219,11 +221,13 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("SetupPods")
     def SetupPods(self, request: pb.SetupPodsQuery, context: grpc.ServicerContext) -> pb.PodsResponse:  # noqa: N802 (gRPC method names)
+        check_batch(len(request.pods), method="SetupPods", what="pods")
         outcomes = self.manager.setup_pods([self._setup_request(q) for q in request.pods])
         return pb.PodsResponse(results=[_pod_result(o) for o in outcomes])
 
     @_rpc("DestroyPods")
     def DestroyPods(self, request: pb.PodsQuery, context: grpc.ServicerContext) -> pb.PodsResponse:  # noqa: N802 (gRPC method names)
+        check_batch(len(request.pods), method="DestroyPods", what="pods")
         outcomes = self.manager.destroy_pods([_pod(q) for q in request.pods])
         return pb.PodsResponse(results=[_pod_result(o) for o in outcomes])
 
@@ -273,10 +277,12 @@ class RemoteServicer(_Servicer, pb_grpc.RemoteServicer):
 
     @_rpc("Remote.UpdateMany")
     def UpdateMany(self, request: pb.RemotePods, context: grpc.ServicerContext) -> pb.RemoteResults:  # noqa: N802 (gRPC method names)
+        check_batch(len(request.pods), method="Remote.UpdateMany", what="link ends")
         return self._many(request, self.manager.remote_update_many, self._caller(context))
 
     @_rpc("Remote.DeleteMany")
     def DeleteMany(self, request: pb.RemotePods, context: grpc.ServicerContext) -> pb.RemoteResults:  # noqa: N802 (gRPC method names)
+        check_batch(len(request.pods), method="Remote.DeleteMany", what="link ends")
         return self._many(request, self.manager.remote_delete_many, self._caller(context), check_netns=True)
 
     def _many(
@@ -317,9 +323,6 @@ def prepare_socket_path(path: Path) -> None:
 
 LOCAL_SERVICE: Final = "proto.v1.Local"
 REMOTE_SERVICE: Final = "proto.v1.Remote"
-# No SO_REUSEPORT (gRPC's default on Linux): a second daemon on the port fails to bind
-# instead of silently sharing the requests with the first.
-_SERVER_OPTIONS: Final = (("grpc.so_reuseport", 0),)
 
 
 REFUSED: Final = {
@@ -372,10 +375,13 @@ class DaemonServer:
         self.remote = RemoteServicer(manager, metrics, store_description=store, netns=netns)
         self._tcp = grpc.server(
             futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubedtn-tcp"),
-            options=_SERVER_OPTIONS,
+            options=server_options(),
+            maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         )
         self._unix = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubedtn-unix")
+            futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubedtn-unix"),
+            options=server_options(),
+            maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         )
         refused = []
         if config.insecure_local_tcp:
@@ -391,7 +397,10 @@ class DaemonServer:
             self._tcp.add_generic_rpc_handlers((Refused(refused),))
         pb_grpc.add_LocalServicer_to_server(self.local, self._unix)  # type: ignore[no-untyped-call]
         self._plain = PlainServer(
-            self.local, Path(plain_socket_path(str(config.socket_path))), workers=WORKERS
+            self.local,
+            Path(plain_socket_path(str(config.socket_path))),
+            workers=WORKERS,
+            max_connections=config.max_concurrent_rpcs,
         )
         self.grpc_port: int | None = None
 

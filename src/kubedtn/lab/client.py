@@ -125,24 +125,32 @@ class LabDaemonClient:
         return True
 
     def setup_pods(self, pods: Sequence[tuple[str, str, str]]) -> list[PodResult]:
-        """SetupPods of (name, kube_ns, netns path) triples, in one call."""
+        """SetupPods of (name, kube_ns, netns path) triples: one call per ``MAX_BATCH`` pods."""
+        from kubedtn.daemon.limits import chunks
         from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 
-        query = pb.SetupPodsQuery(
-            pods=[pb.SetupPodQuery(name=n, kube_ns=ns, net_ns=path) for n, ns, path in pods]
-        )
-        with self._call("SetupPods"):
-            reply = self._stub.SetupPods(query, timeout=self.timeout_s)
-        return [PodResult(r.name, r.kube_ns, r.ok, r.error) for r in reply.results]
+        results: list[PodResult] = []
+        for part in chunks(len(pods)):
+            query = pb.SetupPodsQuery(
+                pods=[pb.SetupPodQuery(name=n, kube_ns=ns, net_ns=path) for n, ns, path in pods[part]]
+            )
+            with self._call("SetupPods"):
+                reply = self._stub.SetupPods(query, timeout=self.timeout_s)
+            results.extend(PodResult(r.name, r.kube_ns, r.ok, r.error) for r in reply.results)
+        return results
 
     def destroy_pods(self, pods: Sequence[tuple[str, str]]) -> list[PodResult]:
-        """DestroyPods of (name, kube_ns) pairs, in one call."""
+        """DestroyPods of (name, kube_ns) pairs: one call per ``MAX_BATCH`` pods."""
+        from kubedtn.daemon.limits import chunks
         from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 
-        query = pb.PodsQuery(pods=[pb.PodQuery(name=n, kube_ns=ns) for n, ns in pods])
-        with self._call("DestroyPods"):
-            reply = self._stub.DestroyPods(query, timeout=self.timeout_s)
-        return [PodResult(r.name, r.kube_ns, r.ok, r.error) for r in reply.results]
+        results: list[PodResult] = []
+        for part in chunks(len(pods)):
+            query = pb.PodsQuery(pods=[pb.PodQuery(name=n, kube_ns=ns) for n, ns in pods[part]])
+            with self._call("DestroyPods"):
+                reply = self._stub.DestroyPods(query, timeout=self.timeout_s)
+            results.extend(PodResult(r.name, r.kube_ns, r.ok, r.error) for r in reply.results)
+        return results
 
     def update_links(self, *, pod: str, kube_ns: str, links: Sequence[Link]) -> bool:
         """UpdateLinks: change the properties of the pod's existing links in place."""
