@@ -1,13 +1,17 @@
 """The daemon's limits (kubedtn.daemon.limits), against a running daemon: requests in
-flight on both sockets, items per batch, and the peer client splitting long lists."""
+flight on both sockets, items per batch, the peer client splitting long lists, and the
+metrics listener (its address, and scrapes served from a cached read)."""
 
 from __future__ import annotations
 
+import math
 import socket
 import sqlite3
+import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 
 import grpc
@@ -15,6 +19,7 @@ import pytest
 
 from kubedtn.cni import plainrpc
 from kubedtn.daemon.limits import MAX_BATCH
+from kubedtn.daemon.metrics import SNAPSHOT_TTL_S
 from kubedtn.daemon.plainserver import RESOURCE_EXHAUSTED
 from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.daemon.remote import GrpcRemote
@@ -170,3 +175,35 @@ def test_the_peer_client_splits_a_list_longer_than_a_request_may_carry() -> None
                 assert str(errors[-1]).startswith(f"link {MAX_BATCH + 1} of default/p{MAX_BATCH}")
         finally:
             client.close()
+
+
+def scrape(d: DaemonHandle, name: str) -> float:
+    text = urllib.request.urlopen(d.metrics_url, timeout=30).read().decode()
+    (value,) = [line.split()[1] for line in text.splitlines() if line.startswith(f"{name} ")]
+    return float(value)
+
+
+def test_a_storm_of_scrapes_reads_each_pod_namespace_once_per_snapshot(pool: NamespacePool) -> None:
+    with running_daemon() as d:
+        with d.store() as store:
+            load(store, pair())
+        for name, ns in zip(("r1", "r2"), pool.make(2), strict=True):
+            d.local().SetupPod(pb.SetupPodQuery(name=name, net_ns=path(ns)), timeout=30)
+        reads = "kubedtn_metrics_namespace_reads_total"
+        started = time.monotonic()
+        before = scrape(d, reads)
+        with ThreadPoolExecutor(max_workers=8) as scrapers:
+            after = max(scrapers.map(lambda _: scrape(d, reads), range(64)))
+        elapsed = time.monotonic() - started
+        # 65 scrapes; the namespaces were read (2 at a time) at most once per TTL they spanned
+        snapshots = (after - before) / 2
+        assert snapshots == int(snapshots)
+        assert snapshots <= math.ceil(elapsed / SNAPSHOT_TTL_S) + 1 < 65
+
+
+def test_metrics_listen_on_exactly_the_address_given() -> None:
+    with running_daemon() as d:  # (--http-addr 127.0.0.1:PORT)
+        listening = subprocess.run(
+            ["ss", "-Hltn", f"sport = :{d.http_port}"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        assert f"127.0.0.1:{d.http_port}" in listening and f"*:{d.http_port}" not in listening
