@@ -20,7 +20,6 @@ import pytest
 from kubedtn.cni import plainrpc
 from kubedtn.daemon.limits import MAX_BATCH
 from kubedtn.daemon.metrics import SNAPSHOT_TTL_S
-from kubedtn.daemon.plainserver import RESOURCE_EXHAUSTED
 from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.daemon.remote import GrpcRemote
 from kubedtn.dataplane import Endpoint
@@ -60,14 +59,13 @@ def wait_for_code(d: DaemonHandle, code: grpc.StatusCode) -> None:
         assert time.monotonic() < deadline, f"Status kept answering {seen.name}, never {code.name}"
 
 
-def plain_status(d: DaemonHandle) -> int:
-    """The status byte of one Status call on the plain socket."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(10)
-        s.connect(plainrpc.plain_socket_path(str(d.socket_path)))
-        s.sendall(plainrpc.encode_request("Status", b""))
-        status, _ = plainrpc.read_reply(s)
-        return status
+def plain_status(d: DaemonHandle) -> str:
+    """The status of one Status call on the plain socket, as the CNI plugin makes it."""
+    try:
+        plainrpc.call(plainrpc.plain_socket_path(str(d.socket_path)), "Status", b"", timeout_s=10)
+    except plainrpc.CallFailed as e:
+        return e.status
+    return "OK"
 
 
 def test_a_daemon_at_its_request_limit_answers_resource_exhausted_and_recovers(pool: NamespacePool) -> None:
@@ -95,12 +93,12 @@ def test_the_plain_socket_refuses_connections_beyond_the_limit_at_once() -> None
             idle.append(s)
         try:
             # (the accept thread takes connections in order: both slots are held by now)
-            assert plain_status(d) == RESOURCE_EXHAUSTED
+            assert plain_status(d) == "RESOURCE_EXHAUSTED"
         finally:
             for s in idle:
                 s.close()
         deadline = time.monotonic() + DEADLINE_S
-        while plain_status(d) != plainrpc.OK:
+        while plain_status(d) != "OK":
             assert time.monotonic() < deadline, "the plain socket never served again"
         assert "plain socket: too many calls at once; refused" in d.log()
 
