@@ -47,9 +47,11 @@ from typing import Any, Final, NoReturn, TypeVar, cast
 
 import grpc
 
+import kubedtn
 from kubedtn.cni.plainrpc import plain_socket_path
 from kubedtn.daemon.config import DaemonConfig, parse_ip
 from kubedtn.daemon.convert import links_from_pb, pod_to_pb, remote_from_pb
+from kubedtn.daemon.health import FAILING, HealthReport
 from kubedtn.daemon.limits import check_batch, server_options
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.manager import LinkManager
@@ -59,7 +61,7 @@ from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.daemon.podstatus import READY
 from kubedtn.daemon.tls import Pem, server_credentials
 from kubedtn.daemon.trust import Caller, NetnsGuard, caller_from_auth, check_caller
-from kubedtn.daemon.types import PodOutcome, SetupRequest
+from kubedtn.daemon.types import NodeSummary, PodOutcome, SetupRequest
 from kubedtn.dataplane import NamespaceNotFoundError
 from kubedtn.errors import (
     ConflictError,
@@ -149,12 +151,19 @@ def _pod_result(outcome: PodOutcome) -> pb.PodResult:
 
 class _Servicer:
     def __init__(
-        self, manager: LinkManager, metrics: DaemonMetrics, *, store_description: str, netns: NetnsGuard
+        self,
+        manager: LinkManager,
+        metrics: DaemonMetrics,
+        *,
+        store_description: str,
+        netns: NetnsGuard,
+        jobs: Callable[[], Sequence[HealthReport]] = tuple,
     ) -> None:
         self.manager = manager
         self.metrics = metrics
         self.store_description = store_description
         self.netns = netns  # which namespace paths a request may name
+        self.jobs = jobs  # the health of the daemon's background jobs, for Status
 
 
 class LocalServicer(_Servicer, pb_grpc.LocalServicer):
@@ -248,13 +257,23 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("Status")
     def Status(self, request: pb.StatusQuery, context: grpc.ServicerContext) -> pb.DaemonStatus:  # noqa: N802 (gRPC method names)
-        s = self.manager.summary()
+        jobs = list(self.jobs())
+        try:
+            s = self.manager.summary()
+        except Exception as e:  # the daemon still answers, and says why it cannot count
+            log.error("Status: cannot read this node's pods", error=repr(e))
+            s = NodeSummary(kubedtn.version(), self.manager.node.ip, 0, 0)
+            jobs.append(HealthReport("status", FAILING, f"cannot read this node's pods: {e}", 1))
         return pb.DaemonStatus(
             version=s.version,
             node_ip=s.node_ip,
             pods_alive=s.pods_alive,
             links=s.links,
             store=self.store_description,
+            jobs=[
+                pb.JobHealth(name=j.name, state=j.state, last_error=j.last_error, failures=j.failures)
+                for j in jobs
+            ],
         )
 
 
@@ -364,14 +383,21 @@ class DaemonServer:
     """Both listeners; ``start()`` binds them, ``stop()`` drains and closes them."""
 
     def __init__(
-        self, *, config: DaemonConfig, manager: LinkManager, metrics: DaemonMetrics, pem: Pem | None = None
+        self,
+        *,
+        config: DaemonConfig,
+        manager: LinkManager,
+        metrics: DaemonMetrics,
+        pem: Pem | None = None,
+        jobs: Callable[[], Sequence[HealthReport]] = tuple,
     ) -> None:
-        """``pem``: the node's checked TLS files (``tls.node_pem``), when it has them."""
+        """``pem``: the node's checked TLS files (``tls.node_pem``), when it has them;
+        ``jobs``: the health of its background jobs (Status)."""
         self.config = config
         self.pem = pem
         store = f"sqlite:{config.store_path}"
         netns = NetnsGuard(config.netns_dirs)
-        self.local = LocalServicer(manager, metrics, store_description=store, netns=netns)
+        self.local = LocalServicer(manager, metrics, store_description=store, netns=netns, jobs=jobs)
         self.remote = RemoteServicer(manager, metrics, store_description=store, netns=netns)
         self._tcp = grpc.server(
             futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubedtn-tcp"),

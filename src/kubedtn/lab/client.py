@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from kubedtn.daemon.health import HealthReport
 from kubedtn.errors import DataplaneError, KubedtnError, NotFoundError, TemporaryError, ValidationError
 from kubedtn.model import Link
 
@@ -44,6 +45,15 @@ class DaemonInfo:
     pods_alive: int
     links: int
     store: str
+    jobs: tuple[HealthReport, ...] = ()  # its background jobs (none from kube-dtn's daemon)
+
+    def failing(self) -> list[str]:
+        """A line per job that is not ok, or failed since the daemon started."""
+        return [
+            f"{j.name}: {j.state}, {j.failures} error(s), the last: {j.last_error}"
+            for j in self.jobs
+            if j.state != "ok" or j.failures
+        ]
 
 
 def _error(e: grpc.RpcError, what: str, socket: str) -> KubedtnError:
@@ -106,6 +116,7 @@ class LabDaemonClient:
             pods_alive=reply.pods_alive,
             links=reply.links,
             store=reply.store,
+            jobs=tuple(HealthReport(j.name, j.state, j.last_error, j.failures) for j in reply.jobs),
         )
 
     def answers(self) -> bool:
