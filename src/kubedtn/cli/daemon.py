@@ -104,6 +104,12 @@ from kubedtn.errors import KubedtnError
     help="Without --tls-cert, serve Remote on GRPC_PORT unauthenticated, as kube-dtn did: anyone who "
     "reaches the port can ask for link ends. [env KUBEDTN_INSECURE_REMOTE_TCP, default off]",
 )
+@click.option(
+    "--max-concurrent-rpcs",
+    default=None,
+    help="Requests each listener holds at once (running or waiting), and plain-socket connections; "
+    "more are answered RESOURCE_EXHAUSTED. [env KUBEDTN_MAX_CONCURRENT_RPCS, default 512]",
+)
 @click.option("--pidfile", default=None, help="[env KUBEDTN_PIDFILE, default: beside the socket, daemon.pid]")
 @click.option("--node-name", default=None, help="For logs. [env NODE_NAME, default: the host name]")
 @click.option("--log-file", default=None, help="Log here instead of stderr. [env KUBEDTN_DAEMON_LOG]")

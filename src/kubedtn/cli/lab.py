@@ -182,6 +182,8 @@ def status(lab: str | None) -> None:
             f"daemon: pid {d.pid} ({who}), {d.socket}, version {d.info.version}, node IP {d.info.node_ip}, "
             f"{d.info.pods_alive} pods alive, {d.info.links} links"
         )
+        for line in d.info.failing():
+            click.echo(f"daemon job {line}")
     if st.state.cni is not None:
         click.echo(f"via CNI: bridge {st.state.cni.bridge}, subnet {st.state.cni.subnet}")
     click.echo()
@@ -215,6 +217,7 @@ def _print_nodes(st: LabStatus) -> None:
             daemon = f"pid {d.pid}, does not answer: {d.error}"
         else:
             daemon = f"pid {d.pid}, {d.info.pods_alive} pods alive, {d.info.links} links"
+            daemon += "".join(f"; {line}" for line in d.info.failing())
         pods = ", ".join(pod_text(p.kube_ns, p.name) for p in st.state.pods if p.node == n.node.name)
         rows.append([n.node.name, n.node.netns, n.node.ip, daemon, pods or "-"])
     click.echo(report.table(["NODE", "NETNS", "IP", "DAEMON", "PODS"], rows))

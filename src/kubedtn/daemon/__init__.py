@@ -32,7 +32,9 @@ Modules, one job each:
 * ``certs``      — the cluster CA and node certificates (``kubedtn certs``, the lab);
 * ``server``     — thin gRPC servicers, error → status code mapping, the listeners;
 * ``plainserver`` — the ``Local`` service on the plain socket, for the CNI plugin (no grpc);
-* ``metrics``    — Prometheus exposition on HTTP_ADDR;
+* ``metrics``    — Prometheus exposition on HTTP_ADDR, the namespaces read at most every 5 s;
+* ``limits``     — requests in flight, message and batch sizes, connections, peer channels;
+* ``health``     — the state and last error of each background job, for Status;
 * ``logs``       — key=value log lines with pod/namespace/link/action fields;
 * ``config``     — settings from flags and environment (GRPC_PORT, HTTP_ADDR, HOST_IP, ...);
 * ``run``        — the process: pidfile, reconcile, serve until SIGTERM/SIGINT.

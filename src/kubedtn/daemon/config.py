@@ -27,6 +27,8 @@ tls_key            --tls-key           KUBEDTN_TLS_KEY                  certific
 tls_ca             --tls-ca            KUBEDTN_TLS_CA                   cluster CA; all or none)
 insecure_remote_   --insecure-remote-  KUBEDTN_INSECURE_REMOTE_TCP      false: Remote needs mTLS
 tcp                tcp
+max_concurrent_    --max-concurrent-   KUBEDTN_MAX_CONCURRENT_RPCS      512 (kubedtn.daemon.limits)
+rpcs               rpcs
 =================  ==================  ===============================  ==========================
 
 The names of the first four are kube-dtn's (its DaemonSet sets them).
@@ -42,6 +44,11 @@ when the three ``tls_*`` files are given (kubedtn.daemon.certs makes them), and 
 daemon's own calls to its peers use the same files. Without them it answers
 UNAUTHENTICATED there, unless ``--insecure-remote-tcp`` serves it unauthenticated, as
 kube-dtn did, for clusters moving from kube-dtn (logged as a warning at start).
+
+``max_concurrent_rpcs`` bounds the requests each listener holds at once (running or
+waiting for a worker), and the connections open at once on the plain socket: above it a
+request is answered RESOURCE_EXHAUSTED (the CNI plugin's "try again later"). The other
+limits are constants (kubedtn.daemon.limits).
 
 ``backend`` chooses where Topologies live: the embedded SQLite file (``store_path``, lab
 mode and single hosts) or the Kubernetes API (a DaemonSet: in-cluster config, or
@@ -61,6 +68,7 @@ from pathlib import Path
 from typing import Final
 
 from kubedtn.cni.rules import DEFAULT_DAEMON_SOCKET, DEFAULT_STATE_DIR, POD_LIST_NAME
+from kubedtn.daemon.limits import DEFAULT_MAX_CONCURRENT_RPCS
 from kubedtn.errors import ValidationError
 from kubedtn.store.resource import TOPOLOGY, TOPOLOGY_GROUPS
 
@@ -92,6 +100,7 @@ ENV: Final = {
     "tls_key": "KUBEDTN_TLS_KEY",
     "tls_ca": "KUBEDTN_TLS_CA",
     "insecure_remote_tcp": "KUBEDTN_INSECURE_REMOTE_TCP",
+    "max_concurrent_rpcs": "KUBEDTN_MAX_CONCURRENT_RPCS",
 }
 BACKENDS: Final = ("sqlite", "kubernetes")
 TLS_SETTINGS: Final = ("tls_cert", "tls_key", "tls_ca")
@@ -134,6 +143,7 @@ class DaemonConfig:
     api_group: str = TOPOLOGY.group
     tls: TlsFiles | None = None  # None: no mutual TLS
     insecure_remote_tcp: bool = False
+    max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS
 
     @property
     def pod_list_path(self) -> Path:
@@ -154,6 +164,12 @@ def parse_port(value: str, *, what: str) -> int:
     if value.isdigit() and 0 <= int(value) <= 65535:
         return int(value)
     raise ValidationError(f"{what}: {value!r} is not a TCP port (an integer 0..65535; 0 picks a free one)")
+
+
+def parse_count(value: str, *, what: str) -> int:
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise ValidationError(f"{what}: {value!r} is not a count (an integer, at least 1)")
 
 
 def parse_http_addr(value: str, *, what: str) -> tuple[str, int | None]:
@@ -285,6 +301,7 @@ def load_config(
     node_name = raw("node_name")[0] or hostname()
     tls = _tls_files({name: raw(name) for name in TLS_SETTINGS}, problems)
     insecure_remote_tcp = take("insecure_remote_tcp", lambda v, w: parse_bool(v, what=w), False)
+    max_rpcs = take("max_concurrent_rpcs", lambda v, w: parse_count(v, what=w), DEFAULT_MAX_CONCURRENT_RPCS)
     if tls is not None and insecure_remote_tcp:
         problems.append(
             f"{raw('insecure_remote_tcp')[1]}: given with {raw('tls_cert')[1]}; Remote is served "
@@ -308,7 +325,7 @@ def load_config(
     if problems:
         raise ValidationError(problems)
     assert isinstance(host_ip, str) and isinstance(grpc_port, int) and isinstance(http, tuple)
-    assert isinstance(netns_dirs, tuple)
+    assert isinstance(netns_dirs, tuple) and isinstance(max_rpcs, int)
     return DaemonConfig(
         host_ip=host_ip,
         grpc_port=grpc_port,
@@ -330,6 +347,7 @@ def load_config(
         api_group=str(api_group),
         tls=tls,
         insecure_remote_tcp=bool(insecure_remote_tcp),
+        max_concurrent_rpcs=max_rpcs,
     )
 
 

@@ -32,13 +32,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kubedtn.daemon.health import Backoff, JobHealth
 from kubedtn.daemon.livespec import generation, is_deleting, links_to, running_at, spec_diff
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import is_alive
 from kubedtn.daemon.types import split_key
 from kubedtn.dataplane.live import uid_from_alias
-from kubedtn.errors import KubedtnError, NotFoundError, ValidationError
+from kubedtn.errors import NotFoundError, ValidationError
 from kubedtn.model import Link, Topology
 from kubedtn.model.objects import LINKS_FINALIZER, parse_topology
 from kubedtn.model.podref import PodRef
@@ -117,6 +118,7 @@ class SpecFollower:
         self._stopped = threading.Event()
         self._stream: Any = None
         self._threads: list[threading.Thread] = []
+        self.health = JobHealth("follower")
         self.done = 0  # items finished (for tests and metrics)
 
     # ---- the watch thread ---------------------------------------------------------------
@@ -176,25 +178,43 @@ class SpecFollower:
                 if self._stopped.is_set():
                     return
                 for event in stream:
-                    self._observe(event.type, event.object)
+                    self._observe_one(event.type, event.object)
                 rv = str(stream.position)
             except ExpiredError:
                 rv = self._relist_until_done()
-            except KubedtnError as e:
-                log.error("topology watch failed; listing again", action="follow", error=e)
+            except Exception as e:  # (KubedtnError, or a bug: the thread must not die of it)
+                log.error("topology watch failed; listing again", action="follow", error=repr(e))
+                self.health.failed(f"watch: {e}")
                 if self._stopped.wait(1.0):
                     return
                 rv = self._relist_until_done()
             finally:
                 self._stream = None
+        self.health.stopped()
+
+    def _observe_one(self, kind: EventType, obj: Mapping[str, Any]) -> None:
+        """``_observe``, an object it cannot read being that object's error alone."""
+        try:
+            self._observe(kind, obj)
+        except Exception as e:
+            meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+            named = (
+                f"{meta.get('namespace')}/{meta.get('name')}" if isinstance(meta, Mapping) else repr(obj)[:80]
+            )
+            log.error("topology change not followed: unreadable object", pod=named, error=repr(e))
+            self.health.failed(f"{named}: not followed: {e!r}")
 
     def _relist_until_done(self) -> str:
+        backoff = Backoff()
         while not self._stopped.is_set():
             try:
-                return self._list()
-            except KubedtnError as e:
-                log.error("topology list failed; trying again", action="follow", error=e)
-                self._stopped.wait(1.0)
+                rv = self._list()
+                self.health.ok()
+                return rv
+            except Exception as e:
+                log.error("topology list failed; trying again", action="follow", error=repr(e))
+                self.health.failed(f"list: {e}")
+                self._stopped.wait(backoff.next())
         return "0"
 
     # ---- the worker ---------------------------------------------------------------------
@@ -233,13 +253,16 @@ class SpecFollower:
             except ValidationError as e:
                 # A bad spec does not get better by trying again: the next edit brings it back.
                 log.error("links not changed: the Topology has problems", pod=work.key, error=e)
+                self.health.failed(f"{work.key}: links not changed: {e}")
             except Exception as e:  # (a worker that died would follow nothing more)
                 pause = self._retry[min(failures, len(self._retry) - 1)]
                 log.error(
                     "live change failed; trying again", pod=work.key, action=work.kind, retry_s=pause, error=e
                 )
+                self.health.failed(f"{work.key}: {work.kind} failed, trying again in {pause:g} s: {e}")
                 self.enqueue(work, delay=pause, failures=failures + 1)
             else:
+                self.health.ok()
                 with self._wake:
                     self.done += 1
 

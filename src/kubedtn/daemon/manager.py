@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import kubedtn
 from kubedtn.daemon.applier import LinkApplier
@@ -25,6 +25,7 @@ from kubedtn.daemon.checks import check_pod
 from kubedtn.daemon.context import NodeContext
 from kubedtn.daemon.crossnode import CrossNodeLinks, RemoteUpdater
 from kubedtn.daemon.farends import FarEnds
+from kubedtn.daemon.health import JobHealth
 from kubedtn.daemon.locks import LinkLocks
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.plan import NodeInfo, RemoteEnd, is_alive
@@ -136,29 +137,68 @@ class LinkManager:
         links = {(t.namespace, link.uid) for t in here for link in t.status.links}
         return NodeSummary(kubedtn.version(), self.node.ip, len(here), len(links))
 
-    def reconcile(self) -> tuple[int, int]:
+    def reconcile(self, health: JobHealth | None = None) -> tuple[int, int]:
         """At start: pods alive on this node whose namespace exists are set up again (missing
         links back, stale ones pruned); those whose namespace is gone, or whose path now
         names another namespace, are marked dead and their links removed. Returns (set up,
-        destroyed)."""
-        here = [t for t in self.records.pods_here() if is_alive(t)]
-        exists = {t.key: self.records.namespace_still(t) for t in here}
-        gone = [PodRef(namespace=t.namespace, name=t.name) for t in here if not exists[t.key]]
-        back = [
-            SetupRequest(t.name, t.namespace, t.status.net_ns, t.status.container_id)
-            for t in here
-            if exists[t.key]
-        ]
+        destroyed).
+
+        It never raises: a pod that cannot be read, checked or set up is logged by name and
+        reported in ``health``, and the others go on (a daemon that did not start would
+        serve none of them); a store that cannot be listed is reported the same way."""
+        health = health or JobHealth("reconcile")
+        try:
+            here = [t for t in self.records.pods_here() if is_alive(t)]
+        except Exception as e:
+            log.error("reconcile: cannot list this node's pods", action="reconcile", error=repr(e))
+            health.failed(f"cannot list this node's pods: {e}")
+            return 0, 0
+        gone: list[PodRef] = []
+        back: list[SetupRequest] = []
+        failed: list[PodOutcome] = []
+        for t in here:
+            try:
+                exists = self.records.namespace_still(t)
+            except Exception as e:
+                failed.append(PodOutcome(t.name, t.namespace, error=KubedtnError(f"its namespace: {e!r}")))
+                continue
+            if exists:
+                back.append(SetupRequest(t.name, t.namespace, t.status.net_ns, t.status.container_id))
+            else:
+                gone.append(PodRef(namespace=t.namespace, name=t.name))
         if gone:
-            self.destroy_pods(gone)
+            failed += _each(gone, self.destroy_pods)
         if back:
-            for o in self.setup_pods(back, prune=True):
-                if not o.ok:
-                    log.error(
-                        "reconcile could not set a pod up again",
-                        pod=o.name,
-                        namespace=o.namespace,
-                        error=o.error,
-                    )
-        log.info("reconciled", action="reconcile", set_up=len(back), destroyed=len(gone))
+            failed += _each(back, lambda part: self.setup_pods(part, prune=True))
+        for o in failed:
+            log.error(
+                "reconcile could not set a pod up again", pod=o.name, namespace=o.namespace, error=o.error
+            )
+        if failed:
+            health.failed("; ".join(_naming(o) for o in failed))
+        else:
+            health.ok()
+        log.info("reconciled", action="reconcile", set_up=len(back), destroyed=len(gone), failed=len(failed))
         return len(back), len(gone)
+
+
+def _naming(outcome: PodOutcome) -> str:
+    """The outcome's error, with the pod's name in front unless it starts with it."""
+    text = str(outcome.error)
+    return text if text.startswith(f"{outcome.key}:") else f"{outcome.key}: {text}"
+
+
+Item = TypeVar("Item", PodRef, SetupRequest)
+
+
+def _each(items: Sequence[Item], run: Callable[[Sequence[Item]], list[PodOutcome]]) -> list[PodOutcome]:
+    """The outcomes that failed of ``run`` on the batch; when the batch raises (a bug one pod
+    brings out), each pod again on its own, so only that pod's fails."""
+    try:
+        return [o for o in run(items) if not o.ok]
+    except Exception as e:
+        if len(items) == 1:
+            (item,) = items
+            return [PodOutcome(item.name, item.namespace, error=KubedtnError(f"internal error: {e!r}"))]
+        log.error("reconcile: a batch failed; each pod again on its own", error=repr(e), pods=len(items))
+        return [o for item in items for o in _each([item], run)]

@@ -1,20 +1,32 @@
 """Prometheus metrics of the daemon, on HTTP_ADDR ``/metrics`` (a private registry).
 
 * ``kubedtn_interface_{receive,transmit}_{packets,bytes,errors,drops}_total{pod,namespace,interface}``
-  — counters of the link interfaces of pods alive on this node, read from the kernel at
-  scrape time (nothing is cached that could go stale);
+  — counters of the link interfaces of pods alive on this node, read from the kernel;
 * ``kubedtn_links{kind}`` — links with an end on this node (veth, vxlan, macvlan), counted
   from the same read;
 * ``kubedtn_pods{state}`` — pods recorded alive on this node;
+* ``kubedtn_metrics_namespace_reads_total`` — pod namespaces the scrapes have read;
 * ``kubedtn_rpc_duration_seconds{method}`` — a histogram of gRPC request durations;
 * ``kubedtn_rpc_errors_total{method,code}`` — failed requests by gRPC status code.
+
+Reading the interfaces enters every pod's namespace, so it is done at most once per
+``SNAPSHOT_TTL_S``, by the scrape that finds the last read older (the scrapes that arrive
+meanwhile wait for it and share it): a storm of scrapes costs the node one read per TTL,
+and what a scrape shows is at most that old.
+
+HTTP_ADDR binds exactly the address it gives (an empty host: every interface). On a
+cluster give it the node's own address (the DaemonSet's ``status.podIP``, the node's IP
+with hostNetwork) for a Prometheus that scrapes over the network, or ``127.0.0.1`` when
+an agent on the node scrapes, so that the pods' networks never reach it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -48,13 +60,52 @@ LINK_KINDS: Final = ("veth", "vxlan", "macvlan")
 _BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
-class InterfaceCollector(Collector):
-    """Reads the link interfaces of this node's pods at scrape time."""
+# A read of every pod namespace is reused this long; Prometheus scrapes every 15 s or more.
+SNAPSHOT_TTL_S: Final = 5.0
 
-    def __init__(self, manager: LinkManager) -> None:
+
+@dataclass(frozen=True)
+class _Snapshot:
+    metrics: list[Metric]
+    taken: float
+
+
+class InterfaceCollector(Collector):
+    """The link interfaces of this node's pods, read at most once per ``ttl_s``."""
+
+    def __init__(
+        self,
+        manager: LinkManager,
+        *,
+        ttl_s: float = SNAPSHOT_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.manager = manager
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()  # one read at a time; scrapes meanwhile wait for it
+        self._snapshot: _Snapshot | None = None
+        self.namespace_reads = 0
+
+    def describe(self) -> Iterator[Metric]:
+        """Nothing: registering the collector must not read every namespace (the registry
+        collects a collector without ``describe`` to learn its names)."""
+        return iter(())
 
     def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            snapshot = self._snapshot
+            if snapshot is None or self._clock() - snapshot.taken >= self.ttl_s:
+                snapshot = self._snapshot = _Snapshot(list(self._read()), self._clock())
+            reads = self.namespace_reads
+        yield from snapshot.metrics
+        counter = CounterMetricFamily(
+            "kubedtn_metrics_namespace_reads", "Pod namespaces read for the interface metrics"
+        )
+        counter.add_metric([], reads)
+        yield counter
+
+    def _read(self) -> Iterator[Metric]:
         families = {
             attr: CounterMetricFamily(
                 f"kubedtn_interface_{suffix}", f"{text} by a link interface", labels=_LABELS
@@ -70,6 +121,7 @@ class InterfaceCollector(Collector):
             log.warning("metrics: cannot list pods", error=e)
             here = []
         for topo in here:
+            self.namespace_reads += 1
             try:
                 interfaces = self.manager.dataplane.read(topo.status.net_ns, owned_only=True)
             except KubedtnError:

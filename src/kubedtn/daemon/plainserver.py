@@ -4,9 +4,16 @@ The CNI plugin asks here so that it need not import grpc. Every call goes to the
 servicer as on the gRPC sockets (its error mapping, metrics and logs), with a context
 whose ``abort`` ends the call with that status, so both sockets answer alike.
 
-    server = PlainServer(local_servicer, Path("/run/kubedtn/daemon.sock.plain"), workers=32)
+    server = PlainServer(servicer, Path("/run/kubedtn/daemon.sock.plain"), workers=32,
+                         max_connections=512)
     server.start()   # binds (0600, like the gRPC socket) and accepts in a thread
     server.stop()    # stops accepting, lets running calls finish, removes the socket
+
+Its limits match the gRPC listeners' (kubedtn.daemon.limits): a request longer than
+``plainrpc.MAX_MESSAGE`` is refused before it is read, and a connection beyond
+``max_connections`` open at once (being served or waiting for a worker) is answered
+RESOURCE_EXHAUSTED at once and closed, as gRPC answers a request beyond
+``maximum_concurrent_rpcs``.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ log = EventLog(logging.getLogger(__name__))
 
 READ_TIMEOUT_S: Final = 30.0  # a client that connects and sends only part of a request
 BACKLOG: Final = 128
+RESOURCE_EXHAUSTED: Final = 8  # (grpc.StatusCode.RESOURCE_EXHAUSTED)
 
 
 class _Aborted(Exception):  # noqa: N818 -- the servicer's context.abort, not an error of ours
@@ -58,8 +66,10 @@ def local_methods(servicer: object) -> dict[str, tuple[type[Any], Handler]]:
 
 
 class PlainServer:
-    def __init__(self, servicer: object, path: Path, *, workers: int) -> None:
+    def __init__(self, servicer: object, path: Path, *, workers: int, max_connections: int) -> None:
         self.path = path
+        self.max_connections = max_connections
+        self._open = threading.BoundedSemaphore(max_connections)  # a slot per connection held
         self._methods = local_methods(servicer)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kubedtn-plain")
         self._sock: socket.socket | None = None
@@ -103,13 +113,35 @@ class PlainServer:
                 conn, _ = sock.accept()
             except OSError:
                 return  # stop() shut the socket down
+            if not self._open.acquire(blocking=False):
+                self._refuse(conn)
+                continue
             try:
                 self._pool.submit(self._serve, conn)
             except RuntimeError:  # the pool is shut down: stopping
+                self._open.release()
                 conn.close()
                 return
 
+    def _refuse(self, conn: socket.socket) -> None:
+        """Answer a connection beyond the limit without reading it (never blocks the accept
+        thread: the reply fits the socket's buffer, and a full buffer drops the reply)."""
+        details = (
+            f"the daemon serves {self.max_connections} plain-socket calls at once "
+            "(--max-concurrent-rpcs); try again later"
+        )
+        log.warning("plain socket: too many calls at once; refused", limit=self.max_connections)
+        with conn, contextlib.suppress(OSError):
+            conn.setblocking(False)
+            conn.send(plainrpc.encode_reply(RESOURCE_EXHAUSTED, details.encode()))
+
     def _serve(self, conn: socket.socket) -> None:
+        try:
+            self._serve_one(conn)
+        finally:
+            self._open.release()
+
+    def _serve_one(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(READ_TIMEOUT_S)
             try:

@@ -1,7 +1,10 @@
 """The client of peer daemons' ``Remote`` service: the far ends of cross-node links.
 
 Every daemon listens on the same GRPC_PORT, so a peer is found by its node IP (the
-``src_ip`` its pods record). Channels are kept per peer and closed with the client.
+``src_ip`` its pods record). Channels are kept per peer (``PeerChannels``): one unused for
+``limits.PEER_IDLE_S`` is closed, and beyond ``limits.MAX_PEER_CHANNELS`` the least
+recently used are, so a cluster whose nodes come and go does not keep them all. Lists of
+ends longer than a peer accepts in one request (``limits.MAX_BATCH``) go in several.
 
 A peer that answers ``UpdateMany`` with UNIMPLEMENTED is a kube-dtn daemon (its Remote
 service has ``Update`` only): its ends are then asked for one ``Update`` each, now and
@@ -14,13 +17,16 @@ certificate, and the peer's must be signed by the cluster CA and name the peer's
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
 import grpc
 
 from kubedtn.daemon.convert import remote_to_pb, remotes_to_pb
+from kubedtn.daemon.limits import MAX_PEER_CHANNELS, PEER_IDLE_S, channel_options, chunks
 from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.daemon.tls import Pem, channel_credentials
 from kubedtn.errors import KubedtnError, TemporaryError, ValidationError
@@ -32,6 +38,87 @@ _PERMANENT = (grpc.StatusCode.INVALID_ARGUMENT,)
 _TEMPORARY = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
+Answers = list[KubedtnError | None]
+
+
+class PeerChannels:
+    """A channel per peer address, made on first use; ``get`` closes the ones unused for
+    ``idle_s``, and the least recently used beyond ``limit`` — but never one used within
+    ``busy_s`` (a call on it may still be running: closing would cancel it)."""
+
+    def __init__(
+        self,
+        make: Callable[[str], grpc.Channel],
+        *,
+        idle_s: float = PEER_IDLE_S,
+        limit: int = MAX_PEER_CHANNELS,
+        busy_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._make = make
+        self.idle_s = idle_s
+        self.limit = limit
+        self.busy_s = busy_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._channels: OrderedDict[str, tuple[grpc.Channel, float]] = OrderedDict()  # oldest use first
+        self.closed = 0  # channels evicted (for tests and logs)
+
+    def get(self, address: str) -> grpc.Channel:
+        now = self._clock()
+        with self._lock:
+            entry = self._channels.pop(address, None)
+            channel = self._make(address) if entry is None else entry[0]
+            self._channels[address] = (channel, now)
+            stale = self._evict(now)
+        for old in stale:
+            old.close()
+        return channel
+
+    def _evict(self, now: float) -> list[grpc.Channel]:
+        stale: list[grpc.Channel] = []
+        while self._channels:
+            address, (channel, used) = next(iter(self._channels.items()))
+            idle = now - used
+            if idle < self.idle_s and (len(self._channels) <= self.limit or idle < self.busy_s):
+                break
+            del self._channels[address]
+            stale.append(channel)
+        self.closed += len(stale)
+        return stale
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._channels)
+
+    def close(self) -> None:
+        with self._lock:
+            channels = [channel for channel, _ in self._channels.values()]
+            self._channels.clear()
+        for channel in channels:
+            channel.close()
+
+
+def _joined(parts: Sequence[Future[Answers]]) -> Future[Answers]:
+    """One future of the answers of ``parts``, in order, once all are done."""
+    if len(parts) == 1:
+        return parts[0]
+    whole: Future[Answers] = Future()
+    left = [len(parts)]
+    lock = threading.Lock()
+
+    def done(_: Future[Answers]) -> None:
+        with lock:
+            left[0] -= 1
+            if left[0]:
+                return
+        whole.set_result([answer for part in parts for answer in part.result()])
+
+    for part in parts:
+        part.add_done_callback(done)
+    return whole
+
+
 class GrpcRemote:
     """:class:`~kubedtn.daemon.crossnode.RemoteUpdater` over gRPC: mutual TLS with ``pem``,
     else without authentication (as kube-dtn)."""
@@ -40,22 +127,19 @@ class GrpcRemote:
         self.port = port
         self.timeout = timeout
         self._credentials = None if pem is None else channel_credentials(pem)
-        self._channels: dict[str, grpc.Channel] = {}
+        self.channels = PeerChannels(self._channel, busy_s=timeout)
         self._lock = threading.Lock()
         self._one_by_one: set[str] = set()  # peers without UpdateMany (kube-dtn daemons)
 
+    def _channel(self, node_ip: str) -> grpc.Channel:
+        host = f"[{node_ip}]" if ":" in node_ip else node_ip
+        target = f"{host}:{self.port}"
+        if self._credentials is None:
+            return grpc.insecure_channel(target, options=channel_options())
+        return grpc.secure_channel(target, self._credentials, options=channel_options())
+
     def _stub(self, node_ip: str) -> pb_grpc.RemoteStub:
-        with self._lock:
-            channel = self._channels.get(node_ip)
-            if channel is None:
-                host = f"[{node_ip}]" if ":" in node_ip else node_ip
-                target = f"{host}:{self.port}"
-                channel = self._channels[node_ip] = (
-                    grpc.insecure_channel(target)
-                    if self._credentials is None
-                    else grpc.secure_channel(target, self._credentials)
-                )
-        return pb_grpc.RemoteStub(channel)  # type: ignore[no-untyped-call]
+        return pb_grpc.RemoteStub(self.channels.get(node_ip))  # type: ignore[no-untyped-call]
 
     def _call(self, node_ip: str, method: str, request: Any, *, what: str) -> Any:
         """One RPC to the daemon at ``node_ip``; gRPC failures as kubedtn errors naming ``what``."""
@@ -111,6 +195,9 @@ class GrpcRemote:
         """The request is built and handed to gRPC in this thread, which sends it at once;
         a pool thread building it would compete for the GIL with the caller's own work and
         reach the peer later."""
+        return _joined([self._start_update_many(node_ip, ends[part]) for part in chunks(len(ends))])
+
+    def _start_update_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> Future[Answers]:
         what = f"Remote.UpdateMany of {len(ends)} link end(s)"
         answer: Future[list[KubedtnError | None]] = Future()
         if node_ip in self._one_by_one:
@@ -135,8 +222,13 @@ class GrpcRemote:
     def delete_many(self, node_ip: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
         return self._many(node_ip, "DeleteMany", ends)
 
-    def _many(self, node_ip: str, method: str, ends: Sequence[RemoteEnd]) -> list[KubedtnError | None]:
-        """One call for every end; an error per end (the same one for all when the call fails)."""
+    def _many(self, node_ip: str, method: str, ends: Sequence[RemoteEnd]) -> Answers:
+        """One call per ``MAX_BATCH`` ends; an error per end (the same one for all the ends of
+        a call that fails)."""
+        parts = chunks(len(ends))
+        return [answer for part in parts for answer in self._call_many(node_ip, method, ends[part])]
+
+    def _call_many(self, node_ip: str, method: str, ends: Sequence[RemoteEnd]) -> Answers:
         what = f"Remote.{method} of {len(ends)} link end(s)"
         request = remotes_to_pb(ends)
         try:
@@ -163,7 +255,4 @@ class GrpcRemote:
         ]
 
     def close(self) -> None:
-        with self._lock:
-            channels, self._channels = list(self._channels.values()), {}
-        for channel in channels:
-            channel.close()
+        self.channels.close()

@@ -12,6 +12,10 @@ Start-up order (each step logged):
    trying the links that are still missing (``kubedtn.daemon.resync``);
 5. metrics on HTTP_ADDR, gRPC on GRPC_PORT and the unix socket, then the pidfile —
    when the pidfile exists, the socket answers.
+
+A pod or a stored object that cannot be handled (steps 3 and 4, and the threads after)
+is that pod's error, not the daemon's: it is logged by name and reported by Status with
+the health of each background job (kubedtn.daemon.health).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from types import FrameType
 
 from kubedtn.daemon.config import DaemonConfig
 from kubedtn.daemon.follow import SpecFollower
+from kubedtn.daemon.health import FAILING, OK, HealthReport, JobHealth
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.metrics import DaemonMetrics
@@ -39,7 +44,8 @@ from kubedtn.daemon.server import DaemonServer
 from kubedtn.daemon.tls import node_pem
 from kubedtn.dataplane import NetlinkDataplane
 from kubedtn.errors import KubedtnError
-from kubedtn.store import open_store
+from kubedtn.store import SqliteStore, open_store
+from kubedtn.store.checkpoint import Checkpointer, checkpointer_for
 from kubedtn.store.factory import open_kube_store
 from kubedtn.store.resource import topology_resource
 
@@ -123,6 +129,17 @@ def remove_pidfile(path: Path) -> None:
             path.unlink()
 
 
+def checkpoint_report(checkpointer: Checkpointer) -> HealthReport:
+    state = FAILING if checkpointer.failing else OK
+    return HealthReport("checkpoints", state, checkpointer.last_error, checkpointer.failures)
+
+
+def rows_report(store: SqliteStore) -> HealthReport:
+    """The store's rows its last list left out (unreadable)."""
+    bad = store.unreadable
+    return HealthReport("store", FAILING if bad else OK, "; ".join(bad.values()), len(bad))
+
+
 class Daemon:
     """One daemon: ``start()`` brings it up, ``stop()`` takes it down (idempotent)."""
 
@@ -171,7 +188,8 @@ class Daemon:
         self.podlist = PodListWriter(store=self.store, path=cfg.pod_list_path, on_object=self.manager.prime)
         self.podlist.start()
         self._started.append("podlist")
-        self.manager.reconcile()
+        self.reconciled = JobHealth("reconcile")
+        self.manager.reconcile(self.reconciled)
         if cfg.backend == "kubernetes":
             # On a cluster, users change links by editing Topologies; in lab mode the CLI
             # calls the daemon instead, and a watch of every status write would cost each
@@ -196,7 +214,9 @@ class Daemon:
             log.info(
                 "serving metrics", action="serve", http=f"{cfg.http_host or '*'}:{port}", path="/metrics"
             )
-        self.server = DaemonServer(config=cfg, manager=self.manager, metrics=self.metrics, pem=pem)
+        self.server = DaemonServer(
+            config=cfg, manager=self.manager, metrics=self.metrics, pem=pem, jobs=self.jobs
+        )
         self.server.start()
         self._started.append("server")
         write_pidfile(cfg.pidfile)
@@ -211,6 +231,16 @@ class Daemon:
             underlay_mtu=node.underlay_mtu,
             store=str(cfg.store_path) if cfg.backend == "sqlite" else str(self.store),
         )
+
+    def jobs(self) -> list[HealthReport]:
+        """The health of the background jobs (Status)."""
+        reports = [self.podlist.health.report(), self.reconciled.report()]
+        if "follower" in self._started:
+            reports.append(self.follower.health.report())
+        if isinstance(self.store, SqliteStore):
+            reports.append(checkpoint_report(checkpointer_for(str(self.config.store_path))))
+            reports.append(rows_report(self.store))
+        return reports
 
     def stop(self) -> None:
         started, self._started = self._started, []

@@ -47,9 +47,12 @@ from typing import Any, Final, NoReturn, TypeVar, cast
 
 import grpc
 
+import kubedtn
 from kubedtn.cni.plainrpc import plain_socket_path
 from kubedtn.daemon.config import DaemonConfig, parse_ip
 from kubedtn.daemon.convert import links_from_pb, pod_to_pb, remote_from_pb
+from kubedtn.daemon.health import FAILING, HealthReport
+from kubedtn.daemon.limits import check_batch, server_options
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.metrics import DaemonMetrics
@@ -58,7 +61,7 @@ from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.daemon.podstatus import READY
 from kubedtn.daemon.tls import Pem, server_credentials
 from kubedtn.daemon.trust import Caller, NetnsGuard, caller_from_auth, check_caller
-from kubedtn.daemon.types import PodOutcome, Sandbox, SetupRequest
+from kubedtn.daemon.types import NodeSummary, PodOutcome, Sandbox, SetupRequest
 from kubedtn.dataplane import NamespaceNotFoundError
 from kubedtn.errors import (
     ConflictError,
@@ -164,12 +167,19 @@ def _pod_result(outcome: PodOutcome) -> pb.PodResult:
 
 class _Servicer:
     def __init__(
-        self, manager: LinkManager, metrics: DaemonMetrics, *, store_description: str, netns: NetnsGuard
+        self,
+        manager: LinkManager,
+        metrics: DaemonMetrics,
+        *,
+        store_description: str,
+        netns: NetnsGuard,
+        jobs: Callable[[], Sequence[HealthReport]] = tuple,
     ) -> None:
         self.manager = manager
         self.metrics = metrics
         self.store_description = store_description
         self.netns = netns  # which namespace paths a request may name
+        self.jobs = jobs  # the health of the daemon's background jobs, for Status
 
 
 class LocalServicer(_Servicer, pb_grpc.LocalServicer):
@@ -193,15 +203,16 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
         self.manager.set_alive(pod, src_ip=request.src_ip, net_ns=self._netns(pod, request.net_ns))
         return pb.BoolResponse(response=True)
 
-    def _batch(self, request: pb.LinksBatchQuery) -> tuple[PodRef, list[Any]]:
+    def _batch(self, request: pb.LinksBatchQuery, method: str) -> tuple[PodRef, list[Any]]:
         pod = _pod(request.local_pod)
         if not pod.name:
             raise ValidationError("local_pod.name is empty; name the pod whose links these are")
+        check_batch(len(request.links), method=f"{method} of {pod.key}", what="links")
         return pod, links_from_pb(request.links, where=pod.key)
 
     @_rpc("AddLinks")
     def AddLinks(self, request: pb.LinksBatchQuery, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
-        pod, links = self._batch(request)
+        pod, links = self._batch(request, "AddLinks")
         outcome = self.manager.add_links(pod, links)
         if outcome.error is not None:
             raise outcome.error
@@ -209,13 +220,13 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("DelLinks")
     def DelLinks(self, request: pb.LinksBatchQuery, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
-        pod, links = self._batch(request)
+        pod, links = self._batch(request, "DelLinks")
         self.manager.del_links(pod, links)
         return pb.BoolResponse(response=True)
 
     @_rpc("UpdateLinks")
     def UpdateLinks(self, request: pb.LinksBatchQuery, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
-        pod, links = self._batch(request)
+        pod, links = self._batch(request, "UpdateLinks")
         self.manager.update_links(pod, links)
         return pb.BoolResponse(response=True)
 
@@ -236,11 +247,13 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("SetupPods")
     def SetupPods(self, request: pb.SetupPodsQuery, context: grpc.ServicerContext) -> pb.PodsResponse:  # noqa: N802 (gRPC method names)
+        check_batch(len(request.pods), method="SetupPods", what="pods")
         outcomes = self.manager.setup_pods([self._setup_request(q) for q in request.pods])
         return pb.PodsResponse(results=[_pod_result(o) for o in outcomes])
 
     @_rpc("DestroyPods")
     def DestroyPods(self, request: pb.PodsQuery, context: grpc.ServicerContext) -> pb.PodsResponse:  # noqa: N802 (gRPC method names)
+        check_batch(len(request.pods), method="DestroyPods", what="pods")
         pods = [_pod(q) for q in request.pods]
         sandboxes = {pod.key: _sandbox(q) for pod, q in zip(pods, request.pods, strict=True)}
         outcomes = self.manager.destroy_pods(pods, sandboxes=sandboxes)
@@ -265,13 +278,23 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
     @_rpc("Status")
     def Status(self, request: pb.StatusQuery, context: grpc.ServicerContext) -> pb.DaemonStatus:  # noqa: N802 (gRPC method names)
-        s = self.manager.summary()
+        jobs = list(self.jobs())
+        try:
+            s = self.manager.summary()
+        except Exception as e:  # the daemon still answers, and says why it cannot count
+            log.error("Status: cannot read this node's pods", error=repr(e))
+            s = NodeSummary(kubedtn.version(), self.manager.node.ip, 0, 0)
+            jobs.append(HealthReport("status", FAILING, f"cannot read this node's pods: {e}", 1))
         return pb.DaemonStatus(
             version=s.version,
             node_ip=s.node_ip,
             pods_alive=s.pods_alive,
             links=s.links,
             store=self.store_description,
+            jobs=[
+                pb.JobHealth(name=j.name, state=j.state, last_error=j.last_error, failures=j.failures)
+                for j in jobs
+            ],
         )
 
 
@@ -294,10 +317,12 @@ class RemoteServicer(_Servicer, pb_grpc.RemoteServicer):
 
     @_rpc("Remote.UpdateMany")
     def UpdateMany(self, request: pb.RemotePods, context: grpc.ServicerContext) -> pb.RemoteResults:  # noqa: N802 (gRPC method names)
+        check_batch(len(request.pods), method="Remote.UpdateMany", what="link ends")
         return self._many(request, self.manager.remote_update_many, self._caller(context))
 
     @_rpc("Remote.DeleteMany")
     def DeleteMany(self, request: pb.RemotePods, context: grpc.ServicerContext) -> pb.RemoteResults:  # noqa: N802 (gRPC method names)
+        check_batch(len(request.pods), method="Remote.DeleteMany", what="link ends")
         return self._many(request, self.manager.remote_delete_many, self._caller(context), check_netns=True)
 
     def _many(
@@ -338,9 +363,6 @@ def prepare_socket_path(path: Path) -> None:
 
 LOCAL_SERVICE: Final = "proto.v1.Local"
 REMOTE_SERVICE: Final = "proto.v1.Remote"
-# No SO_REUSEPORT (gRPC's default on Linux): a second daemon on the port fails to bind
-# instead of silently sharing the requests with the first.
-_SERVER_OPTIONS: Final = (("grpc.so_reuseport", 0),)
 
 
 REFUSED: Final = {
@@ -382,21 +404,31 @@ class DaemonServer:
     """Both listeners; ``start()`` binds them, ``stop()`` drains and closes them."""
 
     def __init__(
-        self, *, config: DaemonConfig, manager: LinkManager, metrics: DaemonMetrics, pem: Pem | None = None
+        self,
+        *,
+        config: DaemonConfig,
+        manager: LinkManager,
+        metrics: DaemonMetrics,
+        pem: Pem | None = None,
+        jobs: Callable[[], Sequence[HealthReport]] = tuple,
     ) -> None:
-        """``pem``: the node's checked TLS files (``tls.node_pem``), when it has them."""
+        """``pem``: the node's checked TLS files (``tls.node_pem``), when it has them;
+        ``jobs``: the health of its background jobs (Status)."""
         self.config = config
         self.pem = pem
         store = f"sqlite:{config.store_path}"
         netns = NetnsGuard(config.netns_dirs)
-        self.local = LocalServicer(manager, metrics, store_description=store, netns=netns)
+        self.local = LocalServicer(manager, metrics, store_description=store, netns=netns, jobs=jobs)
         self.remote = RemoteServicer(manager, metrics, store_description=store, netns=netns)
         self._tcp = grpc.server(
             futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubedtn-tcp"),
-            options=_SERVER_OPTIONS,
+            options=server_options(),
+            maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         )
         self._unix = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubedtn-unix")
+            futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubedtn-unix"),
+            options=server_options(),
+            maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         )
         refused = []
         if config.insecure_local_tcp:
@@ -412,7 +444,10 @@ class DaemonServer:
             self._tcp.add_generic_rpc_handlers((Refused(refused),))
         pb_grpc.add_LocalServicer_to_server(self.local, self._unix)  # type: ignore[no-untyped-call]
         self._plain = PlainServer(
-            self.local, Path(plain_socket_path(str(config.socket_path))), workers=WORKERS
+            self.local,
+            Path(plain_socket_path(str(config.socket_path))),
+            workers=WORKERS,
+            max_connections=config.max_concurrent_rpcs,
         )
         self.grpc_port: int | None = None
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from kubedtn.daemon.health import HealthReport
 from kubedtn.errors import DataplaneError, KubedtnError, NotFoundError, TemporaryError, ValidationError
 from kubedtn.model import Link
 
@@ -44,6 +45,15 @@ class DaemonInfo:
     pods_alive: int
     links: int
     store: str
+    jobs: tuple[HealthReport, ...] = ()  # its background jobs (none from kube-dtn's daemon)
+
+    def failing(self) -> list[str]:
+        """A line per job that is not ok, or failed since the daemon started."""
+        return [
+            f"{j.name}: {j.state}, {j.failures} error(s), the last: {j.last_error}"
+            for j in self.jobs
+            if j.state != "ok" or j.failures
+        ]
 
 
 def _error(e: grpc.RpcError, what: str, socket: str) -> KubedtnError:
@@ -106,6 +116,7 @@ class LabDaemonClient:
             pods_alive=reply.pods_alive,
             links=reply.links,
             store=reply.store,
+            jobs=tuple(HealthReport(j.name, j.state, j.last_error, j.failures) for j in reply.jobs),
         )
 
     def answers(self) -> bool:
@@ -125,24 +136,32 @@ class LabDaemonClient:
         return True
 
     def setup_pods(self, pods: Sequence[tuple[str, str, str]]) -> list[PodResult]:
-        """SetupPods of (name, kube_ns, netns path) triples, in one call."""
+        """SetupPods of (name, kube_ns, netns path) triples: one call per ``MAX_BATCH`` pods."""
+        from kubedtn.daemon.limits import chunks
         from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 
-        query = pb.SetupPodsQuery(
-            pods=[pb.SetupPodQuery(name=n, kube_ns=ns, net_ns=path) for n, ns, path in pods]
-        )
-        with self._call("SetupPods"):
-            reply = self._stub.SetupPods(query, timeout=self.timeout_s)
-        return [PodResult(r.name, r.kube_ns, r.ok, r.error) for r in reply.results]
+        results: list[PodResult] = []
+        for part in chunks(len(pods)):
+            query = pb.SetupPodsQuery(
+                pods=[pb.SetupPodQuery(name=n, kube_ns=ns, net_ns=path) for n, ns, path in pods[part]]
+            )
+            with self._call("SetupPods"):
+                reply = self._stub.SetupPods(query, timeout=self.timeout_s)
+            results.extend(PodResult(r.name, r.kube_ns, r.ok, r.error) for r in reply.results)
+        return results
 
     def destroy_pods(self, pods: Sequence[tuple[str, str]]) -> list[PodResult]:
-        """DestroyPods of (name, kube_ns) pairs, in one call."""
+        """DestroyPods of (name, kube_ns) pairs: one call per ``MAX_BATCH`` pods."""
+        from kubedtn.daemon.limits import chunks
         from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 
-        query = pb.PodsQuery(pods=[pb.PodQuery(name=n, kube_ns=ns) for n, ns in pods])
-        with self._call("DestroyPods"):
-            reply = self._stub.DestroyPods(query, timeout=self.timeout_s)
-        return [PodResult(r.name, r.kube_ns, r.ok, r.error) for r in reply.results]
+        results: list[PodResult] = []
+        for part in chunks(len(pods)):
+            query = pb.PodsQuery(pods=[pb.PodQuery(name=n, kube_ns=ns) for n, ns in pods[part]])
+            with self._call("DestroyPods"):
+                reply = self._stub.DestroyPods(query, timeout=self.timeout_s)
+            results.extend(PodResult(r.name, r.kube_ns, r.ok, r.error) for r in reply.results)
+        return results
 
     def update_links(self, *, pod: str, kube_ns: str, links: Sequence[Link]) -> bool:
         """UpdateLinks: change the properties of the pod's existing links in place."""

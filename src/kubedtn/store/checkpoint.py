@@ -45,6 +45,8 @@ COMMITS_BETWEEN: Final = 4
 # than PATIENCE_S in all.
 QUIET_S: Final = 0.1
 PATIENCE_S: Final = 2.0
+# SQLITE_BUSY, SQLITE_LOCKED: someone else holds the file now; not a fault.
+_BUSY: Final = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class Checkpointer:
@@ -69,6 +71,11 @@ class Checkpointer:
         self._last_commit = 0.0
         self._thread: threading.Thread | None = None
         self.runs = 0  # checkpoints done by this process (for tests and curiosity)
+        # Checkpoints that failed for another reason than a busy file (a full disk, an I/O
+        # error): whether the last one did, the last error, how many (the daemon's Status).
+        self.failing = False
+        self.last_error = ""
+        self.failures = 0
 
     def after_commit(self) -> None:
         """Called by a writer after its commit: a checkpoint is due when the log is too long."""
@@ -124,9 +131,14 @@ class Checkpointer:
                 conn.execute("PRAGMA wal_autocheckpoint=0")
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.runs += 1
+            self.failing = False
         except sqlite3.Error as e:
             # Busy (another process checkpoints) or gone: a later commit asks again.
             log.debug("store checkpoint of %s not done: %s", self._path, e)
+            if getattr(e, "sqlite_errorcode", None) not in _BUSY:
+                log.warning("store checkpoint of %s failed: %s", self._path, e)
+                self.failing, self.last_error = True, f"checkpoint of {self._path}: {e}"
+                self.failures += 1
 
 
 _checkpointers: dict[tuple[int, str], Checkpointer] = {}

@@ -12,6 +12,7 @@ compaction horizon gets ExpiredError (Kubernetes' 410 Gone).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -36,11 +37,43 @@ from kubedtn.store.selectors import SelectorLike, to_selector
 from kubedtn.store.sqlitefile import STORE_ENV, SqliteFile, SqliteSettings, read_meta
 from kubedtn.store.watching import EventBatch, PollingWatch
 
+log = logging.getLogger(__name__)
+
+_LIST = "SELECT namespace, name, body FROM objects WHERE resource = ?"
+
+
+def _decoded(body: str) -> dict[str, Any] | None:
+    """A stored body as an object with a metadata mapping, else None."""
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict) else None
+
+
 DEFAULT_STORE_PATH = "/var/lib/kubedtn/store.db"
 # Events read per fetch: bounds memory when a watcher is far behind.
 _FETCH_LIMIT = 500
 # Objects looked up per statement (up to three parameters each; old SQLite allows 999 in all).
 _KEYS_PER_QUERY = 300
+
+
+def _readable(
+    rows: Sequence[tuple[str, str, str]], resource: Resource, path: Path
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The rows' objects, and the rows that are not objects with metadata (written past the
+    store, or damaged: logged, and kept for the daemon's Status) → why."""
+    items = []
+    unreadable: dict[str, str] = {}
+    for namespace, name, body in rows:
+        obj = _decoded(body)
+        if obj is None:
+            where = objects.describe(resource, namespace, name)
+            unreadable[where] = f"{where} in {path}: not an object with metadata; left out of lists"
+            log.error("%s", unreadable[where])
+        else:
+            items.append(obj)
+    return items, unreadable
 
 
 def _same_json(stored: str | None, text: str) -> bool:
@@ -101,6 +134,7 @@ class SqliteStore:
             background_checkpoints=background_checkpoints,
         )
         self._db = SqliteFile(self._path, self._settings)
+        self.unreadable: dict[str, str] = {}  # rows the last list of all left out → why
 
     # ---- plumbing ---------------------------------------------------------------------
 
@@ -254,16 +288,16 @@ class SqliteStore:
     def list(
         self, namespace: str | None = None, label_selector: SelectorLike = None
     ) -> tuple[ObjectList, str]:
+        """Matching objects; damaged rows left out (``unreadable``), so one hides no other."""
         selector = to_selector(label_selector)
-        query = "SELECT body FROM objects WHERE resource = ?"
-        params: tuple[str, ...] = (self._resource.key,)
-        if namespace and self._resource.namespaced:
-            query += " AND namespace = ?"
-            params += (namespace,)
+        by_namespace = bool(namespace and self._resource.namespaced)
+        query = _LIST + (" AND namespace = ?" if by_namespace else "") + " ORDER BY namespace, name"
+        params = (self._resource.key, namespace or "") if by_namespace else (self._resource.key,)
         with self._db.read("list") as conn:
-            rows = conn.execute(query + " ORDER BY namespace, name", params).fetchall()
+            rows = conn.execute(query, params).fetchall()
             rv = read_meta(conn, "rv")
-        items = [json.loads(body) for (body,) in rows]
+        items, unreadable = _readable(rows, self._resource, self._path)
+        self.unreadable = self.unreadable if namespace else unreadable
         return [o for o in items if selector.matches(o["metadata"].get("labels"))], str(rv)
 
     def create(self, obj: Mapping[str, Any]) -> KubeObject:

@@ -347,7 +347,7 @@ def test_interface_counters_of_pods_on_this_node_rise_after_traffic(
 ) -> None:
     a, b = up_pair(store, manager, pool, pair())
     registry = CollectorRegistry()
-    registry.register(InterfaceCollector(manager))
+    registry.register(InterfaceCollector(manager, ttl_s=0.0))  # every sample a fresh read
     labels = {"pod": "r1", "namespace": "default", "interface": "eth1"}
 
     def tx_packets() -> float:

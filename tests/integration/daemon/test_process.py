@@ -223,7 +223,12 @@ def test_metrics_show_interface_counters_rising_and_rpc_durations(
     labels = 'interface="eth1",namespace="default",pod="r1"'
     before = sample("kubedtn_interface_transmit_packets_total", labels)
     assert udp_echo(client_ns=a, client_ip="10.0.1.1", server_ns=b, server_ip="10.0.1.2", count=4) == 4
-    assert sample("kubedtn_interface_transmit_packets_total", labels) >= before + 4
+    # (the interfaces are read again once the scrapes' cached read is SNAPSHOT_TTL_S old)
+    wait_until(
+        lambda: sample("kubedtn_interface_transmit_packets_total", labels) >= before + 4,
+        timeout_s=30,
+        what="the counter to show the 4 packets",
+    )
     assert sample("kubedtn_links", 'kind="veth"') == 1
     assert sample("kubedtn_rpc_duration_seconds_count", 'method="SetupPod"') == 2
 

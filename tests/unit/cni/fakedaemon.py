@@ -80,7 +80,9 @@ class Running:
         server.start()
         self.server = server
         if self.plain:
-            self.plain_server = PlainServer(self.servicer, Path(plain_socket_path(self.socket)), workers=4)
+            self.plain_server = PlainServer(
+                self.servicer, Path(plain_socket_path(self.socket)), workers=4, max_connections=64
+            )
             self.plain_server.start()
 
     def stop(self) -> None:

@@ -118,3 +118,15 @@ def test_tls_excludes_local_on_tcp() -> None:
         load(flags={"tls_cert": "a", "tls_key": "b", "tls_ca": "c", "insecure_local_tcp": True})
     assert "--insecure-local-tcp: given with --tls-cert; Local on TCP is kube-dtn's" in str(caught.value)
     assert load(flags={"insecure_local_tcp": True}).insecure_local_tcp is True
+
+
+def test_the_request_limit_is_a_positive_count() -> None:
+    assert load().max_concurrent_rpcs == 512
+    assert load(env={"KUBEDTN_MAX_CONCURRENT_RPCS": "64"}).max_concurrent_rpcs == 64
+    assert (
+        load({"max_concurrent_rpcs": "8"}, env={"KUBEDTN_MAX_CONCURRENT_RPCS": "64"}).max_concurrent_rpcs == 8
+    )
+    with pytest.raises(
+        ValidationError, match=r"--max-concurrent-rpcs: '0' is not a count \(an integer, at least 1\)"
+    ):
+        load({"max_concurrent_rpcs": "0"})

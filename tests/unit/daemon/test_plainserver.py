@@ -22,7 +22,7 @@ from tests.unit.cni.fakedaemon import Failure, FakeLocal, fake_daemon, socket_di
 def served() -> Iterator[tuple[PlainServer, FakeLocal]]:
     with socket_dir() as directory:
         servicer = FakeLocal()
-        server = PlainServer(servicer, directory / "daemon.sock.plain", workers=2)
+        server = PlainServer(servicer, directory / "daemon.sock.plain", workers=2, max_connections=8)
         server.start()
         try:
             yield server, servicer
@@ -86,7 +86,7 @@ def test_the_socket_is_the_owners_only_and_gone_after_stop() -> None:
     with socket_dir() as directory:
         path = directory / "daemon.sock.plain"
         path.write_text("stale")  # what a killed daemon leaves behind
-        server = PlainServer(FakeLocal(), path, workers=1)
+        server = PlainServer(FakeLocal(), path, workers=1, max_connections=8)
         server.start()
         try:
             assert stat.S_ISSOCK(os.stat(path).st_mode)
@@ -101,7 +101,7 @@ def test_the_socket_is_the_owners_only_and_gone_after_stop() -> None:
 def test_the_plugin_asks_on_the_plain_socket_when_the_daemon_has_one(tmp_path: Path) -> None:
     with socket_dir() as directory, fake_daemon(directory, plain=False) as daemon:
         plain = FakeLocal()
-        server = PlainServer(plain, Path(plain_socket_path(daemon.socket)), workers=1)
+        server = PlainServer(plain, Path(plain_socket_path(daemon.socket)), workers=1, max_connections=8)
         server.start()
         try:
             client.setup_pod(daemon.socket, wait_s=1, name="r1", kube_ns="lab", net_ns="/run/netns/x")

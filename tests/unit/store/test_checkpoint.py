@@ -118,3 +118,14 @@ def test_a_due_checkpoint_waits_for_a_pause_in_the_commits(tmp_path: Path) -> No
         store.create(_big_topology("u", 10))
         hasty.wait(timeout=30)
         assert hasty.runs == 1
+
+
+def test_a_checkpoint_that_fails_is_reported_until_one_succeeds(tmp_path: Path) -> None:
+    missing = tmp_path / "gone" / "store.db"  # SQLite cannot open it: not a busy file
+    cp = Checkpointer(str(missing))
+    cp._checkpoint()
+    assert cp.failing and cp.failures == 1 and "unable to open database file" in cp.last_error
+    assert str(missing) in cp.last_error
+    missing.parent.mkdir()
+    cp._checkpoint()
+    assert not cp.failing and cp.failures == 1 and cp.runs == 1

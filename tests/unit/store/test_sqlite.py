@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from contextlib import closing
 from functools import partial
 from pathlib import Path
 
@@ -666,3 +667,19 @@ def test_stored_json_is_compared_by_text_then_by_value_when_it_may_be_equal() ->
     assert _same_json('{"a":1.0}', '{"a":1e0}')  # same length: compared by value
     assert not _same_json('{"a":1}', '{"a":2}')
     assert not _same_json(None, "{}")
+
+
+@pytest.mark.parametrize("body", ["{not json", '{"metadata": ["a list"]}', "[]"])
+def test_a_damaged_row_is_left_out_of_lists_and_named(store: SqliteStore, body: str) -> None:
+    store.create(topology("r1"))
+    store.create(topology("r2"))
+    with closing(sqlite3.connect(store.path, isolation_level=None)) as db:
+        db.execute("UPDATE objects SET body = ? WHERE name = 'r2'", (body,))
+    items, _ = store.list()
+    assert [o["metadata"]["name"] for o in items] == ["r1"]
+    why = f"topology default/r2 in {store.path}: not an object with metadata; left out of lists"
+    assert store.unreadable == {"topology default/r2": why}
+    with closing(sqlite3.connect(store.path, isolation_level=None)) as db:
+        db.execute("DELETE FROM objects WHERE name = 'r2'")
+    store.list()
+    assert store.unreadable == {}

@@ -193,18 +193,32 @@ class StatusQuery(_message.Message):
     def __init__(self) -> None: ...
 
 class DaemonStatus(_message.Message):
-    __slots__ = ("version", "node_ip", "pods_alive", "links", "store")
+    __slots__ = ("version", "node_ip", "pods_alive", "links", "store", "jobs")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     NODE_IP_FIELD_NUMBER: _ClassVar[int]
     PODS_ALIVE_FIELD_NUMBER: _ClassVar[int]
     LINKS_FIELD_NUMBER: _ClassVar[int]
     STORE_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
     version: str
     node_ip: str
     pods_alive: int
     links: int
     store: str
-    def __init__(self, version: _Optional[str] = ..., node_ip: _Optional[str] = ..., pods_alive: _Optional[int] = ..., links: _Optional[int] = ..., store: _Optional[str] = ...) -> None: ...
+    jobs: _containers.RepeatedCompositeFieldContainer[JobHealth]
+    def __init__(self, version: _Optional[str] = ..., node_ip: _Optional[str] = ..., pods_alive: _Optional[int] = ..., links: _Optional[int] = ..., store: _Optional[str] = ..., jobs: _Optional[_Iterable[_Union[JobHealth, _Mapping]]] = ...) -> None: ...
+
+class JobHealth(_message.Message):
+    __slots__ = ("name", "state", "last_error", "failures")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    state: str
+    last_error: str
+    failures: int
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[str] = ..., last_error: _Optional[str] = ..., failures: _Optional[int] = ...) -> None: ...
 
 class RemotePods(_message.Message):
     __slots__ = ("pods",)
