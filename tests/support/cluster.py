@@ -38,7 +38,7 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,6 +167,12 @@ class SimCluster:
 
     def topology(self, name: str, ns: str = "default") -> dict[str, Any]:
         return self.objects.get("topologies", name, ns, group=self.api_group)
+
+    def edit_spec(self, name: str, change: Callable[[dict[str, Any]], None], ns: str = "default") -> None:
+        """Changes a Topology's spec in the double's store, in-process (past any fault)."""
+        spec = self.topology(name, ns)["spec"]
+        change(spec)
+        self.objects.merge("topologies", name, {"spec": spec}, ns, group=self.api_group)
 
     # ---- nodes ---------------------------------------------------------------------------
 
@@ -334,7 +340,8 @@ def controller_missing(command: tuple[str, ...]) -> str | None:
     )
     if probe.returncode == 0:
         return None
-    return f"`kubedtn controller` does not exist in this build yet (issue 14): {probe.stderr.strip()[-200:]}"
+    said = (probe.stderr.strip().splitlines() or ["no output"])[-1]
+    return f"`kubedtn controller` is not in this build yet (issue 14): {' '.join(command)} said: {said}"
 
 
 def _listen_in(netns: str, server: KubeApiServer, host: str) -> str:
