@@ -20,7 +20,7 @@ from kubedtn.lab import selfexec
 from kubedtn.model.objects import LINKS_FINALIZER
 from tests.support.cluster import KUBE_DTN_GROUP, SimCluster, cluster3, controller_missing
 from tests.support.kubeapi.fixture import Kubectl, kubectl_binary
-from tests.support.netns import links_by_name, qdiscs, udp_echo, wait_until
+from tests.support.netns import ip_json, links_by_name, qdiscs, udp_echo, wait_until
 from tests.support.simnodes import vxlan_ends
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
@@ -85,6 +85,10 @@ def test_3node_applied_with_kubectl_passes_traffic_across_nodes(ring: SimCluster
         assert _passes(ring, a, b, a_ip, b_ip), f"{a} -> {b}"
     status = ring.topology("r1")["status"]
     assert status["src_ip"] == ring.node("node1").ip, json.dumps(status)
+    pod = ring.objects.get("pods", "r1")  # as the kubelet records it, from the CNI chain's result
+    assert pod["spec"]["nodeName"] == "node1" and pod["status"]["hostIP"] == ring.node("node1").ip
+    (eth0,) = ip_json(ring.netns("r1"), "addr", "show", "dev", "eth0")
+    assert f'"local": "{pod["status"]["podIP"]}"' in json.dumps(eth0["addr_info"])
 
 
 def test_a_rate_patched_with_kubectl_changes_both_ends_in_place(ring: SimCluster, kubectl: Kubectl) -> None:
@@ -212,6 +216,26 @@ def test_changes_made_while_the_api_is_down_are_all_applied_after(ring: SimClust
 
     wait_until(applied, timeout_s=60, what="every change made during the outage on the links")
     assert _passes(ring, "r1", "r3", "14.14.14.1", "14.14.14.3")
+    assert _passes(ring, "r1", "r2", "12.12.12.1", "12.12.12.2")
+
+
+def test_a_killed_node_leaves_far_ends_until_its_pods_are_recorded_down(ring: SimCluster) -> None:
+    """The daemons' part of a node's death: nobody runs DEL, so r3's peers keep their ends
+    toward node3 until someone (the controller, here the test) records r3 not running."""
+    ring.kill_node("node3")
+    assert ring.objects.get("nodes", "node3", "")["status"]["conditions"][0]["status"] == "Unknown"
+    assert _far_ends_toward(ring, "node3") == {"r1": ["eth2"], "r2": ["eth2"]}
+    ring.objects.merge(
+        "topologies",
+        "r3",
+        {"status": {"src_ip": "", "net_ns": "", "links": []}},
+        group=KUBE_DTN_GROUP,
+        status=True,
+    )
+    wait_until(
+        lambda: _far_ends_toward(ring, "node3") == {"r1": [], "r2": []},
+        what="r1's and r2's VXLAN ends toward node3 removed",
+    )
     assert _passes(ring, "r1", "r2", "12.12.12.1", "12.12.12.2")
 
 

@@ -11,16 +11,14 @@
 ``SimCluster`` is what the tests drive: the double with the Topology CRD (kubedtn.io, and
 kube-dtn's y-young.github.io when ``api_group`` says so), a Ready Node object per node
 (InternalIP = its underlay IP), and a kubelet: ``run_pod`` makes the pod's namespace, records
-the Pod as scheduled and running on the node, and calls the node daemon's ``SetupPod`` over its
-plain unix socket with the client the CNI plugin uses (``kubedtn.cni.client``); ``delete_pod``
-is CNI DEL (``DestroyPod``), then the namespace and the Pod go; ``move_pod`` is a delete and a
+the Pod as scheduled on the node, runs the node's CNI chain (Debian's bridge plugin, then the
+kubedtn plugin, which calls the node daemon's ``SetupPod``: tests/support/nodecni.py) and
+records the Pod running with the address it got; ``delete_pod`` is CNI DEL (the daemon's
+``DestroyPod``), then the namespace and the Pod go; ``move_pod`` is a delete and a
 run elsewhere, as a rescheduled pod; ``kill_node`` is a dead machine: its daemon SIGKILLed,
 its pods' namespaces gone without DEL, its Node ``Ready=Unknown`` as the node lifecycle
 controller records it. ``start_controller`` runs ``kubedtn controller`` in the control-plane
 namespace, or skips the test when this build has no such command.
-
-The primary CNI plugin is not in the chain: pods have no eth0; ``status.podIP`` is an address
-of the node's pod range, recorded as a kubelet would, and used by nothing here.
 
 ``objects`` reads and writes the double's store in-process, past its HTTP faults: what a
 user's change is while the API refuses the daemons. Everything is removed afterwards, and
@@ -37,7 +35,6 @@ import json
 import os
 import signal
 import subprocess
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,10 +44,7 @@ from typing import Any, Final
 import pytest
 import yaml
 
-from kubedtn.cni.client import CniDaemonClient
-from kubedtn.cni.client import setup_pod as cni_setup_pod
 from kubedtn.dataplane import create_namespaces, delete_namespaces
-from kubedtn.dataplane.netns import enter_for_good, netns_path
 from kubedtn.lab import daemonproc, fabric, nodedaemons, selfexec
 from kubedtn.lab.names import LabPaths
 from kubedtn.lab.nodes import NodePaths, fabric_netns, plan_nodes
@@ -59,10 +53,10 @@ from kubedtn.store.resource import TOPOLOGY
 from tests.support.kubeapi import KubeApiServer
 from tests.support.kubeapi.fixture import TOPOLOGY_CRD
 from tests.support.kubeapi.routes import Target
+from tests.support.nodecni import NodeCni, in_netns
 from tests.support.simnodes import attach_host, namespaces_of
 
 KUBE_DTN_GROUP: Final = "y-young.github.io"
-DAEMON_WAIT_S: Final = 30.0
 MERGE: Final = "application/merge-patch+json"
 
 
@@ -143,6 +137,7 @@ class SimCluster:
     kubeconfig: Path = Path()  # for the test's own clients and kubectl (127.0.0.1)
     cp_kubeconfig: Path = Path()  # for the daemons and the controller (CP_IP)
     pods: dict[str, RunningPod] = field(default_factory=dict)
+    cni: dict[str, NodeCni] = field(default_factory=dict)  # node -> its CNI chain
     extra_netns: list[str] = field(default_factory=list)
     daemons: dict[str, int] = field(default_factory=dict)  # node -> pid
     controllers: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -235,15 +230,10 @@ class SimCluster:
 
     # ---- the kubelet ---------------------------------------------------------------------
 
-    def _pod_ip(self, node: str, name: str) -> str:
-        index = self.node(node).index
-        return str(ipaddress.ip_address("10.244.0.0") + (index << 8) + 2 + len(self.pods) % 250)
-
     def run_pod(self, name: str, node: str, kube_ns: str = "default") -> None:
         """Schedules ``name`` on ``node`` (a Pod as kubectl left it, or a new one) and starts
-        it: its namespace, the Pod running there, then the daemon's SetupPod as CNI ADD."""
+        it: its namespace, CNI ADD on the node, the Pod recorded running with its address."""
         assert name not in self.pods, f"pod {name} already runs on {self.pods[name].node}"
-        record = self.node(node)
         netns = f"{self.name}-{name}"
         create_namespaces([netns], loopback_up=True)
         self.pods[name] = RunningPod(name, kube_ns, node, netns)
@@ -256,22 +246,19 @@ class SimCluster:
             }
             self.objects.create("pods", pod, kube_ns)
         self.objects.merge("pods", name, {"spec": {"nodeName": node}}, kube_ns)
+        pod_ip = self.cni[node].add(name, kube_ns, netns)
         status = {
             "phase": "Running",
-            "hostIP": record.ip,
-            "podIP": self._pod_ip(node, name),
+            "hostIP": self.node(node).ip,
+            "podIP": pod_ip,
             "conditions": [{"type": "Ready", "status": "True"}],
         }
         self.objects.merge("pods", name, {"status": status}, kube_ns, status=True)
-        cni_setup_pod(
-            self.socket(node), wait_s=DAEMON_WAIT_S, name=name, kube_ns=kube_ns, net_ns=netns_path(netns)
-        )
 
     def delete_pod(self, name: str) -> None:
         """CNI DEL (the daemon's DestroyPod), then the pod's namespace and its Pod object."""
         pod = self.pods.pop(name)
-        with CniDaemonClient(self.socket(pod.node), wait_s=DAEMON_WAIT_S) as daemon:
-            assert daemon.destroy_pod(name=name, kube_ns=pod.kube_ns), f"DestroyPod {name} on {pod.node}"
+        self.cni[pod.node].delete(name, pod.kube_ns, pod.netns)
         delete_namespaces([pod.netns])
         self.objects.delete("pods", name, pod.kube_ns)
 
@@ -344,26 +331,6 @@ def controller_missing(command: tuple[str, ...]) -> str | None:
     return f"`kubedtn controller` is not in this build yet (issue 14): {' '.join(command)} said: {said}"
 
 
-def _listen_in(netns: str, server: KubeApiServer, host: str) -> str:
-    """One more socket of the double, bound inside ``netns`` (from a thread that enters it)."""
-    out: list[str] = []
-    failed: list[BaseException] = []
-
-    def bind() -> None:
-        try:
-            enter_for_good(netns_path(netns))  # this thread only; it ends right after
-            out.append(server.listen_also(host))
-        except BaseException as e:  # handed to the caller
-            failed.append(e)
-
-    thread = threading.Thread(target=bind, name="kubeapi-bind")
-    thread.start()
-    thread.join()
-    if failed:
-        raise failed[0]
-    return out[0]
-
-
 @contextmanager
 def sim_cluster(
     root: Path, nodes: int = 3, *, api_group: str = TOPOLOGY.group, command: Sequence[str] | None = None
@@ -394,10 +361,18 @@ def sim_cluster(
             c.cp_ip = str(subnet.broadcast_address - 1)
             c.cp_netns = attach_host(c.fabric, c.cp_ip, c.extra_netns, prefix=name)
             c.kubeconfig = server.write_kubeconfig(root / "kubeconfig")
-            cp_url = _listen_in(c.cp_netns, server, c.cp_ip)
+            cp_url = in_netns(c.cp_netns, functools.partial(server.listen_also, c.cp_ip))
             c.cp_kubeconfig = server.write_kubeconfig(root / "kubeconfig-cp", url=cp_url)
             for record in c.nodes:
                 c._record_node(record, "True")
+                files = NodePaths(paths, record.name)
+                c.cni[record.name] = NodeCni(
+                    root / "cni" / record.name,
+                    node_netns=record.netns,
+                    index=record.index,
+                    socket=files.socket,
+                    pod_list=files.pod_list,
+                )
             for record in c.nodes:
                 c.start_daemon(record.name)
             yield c
