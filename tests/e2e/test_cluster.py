@@ -1,5 +1,6 @@
 """kubedtn on a simulated cluster: three nodes, a daemon each on the Kubernetes API (the double),
-kube-dtn's 3node.yml applied unchanged with real kubectl, and a kubelet that runs its pods.
+kube-dtn's 3node.yml applied unchanged with real kubectl, and a kubelet that runs its pods
+through the CNI chain. The daemons, the plugin and the controller are dist/kubedtn.
 
 Every change is made as a user makes it (kubectl against the API) and every check reads the
 kernel of the pods (``ip``, traffic). See tests/support/cluster.py for the harness.
@@ -10,20 +11,29 @@ from __future__ import annotations
 import functools
 import json
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kubedtn.lab import selfexec
 from kubedtn.model.objects import LINKS_FINALIZER
-from tests.support.cluster import KUBE_DTN_GROUP, SimCluster, cluster3, controller_missing
+from tests.support import zipapp
+from tests.support.cluster import KUBE_DTN_GROUP, SimCluster, controller_missing, sim_cluster
 from tests.support.kubeapi.fixture import Kubectl
 from tests.support.netns import ip_json, links_by_name, qdiscs, udp_echo, wait_until
 from tests.support.ring import RING_LINKS, TOPOLOGIES, json_patch, kubectl, plumbed, ring
 from tests.support.simnodes import vxlan_ends
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
-__all__ = ["cluster3", "kubectl", "ring"]  # fixtures
+__all__ = ["kubectl", "ring"]  # fixtures
+
+
+@pytest.fixture
+def cluster3(tmp_path: Path) -> Iterator[SimCluster]:
+    """The simulated cluster of 3node.yml's group, every process dist/kubedtn."""
+    with sim_cluster(tmp_path, 3, api_group=KUBE_DTN_GROUP, command=[str(zipapp.executable())]) as c:
+        yield c
 
 
 def _passes(c: SimCluster, a: str, b: str, a_ip: str, b_ip: str) -> bool:
@@ -205,7 +215,7 @@ NODE_GRACE = ("--node-grace", "2")
 @pytest.fixture
 def needs_controller() -> None:
     """Skips at once (before the ring is up) when this build has no ``kubedtn controller``."""
-    why = controller_missing(tuple(selfexec.command()))
+    why = controller_missing((str(zipapp.executable()),))
     if why:
         pytest.skip(why)
 
