@@ -53,6 +53,7 @@ from kubedtn.store.resource import TOPOLOGY
 from tests.support.kubeapi import KubeApiServer
 from tests.support.kubeapi.fixture import TOPOLOGY_CRD
 from tests.support.kubeapi.routes import Target
+from tests.support.kubeapi.storage import now_rfc3339
 from tests.support.nodecni import NodeCni, in_netns
 from tests.support.simnodes import attach_host, namespaces_of
 
@@ -147,10 +148,6 @@ class SimCluster:
     def objects(self) -> Objects:
         return Objects(self.api)
 
-    @property
-    def topology_group(self) -> str:
-        return self.api_group
-
     def node(self, name: str) -> NodeRecord:
         return next(n for n in self.nodes if n.name == name)
 
@@ -177,7 +174,7 @@ class SimCluster:
         argv = daemonproc.daemon_argv(
             files,
             host_ip=record.ip,
-            store=str(self.root / "unused.db"),
+            store=str(self.root / "unused.db"),  # daemon_argv's; the kubernetes backend has none
             command=self.command,
             node=(record.name, record.netns),
         )
@@ -194,13 +191,18 @@ class SimCluster:
         self.daemons[node] = proc.pid
         nodedaemons.wait(self.paths, record, proc)
 
-    def _record_node(self, record: NodeRecord, ready: str) -> None:
+    def record_node(self, record: NodeRecord, ready: str) -> None:
+        """The Node object with its Ready condition (True, or Unknown as the node lifecycle
+        controller sets it when the kubelet stops reporting) and its addresses."""
+        now = now_rfc3339()
         status = {
             "conditions": [
                 {
                     "type": "Ready",
                     "status": ready,
                     "reason": "KubeletReady" if ready == "True" else "NodeStatusUnknown",
+                    "lastHeartbeatTime": now,
+                    "lastTransitionTime": now,
                 }
             ],
             "addresses": [
@@ -226,7 +228,7 @@ class SimCluster:
         delete_namespaces([p.netns for p in gone])
         for p in gone:
             del self.pods[p.name]
-        self._record_node(self.node(node), "Unknown")
+        self.record_node(self.node(node), "Unknown")
 
     # ---- the kubelet ---------------------------------------------------------------------
 
@@ -364,7 +366,7 @@ def sim_cluster(
             cp_url = in_netns(c.cp_netns, functools.partial(server.listen_also, c.cp_ip))
             c.cp_kubeconfig = server.write_kubeconfig(root / "kubeconfig-cp", url=cp_url)
             for record in c.nodes:
-                c._record_node(record, "True")
+                c.record_node(record, "True")
                 files = NodePaths(paths, record.name)
                 c.cni[record.name] = NodeCni(
                     root / "cni" / record.name,
