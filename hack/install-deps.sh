@@ -7,8 +7,9 @@
 #   python3.11-venv                building the project's virtualenv with Debian's Python
 #   iperf3                         throughput checks in tests and benchmarks
 #   iputils-ping                   `make lab` shows traffic across the lab's links with ping
+#   openssl                        `kubedtn certs` and the lab's node certificates (mutual TLS)
 set -euo pipefail
-packages=(iproute2 kmod containernetworking-plugins user-mode-linux clang llvm python3.11-venv iperf3 iputils-ping)
+packages=(iproute2 kmod containernetworking-plugins user-mode-linux clang llvm python3.11-venv iperf3 iputils-ping openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

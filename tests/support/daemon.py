@@ -207,8 +207,13 @@ class DaemonHandle:
             self._channels.append(channel)
         return pb_grpc.LocalStub(channel)
 
-    def remote(self) -> pb_grpc.RemoteStub:
-        channel = grpc.insecure_channel(self.grpc_target)
+    def remote(self, credentials: grpc.ChannelCredentials | None = None) -> pb_grpc.RemoteStub:
+        """A Remote stub over TCP; with ``credentials``, mutual TLS (tests.support.pki)."""
+        channel = (
+            grpc.insecure_channel(self.grpc_target)
+            if credentials is None
+            else grpc.secure_channel(self.grpc_target, credentials)
+        )
         self._channels.append(channel)
         return pb_grpc.RemoteStub(channel)
 

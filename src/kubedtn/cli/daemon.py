@@ -90,6 +90,20 @@ from kubedtn.errors import KubedtnError
     help="The Topologies' API group; y-young.github.io for a cluster on kube-dtn's CRD. "
     "[env KUBEDTN_API_GROUP, default kubedtn.io]",
 )
+@click.option(
+    "--tls-cert",
+    default=None,
+    help="This node's certificate (PEM; IP SAN = HOST_IP): Remote is served and called with mutual "
+    "TLS. [env KUBEDTN_TLS_CERT; with --tls-key and --tls-ca; kubedtn certs makes them]",
+)
+@click.option("--tls-key", default=None, help="Its private key (PEM). [env KUBEDTN_TLS_KEY]")
+@click.option("--tls-ca", default=None, help="The cluster CA's certificate (PEM). [env KUBEDTN_TLS_CA]")
+@click.option(
+    "--insecure-remote-tcp/--no-insecure-remote-tcp",
+    default=None,
+    help="Without --tls-cert, serve Remote on GRPC_PORT unauthenticated, as kube-dtn did: anyone who "
+    "reaches the port can ask for link ends. [env KUBEDTN_INSECURE_REMOTE_TCP, default off]",
+)
 @click.option("--pidfile", default=None, help="[env KUBEDTN_PIDFILE, default: beside the socket, daemon.pid]")
 @click.option("--node-name", default=None, help="For logs. [env NODE_NAME, default: the host name]")
 @click.option("--log-file", default=None, help="Log here instead of stderr. [env KUBEDTN_DAEMON_LOG]")

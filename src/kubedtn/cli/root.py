@@ -24,13 +24,15 @@ def version() -> None:
 
 def _register_modes() -> None:
     # Imported here, not at the top, so each mode's module stays the only place that knows it.
-    from kubedtn.cli import daemon, lab, link, physical, topo
+    from kubedtn.cli import certs, controller, daemon, lab, link, physical, topo
 
     cli.add_command(topo.topo)
     cli.add_command(lab.lab)
     cli.add_command(link.link)
     cli.add_command(daemon.daemon)
+    cli.add_command(controller.controller)
     cli.add_command(physical.physical)
+    cli.add_command(certs.certs)
 
 
 _register_modes()

@@ -1,4 +1,4 @@
-"""The node daemon: gRPC ``Local`` (root-only unix sockets) and ``Remote`` (TCP) services over
+"""The node daemon: gRPC ``Local`` (root-only unix sockets) and ``Remote`` (TCP, mutual TLS) services over
 the link manager, metrics, and the node-local topology pod list.
 
 Modules, one job each:
@@ -9,7 +9,8 @@ Modules, one job each:
 * ``teardown``   — DestroyPod(s), DelLinks;
 * ``properties`` — UpdateLinks;
 * ``farends``    — the server side of Remote: the ends peers' daemons ask for;
-* ``trust``      — how far a request is trusted: Remote as the store backs it, namespace paths;
+* ``trust``      — how far a request is trusted: Remote as the store and the caller's
+                   certificate back it, namespace paths;
 * ``checks``     — CheckPod;
 * ``records``    — reads of pods and writes of their status;
 * ``applier``    — one dataplane apply per batch, with its second chances;
@@ -26,6 +27,8 @@ Modules, one job each:
 * ``follow``     — on a cluster: live Topology edits, deletions and lost peers, from a store watch;
 * ``livespec``   — pure: a live Topology's spec against its status and interfaces → the calls;
 * ``remote``     — the client of a peer daemon's ``Remote`` service;
+* ``tls``        — mutual TLS credentials from the node's PEM files, checked at start;
+* ``certs``      — the cluster CA and node certificates (``kubedtn certs``, the lab);
 * ``server``     — thin gRPC servicers, error → status code mapping, the listeners;
 * ``plainserver`` — the ``Local`` service on the plain socket, for the CNI plugin (no grpc);
 * ``metrics``    — Prometheus exposition on HTTP_ADDR;

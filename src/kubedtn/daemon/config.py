@@ -22,6 +22,11 @@ backend            --backend           KUBEDTN_BACKEND                  sqlite (
 kubeconfig         --kubeconfig        KUBECONFIG                       in a pod: its service account
 kube_context       --kube-context      KUBEDTN_KUBE_CONTEXT             the kubeconfig's current one
 api_group          --api-group         KUBEDTN_API_GROUP                kubedtn.io (or y-young.github.io)
+tls_cert           --tls-cert          KUBEDTN_TLS_CERT                 none (PEM: this node's
+tls_key            --tls-key           KUBEDTN_TLS_KEY                  certificate, key and the
+tls_ca             --tls-ca            KUBEDTN_TLS_CA                   cluster CA; all or none)
+insecure_remote_   --insecure-remote-  KUBEDTN_INSECURE_REMOTE_TCP      false: Remote needs mTLS
+tcp                tcp
 =================  ==================  ===============================  ==========================
 
 The names of the first four are kube-dtn's (its DaemonSet sets them).
@@ -31,6 +36,12 @@ socket; ``--insecure-local-tcp`` serves it on GRPC_PORT too, unauthenticated, fo
 clients that call it over TCP (logged as a warning at start). ``netns_dirs``
 (comma-separated) are the directories whose files a request may name as a pod's network
 namespace, besides ``/proc/<pid>/ns/net`` (kubedtn.daemon.trust).
+
+``Remote`` (peer daemons make and remove link ends) is served on GRPC_PORT with mutual TLS
+when the three ``tls_*`` files are given (kubedtn.daemon.certs makes them), and the
+daemon's own calls to its peers use the same files. Without them it answers
+UNAUTHENTICATED there, unless ``--insecure-remote-tcp`` serves it unauthenticated, as
+kube-dtn did, for clusters moving from kube-dtn (logged as a warning at start).
 
 ``backend`` chooses where Topologies live: the embedded SQLite file (``store_path``, lab
 mode and single hosts) or the Kubernetes API (a DaemonSet: in-cluster config, or
@@ -77,14 +88,28 @@ ENV: Final = {
     "kubeconfig": "KUBECONFIG",
     "kube_context": "KUBEDTN_KUBE_CONTEXT",
     "api_group": "KUBEDTN_API_GROUP",
+    "tls_cert": "KUBEDTN_TLS_CERT",
+    "tls_key": "KUBEDTN_TLS_KEY",
+    "tls_ca": "KUBEDTN_TLS_CA",
+    "insecure_remote_tcp": "KUBEDTN_INSECURE_REMOTE_TCP",
 }
 BACKENDS: Final = ("sqlite", "kubernetes")
+TLS_SETTINGS: Final = ("tls_cert", "tls_key", "tls_ca")
 # Where runtimes keep pods' namespaces: ip netns, containerd's CRI (cni-<uuid>), CRI-O and
 # podman in /run/netns (/var/run is a link to /run on most systems, not on all); Docker in
 # <exec-root>/netns.
 NETNS_DIRS: Final = ("/run/netns", "/var/run/netns", "/run/docker/netns", "/var/run/docker/netns")
 _TRUE: Final = ("1", "true", "yes", "on")
 _FALSE: Final = ("0", "false", "no", "off", "")
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """This node's certificate and key and the cluster CA (PEM files)."""
+
+    cert: Path
+    key: Path
+    ca: Path
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +132,8 @@ class DaemonConfig:
     kubeconfig: str | None = None
     kube_context: str | None = None
     api_group: str = TOPOLOGY.group
+    tls: TlsFiles | None = None  # None: no mutual TLS
+    insecure_remote_tcp: bool = False
 
     @property
     def pod_list_path(self) -> Path:
@@ -256,6 +283,21 @@ def load_config(
     pidfile = Path(raw("pidfile")[0] or socket_path.parent / PIDFILE_NAME)
     log_file = raw("log_file")[0]
     node_name = raw("node_name")[0] or hostname()
+    tls = _tls_files({name: raw(name) for name in TLS_SETTINGS}, problems)
+    insecure_remote_tcp = take("insecure_remote_tcp", lambda v, w: parse_bool(v, what=w), False)
+    if tls is not None and insecure_remote_tcp:
+        problems.append(
+            f"{raw('insecure_remote_tcp')[1]}: given with {raw('tls_cert')[1]}; Remote is served "
+            "either with mutual TLS or without authentication, not both: drop one"
+        )
+    if tls is not None and insecure_local_tcp:
+        # With TLS on the port, Local would be open to every node's certificate: any node
+        # could make links in any namespace of this one.
+        problems.append(
+            f"{raw('insecure_local_tcp')[1]}: given with {raw('tls_cert')[1]}; Local on TCP is "
+            "kube-dtn's unauthenticated mode for migrations, and a node certificate must not "
+            "open it: drop --insecure-local-tcp (Local is on the unix socket)"
+        )
     if host_ip is None and not problems:
         host_ip = detect_ip()
         if host_ip is None:
@@ -286,4 +328,21 @@ def load_config(
         kubeconfig=raw("kubeconfig")[0] or None,
         kube_context=raw("kube_context")[0] or None,
         api_group=str(api_group),
+        tls=tls,
+        insecure_remote_tcp=bool(insecure_remote_tcp),
     )
+
+
+def _tls_files(given: Mapping[str, tuple[str | None, str]], problems: list[str]) -> TlsFiles | None:
+    """The three TLS files when all are given; none given: None; some: a problem."""
+    present = {name: value for name, (value, _) in given.items() if value}
+    if not present:
+        return None
+    if len(present) < len(given):
+        missing = [f"--{name.replace('_', '-')} ({ENV[name]})" for name in given if name not in present]
+        problems.append(
+            f"{', '.join(missing)}: not given; mutual TLS needs the node's certificate, its key and "
+            f"the CA all three (--tls-cert, --tls-key, --tls-ca; kubedtn certs makes them)"
+        )
+        return None
+    return TlsFiles(cert=Path(present["tls_cert"]), key=Path(present["tls_key"]), ca=Path(present["tls_ca"]))

@@ -6,6 +6,9 @@ Every daemon listens on the same GRPC_PORT, so a peer is found by its node IP (t
 A peer that answers ``UpdateMany`` with UNIMPLEMENTED is a kube-dtn daemon (its Remote
 service has ``Update`` only): its ends are then asked for one ``Update`` each, now and
 from then on, so a cluster can move from kube-dtn to kubedtn node by node.
+
+With the node's certificate (``pem``), every channel is mutual TLS: this node shows its
+certificate, and the peer's must be signed by the cluster CA and name the peer's IP.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import grpc
 
 from kubedtn.daemon.convert import remote_to_pb, remotes_to_pb
 from kubedtn.daemon.plan import RemoteEnd
+from kubedtn.daemon.tls import Pem, channel_credentials
 from kubedtn.errors import KubedtnError, TemporaryError, ValidationError
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
@@ -29,11 +33,13 @@ _TEMPORARY = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 class GrpcRemote:
-    """:class:`~kubedtn.daemon.crossnode.RemoteUpdater` over gRPC (insecure, as kube-dtn)."""
+    """:class:`~kubedtn.daemon.crossnode.RemoteUpdater` over gRPC: mutual TLS with ``pem``,
+    else without authentication (as kube-dtn)."""
 
-    def __init__(self, *, port: int, timeout: float = 10.0) -> None:
+    def __init__(self, *, port: int, timeout: float = 10.0, pem: Pem | None = None) -> None:
         self.port = port
         self.timeout = timeout
+        self._credentials = None if pem is None else channel_credentials(pem)
         self._channels: dict[str, grpc.Channel] = {}
         self._lock = threading.Lock()
         self._one_by_one: set[str] = set()  # peers without UpdateMany (kube-dtn daemons)
@@ -43,7 +49,12 @@ class GrpcRemote:
             channel = self._channels.get(node_ip)
             if channel is None:
                 host = f"[{node_ip}]" if ":" in node_ip else node_ip
-                channel = self._channels[node_ip] = grpc.insecure_channel(f"{host}:{self.port}")
+                target = f"{host}:{self.port}"
+                channel = self._channels[node_ip] = (
+                    grpc.insecure_channel(target)
+                    if self._credentials is None
+                    else grpc.secure_channel(target, self._credentials)
+                )
         return pb_grpc.RemoteStub(channel)  # type: ignore[no-untyped-call]
 
     def _call(self, node_ip: str, method: str, request: Any, *, what: str) -> Any:

@@ -34,6 +34,7 @@ from kubedtn.daemon.plan import NodeInfo
 from kubedtn.daemon.podlist import PodListWriter
 from kubedtn.daemon.remote import GrpcRemote
 from kubedtn.daemon.server import DaemonServer
+from kubedtn.daemon.tls import node_pem
 from kubedtn.dataplane import NetlinkDataplane
 from kubedtn.errors import KubedtnError
 from kubedtn.store import open_store
@@ -162,7 +163,8 @@ class Daemon:
             underlay=underlay[0] if underlay else None,
             underlay_mtu=underlay[1] if underlay else None,
         )
-        self.remote = GrpcRemote(port=cfg.grpc_port)
+        pem = None if cfg.tls is None else node_pem(cfg.tls, host_ip=cfg.host_ip)
+        self.remote = GrpcRemote(port=cfg.grpc_port, pem=pem)
         self.manager = LinkManager(store=self.store, dataplane=self.dataplane, node=node, remote=self.remote)
         self.podlist = PodListWriter(store=self.store, path=cfg.pod_list_path, on_object=self.manager.prime)
         self.podlist.start()
@@ -188,7 +190,7 @@ class Daemon:
             log.info(
                 "serving metrics", action="serve", http=f"{cfg.http_host or '*'}:{port}", path="/metrics"
             )
-        self.server = DaemonServer(config=cfg, manager=self.manager, metrics=self.metrics)
+        self.server = DaemonServer(config=cfg, manager=self.manager, metrics=self.metrics, pem=pem)
         self.server.start()
         self._started.append("server")
         write_pidfile(cfg.pidfile)

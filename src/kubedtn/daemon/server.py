@@ -1,8 +1,11 @@
 """The gRPC side: thin servicers over the link manager, and the two listeners.
 
 * TCP ``GRPC_PORT`` (every interface of the node namespace, or ``--grpc-bind``): ``Remote``
-  — peer daemons. ``Local`` there answers UNAUTHENTICATED (it makes links in any namespace
-  it is given) unless ``--insecure-local-tcp`` serves it, for kube-dtn clients;
+  — peer daemons, with mutual TLS (``--tls-*``): a call acts only for the node its
+  certificate names (``trust.check_caller``). Without TLS, ``Remote`` answers
+  UNAUTHENTICATED there unless ``--insecure-remote-tcp`` serves it as kube-dtn did.
+  ``Local`` there answers UNAUTHENTICATED (it makes links in any namespace it is given)
+  unless ``--insecure-local-tcp`` serves it, for kube-dtn clients;
 * the unix socket (mode 0600 in a 0700 directory): ``Local`` only — the CNI plugin and the lab;
 * beside it, the plain socket (``<socket>.plain``, 0600): ``Local`` without gRPC, for the
   CNI plugin (kubedtn.daemon.plainserver).
@@ -37,10 +40,10 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
 from pathlib import Path
-from typing import Any, Final, NoReturn, TypeVar
+from typing import Any, Final, NoReturn, TypeVar, cast
 
 import grpc
 
@@ -53,7 +56,8 @@ from kubedtn.daemon.metrics import DaemonMetrics
 from kubedtn.daemon.plainserver import PlainServer
 from kubedtn.daemon.plan import RemoteEnd
 from kubedtn.daemon.podstatus import READY
-from kubedtn.daemon.trust import NetnsGuard
+from kubedtn.daemon.tls import Pem, server_credentials
+from kubedtn.daemon.trust import Caller, NetnsGuard, caller_from_auth, check_caller
 from kubedtn.daemon.types import PodOutcome, SetupRequest
 from kubedtn.dataplane import NamespaceNotFoundError
 from kubedtn.errors import (
@@ -251,23 +255,35 @@ class LocalServicer(_Servicer, pb_grpc.LocalServicer):
 
 
 class RemoteServicer(_Servicer, pb_grpc.RemoteServicer):
+    authenticated = False  # True: served with mutual TLS, the caller is its certificate's node
+
+    def _caller(self, context: grpc.ServicerContext) -> Caller | None:
+        if not self.authenticated:
+            return None
+        # (typeshed says one bytes value per property; gRPC gives the list of them)
+        auth = cast(Mapping[str, Sequence[bytes]], context.auth_context())
+        return caller_from_auth(auth)
+
     @_rpc("Remote.Update")
     def Update(self, request: pb.RemotePod, context: grpc.ServicerContext) -> pb.BoolResponse:  # noqa: N802 (gRPC method names)
-        self.manager.remote_update(remote_from_pb(request, node_ip=self.manager.node.ip))
+        end = remote_from_pb(request, node_ip=self.manager.node.ip)
+        check_caller(end, self._caller(context))
+        self.manager.remote_update(end)
         return pb.BoolResponse(response=True)
 
     @_rpc("Remote.UpdateMany")
     def UpdateMany(self, request: pb.RemotePods, context: grpc.ServicerContext) -> pb.RemoteResults:  # noqa: N802 (gRPC method names)
-        return self._many(request, self.manager.remote_update_many)
+        return self._many(request, self.manager.remote_update_many, self._caller(context))
 
     @_rpc("Remote.DeleteMany")
     def DeleteMany(self, request: pb.RemotePods, context: grpc.ServicerContext) -> pb.RemoteResults:  # noqa: N802 (gRPC method names)
-        return self._many(request, self.manager.remote_delete_many, check_netns=True)
+        return self._many(request, self.manager.remote_delete_many, self._caller(context), check_netns=True)
 
     def _many(
         self,
         request: pb.RemotePods,
         act: Callable[[list[RemoteEnd]], list[KubedtnError | None]],
+        caller: Caller | None,
         *,
         check_netns: bool = False,
     ) -> pb.RemoteResults:
@@ -278,6 +294,7 @@ class RemoteServicer(_Servicer, pb_grpc.RemoteServicer):
         for i, msg in enumerate(request.pods):
             try:
                 end = remote_from_pb(msg, node_ip=self.manager.node.ip)
+                check_caller(end, caller)
                 if check_netns:
                     self.netns.check(end.endpoint.netns, what=f"Remote: {end.kube_ns}/{end.pod}")
                 ends.append(end)
@@ -299,37 +316,56 @@ def prepare_socket_path(path: Path) -> None:
 
 
 LOCAL_SERVICE: Final = "proto.v1.Local"
+REMOTE_SERVICE: Final = "proto.v1.Remote"
 # No SO_REUSEPORT (gRPC's default on Linux): a second daemon on the port fails to bind
 # instead of silently sharing the requests with the first.
 _SERVER_OPTIONS: Final = (("grpc.so_reuseport", 0),)
 
 
-class LocalRefused(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # generic in the stubs only
-    """``Local`` on TCP without ``--insecure-local-tcp``: every method UNAUTHENTICATED."""
-
-    MESSAGE: Final = (
+REFUSED: Final = {
+    LOCAL_SERVICE: (
         "Local is served on the daemon's unix socket only (it acts as root in any namespace); "
         "start the daemon with --insecure-local-tcp to serve it on TCP to kube-dtn clients"
-    )
+    ),
+    REMOTE_SERVICE: (
+        "Remote is served with mutual TLS only (it makes and removes link ends on this node) and "
+        "this daemon has no certificate: start it with --tls-cert, --tls-key and --tls-ca "
+        "(kubedtn certs makes them), or with --insecure-remote-tcp to serve Remote without "
+        "authentication as kube-dtn did"
+    ),
+}
+
+
+class Refused(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # generic in the stubs only
+    """A service not served on TCP (``REFUSED`` says why): every method UNAUTHENTICATED."""
+
+    def __init__(self, services: list[str]) -> None:
+        self.services = services
 
     def service(
         self, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[bytes, bytes] | None:
         method: str = handler_call_details.method
-        if not method.startswith(f"/{LOCAL_SERVICE}/"):
-            return None
-        return grpc.unary_unary_rpc_method_handler(self._refuse)
+        for service in self.services:
+            if method.startswith(f"/{service}/"):
+                return grpc.unary_unary_rpc_method_handler(functools.partial(self._refuse, service))
+        return None
 
-    def _refuse(self, request: bytes, context: grpc.ServicerContext) -> NoReturn:
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, self.MESSAGE)
+    @staticmethod
+    def _refuse(service: str, request: bytes, context: grpc.ServicerContext) -> NoReturn:
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, REFUSED[service])
         raise AssertionError("unreachable")  # context.abort raises
 
 
 class DaemonServer:
     """Both listeners; ``start()`` binds them, ``stop()`` drains and closes them."""
 
-    def __init__(self, *, config: DaemonConfig, manager: LinkManager, metrics: DaemonMetrics) -> None:
+    def __init__(
+        self, *, config: DaemonConfig, manager: LinkManager, metrics: DaemonMetrics, pem: Pem | None = None
+    ) -> None:
+        """``pem``: the node's checked TLS files (``tls.node_pem``), when it has them."""
         self.config = config
+        self.pem = pem
         store = f"sqlite:{config.store_path}"
         netns = NetnsGuard(config.netns_dirs)
         self.local = LocalServicer(manager, metrics, store_description=store, netns=netns)
@@ -341,11 +377,18 @@ class DaemonServer:
         self._unix = grpc.server(
             futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubedtn-unix")
         )
+        refused = []
         if config.insecure_local_tcp:
             pb_grpc.add_LocalServicer_to_server(self.local, self._tcp)  # type: ignore[no-untyped-call]
         else:
-            self._tcp.add_generic_rpc_handlers((LocalRefused(),))
-        pb_grpc.add_RemoteServicer_to_server(self.remote, self._tcp)  # type: ignore[no-untyped-call]
+            refused.append(LOCAL_SERVICE)
+        self.remote.authenticated = pem is not None
+        if pem is not None or config.insecure_remote_tcp:
+            pb_grpc.add_RemoteServicer_to_server(self.remote, self._tcp)  # type: ignore[no-untyped-call]
+        else:
+            refused.append(REMOTE_SERVICE)
+        if refused:
+            self._tcp.add_generic_rpc_handlers((Refused(refused),))
         pb_grpc.add_LocalServicer_to_server(self.local, self._unix)  # type: ignore[no-untyped-call]
         self._plain = PlainServer(
             self.local, Path(plain_socket_path(str(config.socket_path))), workers=WORKERS
@@ -355,7 +398,10 @@ class DaemonServer:
     def start(self) -> None:
         address = self.config.grpc_address
         try:
-            self.grpc_port = self._tcp.add_insecure_port(address)
+            if self.pem is None:
+                self.grpc_port = self._tcp.add_insecure_port(address)
+            else:
+                self.grpc_port = self._tcp.add_secure_port(address, server_credentials(self.pem))
         except RuntimeError as e:
             raise KubedtnError(
                 f"cannot listen on {address} (GRPC_PORT): {e}; is another daemon running?"
@@ -381,13 +427,43 @@ class DaemonServer:
             "serving gRPC",
             action="serve",
             tcp=tcp,
-            tcp_services="Local,Remote" if self.config.insecure_local_tcp else "Remote",
+            tcp_services=",".join(self._tcp_services()) or "none",
+            tls="mutual" if self.pem else "off",
             socket=str(path),
         )
+        self._warn_insecure(tcp)
+
+    def _tcp_services(self) -> list[str]:
+        cfg = self.config
+        return [
+            name
+            for name, served in (
+                ("Local", cfg.insecure_local_tcp),
+                ("Remote", self.pem is not None or cfg.insecure_remote_tcp),
+            )
+            if served
+        ]
+
+    def _warn_insecure(self, tcp: str) -> None:
         if self.config.insecure_local_tcp:
             log.warning(
                 "--insecure-local-tcp: Local is served on TCP without authentication; anyone "
                 "who reaches the port can make links in any namespace of this node",
+                action="serve",
+                tcp=tcp,
+            )
+        if self.config.insecure_remote_tcp:
+            log.warning(
+                "--insecure-remote-tcp: Remote is served on TCP without authentication, as kube-dtn "
+                "did; anyone who reaches the port can make and remove the link ends the store backs, "
+                "for any node; give the daemons node certificates (--tls-cert) instead",
+                action="serve",
+                tcp=tcp,
+            )
+        elif self.pem is None:
+            log.warning(
+                "no --tls-cert: Remote is not served on TCP (it needs mutual TLS), so peer daemons "
+                "cannot make this node's ends of cross-node links",
                 action="serve",
                 tcp=tcp,
             )

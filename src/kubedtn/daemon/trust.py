@@ -24,8 +24,11 @@ request names, which must pass :class:`NetnsGuard`; on an interface that is neve
 or ``eth0``, and only while that is our VXLAN toward the named VTEP with that VNI
 (checked on the live interface by ``kubedtn.daemon.farends``).
 
-Without authenticated peers the caller itself is not known: a request that the store
-backs is acted on whoever sends it (the VTEP is checked, not that the caller is it).
+With mutual TLS (``--tls-cert``), the caller is the node its certificate names (IP SANs;
+:class:`Caller`), and an end is made or removed only for that node: its ``peer_vtep`` (the
+asking node's IP) must be one of the certificate's IPs (:func:`check_caller`), so a node
+can neither make nor take back ends toward another node. With ``--insecure-remote-tcp``
+the caller is not known: a request that the store backs is acted on whoever sends it.
 
 A namespace path a ``Local`` request names (SetupPod, SetAlive, CheckPod) must be a file
 directly in one of the runtime directories (``--netns-dirs``) or ``/proc/PID/ns/net``, be a
@@ -40,8 +43,8 @@ import contextlib
 import ipaddress
 import os
 import re
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Final
 
 from kubedtn.daemon.plan import NodeInfo, RemoteEnd, end_problems, far_endpoint, is_alive, peer_key
@@ -53,6 +56,47 @@ from kubedtn.model.names import interface_name_problem, vni_for_link
 
 def _where(end: RemoteEnd) -> str:
     return f"Remote: {end.kube_ns}/{end.pod} link {end.uid}"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The peer daemon of a Remote request as its verified TLS certificate names it."""
+
+    ips: frozenset[str]  # IP SANs, normalised (``ipaddress``'s text form)
+    names: frozenset[str]  # DNS SANs (the node's name: for messages)
+
+    def describe(self) -> str:
+        names = ", ".join(sorted(self.names)) or "no name"
+        return f"{names} ({', '.join(sorted(self.ips)) or 'no IP'})"
+
+
+def _normal_ip(text: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def caller_from_auth(auth: Mapping[str, Sequence[bytes]]) -> Caller:
+    """The caller of a TLS call from gRPC's ``context.auth_context()``: its certificate's
+    IP SANs (``peer_ip``) and DNS SANs (``peer_dns``). The CA signed them; the server
+    verified the chain before the call reached us."""
+    ips = {_normal_ip(v.decode(errors="replace")) for v in auth.get("peer_ip", ())}
+    names = {v.decode(errors="replace") for v in auth.get("peer_dns", ())}
+    return Caller(ips=frozenset(ip for ip in ips if ip is not None), names=frozenset(names))
+
+
+def check_caller(end: RemoteEnd, caller: Caller | None) -> None:
+    """PermissionDeniedError when ``end`` is asked for another node than the caller's
+    certificate names (``caller`` None: not authenticated, ``--insecure-remote-tcp``)."""
+    if caller is None:
+        return
+    vtep = _normal_ip(end.vtep)
+    if vtep is None or vtep not in caller.ips:
+        raise PermissionDeniedError(
+            f"{_where(end)}: peer_vtep {end.vtep!r} is not an IP of the caller's certificate "
+            f"({caller.describe()}); a node asks for ends toward itself only"
+        )
 
 
 def recorded_here(end: RemoteEnd, pod: Topology | None, *, node: NodeInfo) -> Topology | None:

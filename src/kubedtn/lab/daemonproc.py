@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final, Protocol
 
+from kubedtn.daemon.config import TlsFiles
 from kubedtn.errors import KubedtnError, TemporaryError
 from kubedtn.lab import selfexec
 
@@ -49,13 +50,15 @@ def daemon_argv(
     store: str,
     command: Sequence[str] | None = None,
     node: tuple[str, str] | None = None,
+    tls: TlsFiles | None = None,
 ) -> list[str]:
     """The command line of a lab daemon: gRPC on a free loopback port, no metrics (lab daemons run
     side by side; the lab talks to its daemon over the unix socket).
 
     ``node`` (name, namespace): the daemon of a simulated node runs inside the node's namespace
     and serves gRPC on the default port there (namespaces keep the nodes' ports apart), so
-    the peer daemons reach it at its HOST_IP as on a cluster."""
+    the peer daemons reach it at its HOST_IP as on a cluster; ``tls``: its node certificate,
+    so that they call one another with mutual TLS."""
     grpc = ["--grpc-port", "0", "--grpc-bind", "127.0.0.1"]
     if node is not None:
         grpc = ["--netns", node[1], "--node-name", node[0]]
@@ -73,6 +76,11 @@ def daemon_argv(
         "--host-ip",
         host_ip,
         *grpc,
+        *(
+            ()
+            if tls is None
+            else ("--tls-cert", str(tls.cert), "--tls-key", str(tls.key), "--tls-ca", str(tls.ca))
+        ),
         "--http-addr",
         "off",
         "--log-file",

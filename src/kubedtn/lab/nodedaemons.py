@@ -2,7 +2,9 @@
 
 Each has its own socket, pidfile, state directory and log (``nodes.NodePaths``), its
 node's underlay IP as HOST_IP, and the lab's one store. Inside its namespace it serves
-gRPC on the default port, so peers reach it at its IP for ``Remote.Update``.
+gRPC on the default port, so peers reach it at its IP for ``Remote.Update``, with mutual
+TLS as on a cluster: the lab makes a CA (``<state>/ca``) and, each time a node's daemon
+starts, a certificate naming the node's IP and name (``<state>/nodes/NODE/tls``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+from kubedtn.daemon import certs
+from kubedtn.daemon.config import TlsFiles
 from kubedtn.errors import KubedtnError
 from kubedtn.lab import daemonproc
 from kubedtn.lab.client import LabDaemonClient, PodResult
@@ -28,9 +32,18 @@ def spawn(
     pid = daemonproc.running_pid(files)
     if pid is not None:
         return replace(node, pid=pid), None
-    argv = daemonproc.daemon_argv(files, host_ip=node.ip, store=store, node=(node.name, node.netns))
+    tls = node_certificate(paths, node)
+    argv = daemonproc.daemon_argv(files, host_ip=node.ip, store=store, node=(node.name, node.netns), tls=tls)
     proc = daemonproc.spawn(argv, log_file=files.daemon_log)
     return replace(node, pid=proc.pid, argv=tuple(argv)), proc
+
+
+def node_certificate(paths: LabPaths, node: NodeRecord) -> TlsFiles:
+    """A new certificate for the node (its IP may have changed), from the lab's CA (made once)."""
+    ca_dir = paths.state_dir / "ca"
+    if not (ca_dir / certs.CA_CERT).exists():
+        certs.make_ca(ca_dir, name="kubedtn-lab-ca")
+    return certs.make_node_cert(ca_dir, ip=node.ip, name=node.name, out=NodePaths(paths, node.name).tls_dir)
 
 
 def wait(paths: LabPaths, node: NodeRecord, proc: subprocess.Popen[bytes] | None) -> None:

@@ -79,6 +79,11 @@ class NodePaths:
         return self.daemon_state_dir / POD_LIST_NAME
 
     @property
+    def tls_dir(self) -> Path:
+        """The node's certificate, key and the lab's CA certificate (kubedtn.daemon.certs)."""
+        return self.daemon_state_dir / "tls"
+
+    @property
     def daemon_log(self) -> Path:
         return self.lab.state_dir / "nodes" / f"{self.node}.log"
 

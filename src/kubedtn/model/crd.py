@@ -203,13 +203,15 @@ def open_api_schema() -> dict[str, Any]:
     }
 
 
-def custom_resource_definition() -> dict[str, Any]:
+def custom_resource_definition(group: str = API_GROUP) -> dict[str, Any]:
+    """Our CRD; ``group`` another API group for the same schema (kube-dtn's ``y-young.github.io``
+    in tests of a cluster still on that group)."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": CRD_NAME},
+        "metadata": {"name": f"{PLURAL}.{group}"},
         "spec": {
-            "group": API_GROUP,
+            "group": group,
             "names": {
                 "kind": KIND,
                 "listKind": f"{KIND}List",

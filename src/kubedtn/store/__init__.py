@@ -17,13 +17,15 @@ Modules:
 
 * ``base``       — the ``ObjectStore`` interface, watch events and streams;
 * ``objects``    — what create/update/update_status/delete do to an object (pure);
-* ``resource``   — the kind a store holds (group, version, plural, kind);
-* ``selectors``  — label selectors: parse and match;
+* ``resource``   — the kind a store holds (group, version, plural, kind), and the kinds kubedtn uses;
+* ``selectors``  — label selectors: parse and match; field selectors as predicates;
 * ``errors``     — errors shaped after the API server's statuses (404, 409, 410, ...);
 * ``retry``      — retrying a read-modify-write that lost an optimistic-concurrency race;
 * ``sqlite``     — the embedded backend: one SQLite file shared by processes;
 * ``sqlitefile`` — that file's connections and write transactions;
-* ``kube``       — the Kubernetes backend: a custom resource through the official client;
+* ``kube``       — the Kubernetes backend: any resource (custom, core, cluster-scoped)
+  through the official client;
+* ``kuberest``   — a resource's REST paths and one request to them;
 * ``kubewatch``  — one API watch as the store's watch stream;
 * ``kubecache``  — a watch-fed cache of a resource, and the store that reads from it;
 * ``cachewatch`` — watches served from that cache's change log;

@@ -1,5 +1,6 @@
 """The Kubernetes backend of the store: a resource's objects in the Kubernetes API, through
-the official client.
+the official client (any resource: custom, core or another group's; namespaced or
+cluster-scoped; paths from ``kubedtn.store.kuberest``).
 
 Every call maps one-to-one onto the API server's (``GET``, ``LIST``, ``POST``, ``PUT``,
 ``PUT .../status``, ``DELETE``, ``watch``), and the API's answers become the store's
@@ -18,7 +19,7 @@ import contextlib
 import json
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -43,12 +44,10 @@ from kubedtn.store.errors import (
     StoreUnavailableError,
     ValidationError,
 )
+from kubedtn.store.kuberest import Query, request, resource_path
 from kubedtn.store.objects import KubeObject
 from kubedtn.store.resource import TOPOLOGY, Resource
 from kubedtn.store.selectors import SelectorLike, to_selector
-
-if TYPE_CHECKING:
-    pass
 
 
 def api_client(*, kubeconfig: str | None = None, context: str | None = None) -> k8s.ApiClient:
@@ -69,13 +68,36 @@ def api_client(*, kubeconfig: str | None = None, context: str | None = None) -> 
     return k8s.ApiClient(configuration)
 
 
-def _status_of(e: ApiException) -> tuple[str, str]:
-    """(reason, message) of the API's Status body, as far as it says."""
+def context_namespace(*, kubeconfig: str | None = None, context: str | None = None) -> str | None:
+    """The namespace the kubeconfig's (current or named) context sets, if it sets one."""
+    try:
+        contexts, current = k8s_config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    except (k8s_config.ConfigException, OSError):
+        return None
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
+    namespace = ((chosen or {}).get("context") or {}).get("namespace")
+    return namespace if isinstance(namespace, str) and namespace else None
+
+
+def _status_of(e: ApiException) -> tuple[str, str, list[str]]:
+    """(reason, message, one line per cause) of the API's Status body, as far as it says.
+
+    A 422 Invalid lists its causes in ``details.causes``: each names the field and says
+    what is wrong with the value (API Conventions, "Response Status Kind").
+    """
     try:
         body = json.loads(e.body or "{}")
     except ValueError:
-        return "", str(e.reason or "")
-    return str(body.get("reason") or ""), str(body.get("message") or e.reason or "")
+        return "", str(e.reason or ""), []
+    if not isinstance(body, dict):
+        return "", str(e.reason or ""), []
+    causes = (body.get("details") or {}).get("causes") or []
+    lines = [
+        f"{c.get('field')}: {c.get('message')}" if c.get("field") else str(c.get("message"))
+        for c in causes
+        if isinstance(c, dict)
+    ]
+    return str(body.get("reason") or ""), str(body.get("message") or e.reason or ""), lines
 
 
 @contextlib.contextmanager
@@ -84,7 +106,7 @@ def api_errors(action: str) -> Iterator[None]:
     try:
         yield
     except ApiException as e:
-        reason, message = _status_of(e)
+        reason, message, causes = _status_of(e)
         text = f"{action}: {message}"
         if e.status == 404:
             raise NotFoundError(text) from e
@@ -93,7 +115,7 @@ def api_errors(action: str) -> Iterator[None]:
         if e.status == 410:
             raise ExpiredError(text, resource_version=0, oldest=0) from e
         if e.status in (400, 422):
-            raise ValidationError(text) from e
+            raise ValidationError([f"{action}: {cause}" for cause in causes] or text) from e
         if e.status is None or e.status == 429 or e.status >= 500:
             raise StoreUnavailableError(f"{text} (the API server answered {e.status})", delay=1.0) from e
         raise StoreError(f"{text} (the API server answered {e.status})") from e
@@ -102,12 +124,20 @@ def api_errors(action: str) -> Iterator[None]:
 
 
 class KubeStore:
-    """An :class:`~kubedtn.store.base.ObjectStore` of one custom resource in the Kubernetes API."""
+    """An :class:`~kubedtn.store.base.ObjectStore` of one resource in the Kubernetes API: a
+    custom resource, a core one (Pods, Nodes, Events) or any other group's (Leases);
+    namespaced or cluster-scoped (``Resource.namespaced``; then ``namespace`` is ignored).
 
-    def __init__(self, client: k8s.ApiClient, *, resource: Resource = TOPOLOGY) -> None:
+    ``request_timeout``: seconds each request may take (None: no limit), for callers that
+    must not hang on a silent API server (the leader elector's renewals).
+    """
+
+    def __init__(
+        self, client: k8s.ApiClient, *, resource: Resource = TOPOLOGY, request_timeout: float | None = None
+    ) -> None:
         self._client = client
-        self._api = k8s.CustomObjectsApi(client)
         self._resource = resource
+        self._timeout = request_timeout
 
     @property
     def resource(self) -> Resource:
@@ -121,19 +151,38 @@ class KubeStore:
 
     # ---- helpers ---------------------------------------------------------------------------
 
+    def _ns(self, namespace: str | None) -> str:
+        """The object's namespace: "" for a cluster-scoped kind, else given or the default."""
+        return (namespace or DEFAULT_NAMESPACE) if self._resource.namespaced else ""
+
     def _what(self, namespace: str | None, name: str) -> str:
+        if not self._resource.namespaced:
+            return f"{self._resource.singular} {name}"
         return f"{self._resource.singular} {namespace or DEFAULT_NAMESPACE}/{name}"
 
-    def _gvp(self) -> tuple[str, str, str]:
-        return self._resource.group, self._resource.version, self._resource.plural
+    def _call(
+        self,
+        method: str,
+        namespace: str | None,
+        name: str = "",
+        *,
+        subresource: str = "",
+        query: Query = (),
+        body: object = None,
+    ) -> KubeObject:
+        path = resource_path(self._resource, namespace, name, subresource)
+        return _object(request(self._client, method, path, query=query, body=body, timeout=self._timeout))
 
     def _body(self, obj: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
         body = json.loads(json.dumps(obj))  # the caller keeps its own
         meta = body.setdefault("metadata", {})
         if not isinstance(meta.get("name"), str) or not meta["name"]:
             raise ValidationError(f"{self._resource.singular}: metadata.name is missing")
-        namespace = meta.get("namespace") or DEFAULT_NAMESPACE
-        meta["namespace"] = namespace
+        namespace = self._ns(meta.get("namespace"))
+        if namespace:
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
         body["apiVersion"] = self._resource.api_version
         body["kind"] = self._resource.kind
         return namespace, meta["name"], body
@@ -141,10 +190,9 @@ class KubeStore:
     # ---- reads -----------------------------------------------------------------------------
 
     def get(self, namespace: str | None, name: str) -> KubeObject:
-        ns = namespace or DEFAULT_NAMESPACE
+        ns = self._ns(namespace)
         with api_errors(f"get {self._what(ns, name)}"):
-            group, version, plural = self._gvp()
-            return _object(self._api.get_namespaced_custom_object(group, version, ns, plural, name))
+            return self._call("GET", ns, name)
 
     def get_if_changed(self, namespace: str | None, name: str, resource_version: str) -> KubeObject | None:
         obj = self.get(namespace, name)
@@ -153,7 +201,7 @@ class KubeStore:
     def get_changed(self, known: Sequence[KnownVersion]) -> dict[tuple[str, str], KubeObject | None]:
         out: dict[tuple[str, str], KubeObject | None] = {}
         for namespace, name, version in known:
-            ns = namespace or DEFAULT_NAMESPACE
+            ns = self._ns(namespace)
             with contextlib.suppress(NotFoundError):
                 obj = self.get(ns, name)
                 same = bool(version) and obj["metadata"].get("resourceVersion") == version
@@ -161,20 +209,16 @@ class KubeStore:
         return out
 
     def list(
-        self, namespace: str | None = None, label_selector: SelectorLike = None
+        self,
+        namespace: str | None = None,
+        label_selector: SelectorLike = None,
+        *,
+        field_selector: str | None = None,
     ) -> tuple[ObjectList, str]:
-        selector = to_selector(label_selector)
-        kwargs: dict[str, Any] = {}
-        if selector.requirements:
-            kwargs["label_selector"] = selector.to_text()
-        group, version, plural = self._gvp()
-        with api_errors(f"list {plural}"):
-            if namespace:
-                answer = _object(
-                    self._api.list_namespaced_custom_object(group, version, namespace, plural, **kwargs)
-                )
-            else:
-                answer = _object(self._api.list_cluster_custom_object(group, version, plural, **kwargs))
+        """As ObjectStore.list; ``field_selector`` (``spec.nodeName=n1``) is the API's, sent as is."""
+        query = _selection(label_selector, field_selector)
+        with api_errors(f"list {self._resource.plural}"):
+            answer = self._call("GET", namespace, query=query)
         items: ObjectList = sorted(
             answer.get("items", []), key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])
         )
@@ -190,9 +234,8 @@ class KubeStore:
         body.pop("status", None)
         for key in ("resourceVersion", "uid", "creationTimestamp", "generation"):
             body["metadata"].pop(key, None)
-        group, version, plural = self._gvp()
         with api_errors(f"create {self._what(namespace, name)}"):
-            return _object(self._api.create_namespaced_custom_object(group, version, namespace, plural, body))
+            return self._call("POST", namespace, body=body)
 
     def update(self, obj: Mapping[str, Any]) -> KubeObject:
         namespace, name, body = self._body(obj)
@@ -200,11 +243,8 @@ class KubeStore:
             raise ValidationError(
                 f"update {self._what(namespace, name)}: metadata.resourceVersion is required"
             )
-        group, version, plural = self._gvp()
         with api_errors(f"update {self._what(namespace, name)}"):
-            return _object(
-                self._api.replace_namespaced_custom_object(group, version, namespace, plural, name, body)
-            )
+            return self._call("PUT", namespace, name, body=body)
 
     def update_status(self, obj: Mapping[str, Any]) -> KubeObject:
         namespace, name, body = self._body(obj)
@@ -213,23 +253,15 @@ class KubeStore:
                 f"update status of {self._what(namespace, name)}: metadata.resourceVersion is required"
             )
         body.setdefault("status", {})
-        group, version, plural = self._gvp()
         with api_errors(f"update status of {self._what(namespace, name)}"):
-            return _object(
-                self._api.replace_namespaced_custom_object_status(
-                    group, version, namespace, plural, name, body
-                )
-            )
+            return self._call("PUT", namespace, name, subresource="status", body=body)
 
     def write_status(
         self, namespace: str | None, name: str, *, resource_version: str, status: Mapping[str, Any]
     ) -> str:
-        ns = namespace or DEFAULT_NAMESPACE
-        body = {
-            "metadata": {"name": name, "namespace": ns, "resourceVersion": resource_version},
-            "status": status,
-        }
-        done = self.update_status(body)
+        ns = self._ns(namespace)
+        meta = {"name": name, "resourceVersion": resource_version} | ({"namespace": ns} if ns else {})
+        done = self.update_status({"metadata": meta, "status": status})
         return str(done["metadata"]["resourceVersion"])
 
     def write_statuses(self, writes: Sequence[StatusWrite]) -> WrittenVersions:
@@ -250,15 +282,12 @@ class KubeStore:
     def delete(
         self, namespace: str | None, name: str, *, resource_version: str | None = None
     ) -> KubeObject | None:
-        ns = namespace or DEFAULT_NAMESPACE
-        group, version, plural = self._gvp()
-        options = k8s.V1DeleteOptions(
-            preconditions=k8s.V1Preconditions(resource_version=resource_version) if resource_version else None
-        )
+        ns = self._ns(namespace)
+        options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        if resource_version:
+            options["preconditions"] = {"resourceVersion": resource_version}
         with api_errors(f"delete {self._what(ns, name)}"):
-            answer = _object(
-                self._api.delete_namespaced_custom_object(group, version, ns, plural, name, body=options)
-            )
+            answer = self._call("DELETE", ns, name, body=options)
         # The API answers with the object while finalizers hold it, else with a Status.
         if answer.get("kind") == self._resource.kind:
             return answer
@@ -273,17 +302,33 @@ class KubeStore:
         namespace: str | None = None,
         timeout: float | None = None,
         types: Collection[EventType] | None = None,
+        field_selector: str | None = None,
+        label_selector: SelectorLike = None,
     ) -> WatchStream:
+        """As ObjectStore.watch; the selectors narrow it as the API's do (an object leaving
+        the selection arrives as DELETED)."""
         from kubedtn.store.kubewatch import KubeWatch
 
-        return KubeWatch(
-            self._api,
-            self._resource,
-            resource_version=resource_version,
-            namespace=namespace,
-            timeout=timeout,
-            types=types,
-        )
+        query = [("watch", "true"), ("allowWatchBookmarks", "true")]
+        query += _selection(label_selector, field_selector)
+        if resource_version:
+            query.append(("resourceVersion", resource_version))
+        if timeout is not None:
+            query.append(("timeoutSeconds", str(max(1, int(timeout)))))
+        path = resource_path(self._resource, namespace)
+        with api_errors(f"watch {self._resource.plural}"):
+            response = request(self._client, "GET", path, query=query, stream=True)
+        return KubeWatch(response, self._resource, resource_version=resource_version, types=types)
+
+
+def _selection(label_selector: SelectorLike, field_selector: str | None) -> list[tuple[str, str]]:
+    query = []
+    selector = to_selector(label_selector)
+    if selector.requirements:
+        query.append(("labelSelector", selector.to_text()))
+    if field_selector:
+        query.append(("fieldSelector", field_selector))
+    return query
 
 
 def _object(answer: object) -> KubeObject:

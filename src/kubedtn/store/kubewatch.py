@@ -1,4 +1,4 @@
-"""A watch of a custom resource in the Kubernetes API, as the store's ``WatchStream``.
+"""A watch of a resource in the Kubernetes API, as the store's ``WatchStream``.
 
 One HTTP watch request, read line by line (each line one ``{"type", "object"}`` event).
 ``BOOKMARK`` events only move ``position`` (the resourceVersion everything up to which was
@@ -15,11 +15,8 @@ import threading
 from collections.abc import Collection, Iterator
 from typing import Any
 
-from kubernetes import client as k8s
-
 from kubedtn.store.base import EventType, WatchEvent
 from kubedtn.store.errors import ExpiredError, StoreUnavailableError
-from kubedtn.store.kube import api_errors
 from kubedtn.store.resource import Resource
 
 
@@ -28,32 +25,18 @@ class KubeWatch:
 
     def __init__(
         self,
-        api: k8s.CustomObjectsApi,
+        response: Any,
         resource: Resource,
         *,
         resource_version: str | None,
-        namespace: str | None,
-        timeout: float | None,
         types: Collection[EventType] | None,
     ) -> None:
+        """``response``: the open answer of a watch request (``KubeStore.watch`` makes it)."""
         self._resource = resource
         self._types = None if types is None else frozenset(types)
         self._position = int(resource_version) if resource_version and resource_version.isdigit() else 0
         self._stopped = threading.Event()
-        kwargs: dict[str, Any] = {"watch": True, "allow_watch_bookmarks": True, "_preload_content": False}
-        if resource_version:
-            kwargs["resource_version"] = resource_version
-        if timeout is not None:
-            kwargs["timeout_seconds"] = max(1, int(timeout))
-        group, version, plural = resource.group, resource.version, resource.plural
-        self._response: Any  # urllib3's HTTPResponse (_preload_content=False)
-        with api_errors(f"watch {plural}"):
-            if namespace:
-                self._response = api.list_namespaced_custom_object(
-                    group, version, namespace, plural, **kwargs
-                )
-            else:
-                self._response = api.list_cluster_custom_object(group, version, plural, **kwargs)
+        self._response = response  # urllib3's HTTPResponse, read as it streams
         self._lines = self._read_lines()
 
     @property

@@ -36,10 +36,18 @@ class Resource:
 
 
 TOPOLOGY = Resource(group="kubedtn.io", version="v1", plural="topologies", kind="Topology")
+POD = Resource(group="", version="v1", plural="pods", kind="Pod")
+NODE = Resource(group="", version="v1", plural="nodes", kind="Node", namespaced=False)
+EVENT = Resource(group="", version="v1", plural="events", kind="Event")
+LEASE = Resource(group="coordination.k8s.io", version="v1", plural="leases", kind="Lease")
 
-# kube-dtn's group: a cluster whose CRD is still kube-dtn's keeps its objects there.
+
+# kube-dtn's Topology: same version, plural and kind in its own group. A cluster still on
+# kube-dtn's CRD keeps its objects there, in kube-dtn's shape.
 KUBE_DTN_TOPOLOGY = Resource(group="y-young.github.io", version="v1", plural="topologies", kind="Topology")
-TOPOLOGY_GROUPS = (TOPOLOGY.group, KUBE_DTN_TOPOLOGY.group)
+
+TOPOLOGY_GROUPS: tuple[str, ...] = (TOPOLOGY.group, KUBE_DTN_TOPOLOGY.group)
+"""The API groups a Topology can be served in; the first is the default (``--api-group``)."""
 
 
 def topology_resource(group: str) -> Resource:
@@ -47,4 +55,4 @@ def topology_resource(group: str) -> Resource:
     for resource in (TOPOLOGY, KUBE_DTN_TOPOLOGY):
         if resource.group == group:
             return resource
-    raise ValueError(f"API group {group!r}: Topologies live in {' or '.join(TOPOLOGY_GROUPS)}")
+    raise ValueError(f"API group {group!r}: Topologies are served in {' or '.join(TOPOLOGY_GROUPS)}")

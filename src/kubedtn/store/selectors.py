@@ -1,4 +1,5 @@
-"""Kubernetes label selectors (``app=web,tier!=db,env in (a,b),!legacy``): parse and match.
+"""Kubernetes label selectors (``app=web,tier!=db,env in (a,b),!legacy``): parse and match;
+field selectors (``spec.nodeName=n1``) as predicates.
 
 Pure functions, so the SQLite backend and any later backend filter the same way the
 API server does.
@@ -8,8 +9,9 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from kubedtn.errors import ValidationError
 
@@ -182,3 +184,38 @@ class _Parser:
 def parse_label_selector(text: str) -> LabelSelector:
     """Parse the Kubernetes string form; raises ValidationError naming the position and accepted forms."""
     return _Parser(text).selector()
+
+
+FieldMatcher = Callable[[Mapping[str, Any]], bool]
+
+
+def field_matcher(text: str | None) -> FieldMatcher:
+    """A field selector (``spec.nodeName=n1,status.phase!=Failed``) as a predicate on objects,
+    for a cache that must answer as the API server would: equality terms only (``=``,
+    ``==``, ``!=``) on dotted paths; an absent field compares as "" (as the server's)."""
+    terms: list[tuple[tuple[str, ...], bool, str]] = []
+    for term in (t.strip() for t in (text or "").split(",")):
+        if not term:
+            continue
+        match = _FIELD_TERM.match(term)
+        if match is None:
+            raise ValidationError(
+                f"field selector {text!r}: term {term!r} is not field=value, field==value or field!=value"
+            )
+        path, op, value = match.groups()
+        terms.append((tuple(path.split(".")), op != "!=", value))
+
+    def matches(obj: Mapping[str, Any]) -> bool:
+        return all((_field(obj, path) == value) == equal for path, equal, value in terms)
+
+    return matches
+
+
+_FIELD_TERM = re.compile(r"^([A-Za-z0-9_.-]+)\s*(==|!=|=)\s*([^\s,]*)$")
+
+
+def _field(obj: Mapping[str, Any], path: tuple[str, ...]) -> str:
+    value: Any = obj
+    for part in path:
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return "" if value is None else str(value)

@@ -8,7 +8,6 @@ the test waits for the kernel to show it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,12 @@ from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import NodeInfo
 from kubedtn.daemon.types import SetupRequest
 from kubedtn.dataplane import NetlinkDataplane
+from kubedtn.model.crd import custom_resource_definition
 from kubedtn.model.objects import LINKS_FINALIZER
 from kubedtn.store import NotFoundError, retry_on_conflict
 from kubedtn.store.kube import KubeStore, api_client
 from kubedtn.store.kubecache import CachedKubeStore
-from kubedtn.store.resource import TOPOLOGY
+from kubedtn.store.resource import KUBE_DTN_TOPOLOGY, TOPOLOGY, Resource
 from tests.integration.daemon.test_cross_node import NODE_A, NODE_B, DirectRemote
 from tests.integration.daemon.topologies import pair
 from tests.support.kubeapi import KubeApiServer
@@ -33,15 +33,22 @@ from tests.support.netns import NamespacePool, links_by_name, path, qdiscs, sh, 
 from tests.support.topologies import link
 
 pytestmark = pytest.mark.root
+DAEMON_AGENT = "kubedtn-daemon-test"
 __all__ = ["kubeapi"]  # a fixture
 
 
 class Cluster:
     """Two nodes, each a manager + follower on its own cache; ``api`` is the user's client."""
 
-    def __init__(self, kubeapi: KubeApiServer, kubeconfig: Path, pool: NamespacePool) -> None:
-        kubeapi.register_crd(TOPOLOGY_CRD)
-        self.api = KubeStore(api_client(kubeconfig=str(kubeconfig)), resource=TOPOLOGY)
+    def __init__(
+        self, kubeapi: KubeApiServer, kubeconfig: Path, pool: NamespacePool, resource: Resource = TOPOLOGY
+    ) -> None:
+        if resource == TOPOLOGY:
+            kubeapi.register_crd(TOPOLOGY_CRD)
+        else:
+            crd = custom_resource_definition(resource.group)
+            kubeapi.create("apiextensions.k8s.io", "v1", "customresourcedefinitions", crd)
+        self.api = KubeStore(api_client(kubeconfig=str(kubeconfig)), resource=resource)
         self.na, self.nb = pool.make(2)
         sh(self.na, "ip", "link", "add", "u0", "type", "veth", "peer", "name", "u0", "netns", self.nb)
         for ns, ip in ((self.na, NODE_A), (self.nb, NODE_B)):
@@ -53,9 +60,9 @@ class Cluster:
         self.managers: dict[str, LinkManager] = {}
         dp = NetlinkDataplane()
         for ip, ns in ((NODE_A, self.na), (NODE_B, self.nb)):
-            store = CachedKubeStore(
-                api_client(kubeconfig=str(kubeconfig)), resource=TOPOLOGY, backoff=(0.05, 0.2)
-            )
+            client = api_client(kubeconfig=str(kubeconfig))
+            client.user_agent = DAEMON_AGENT  # so that a fault can cut the daemons off alone
+            store = CachedKubeStore(client, resource=resource, backoff=(0.05, 0.2))
             assert store.cache.wait_synced(10)
             self.stores.append(store)
             manager = LinkManager(
@@ -100,9 +107,13 @@ class Cluster:
         wait_until(lambda: all(seen(s) for s in self.stores), what=f"both caches see {name}")
 
 
-@pytest.fixture
-def cluster(kubeapi: KubeApiServer, tmp_path: Path, pool: NamespacePool) -> Iterator[Cluster]:
-    c = Cluster(kubeapi, tmp_path / "kubeconfig", pool)
+@pytest.fixture(params=[TOPOLOGY, KUBE_DTN_TOPOLOGY], ids=["kubedtn.io", "y-young.github.io"])
+def cluster(
+    request: pytest.FixtureRequest, kubeapi: KubeApiServer, tmp_path: Path, pool: NamespacePool
+) -> Iterator[Cluster]:
+    """Two nodes on Topologies in our group, and in kube-dtn's (a cluster that still has its
+    CRD, the daemons started with --api-group y-young.github.io)."""
+    c = Cluster(kubeapi, tmp_path / "kubeconfig", pool, request.param)
     try:
         yield c
     finally:
@@ -142,8 +153,13 @@ def test_a_rate_edited_in_the_api_changes_that_end_in_place(cluster: Cluster, po
     wait_until(lambda: _rate(p1, "eth1") == 10_000_000 // 8, what="r1's eth1 at 10Mbit")
     assert links_by_name(p1)["eth1"]["ifindex"] == before  # the same interface
     assert _rate(p2, "eth1") == 100_000_000 // 8  # r2's end: its own spec, unchanged
-    status = cluster.api.get("default", "r1")["status"]
-    assert [lk["properties"]["rate"] for lk in status["links"]] == ["10Mbit"]
+    wait_until(
+        lambda: (
+            [lk["properties"]["rate"] for lk in cluster.api.get("default", "r1")["status"]["links"]]
+            == ["10Mbit"]
+        ),
+        what="r1's status to record the new rate",
+    )
 
 
 def test_a_link_added_to_and_removed_from_the_spec_appears_and_disappears(
@@ -184,7 +200,10 @@ def test_a_deleted_topology_takes_its_links_and_then_its_finalizer(
         return False
 
     wait_until(gone, what="r1's Topology gone once its finalizer is off")
-    assert cluster.api.get("default", "r2")["status"].get("links") in (None, [])
+    wait_until(
+        lambda: not cluster.api.get("default", "r2")["status"].get("links"),
+        what="r2's status to say its link is down",
+    )
 
 
 def test_a_peer_recorded_down_by_someone_else_loses_our_far_end(
@@ -198,5 +217,34 @@ def test_a_peer_recorded_down_by_someone_else_loses_our_far_end(
     obj["status"] = {**obj["status"], "src_ip": "", "net_ns": "", "links": []}
     cluster.api.update_status(obj)
     wait_until(lambda: "eth1" not in links_by_name(p1), what="r1's VXLAN end toward B removed")
-    status = cluster.api.get("default", "r1")["status"]
-    assert not status.get("links"), json.dumps(status)
+    wait_until(
+        lambda: not cluster.api.get("default", "r1")["status"].get("links"),
+        what="r1's status to say the link is down",
+    )
+
+
+def test_changes_made_while_the_daemons_cannot_reach_the_api_are_all_applied_after(
+    cluster: Cluster, kubeapi: KubeApiServer, pool: NamespacePool
+) -> None:
+    p1, p2 = _up_across_nodes(cluster, pool, pair())
+    relists = [s.cache.relists for s in cluster.stores]
+    outage = kubeapi.faults.fail(503, user_agent=DAEMON_AGENT)
+    try:
+        kubeapi.faults.drop_watches()
+        wait_until(
+            lambda: all(s.cache.relists > n for s, n in zip(cluster.stores, relists, strict=True)),
+            what="both daemons to notice the API is gone",
+        )
+        # Meanwhile the user changes three things; the links stay as they were.
+        cluster.patch_spec("r1", lambda spec: spec["links"][0].__setitem__("properties", {"rate": "10Mbit"}))
+        extra_a = link(2, "r2", "eth2", "eth2", ip="10.0.2.1/24", peer_ip="10.0.2.2/24")
+        extra_b = link(2, "r1", "eth2", "eth2", ip="10.0.2.2/24", peer_ip="10.0.2.1/24")
+        cluster.patch_spec("r1", lambda spec: spec["links"].append(extra_a))
+        cluster.patch_spec("r2", lambda spec: spec["links"].append(extra_b))
+        assert udp_echo(client_ns=p1, client_ip="10.0.1.1", server_ns=p2, server_ip="10.0.1.2") == 3
+        assert _rate(p1, "eth1") == 100_000_000 // 8
+    finally:
+        kubeapi.faults.clear(outage)
+    wait_until(lambda: _rate(p1, "eth1") == 10_000_000 // 8, what="r1's rate change, after the outage")
+    wait_until(lambda: "eth2" in links_by_name(p1) and "eth2" in links_by_name(p2), what="the new link")
+    assert udp_echo(client_ns=p1, client_ip="10.0.2.1", server_ns=p2, server_ip="10.0.2.2") == 3

@@ -25,8 +25,10 @@ from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
 from tests.integration.daemon.topologies import load, pair, record_running, ring, topology
 from tests.support.daemon import DaemonHandle, free_port, running_daemon
 from tests.support.netns import NamespacePool, links_by_name, path, sh, udp_echo, wait_until
+from tests.support.pki import DAEMON_IP, PEER_IP, Pki, pki
 
 pytestmark = pytest.mark.root
+__all__ = ["pki"]  # a fixture
 
 
 def our_links(ns: str) -> list[str]:
@@ -135,7 +137,7 @@ def test_errors_arrive_as_grpc_status_codes_with_the_precise_message(
     assert code_of(lambda: stub.AddLinks(bad_link, timeout=10)) == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_remote_is_served_on_tcp_and_local_only_on_the_root_only_socket(
+def test_without_certificates_neither_local_nor_remote_is_served_on_tcp(
     kubedtn_daemon: DaemonHandle, pool: NamespacePool
 ) -> None:
     d = kubedtn_daemon
@@ -166,11 +168,16 @@ def test_remote_is_served_on_tcp_and_local_only_on_the_root_only_socket(
                 attack()
             assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
             assert "--insecure-local-tcp" in (caught.value.details() or "")
-        bad = pb.RemotePod(intf_name="eth1", vni=5001, name="r2")
-        assert (
-            code_of(lambda: pb_grpc.RemoteStub(tcp).Update(bad, timeout=10))
-            == grpc.StatusCode.INVALID_ARGUMENT
-        )
+        end = pb.RemotePod(intf_name="eth1", vni=5001, name="r2")
+        remote = pb_grpc.RemoteStub(tcp)
+        for call in (
+            lambda: remote.Update(end, timeout=10),
+            lambda: remote.DeleteMany(pb.RemotePods(pods=[end]), timeout=10),
+        ):
+            with pytest.raises(grpc.RpcError) as caught:
+                call()
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "start it with --tls-cert, --tls-key and --tls-ca" in (caught.value.details() or "")
     with d.store() as store:  # nothing changed: neither pod alive, no link in the namespace
         assert all(not o.get("status", {}).get("src_ip") for o in store.list("default")[0])
     assert our_links(ns) == []
@@ -183,6 +190,7 @@ def test_insecure_local_tcp_serves_local_on_tcp_and_says_so() -> None:
     with running_daemon(extra_args=["--insecure-local-tcp"]) as d, d.channel(tcp=True) as tcp:
         assert pb_grpc.LocalStub(tcp).Status(pb.StatusQuery(), timeout=10).node_ip == d.host_ip
         assert "--insecure-local-tcp: Local is served on TCP without authentication" in d.log()
+        assert "no --tls-cert: Remote is not served on TCP" in d.log()
 
 
 def test_the_topology_pod_list_follows_the_store(kubedtn_daemon: DaemonHandle) -> None:
@@ -275,20 +283,22 @@ def test_a_second_daemon_holding_the_pidfile_lock_is_refused(kubedtn_daemon: Dae
     assert d.local().Status(pb.StatusQuery(), timeout=10).node_ip == d.host_ip
 
 
-def test_remote_update_over_grpc_reaches_the_peer_daemon_and_unreachable_is_temporary(
-    kubedtn_daemon: DaemonHandle,
-) -> None:
-    d = kubedtn_daemon
+def test_remote_update_over_grpc_reaches_the_peer_daemon_and_unreachable_is_temporary(pki: Pki) -> None:
+    with running_daemon(host_ip=DAEMON_IP, extra_args=Pki.args(pki.daemon)) as d:
+        _remote_update_reaches(d, pki)
+
+
+def _remote_update_reaches(d: DaemonHandle, pki: Pki) -> None:
     end = RemoteEnd(
         pod="r9",
         kube_ns="default",
         node_ip="127.0.0.1",
         uid=9,
         vni=5009,
-        vtep="127.0.0.2",
+        vtep=PEER_IP,
         endpoint=Endpoint(netns="/run/netns/kdtn-t-none", name="eth1"),
     )
-    client = GrpcRemote(port=d.grpc_port, timeout=10)
+    client = GrpcRemote(port=d.grpc_port, timeout=10, pem=Pki.pem(pki.peer))
     try:
         # the daemon answers; it makes ends only of pods the store records running there
         denied = "PERMISSION_DENIED: Remote: default/r9 link 9: no Topology default/r9 in the store"
@@ -299,7 +309,7 @@ def test_remote_update_over_grpc_reaches_the_peer_daemon_and_unreachable_is_temp
         assert isinstance(error, KubedtnError) and "link 9: no Topology default/r9" in str(error)
     finally:
         client.close()
-    nobody = GrpcRemote(port=free_port(), timeout=5)
+    nobody = GrpcRemote(port=free_port(), timeout=5, pem=Pki.pem(pki.peer))
     try:
         with pytest.raises(TemporaryError, match="the daemon does not answer"):
             nobody.update(end)
@@ -310,11 +320,15 @@ def test_remote_update_over_grpc_reaches_the_peer_daemon_and_unreachable_is_temp
         nobody.close()
 
 
-def test_remote_requests_the_store_does_not_back_are_refused_and_change_nothing(
-    kubedtn_daemon: DaemonHandle, pool: NamespacePool
-) -> None:
-    """Remote over TCP, as any host that reaches the port: each attack refused."""
-    d = kubedtn_daemon
+def test_remote_requests_the_store_does_not_back_are_refused_and_change_nothing(pool: NamespacePool) -> None:
+    """Remote over TCP without TLS (--insecure-remote-tcp, as kube-dtn), as any host that
+    reaches the port: each attack refused by what the store backs."""
+    with running_daemon(extra_args=["--insecure-remote-tcp"]) as d:
+        assert "--insecure-remote-tcp: Remote is served on TCP without authentication" in d.log()
+        _store_backs_remote(d, pool)
+
+
+def _store_backs_remote(d: DaemonHandle, pool: NamespacePool) -> None:
     with d.store() as store:
         load(store, pair())
     (ns,) = pool.make(1)

@@ -10,6 +10,7 @@ user-mode Linux lane (tests/netem/lab/test_crossnode.py): this kernel has no sch
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ import pytest
 import yaml
 
 from kubedtn.dataplane import delete_namespaces
+from kubedtn.lab.nodes import NodePaths
 from tests.support.lab import LabEnv, kubedtn
 from tests.support.simnodes import (
     SimNodes,
@@ -109,6 +111,10 @@ def test_the_ring_on_three_nodes_crosses_nodes_on_every_link_and_passes_traffic(
         }
     for pod, ip in RING_LINKS:
         assert ping(lab.netns(pod), ip), f"{pod} -> {ip}"
+    for name in nodes:  # the far ends were asked for over mutual TLS, with the lab CA's certificates
+        files = NodePaths(lab.paths, name)
+        assert "tcp_services=Remote tls=mutual" in files.daemon_log.read_text()
+        assert stat.S_IMODE((files.tls_dir / "tls.key").stat().st_mode) == 0o600
 
     status = kubedtn(lab, "lab", "status", "--name", lab.name, check=True).stdout
     assert "3 simulated nodes" in status

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 
 import yaml
 
-from tests.support.kubeapi import crds, errors, patches
+from tests.support.kubeapi import crds, errors, patches, schema
 from tests.support.kubeapi.resources import Registry, types_of_crd
 from tests.support.kubeapi.routes import Target
 from tests.support.kubeapi.selectors import field_selector, label_selector
@@ -67,6 +67,19 @@ class Api:
         field = field_selector(query.get("fieldSelector", ""), t.rt.field_labels, t.rt.kind)
         return lambda obj: label(obj) and field(obj)
 
+    def _admitted(self, t: Target, obj: Obj, *, strict: bool = False) -> Obj:
+        """A custom resource pruned and validated against its CRD's schema (422 if invalid);
+        ``strict``: the request asked fieldValidation=Strict (400 for unknown fields)."""
+        if t.rt.builtin:
+            return obj
+        crd_rt = self.registry.find(crds.CRD_GROUP, "v1", crds.CRD_PLURAL)
+        if crd_rt is None:
+            return obj
+        found = crds.schemas(self.store, crd_rt).get((t.rt.group, t.rt.version, t.rt.kind))
+        if not found:
+            return obj
+        return schema.admit(obj, found, kind=t.rt.kind, group=t.rt.group, version=t.rt.version, strict=strict)
+
     def get(self, t: Target) -> Obj:
         return self.store.get(t.rt, t.ns, t.name)
 
@@ -95,21 +108,26 @@ class Api:
             query.get("sendInitialEvents") == "true",
         )
 
-    def create(self, t: Target, body: Any) -> Obj:
+    def create(self, t: Target, body: Any, *, strict: bool = False) -> Obj:
         body = _check_object(t, body)
         if crds.is_crd(t.rt):
             types_of_crd(body)  # 422 before storing a CRD that could not be served
-        created = self.store.create(t.rt, t.ns, body)
+        created = self.store.create(t.rt, t.ns, self._admitted(t, body, strict=strict))
         if crds.is_crd(t.rt):
             crds.served(self.registry, self.store, t.rt, created)
             return self.store.get(t.rt, "", created["metadata"]["name"])
         return created
 
-    def replace(self, t: Target, body: Any) -> Obj:
+    def replace(self, t: Target, body: Any, *, strict: bool = False) -> Obj:
         body = _check_object(t, body)
-        return self._updated(t, self.store.update(t.rt, t.ns, t.name, lambda _cur: body, t.subresource))
+        return self._updated(
+            t,
+            self.store.update(
+                t.rt, t.ns, t.name, lambda _cur: self._admitted(t, body, strict=strict), t.subresource
+            ),
+        )
 
-    def patch(self, t: Target, content_type: str, raw: bytes) -> tuple[Obj, bool]:
+    def patch(self, t: Target, content_type: str, raw: bytes, *, strict: bool = False) -> tuple[Obj, bool]:
         """The patched object, and whether the patch created it (server-side apply)."""
         accepted = [patches.JSON_PATCH, patches.MERGE, patches.APPLY]
         if t.rt.builtin:
@@ -125,11 +143,11 @@ class Api:
                     raise
                 obj = _check_object(t, body)
                 obj.setdefault("metadata", {})["name"] = t.name
-                return self.create(t, obj), True
+                return self.create(t, obj, strict=strict), True
         if content_type == patches.JSON_PATCH:
 
             def change(cur: Obj) -> Obj:
-                return _check_object(t, patches.json_patch(cur, body))
+                return self._admitted(t, _check_object(t, patches.json_patch(cur, body)), strict=strict)
         else:
             merge = patches.strip_directives(body) if content_type == patches.STRATEGIC else body
             if not isinstance(merge, dict):
@@ -138,7 +156,7 @@ class Api:
                 )
 
             def change(cur: Obj) -> Obj:
-                return _check_object(t, patches.merge_patch(cur, merge))
+                return self._admitted(t, _check_object(t, patches.merge_patch(cur, merge)), strict=strict)
 
         return self._updated(t, self.store.update(t.rt, t.ns, t.name, change, t.subresource)), False
 

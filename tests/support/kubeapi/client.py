@@ -32,11 +32,14 @@ def call(
     content_type: str = "application/json",
     *,
     timeout: float = 10.0,
+    user_agent: str | None = None,
 ) -> Reply:
     conn = _connection(url, timeout)
     try:
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         headers = {"Content-Type": content_type} if data is not None else {}
+        if user_agent is not None:
+            headers["User-Agent"] = user_agent
         conn.request(method, path, body=data, headers=headers)
         resp = conn.getresponse()
         raw = resp.read()

@@ -1,8 +1,10 @@
 """Faults a test switches on to see how a client copes: errors, silence, latency, conflicts, drops.
 
-Each fault is a `Rule` matched against a request's method (WATCH for a GET with watch=true) and
-resource (None matches any; discovery requests have resource ""), active until `clear(rule)` (or
-the end of its `with` block) or for its first `times` matches.
+Each fault is a `Rule` matched against a request's method (WATCH for a GET with watch=true),
+resource (None matches any; discovery requests have resource "") and client (its User-Agent
+header, None matches any: one client cut off while the others go on, as a network partition of one
+replica does), active until `clear(rule)` (or the end of its `with` block) or for its first `times`
+matches.
 """
 
 from __future__ import annotations
@@ -26,11 +28,16 @@ class Rule:
     conflict: bool = False  # answer a write with 409 Conflict
     times: int | None = None  # matches left; None for until cleared
     released: threading.Event = field(default_factory=threading.Event)
+    user_agent: str | None = None  # only requests of the client that sends this User-Agent
 
-    def matches(self, method: str, resource: str) -> bool:
+    def matches(self, method: str, resource: str, user_agent: str = "") -> bool:
         if self.conflict and method not in WRITES:
             return False
-        return self.method in (None, method) and self.resource in (None, resource)
+        return (
+            self.method in (None, method)
+            and self.resource in (None, resource)
+            and self.user_agent in (None, user_agent)
+        )
 
 
 @dataclass
@@ -80,11 +87,18 @@ class Faults:
         method: str | None = None,
         resource: str | None = None,
         times: int | None = None,
+        user_agent: str | None = None,
     ) -> Rule:
-        return self.add(Rule(method, resource, status=status, times=times))
+        return self.add(Rule(method, resource, status=status, times=times, user_agent=user_agent))
 
-    def hang(self, method: str | None = None, resource: str | None = None, times: int | None = None) -> Rule:
-        return self.add(Rule(method, resource, hang=True, times=times))
+    def hang(
+        self,
+        method: str | None = None,
+        resource: str | None = None,
+        times: int | None = None,
+        user_agent: str | None = None,
+    ) -> Rule:
+        return self.add(Rule(method, resource, hang=True, times=times, user_agent=user_agent))
 
     def slow(self, seconds: float, method: str | None = None, resource: str | None = None) -> Rule:
         return self.add(Rule(method, resource, delay=seconds))
@@ -118,11 +132,11 @@ class Faults:
 
     # --- used by the request handler -------------------------------------------------------
 
-    def decide(self, method: str, resource: str) -> Decision:
+    def decide(self, method: str, resource: str, user_agent: str = "") -> Decision:
         decision = Decision()
         with self._lock:
             for rule in list(self._rules):
-                if not rule.matches(method, resource):
+                if not rule.matches(method, resource, user_agent):
                     continue
                 if rule.times is not None:
                     rule.times -= 1

@@ -56,6 +56,9 @@ class ApiHTTPServer(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # An answer goes out in several writes (status line, headers, body): with Nagle's
+    # algorithm each waits for the client's delayed ACK of the one before.
+    disable_nagle_algorithm = True
     server: ApiHTTPServer
 
     def setup(self) -> None:
@@ -124,7 +127,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _faulted(self, method: str, target: routes.Target | None) -> bool:
         """Apply the faults that match; True when the request must not be served."""
-        decision = self.server.faults.decide(method, target.rt.plural if target else "")
+        agent = self.headers.get("User-Agent") or ""
+        decision = self.server.faults.decide(method, target.rt.plural if target else "", agent)
         if decision.delay and self.server.faults.stopping.wait(decision.delay):
             decision.hang = self.server.faults.stopping  # stopping: give up on the late answer
         if decision.hang is not None:
@@ -179,16 +183,18 @@ class Handler(BaseHTTPRequestHandler):
     def _resource(self, method: str, target: routes.Target, query: Query, raw: bytes) -> None:
         api = self.server.api
         content_type = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        # Unknown fields are pruned, or refused when the client asks fieldValidation=Strict.
+        strict = query.get("fieldValidation") == "Strict"
         if method == "GET" and not target.name and query.get("watch") in ("true", "1"):
             self._watch(api, target, query)
         elif method == "GET":
             self._send_json(200, api.list(target, query) if not target.name else api.get(target))
         elif method == "POST" and not target.name:
-            self._send_json(201, api.create(target, decode(raw, content_type)))
+            self._send_json(201, api.create(target, decode(raw, content_type), strict=strict))
         elif method == "PUT" and target.name:
-            self._send_json(200, api.replace(target, decode(raw, content_type)))
+            self._send_json(200, api.replace(target, decode(raw, content_type), strict=strict))
         elif method == "PATCH" and target.name:
-            obj, created = api.patch(target, content_type, raw)
+            obj, created = api.patch(target, content_type, raw, strict=strict)
             self._send_json(201 if created else 200, obj)
         elif method == "DELETE" and target.name:
             self._send_json(200, api.delete(target, decode(raw, content_type) if raw else None))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kubedtn.daemon.config import DaemonConfig, global_address, load_config, parse_http_addr
+from kubedtn.daemon.config import DaemonConfig, TlsFiles, global_address, load_config, parse_http_addr
 from kubedtn.errors import ValidationError
 
 
@@ -86,3 +86,35 @@ def test_local_stays_off_tcp_unless_asked_and_netns_dirs_are_a_list() -> None:
     text = str(caught.value)
     assert "KUBEDTN_NETNS_DIRS: 'run/netns,/a/../b' is not a comma-separated list of absolute" in text
     assert "KUBEDTN_INSECURE_LOCAL_TCP: 'perhaps' is not a boolean" in text
+
+
+def test_tls_takes_all_three_files_and_excludes_insecure_remote_tcp() -> None:
+    assert load().tls is None and load().insecure_remote_tcp is False
+    c = load(
+        flags={"tls_cert": "/etc/k/tls.crt", "tls_key": "/etc/k/tls.key"},
+        env={"KUBEDTN_TLS_CA": "/etc/k/ca.crt"},
+    )
+    assert c.tls == TlsFiles(
+        cert=Path("/etc/k/tls.crt"), key=Path("/etc/k/tls.key"), ca=Path("/etc/k/ca.crt")
+    )
+    assert load(env={"KUBEDTN_INSECURE_REMOTE_TCP": "yes"}).insecure_remote_tcp is True
+    with pytest.raises(ValidationError) as caught:
+        load(flags={"tls_cert": "/etc/k/tls.crt"})
+    assert str(caught.value).startswith(
+        "--tls-key (KUBEDTN_TLS_KEY), --tls-ca (KUBEDTN_TLS_CA): not given; mutual TLS needs"
+    )
+    with pytest.raises(ValidationError) as caught:
+        load(
+            flags={"tls_cert": "a", "tls_key": "b", "tls_ca": "c", "insecure_remote_tcp": True},
+        )
+    assert "--insecure-remote-tcp: given with --tls-cert; Remote is served either with mutual TLS" in str(
+        caught.value
+    )
+
+
+def test_tls_excludes_local_on_tcp() -> None:
+    """With TLS on the port, --insecure-local-tcp would open Local to any node's certificate."""
+    with pytest.raises(ValidationError) as caught:
+        load(flags={"tls_cert": "a", "tls_key": "b", "tls_ca": "c", "insecure_local_tcp": True})
+    assert "--insecure-local-tcp: given with --tls-cert; Local on TCP is kube-dtn's" in str(caught.value)
+    assert load(flags={"insecure_local_tcp": True}).insecure_local_tcp is True

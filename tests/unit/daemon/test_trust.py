@@ -7,7 +7,15 @@ from dataclasses import replace
 import pytest
 
 from kubedtn.daemon.plan import NodeInfo, RemoteEnd
-from kubedtn.daemon.trust import netns_path_problem, recorded_here, removable_name, trusted_far_end
+from kubedtn.daemon.trust import (
+    Caller,
+    caller_from_auth,
+    check_caller,
+    netns_path_problem,
+    recorded_here,
+    removable_name,
+    trusted_far_end,
+)
 from kubedtn.dataplane import Endpoint
 from kubedtn.errors import PermissionDeniedError
 from kubedtn.model.names import vni_for_link
@@ -108,3 +116,36 @@ def test_a_namespace_path_is_a_file_of_the_runtime_directories_or_procs() -> Non
             "is not a file in /run/netns, /var/run/docker/netns nor /proc/PID/ns/net "
             "(--netns-dirs sets the directories)"
         ), bad
+
+
+def test_the_caller_is_the_node_its_certificate_names() -> None:
+    auth = {
+        "x509_common_name": [b"node-b"],
+        "peer_ip": [b"10.0.0.2", b"fd00:0:0::2"],
+        "peer_dns": [b"node-b"],
+        "x509_subject_alternative_name": [b"10.0.0.2", b"fd00::2", b"node-b"],
+    }
+    caller = caller_from_auth(auth)
+    assert caller == Caller(ips=frozenset({"10.0.0.2", "fd00::2"}), names=frozenset({"node-b"}))
+    # a DNS name that looks like an IP is not an IP SAN
+    assert caller_from_auth({"peer_dns": [b"10.0.0.9"]}).ips == frozenset()
+
+
+def test_a_caller_asks_only_for_ends_toward_its_own_ips() -> None:
+    node_b = Caller(ips=frozenset({THERE, "fd00::2"}), names=frozenset({"node-b"}))
+    check_caller(ASKED, node_b)
+    check_caller(replace(ASKED, vtep="fd00:0::2"), node_b)  # the same IP, written otherwise
+    check_caller(replace(ASKED, vtep="10.0.0.66"), None)  # not authenticated: the store decides
+    for vtep, caller in (
+        ("10.0.0.66", node_b),
+        ("not-an-ip", node_b),
+        (THERE, Caller(ips=frozenset(), names=frozenset({"node-b"}))),
+    ):
+        with pytest.raises(PermissionDeniedError) as caught:
+            check_caller(replace(ASKED, vtep=vtep), caller)
+        assert (
+            f"Remote: default/r1 link 1: peer_vtep {vtep!r} is not an IP of the caller's certificate"
+            in str(caught.value)
+        )
+    with pytest.raises(PermissionDeniedError, match=r"certificate \(node-b \(10\.0\.0\.2, fd00::2\)\)"):
+        check_caller(replace(ASKED, vtep="10.0.0.66"), node_b)

@@ -23,6 +23,17 @@ def test_failing_requests_of_one_resource_for_a_while(kubeapi: KubeApiServer) ->
     assert call(api.url, "GET", TOPOS).code == 200
 
 
+def test_failing_the_requests_of_one_client(kubeapi: KubeApiServer) -> None:
+    # One replica cut off from the API while the others go on (a partition), told apart by the
+    # User-Agent header each client sends (RFC 9110, 10.1.5).
+    api = with_topologies(kubeapi)
+    with api.faults.active(api.faults.fail(503, user_agent="replica-a")):
+        assert call(api.url, "GET", TOPOS, user_agent="replica-a").code == 503
+        assert call(api.url, "GET", TOPOS, user_agent="replica-b").code == 200
+        assert call(api.url, "GET", TOPOS).code == 200
+    assert call(api.url, "GET", TOPOS, user_agent="replica-a").code == 200
+
+
 def test_failing_the_next_n_requests(kubeapi: KubeApiServer) -> None:
     api = with_topologies(kubeapi)
     api.faults.fail(500, method="POST", times=2)

@@ -158,3 +158,16 @@ def test_the_cache_thread_ends_with_the_store(kubeapi: KubeApiServer, tmp_path: 
     assert any(t.name == "kubedtn-informer" for t in threading.enumerate())
     s.close()
     assert not any(t.name == "kubedtn-informer" for t in threading.enumerate())
+
+
+def test_the_cache_outlives_an_answer_that_changes_later(kubeapi: KubeApiServer, tmp_path: Path) -> None:
+    """A 404 (the CRD not installed yet) does not end the informer: it lists once it can."""
+    s = CachedKubeStore(
+        api_client(kubeconfig=str(tmp_path / "kubeconfig")), resource=TOPOLOGY, backoff=(0.05, 0.1)
+    )
+    try:
+        assert not s.cache.wait_synced(0.3)
+        kubeapi.register_crd(TOPOLOGY_CRD)
+        assert s.cache.wait_synced(10)
+    finally:
+        s.close()

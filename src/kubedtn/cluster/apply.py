@@ -1,0 +1,85 @@
+"""Create or update Topologies, as ``kubectl apply`` reports it: created, configured, unchanged.
+
+An update replaces the spec and adds the file's labels and annotations to the live ones;
+everything else of the live object (status, finalizers, other metadata) is kept. A write
+that loses a race (409 Conflict) starts again from the current object.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kubedtn.errors import KubedtnError
+from kubedtn.store.base import ObjectStore
+from kubedtn.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreUnavailableError
+from kubedtn.store.objects import KubeObject
+from kubedtn.store.retry import retry_on_conflict
+
+
+class Outcome(enum.StrEnum):
+    CREATED = "created"
+    CONFIGURED = "configured"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class Applied:
+    namespace: str
+    name: str
+    outcome: Outcome
+
+
+def merged(live: Mapping[str, Any], want: Mapping[str, Any]) -> dict[str, Any]:
+    """The live object with the file's spec, labels and annotations."""
+    out = copy.deepcopy(dict(live))
+    out["spec"] = copy.deepcopy(want.get("spec", {}))
+    meta = out.setdefault("metadata", {})
+    for key in ("labels", "annotations"):
+        wanted = want.get("metadata", {}).get(key) or {}
+        if wanted:
+            meta[key] = {**(meta.get(key) or {}), **wanted}
+    return out
+
+
+def apply_one(store: ObjectStore, want: Mapping[str, Any]) -> Applied:
+    meta = want["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+
+    def attempt() -> Outcome:
+        try:
+            live: KubeObject = store.get(namespace, name)
+        except NotFoundError:
+            try:
+                store.create(want)
+            except AlreadyExistsError as e:  # made meanwhile: update it instead
+                raise ConflictError(str(e)) from e
+            return Outcome.CREATED
+        new = merged(live, want)
+        if new == live:
+            return Outcome.UNCHANGED
+        store.update(new)
+        return Outcome.CONFIGURED
+
+    return Applied(namespace, name, retry_on_conflict(attempt))
+
+
+def apply_all(store: ObjectStore, objects: Sequence[Mapping[str, Any]]) -> tuple[list[Applied], list[str]]:
+    """Apply each object; the ones done and one line per problem of the others.
+
+    An API server that cannot be reached stops the run (StoreUnavailableError): every
+    later object would fail the same way.
+    """
+    done: list[Applied] = []
+    problems: list[str] = []
+    for want in objects:
+        try:
+            done.append(apply_one(store, want))
+        except StoreUnavailableError:
+            raise
+        except KubedtnError as e:
+            problems.extend(getattr(e, "problems", None) or [str(e)])
+    return done, problems
