@@ -19,7 +19,13 @@ import pytest
 
 from kubedtn.model.objects import LINKS_FINALIZER
 from tests.support import zipapp
-from tests.support.cluster import KUBE_DTN_GROUP, SimCluster, controller_missing, sim_cluster
+from tests.support.cluster import (
+    CONTROLLER_NAMESPACE,
+    KUBE_DTN_GROUP,
+    SimCluster,
+    controller_missing,
+    sim_cluster,
+)
 from tests.support.kubeapi.fixture import Kubectl
 from tests.support.netns import ip_json, links_by_name, qdiscs, udp_echo, wait_until
 from tests.support.ring import RING_LINKS, TOPOLOGIES, json_patch, kubectl, plumbed, ring
@@ -215,6 +221,8 @@ def test_a_killed_node_leaves_far_ends_until_its_pods_are_recorded_down(ring: Si
 # ---- with the controller (kubedtn controller; skipped while this build has none) ---------------
 
 NODE_GRACE = ("--node-grace", "2")
+# A Lease left by a killed controller is taken over after its duration: short ones here.
+SHORT_LEASE = ("--lease-duration", "2", "--renew-deadline", "1.5", "--retry-period", "0.2")
 
 
 @pytest.fixture
@@ -242,7 +250,7 @@ def _not_running(c: SimCluster, pod: str) -> bool:
 @pytest.mark.usefixtures("needs_controller")
 def test_a_node_killed_without_del_loses_its_peers_far_ends(ring: SimCluster) -> None:
     ring.start_controller(*NODE_GRACE)
-    assert _far_ends_toward(ring, "node3") == {"r1": ["eth2"], "r2": ["eth2"]}
+    assert _far_ends_toward(ring, "node3") == {"r1": ["eth2"], "r2": ["eth2"], "r3": []}
     ring.kill_node("node3")  # r3's namespace gone, no DestroyPod: nobody tells the peers
     wait_until(
         lambda: _far_ends_toward(ring, "node3") == {"r1": [], "r2": []},
@@ -255,11 +263,18 @@ def test_a_node_killed_without_del_loses_its_peers_far_ends(ring: SimCluster) ->
 
 @pytest.mark.usefixtures("needs_controller")
 def test_the_controller_killed_mid_change_converges_after_restart(ring: SimCluster) -> None:
-    ring.start_controller(*NODE_GRACE)
-    ring.kill_controller()
-    ring.kill_node("node3")  # happens while no controller runs
+    """The controller sees node3 go, and is killed while it waits out the node's grace period,
+    before it records r3 down; the controller started again finishes the change."""
+    ring.start_controller("--node-grace", "30", *SHORT_LEASE)
+    wait_until(
+        lambda: all(LINKS_FINALIZER in _finalizers(ring, p) for p in ("r1", "r2", "r3")),
+        what="the controller at work (its finalizer on every Topology)",
+    )
+    ring.kill_node("node3")
+    ring.kill_controller()  # mid-change: node3 is Unknown, r3 not yet recorded down
     assert _far_ends_toward(ring, "node3") == {"r1": ["eth2"], "r2": ["eth2"]}
-    ring.start_controller(*NODE_GRACE)
+    assert not _not_running(ring, "r3")
+    ring.start_controller(*NODE_GRACE, *SHORT_LEASE)
     wait_until(
         lambda: _far_ends_toward(ring, "node3") == {"r1": [], "r2": []},
         timeout_s=30,
@@ -268,8 +283,13 @@ def test_the_controller_killed_mid_change_converges_after_restart(ring: SimClust
     wait_until(lambda: _not_running(ring, "r3"), what="r3 recorded not running")
 
 
+def _finalizers(c: SimCluster, pod: str) -> list[str]:
+    return list(c.topology(pod)["metadata"].get("finalizers") or [])
+
+
 def _lease_holders(c: SimCluster) -> list[str]:
-    leases = c.api.api.list(c.objects.target("leases", "", "kube-system", group="coordination.k8s.io"), {})
+    where = c.objects.target("leases", "", CONTROLLER_NAMESPACE, group="coordination.k8s.io")
+    leases = c.api.api.list(where, {})
     return [str(lease.get("spec", {}).get("holderIdentity") or "") for lease in leases["items"]]
 
 
@@ -277,9 +297,8 @@ def _lease_holders(c: SimCluster) -> list[str]:
 def test_two_controller_replicas_one_leader(ring: SimCluster) -> None:
     """Two replicas: one Lease, one holder; with the first replica killed (the leader or not),
     the one left leads and acts."""
-    elect = ("--leader-elect-namespace", "kube-system")
-    first = ring.start_controller(*NODE_GRACE, *elect)
-    second = ring.start_controller(*NODE_GRACE, *elect)
+    first = ring.start_controller(*NODE_GRACE, *SHORT_LEASE)
+    second = ring.start_controller(*NODE_GRACE, *SHORT_LEASE)
     wait_until(lambda: any(_lease_holders(ring)), what="a controller holding the Lease")
     assert len([h for h in _lease_holders(ring) if h]) == 1, _lease_holders(ring)
     ring.kill_controller(first)

@@ -59,6 +59,7 @@ from tests.support.simnodes import attach_host, namespaces_of
 
 KUBE_DTN_GROUP: Final = "y-young.github.io"
 MERGE: Final = "application/merge-patch+json"
+CONTROLLER_NAMESPACE: Final = "kubedtn-system"  # the controller's Deployment and Lease
 
 
 def _crd_for(group: str) -> dict[str, Any]:
@@ -177,6 +178,7 @@ class SimCluster:
             store=str(self.root / "unused.db"),  # daemon_argv's; the kubernetes backend has none
             command=self.command,
             node=(record.name, record.netns),
+            tls=nodedaemons.node_certificate(self.paths, record),  # Remote with mutual TLS
         )
         argv += [
             "--backend",
@@ -284,21 +286,18 @@ class SimCluster:
     # ---- the controller ------------------------------------------------------------------
 
     def start_controller(self, *extra: str) -> subprocess.Popen[bytes]:
-        """``kubedtn controller --kubeconfig CP`` in the control-plane namespace (not waited for);
-        skips the test when this build has no controller."""
+        """``kubedtn controller`` on the cluster's API group, in the control-plane namespace (not
+        waited for; its log is ``controller-N.log``, it is ``controller-N`` in a Lease); skips
+        the test when this build has no controller. ``extra``: more flags (--node-grace, ...)."""
         why = controller_missing(tuple(self.command))
         if why:
             pytest.skip(why)
-        log = self.root / f"controller-{len(self.controllers)}.log"
+        n = len(self.controllers)
+        log = self.root / f"controller-{n}.log"
         argv = [
-            "ip",
-            "netns",
-            "exec",
-            self.cp_netns,
-            *self.command,
-            "controller",
-            "--kubeconfig",
-            str(self.cp_kubeconfig),
+            *("ip", "netns", "exec", self.cp_netns, *self.command, "controller"),
+            *("--kubeconfig", str(self.cp_kubeconfig), "--api-group", self.api_group),
+            *("--identity", f"controller-{n}", "--metrics-addr", "off", "--health-addr", "off"),
             *extra,
         ]
         proc = daemonproc.spawn(argv, log_file=log)
@@ -356,6 +355,7 @@ def sim_cluster(
         )
         try:
             server.register_crd(TOPOLOGY_CRD)
+            server.create("", "v1", "namespaces", {"metadata": {"name": CONTROLLER_NAMESPACE}})
             if api_group != TOPOLOGY.group:
                 server.create("apiextensions.k8s.io", "v1", "customresourcedefinitions", _crd_for(api_group))
             fabric.build(c.fabric, c.nodes, plan.subnet)
