@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,7 @@ from tests.support.cluster import (
 )
 from tests.support.kubeapi.fixture import Kubectl
 from tests.support.netns import ip_json, links_by_name, qdiscs, udp_echo, wait_until
-from tests.support.ring import RING_LINKS, TOPOLOGIES, json_patch, kubectl, plumbed, ring
+from tests.support.ring import RING, RING_LINKS, TOPOLOGIES, json_patch, kubectl, plumbed, ring, run_ring
 from tests.support.simnodes import vxlan_ends
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
@@ -67,6 +68,26 @@ def test_3node_applied_with_kubectl_passes_traffic_across_nodes(ring: SimCluster
     assert pod["spec"]["nodeName"] == "node1" and pod["status"]["hostIP"] == ring.node("node1").ip
     (eth0,) = ip_json(ring.netns("r1"), "addr", "show", "dev", "eth0")
     assert f'"local": "{pod["status"]["podIP"]}"' in json.dumps(eth0["addr_info"])
+
+
+def test_3node_applied_with_topo_apply_passes_traffic_across_nodes(tmp_path: Path) -> None:
+    """The same file through ``kubedtn topo apply``, which converts it to kubedtn.io/v1 (the
+    Pods are the kubelet's: topo apply writes Topologies only)."""
+    exe = str(zipapp.executable())
+    with sim_cluster(tmp_path, 3, command=[exe]) as c:
+        applied = subprocess.run(
+            [exe, "topo", "apply", "-f", str(RING), "--kubeconfig", str(c.kubeconfig)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert applied.returncode == 0, applied.stderr
+        assert "topology.kubedtn.io/r1 created" in applied.stdout, applied.stdout
+        run_ring(c)
+        for a, b, _, _, a_ip, b_ip in RING_LINKS:
+            assert c.pods[a].node != c.pods[b].node
+            assert _passes(c, a, b, a_ip, b_ip), f"{a} -> {b}"
 
 
 def test_a_rate_patched_with_kubectl_changes_both_ends_in_place(ring: SimCluster, kubectl: Kubectl) -> None:

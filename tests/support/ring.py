@@ -40,14 +40,20 @@ def ring(cluster3: SimCluster, kubectl: Kubectl) -> Iterator[SimCluster]:
     """3node.yml applied with kubectl; r1, r2, r3 running on node1, node2, node3; every link up."""
     out = kubectl.run("apply", "-f", str(RING)).stdout
     assert f"topology.{KUBE_DTN_GROUP}/r1 created" in out and "pod/r3 created" in out, out
+    run_ring(cluster3)
+    yield cluster3
+
+
+def run_ring(c: SimCluster) -> None:
+    """r1, r2, r3 run on node1, node2, node3 (their Topologies are in the API); every link
+    recorded on both ends."""
     for pod, node in PLACEMENT.items():
-        cluster3.run_pod(pod, node)
+        c.run_pod(pod, node)
     for a, b, *_ in RING_LINKS:
         wait_until(
-            lambda a=a, b=b: plumbed(cluster3, a, b) and plumbed(cluster3, b, a),
+            lambda a=a, b=b: plumbed(c, a, b) and plumbed(c, b, a),
             what=f"the link {a}-{b} recorded on both ends",
         )
-    yield cluster3
 
 
 def plumbed(c: SimCluster, pod: str, peer: str) -> bool:
