@@ -5,7 +5,8 @@
     root namespace:   the test, kubectl  ──  API double on 127.0.0.1 (kubeconfig)
     NAME+h-XXXX:      "control plane" on the fabric; the same double on CP_IP
                       (kubeconfig-cp), where the controller runs
-    NAME+n-nodeN:     one ``kubedtn daemon --backend kubernetes`` each (kubeconfig-cp)
+    NAME+n-nodeN:     one ``kubedtn daemon --backend kubernetes`` each (kubeconfig-cp, and
+                      a node certificate: the daemons call one another with mutual TLS)
     NAME-POD:         a pod's namespace, brought up by the harness's "kubelet"
 
 ``SimCluster`` is what the tests drive: the double with the Topology CRD (kubedtn.io, and
