@@ -1,7 +1,7 @@
 # kubedtn — build, test and deploy.
 #
 # One box:   make lab     (the 3-node example in lab mode)   make test   (the whole suite)
-# Cluster:   make install / uninstall                       (the Topology CRD; see README, On a cluster)
+# Cluster:   make install, cni-deploy, deploy (and undeploy, cni-undeploy, uninstall); make help
 
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -10,12 +10,22 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 VERSION := $(shell hack/version.sh)
 KUBECTL ?= kubectl
+# The controller's image and the node image (daemon + CNI plugin) the manifests deploy.
+IMG ?= kubedtn-controller:$(VERSION)
+CNI_IMG ?= kubedtn-node:$(VERSION)
+RENDER = IMG='$(IMG)' CNI_IMG='$(CNI_IMG)' hack/render-manifests.sh
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv lint test test-host test-uml build cmd-build bench proto manifests \
-        clean lab lab-down install uninstall
+.PHONY: all help deps venv lint test test-host test-uml build cmd-build bench proto manifests \
+        clean lab lab-down install uninstall cni-ca cni-deploy cni-undeploy deploy undeploy \
+        monitoring-deploy monitoring-undeploy run
 
+# The executable, dist/kubedtn.
 all: build
+
+# These targets, each with the first line of the comment above it.
+help:
+	@awk -f hack/make-help.awk $(firstword $(MAKEFILE_LIST))
 
 ## ---- setup -------------------------------------------------------------------------
 
@@ -23,6 +33,7 @@ all: build
 deps:
 	hack/install-deps.sh
 
+# The development virtualenv, .venv (with kubectl, for the cluster targets).
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt setup.cfg setup.py
@@ -39,6 +50,7 @@ FORCE:
 
 ## ---- checks ------------------------------------------------------------------------
 
+# ruff, ruff format, mypy --strict and the import layers.
 lint: venv
 	$(BIN)/ruff check src tests hack bench
 	$(BIN)/ruff format --check src tests hack bench
@@ -58,8 +70,10 @@ test-uml: venv
 
 ## ---- build -------------------------------------------------------------------------
 
+# The one executable, dist/kubedtn (a shiv zipapp: every mode, the CNI plugin too).
 build: dist/kubedtn
 
+# The same (kube-dtn's name for building its command-line tools).
 cmd-build: build
 
 # (On the venv's stamp file, not the phony `venv`, which would rebuild every time.)
@@ -67,12 +81,20 @@ dist/kubedtn: $(VENV)/.installed src/kubedtn/_version.py $(shell find src -name 
               requirements.txt hack/build-zipapp.sh $(wildcard hack/zipapp/*.py)
 	hack/build-zipapp.sh $(PY) $@
 
+# The gRPC code from proto/v1/kube_dtn.proto.
 proto: venv
 	hack/gen-proto.sh $(PY)
 
+# The CRD from kubedtn.model.crd, then every kustomization rendered with IMG and CNI_IMG
+# into dist/manifests/ (what install, cni-deploy and deploy apply).
 manifests: venv
 	$(PY) -m kubedtn.model.crd > manifests/crd/kubedtn.io_topologies.yaml
+	@mkdir -p dist/manifests
+	for part in crd cni controller monitoring kube-dtn; do \
+	    $(RENDER) manifests/$$part $(KUBECTL_KUSTOMIZE) > dist/manifests/$$part.yaml || exit 1; done
+	$(RENDER) manifests $(KUBECTL_KUSTOMIZE) > dist/manifests/all.yaml
 
+# The benchmarks (bench/), each against its baseline in the same run.
 bench: build
 	$(PY) -m bench $(BENCH_ARGS)
 
@@ -90,17 +112,57 @@ lab: build
 	dist/kubedtn lab exec r2 -- ping -c 3 -i 0.2 fd00:23::3
 	@echo "lab is up: try 'dist/kubedtn lab status', 'dist/kubedtn lab exec r1 -- ip addr'; 'make lab-down' removes it"
 
+# Remove what make lab made.
 lab-down:
 	dist/kubedtn lab down
 
 ## ---- cluster ---------------------------------------------------------------------
+# Each applies (or deletes) a kustomization of manifests/ rendered with IMG and CNI_IMG, with
+# $(KUBECTL) against its current kubeconfig. KUBECTL_KUSTOMIZE: the kubectl that renders.
+KUBECTL_KUSTOMIZE ?= $(if $(wildcard $(BIN)/kubectl),$(BIN)/kubectl,$(KUBECTL))
+KUBEDTN ?= $(if $(wildcard $(BIN)/kubedtn),$(BIN)/kubedtn,dist/kubedtn)
 
-# The Topology CRD into the cluster $(KUBECTL) points at, and out again.
+# The Topology CRD into the cluster that kubectl points at.
 install:
-	$(KUBECTL) apply -f manifests/crd/kubedtn.io_topologies.yaml
+	$(RENDER) manifests/crd $(KUBECTL_KUSTOMIZE) | $(KUBECTL) apply -f -
 
+# The Topology CRD out of the cluster (and every Topology with it).
 uninstall:
-	$(KUBECTL) delete --ignore-not-found -f manifests/crd/kubedtn.io_topologies.yaml
+	$(RENDER) manifests/crd $(KUBECTL_KUSTOMIZE) | $(KUBECTL) delete --ignore-not-found -f -
 
+# The node daemons (DaemonSet, image CNI_IMG) in namespace kubedtn, and their CA Secret.
+cni-deploy:
+	$(RENDER) manifests/cni $(KUBECTL_KUSTOMIZE) | $(KUBECTL) apply -f -
+	KUBECTL='$(KUBECTL)' KUBEDTN='$(KUBEDTN)' hack/ca-secret.sh kubedtn kubedtn-ca
+
+# The node daemons out (the namespace kubedtn, with the CA Secret).
+cni-undeploy:
+	$(RENDER) manifests/cni $(KUBECTL_KUSTOMIZE) | $(KUBECTL) delete --ignore-not-found -f -
+
+# The CA Secret kubedtn/kubedtn-ca of the daemons' mutual TLS, made once (cni-deploy does it).
+cni-ca:
+	KUBECTL='$(KUBECTL)' KUBEDTN='$(KUBEDTN)' hack/ca-secret.sh kubedtn kubedtn-ca
+
+# The controller (Deployment, image IMG) in namespace kubedtn-system.
+deploy:
+	$(RENDER) manifests/controller $(KUBECTL_KUSTOMIZE) | $(KUBECTL) apply -f -
+
+# The controller out (the namespace kubedtn-system).
+undeploy:
+	$(RENDER) manifests/controller $(KUBECTL_KUSTOMIZE) | $(KUBECTL) delete --ignore-not-found -f -
+
+# PodMonitors of the daemons and the controller (needs the Prometheus Operator's CRDs).
+monitoring-deploy:
+	$(RENDER) manifests/monitoring $(KUBECTL_KUSTOMIZE) | $(KUBECTL) apply -f -
+
+# The PodMonitors out.
+monitoring-undeploy:
+	$(RENDER) manifests/monitoring $(KUBECTL_KUSTOMIZE) | $(KUBECTL) delete --ignore-not-found -f -
+
+# The controller here, against the current kubeconfig (one replica: no leader election).
+run: venv
+	$(BIN)/kubedtn controller --no-leader-elect $(RUN_ARGS)
+
+# Build outputs and caches.
 clean:
 	rm -rf dist build .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

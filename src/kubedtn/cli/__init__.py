@@ -3,5 +3,6 @@
 Modules: ``root`` (the ``kubedtn`` group; each mode registers there), ``daemon``
 (``kubedtn daemon``), ``controller`` (``kubedtn controller``), ``lab`` (``kubedtn lab ...``),
 ``link`` (``kubedtn link set``), ``physical`` (``kubedtn physical add|del``), ``topo``
-(``kubedtn topo validate|convert``), ``certs`` (``kubedtn certs ca|node``).
+(``kubedtn topo validate|convert``), ``certs`` (``kubedtn certs ca|node``), ``status``
+(``kubedtn status``: does the node daemon answer; the DaemonSet's readiness probe).
 """

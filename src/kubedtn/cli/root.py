@@ -24,7 +24,7 @@ def version() -> None:
 
 def _register_modes() -> None:
     # Imported here, not at the top, so each mode's module stays the only place that knows it.
-    from kubedtn.cli import certs, controller, daemon, lab, link, physical, topo
+    from kubedtn.cli import certs, controller, daemon, lab, link, physical, status, topo
 
     cli.add_command(topo.topo)
     cli.add_command(lab.lab)
@@ -33,6 +33,7 @@ def _register_modes() -> None:
     cli.add_command(controller.controller)
     cli.add_command(physical.physical)
     cli.add_command(certs.certs)
+    cli.add_command(status.status)
 
 
 _register_modes()

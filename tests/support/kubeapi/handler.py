@@ -37,6 +37,7 @@ class ApiHTTPServer(ThreadingHTTPServer):
         self.faults = faults
         self.bookmark_every = bookmark_every
         self.requests: list[tuple[str, str]] = []  # (method, path?query), for tests to inspect
+        self.agents: list[str] = []  # the User-Agent of each of them
         self.connections: set[socket.socket] = set()
         self.crashes: list[str] = []  # tracebacks of requests the double failed to serve
         self.lock = threading.Lock()
@@ -100,6 +101,7 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         with self.server.lock:
             self.server.requests.append((method, self.path))
+            self.server.agents.append(self.headers.get("User-Agent") or "")
         if self.server.faults.stopping.is_set():
             self.close_connection = True  # stopping: no new answers
             return

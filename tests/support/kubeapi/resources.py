@@ -96,6 +96,23 @@ BUILTINS: tuple[ResourceType, ...] = (
         },
     ),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True, "lease"),
+    # What the manifests (manifests/, `make deploy`) are made of; stored as sent (no defaults).
+    ResourceType("", "v1", "serviceaccounts", "ServiceAccount", True, "serviceaccount", ("sa",)),
+    ResourceType("", "v1", "services", "Service", True, "service", ("svc",), True),
+    ResourceType("", "v1", "secrets", "Secret", True, "secret"),
+    ResourceType("apps", "v1", "daemonsets", "DaemonSet", True, "daemonset", ("ds",), True),
+    ResourceType("apps", "v1", "deployments", "Deployment", True, "deployment", ("deploy",), True),
+    ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False, "clusterrole"),
+    ResourceType(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        False,
+        "clusterrolebinding",
+    ),
+    ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", True, "role"),
+    ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True, "rolebinding"),
     ResourceType(
         "apiextensions.k8s.io",
         "v1",

@@ -49,6 +49,16 @@ class KubeApiServer:
         """(method, path) of every request served so far."""
         return [r for httpd in self._listeners() for r in _locked_copy(httpd, httpd.requests)]
 
+    def requests_not_from(self, agent: str) -> list[tuple[str, str]]:
+        """(method, path) of the requests whose User-Agent is not ``agent`` (a test's own client
+        can set one, to tell its requests from those of the code under test)."""
+        out: list[tuple[str, str]] = []
+        for httpd in self._listeners():
+            with httpd.lock:
+                pairs = zip(httpd.requests, httpd.agents, strict=True)
+                out += [request for request, sent_by in pairs if sent_by != agent]
+        return out
+
     @property
     def crashes(self) -> list[str]:
         """Tracebacks of requests that failed inside the double (answered 500)."""

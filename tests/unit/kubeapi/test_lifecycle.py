@@ -69,4 +69,5 @@ def test_a_second_socket_serves_the_same_objects_and_faults_and_stops_with_the_s
         with api.faults.active(api.faults.fail(503, resource="pods")):
             assert call(other, "GET", PODS).code == 503
         assert ("POST", PODS) in api.requests and ("GET", PODS) in api.requests
+        assert ("POST", PODS) in api.requests_not_from("someone else")
     assert set(threading.enumerate()) <= before
