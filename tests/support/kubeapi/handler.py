@@ -29,8 +29,10 @@ class ApiHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = False  # server_close() joins every handler thread
 
-    def __init__(self, api: Api, faults: Faults, bookmark_every: float) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
+    def __init__(
+        self, api: Api, faults: Faults, bookmark_every: float, address: tuple[str, int] = ("127.0.0.1", 0)
+    ) -> None:
+        super().__init__(address, Handler)
         self.api = api
         self.faults = faults
         self.bookmark_every = bookmark_every

@@ -35,8 +35,10 @@ class KubeApiServer:
         assert namespaces is not None
         for name in _BUILTIN_NAMESPACES:
             self.store.create(namespaces, "", {"metadata": {"name": name}})
+        self._bookmark_every = bookmark_every
         self._httpd = ApiHTTPServer(self.api, self.faults, bookmark_every)
         self._thread: threading.Thread | None = None
+        self._more: list[tuple[ApiHTTPServer, threading.Thread]] = []  # listen_also's listeners
 
     @property
     def url(self) -> str:
@@ -45,21 +47,34 @@ class KubeApiServer:
     @property
     def requests(self) -> list[tuple[str, str]]:
         """(method, path) of every request served so far."""
-        with self._httpd.lock:
-            return list(self._httpd.requests)
+        return [r for httpd in self._listeners() for r in _locked_copy(httpd, httpd.requests)]
 
     def requests_not_from(self, agent: str) -> list[tuple[str, str]]:
         """(method, path) of the requests whose User-Agent is not ``agent`` (a test's own client
         can set one, to tell its requests from those of the code under test)."""
-        with self._httpd.lock:
-            pairs = zip(self._httpd.requests, self._httpd.agents, strict=True)
-            return [request for request, sent_by in pairs if sent_by != agent]
+        out: list[tuple[str, str]] = []
+        for httpd in self._listeners():
+            with httpd.lock:
+                pairs = zip(httpd.requests, httpd.agents, strict=True)
+                out += [request for request, sent_by in pairs if sent_by != agent]
+        return out
 
     @property
     def crashes(self) -> list[str]:
         """Tracebacks of requests that failed inside the double (answered 500)."""
-        with self._httpd.lock:
-            return list(self._httpd.crashes)
+        return [c for httpd in self._listeners() for c in _locked_copy(httpd, httpd.crashes)]
+
+    def _listeners(self) -> list[ApiHTTPServer]:
+        return [self._httpd, *(httpd for httpd, _ in self._more)]
+
+    def listen_also(self, host: str, port: int = 0) -> str:
+        """Serves the same objects on one more socket, bound now in the calling thread's network
+        namespace (a thread that entered another namespace puts the socket there); its URL."""
+        httpd = ApiHTTPServer(self.api, self.faults, self._bookmark_every, (host, port))
+        thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name="kubeapi+", daemon=True)
+        thread.start()
+        self._more.append((httpd, thread))
+        return f"http://{httpd.address}"
 
     def start(self) -> KubeApiServer:
         self._thread = threading.Thread(
@@ -70,11 +85,14 @@ class KubeApiServer:
 
     def stop(self) -> None:
         self.faults.stop()
-        self._httpd.shutdown()
-        self._httpd.cut_connections()  # idle keep-alive connections would hold their threads
-        self._httpd.server_close()  # joins the handler threads
+        for httpd in self._listeners():
+            httpd.shutdown()
+            httpd.cut_connections()  # idle keep-alive connections would hold their threads
+            httpd.server_close()  # joins the handler threads
         if self._thread is not None:
             self._thread.join()
+        for _, thread in self._more:
+            thread.join()
 
     def __enter__(self) -> KubeApiServer:
         return self.start()
@@ -88,12 +106,13 @@ class KubeApiServer:
         with self.store.cond:
             self.store.cond.notify_all()
 
-    def write_kubeconfig(self, path: Path, namespace: str = "default") -> Path:
-        """A kubeconfig for this server: plain http, no credentials, one context."""
+    def write_kubeconfig(self, path: Path, namespace: str = "default", url: str | None = None) -> Path:
+        """A kubeconfig for this server (at ``url``, default its first socket): plain http, no
+        credentials, one context."""
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "kubeapi", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "kubeapi", "cluster": {"server": url or self.url}}],
             "users": [{"name": "kubeapi", "user": {}}],
             "contexts": [
                 {
@@ -123,3 +142,8 @@ class KubeApiServer:
             if d and d.get("kind") == "CustomResourceDefinition"
         ]
         return [self.create("apiextensions.k8s.io", "v1", "customresourcedefinitions", d) for d in docs]
+
+
+def _locked_copy(httpd: ApiHTTPServer, items: list[Any]) -> list[Any]:
+    with httpd.lock:
+        return list(items)

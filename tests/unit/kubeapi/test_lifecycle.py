@@ -53,3 +53,21 @@ def test_stop_ends_watches_held_requests_and_idle_connections() -> None:
     finally:
         api.faults.stop()
     assert set(threading.enumerate()) <= before
+
+
+def test_a_second_socket_serves_the_same_objects_and_faults_and_stops_with_the_server(
+    tmp_path: Path,
+) -> None:
+    before = set(threading.enumerate())
+    with KubeApiServer() as api:
+        other = api.listen_also("127.0.0.1")
+        assert other != api.url
+        config = yaml.safe_load(api.write_kubeconfig(tmp_path / "kubeconfig", url=other).read_text())
+        assert config["clusters"][0]["cluster"] == {"server": other}
+        assert call(other, "POST", PODS, {"metadata": {"name": "p"}}).code == 201
+        assert [p["metadata"]["name"] for p in call(api.url, "GET", PODS).body["items"]] == ["p"]
+        with api.faults.active(api.faults.fail(503, resource="pods")):
+            assert call(other, "GET", PODS).code == 503
+        assert ("POST", PODS) in api.requests and ("GET", PODS) in api.requests
+        assert ("POST", PODS) in api.requests_not_from("someone else")
+    assert set(threading.enumerate()) <= before
