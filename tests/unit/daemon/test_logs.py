@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kubedtn.daemon.logs import FIELDS_ATTR, EventLog, KeyValueFormatter, configure_logging
+from tests.support.filemodes import mode, usual_umask
 
 
 def test_bound_and_call_fields_come_out_as_key_value_pairs() -> None:
@@ -36,13 +35,9 @@ def test_bound_and_call_fields_come_out_as_key_value_pairs() -> None:
 
 
 @pytest.fixture
-def usual_umask() -> Iterator[None]:
-    """The umask most shells have: without the handler's own mode the files would be 0644."""
-    old = os.umask(0o022)
-    try:
+def umask_022() -> Iterator[None]:
+    with usual_umask():
         yield
-    finally:
-        os.umask(old)
 
 
 @pytest.fixture
@@ -59,7 +54,7 @@ def restore_kubedtn_logging() -> Iterator[None]:
     root.propagate = propagate
 
 
-@pytest.mark.usefixtures("usual_umask", "restore_kubedtn_logging")
+@pytest.mark.usefixtures("umask_022", "restore_kubedtn_logging")
 def test_the_log_file_rotates_by_size_keeps_its_backups_and_every_file_is_0600(tmp_path: Path) -> None:
     log_file = tmp_path / "logs" / "daemon.log"
     configure_logging(log_file=log_file, max_bytes=2000, backups=2)
@@ -68,7 +63,7 @@ def test_the_log_file_rotates_by_size_keeps_its_backups_and_every_file_is_0600(t
         logger.info("line %03d", n, extra={FIELDS_ATTR: {"padding": "x" * 40}})
     names = sorted(p.name for p in log_file.parent.iterdir())
     assert names == ["daemon.log", "daemon.log.1", "daemon.log.2"]
-    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in log_file.parent.iterdir())
+    assert all(mode(p) == 0o600 for p in log_file.parent.iterdir())
     assert all(p.stat().st_size <= 2000 for p in log_file.parent.iterdir())
     # The newest lines are in the current file, the ones before in .1: nothing in between lost.
     current = log_file.read_text().splitlines()
@@ -78,12 +73,12 @@ def test_the_log_file_rotates_by_size_keeps_its_backups_and_every_file_is_0600(t
     assert numbers == list(range(numbers[0], 100))
 
 
-@pytest.mark.usefixtures("usual_umask", "restore_kubedtn_logging")
+@pytest.mark.usefixtures("umask_022", "restore_kubedtn_logging")
 def test_a_log_file_an_older_kubedtn_made_0644_is_narrowed(tmp_path: Path) -> None:
     log_file = tmp_path / "daemon.log"
     log_file.write_text("an older line\n")
     log_file.chmod(0o644)
     configure_logging(log_file=log_file)
     logging.getLogger("kubedtn.test.mode").info("next")
-    assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
+    assert mode(log_file) == 0o600
     assert log_file.read_text().startswith("an older line\n")

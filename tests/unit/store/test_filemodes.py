@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kubedtn.store import SqliteStore
+from tests.support.filemodes import mode, usual_umask
 from tests.unit.store.test_sqlite import topology
 
 
 @pytest.fixture(autouse=True)
-def usual_umask() -> Iterator[None]:
-    """The umask most shells have: without the store's own modes its files would be 0644."""
-    old = os.umask(0o022)
-    try:
+def _umask_022() -> Iterator[None]:
+    with usual_umask():
         yield
-    finally:
-        os.umask(old)
-
-
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 def _files(db: Path) -> list[Path]:
@@ -35,7 +26,7 @@ def test_a_new_store_and_its_wal_and_shm_are_0600(tmp_path: Path) -> None:
     db = tmp_path / "store.db"
     with SqliteStore(db) as store:
         store.create(topology("r1"))
-        assert {str(p): _mode(p) for p in _files(db)} == {str(p): 0o600 for p in _files(db)}
+        assert {str(p): mode(p) for p in _files(db)} == {str(p): 0o600 for p in _files(db)}
 
 
 def test_an_older_store_made_with_the_umask_is_narrowed_when_opened(tmp_path: Path) -> None:
@@ -46,4 +37,4 @@ def test_an_older_store_made_with_the_umask_is_narrowed_when_opened(tmp_path: Pa
             path.chmod(0o644)  # as a kubedtn before this change left them
     with SqliteStore(db) as store:
         assert store.get("default", "r1")["metadata"]["name"] == "r1"
-        assert {str(p): _mode(p) for p in _files(db)} == {str(p): 0o600 for p in _files(db)}
+        assert {str(p): mode(p) for p in _files(db)} == {str(p): 0o600 for p in _files(db)}
