@@ -3,11 +3,11 @@
 # shiv's own __main__ runs its bootstrap on every start: it opens the archive with
 # zipfile and imports pathlib, compileall, hashlib, subprocess and more, ~100 ms on
 # this hardware, even when the site-packages are already extracted. The CNI plugin
-# is exec'd for every pod, so this launcher finds the extracted site-packages the way
-# shiv does (ROOT/<name>_<build id>/site-packages, ROOT from SHIV_ROOT or the build's
-# --root) with os.path only and, when it exists, runs the entry point straight away.
-# Everything else (first run: extract and compile; SHIV_* overrides) goes to shiv's
-# bootstrap unchanged, so the archive stays a regular shiv zipapp.
+# is exec'd for every pod, so this launcher finds the unpacked site-packages where shiv
+# puts them (ROOT/<name>_<build id>/site-packages, ROOT from SHIV_ROOT or the build's
+# --root) with os.path only and, when that copy is complete, runs the entry point straight
+# away. It unpacks a missing or incomplete copy itself (below); runs with SHIV_* overrides
+# go to shiv's bootstrap unchanged, so the archive stays a regular shiv zipapp.
 #
 # More jobs:
 # - The unpacked copy is complete or not used: ROOT/<name>_<build id>/complete (MARKER) is
