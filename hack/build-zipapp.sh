@@ -18,7 +18,8 @@
 #   directory: kubelet execs the CNI plugin with a minimal environment, maybe no HOME).
 #   `kubedtn daemon --install-cni` pre-extracts it so no pod waits for that; a first run
 #   that must extract still works, and SHIV_ROOT at run time overrides ROOT. Users who
-#   cannot write ROOT extract under ~/.cache/kubedtn/zipapp (hack/zipapp/launcher.py).
+#   cannot write ROOT extract under ~/.cache/kubedtn/zipapp. The launcher unpacks itself
+#   (not shiv's bootstrap) and marks a complete copy (hack/zipapp/launcher.py).
 # - --reproducible: same inputs, byte-identical archive, same build id, so a rebuild
 #   reuses the extracted directory.
 set -euo pipefail

@@ -29,12 +29,8 @@ def main() -> None:
     if sys.version_info[:2] != REQUIRED_PYTHON:
         message = _python_mismatch_message()
         if cni:
-            # CNI errors go to stdout as JSON; code 999 is "other".
-            import json
-
-            print(json.dumps({"cniVersion": "1.0.0", "code": 999, "msg": message}))
-        else:
-            print(f"error: {message}", file=sys.stderr)
+            _plugin_without_wheels(message)
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
     if cni:
         from kubedtn.cni.plugin import run
@@ -48,6 +44,25 @@ def main() -> None:
     except SystemExit as e:
         code = e.code
     _leave(code)
+
+
+def _plugin_without_wheels(message: str) -> None:
+    """The CNI plugin on a Python the wheels are not for: pods in no topology still start
+    (kubedtn.cni.plugin's pass-through needs only the standard library); every other call
+    is a CNI error carrying `message`. Exits."""
+    import json  # CNI errors go to stdout as JSON; code 999 is "other"
+
+    try:
+        from kubedtn.cni.plugin import run
+    except (SyntaxError, ImportError):  # older than the plugin's modules (3.7 is the oldest)
+        print(json.dumps({"cniVersion": "1.0.0", "code": 999, "msg": message}))
+        sys.exit(1)
+    try:
+        code = run(without_wheels=message)
+    except Exception as e:  # something of a newer Python met on an old one: still one JSON line
+        print(json.dumps({"cniVersion": "1.0.0", "code": 999, "msg": f"{message} ({e!r})"}))
+        sys.exit(1)
+    sys.exit(code)
 
 
 def _leave(code: object) -> None:

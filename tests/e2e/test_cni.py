@@ -247,14 +247,15 @@ def test_add_of_another_pod_returns_prev_result_unchanged_also_with_the_daemon_s
     )
 
 
-def test_status_reports_the_daemon_down_and_up(daemon: DaemonHandle, node: CniNode) -> None:
+def test_status_stays_ready_with_the_daemon_down_and_logs_it(daemon: DaemonHandle, node: CniNode) -> None:
+    """A STATUS error would mark the node's network NotReady, yet pods in no topology start
+    without the daemon (kubedtn.cni.status)."""
     network = parse_network_list({"cniVersion": "1.1.0", "name": "status", "plugins": [node.kubedtn_entry()]})
     node.runtime.status(network)
+    assert f"cmd=STATUS daemon={daemon.socket_path} reachable=yes" in node.log.read_text()
     daemon.kill()
-    with pytest.raises(PluginError) as caught:
-        node.runtime.status(network)
-    assert caught.value.code == 50
-    assert caught.value.msg.startswith(f"plugin not available: the kubedtn daemon at {daemon.socket_path}")
+    node.runtime.status(network)  # no PluginError
+    assert f"cmd=STATUS daemon={daemon.socket_path} reachable=no" in node.log.read_text()
     daemon.start()
     node.runtime.status(network)
 

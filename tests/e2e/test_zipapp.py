@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -175,3 +175,175 @@ def test_user_who_cannot_write_the_root_extracts_under_home() -> None:
         assert list((home / ".cache/kubedtn/zipapp").glob("kubedtn-e2e_*/site-packages/kubedtn"))
     finally:
         shutil.rmtree(base)
+
+
+# ---- the unpacked copy: complete or unpacked again ----------------------------------------
+
+VERSION_STDIN = b'{"cniVersion":"1.0.0"}'
+
+
+def _build_dirs(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.name.startswith("kubedtn_"))
+
+
+def _cni_version(root: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """The plugin's VERSION as a runtime execs it, unpacking under `root`; not waited for."""
+    return subprocess.Popen(
+        [str(zipapp.executable())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=kubelet_env("VERSION", tmp_path, SHIV_ROOT=str(root)),
+    )
+
+
+def _answers_version(proc: subprocess.Popen[bytes]) -> None:
+    out, err = proc.communicate(VERSION_STDIN, timeout=600)
+    assert proc.returncode == 0, err.decode()
+    assert json.loads(out)["cniVersion"] == "1.0.0"  # unpacking printed nothing on stdout
+
+
+def test_a_copy_without_its_marker_is_unpacked_again(tmp_path: Path) -> None:
+    """A node that lost power mid-unpack: files cut short or missing, no marker."""
+    root = tmp_path / "root"
+    try:
+        _answers_version(_cni_version(root, tmp_path))
+        (build,) = _build_dirs(root)
+        marker = build / "complete"
+        assert marker.is_file()
+        site = build / "site-packages"
+        plugin_py = site / "kubedtn" / "cni" / "plugin.py"
+        original = plugin_py.read_bytes()
+        marker.unlink()
+        plugin_py.write_bytes(b"")  # cut short (its .pyc no longer matches it)
+        (site / "kubedtn" / "cni" / "versions.py").unlink()
+        _answers_version(_cni_version(root, tmp_path))
+        assert _build_dirs(root) == [build] and marker.is_file()
+        assert plugin_py.read_bytes() == original
+        assert (site / "kubedtn" / "cni" / "versions.py").is_file()
+        assert not [p for p in root.iterdir() if p.name.endswith((".partial", ".stale"))]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_copy_with_its_marker_is_run_as_it_is(tmp_path: Path) -> None:
+    """The marker is what is trusted: a complete copy is never unpacked again (which would
+    pull it away from processes running it)."""
+    root = tmp_path / "root"
+    try:
+        _answers_version(_cni_version(root, tmp_path))
+        (build,) = _build_dirs(root)
+        site = build / "site-packages"
+        inode = site.stat().st_ino
+        _answers_version(_cni_version(root, tmp_path))
+        assert site.stat().st_ino == inode
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_two_first_runs_at_once_both_succeed(tmp_path: Path) -> None:
+    """Two pods' CNI calls on a node where nothing unpacked the archive yet."""
+    root = tmp_path / "root"
+    try:
+        first, second = _cni_version(root, tmp_path), _cni_version(root, tmp_path)
+        _answers_version(first)
+        _answers_version(second)
+        (build,) = _build_dirs(root)
+        assert (build / "complete").is_file()
+        assert (build / "site-packages" / "kubedtn" / "cni" / "plugin.py").stat().st_size > 0
+        assert not [p for p in root.iterdir() if p.name.endswith((".partial", ".stale"))]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def small_tmpfs() -> Iterator[Path]:
+    """A 20 MiB tmpfs (the unpacked copy needs ~190 MB), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mountpoint = Path(tempfile.mkdtemp(prefix="kubedtn-full-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mountpoint)], check=True)
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=False)
+        mountpoint.rmdir()
+
+
+def test_a_full_disk_is_a_clear_error_and_a_later_run_with_space_unpacks(
+    small_tmpfs: Path, tmp_path: Path
+) -> None:
+    proc = _cni_version(small_tmpfs, tmp_path)
+    out, _ = proc.communicate(VERSION_STDIN, timeout=600)
+    assert proc.returncode == 1
+    error = json.loads(out)
+    assert error["code"] == 999
+    assert error["msg"].startswith(f"cannot unpack {zipapp.executable()} into {small_tmpfs}/kubedtn_")
+    assert "No space left on device" in error["msg"]
+    assert not [p for p in small_tmpfs.iterdir() if not p.name.endswith("_lock")]  # nothing half-made
+    subprocess.run(["mount", "-o", "remount,size=400m", str(small_tmpfs)], check=True)
+    _answers_version(_cni_version(small_tmpfs, tmp_path))
+    (build,) = _build_dirs(small_tmpfs)
+    assert (build / "complete").is_file()
+
+
+# ---- another Python: pods in no topology still start --------------------------------------
+
+
+def _other_pythons() -> list[str]:
+    """Interpreters on this machine whose version is not the build's (3.7 and newer)."""
+    found: dict[tuple[int, int], str] = {}
+    candidates = [*Path("/usr/bin").glob("python3.*"), *Path("/root/.pyenv/versions").glob("3.*/bin/python3")]
+    for path in sorted(candidates):
+        match = re.search(r"python(3)\.(\d+)$", str(path)) or re.search(r"/3\.(\d+)\.\d+/bin/", str(path))
+        if match is None or not os.access(path, os.X_OK):
+            continue
+        minor = int(match.groups()[-1])
+        if minor >= 7 and (3, minor) != sys.version_info[:2]:
+            found.setdefault((3, minor), str(path))
+    return [found[v] for v in sorted(found)]
+
+
+OTHER_PYTHONS = _other_pythons()
+
+
+@pytest.mark.skipif(not OTHER_PYTHONS, reason="no Python 3.7+ other than the build's on this machine")
+@pytest.mark.parametrize("python", OTHER_PYTHONS)
+def test_on_another_python_a_pod_in_no_topology_starts_and_a_topology_pod_is_told_why_not(
+    python: str, tmp_path: Path
+) -> None:
+    pod_list = tmp_path / "pods.json"
+    pod_list.write_text('{"pods": ["lab/r1"]}')
+    prev = {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": "/var/run/netns/x"}], "ips": []}
+    config = {
+        "cniVersion": "1.0.0",
+        "name": "k8s",
+        "type": "kubedtn",
+        "podList": str(pod_list),
+        "daemonSocket": str(tmp_path / "no-daemon.sock"),
+        "daemonWaitSeconds": 0,
+        "prevResult": prev,
+    }
+    cni = {"CNI_CONTAINERID": "e2e0", "CNI_NETNS": "/var/run/netns/x", "CNI_IFNAME": "eth0", "CNI_PATH": "/"}
+
+    def add(pod: str) -> subprocess.CompletedProcess[bytes]:
+        env = kubelet_env("ADD", tmp_path, CNI_ARGS=f"K8S_POD_NAMESPACE=lab;K8S_POD_NAME={pod}", **cni)
+        return run([python, str(zipapp.executable())], env=env, stdin=json.dumps(config).encode())
+
+    passed = add("coredns")
+    assert passed.returncode == 0, passed.stdout.decode() + passed.stderr.decode()
+    assert json.loads(passed.stdout) == prev
+    refused = add("r1")
+    assert refused.returncode == 1 and refused.stderr == b""
+    error = json.loads(refused.stdout)
+    assert error["code"] == 103
+    assert error["msg"].startswith("CNI_COMMAND=ADD for pod lab/r1: the pod is in a topology")
+    assert "kubedtn needs Python 3.11 (it carries cp311 wheels); this is Python 3." in error["msg"]
+    status = run(
+        [python, str(zipapp.executable())],
+        env=kubelet_env("STATUS", tmp_path),
+        stdin=json.dumps(
+            {**{k: v for k, v in config.items() if k != "prevResult"}, "cniVersion": "1.1.0"}
+        ).encode(),
+    )
+    assert (status.returncode, status.stdout) == (0, b""), status.stdout

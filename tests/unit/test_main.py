@@ -42,17 +42,51 @@ def test_cni_invocation_runs_the_plugin(
     assert json.loads(capsys.readouterr().out)["cniVersion"] == "0.3.1"
 
 
-def test_wrong_python_under_a_runtime_is_a_cni_error_on_stdout(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _wrong_python_cni_call(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, config: dict[str, object], pod: str
+) -> int:
+    """main() as a runtime runs it, on a Python the wheels are not for (3.99 required)."""
     monkeypatch.setattr(entry, "REQUIRED_PYTHON", (3, 99))
-    monkeypatch.setenv("CNI_COMMAND", "ADD")
+    for name, value in {
+        "CNI_COMMAND": "ADD",
+        "CNI_CONTAINERID": "c0ffee",
+        "CNI_NETNS": "/var/run/netns/x",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": "/opt/cni/bin",
+        "CNI_ARGS": f"K8S_POD_NAMESPACE=lab;K8S_POD_NAME={pod}",
+        "KUBEDTN_CNI_LOG": str(tmp_path / "cni.log"),
+    }.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setattr("sys.argv", ["kubedtn"])
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(json.dumps(config).encode())))
     with pytest.raises(SystemExit) as exited:
         entry.main()
-    assert exited.value.code == 1
+    assert isinstance(exited.value.code, int)
+    return exited.value.code
+
+
+def _config(tmp_path: Path, **extra: object) -> dict[str, object]:
+    pod_list = tmp_path / "pods.json"
+    pod_list.write_text('{"pods": ["lab/r1"]}')
+    return {"cniVersion": "1.0.0", "name": "k8s", "type": "kubedtn", "podList": str(pod_list), **extra}
+
+
+def test_wrong_python_under_a_runtime_still_passes_a_pod_in_no_topology_through(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    prev = {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": "/var/run/netns/x"}], "ips": []}
+    assert _wrong_python_cni_call(monkeypatch, tmp_path, _config(tmp_path, prevResult=prev), "web") == 0
+    assert json.loads(capsys.readouterr().out) == prev
+
+
+def test_wrong_python_under_a_runtime_is_a_cni_error_on_stdout_for_the_rest(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    prev = {"cniVersion": "1.0.0", "interfaces": [], "ips": []}
+    assert _wrong_python_cni_call(monkeypatch, tmp_path, _config(tmp_path, prevResult=prev), "r1") == 1
     error = json.loads(capsys.readouterr().out)
-    assert error["code"] == 999
+    assert error["code"] == 103
+    assert error["msg"].startswith("CNI_COMMAND=ADD for pod lab/r1: the pod is in a topology")
     assert "kubedtn needs Python 3.99" in error["msg"]
     assert "Install python3.99 on this node" in error["msg"]
 

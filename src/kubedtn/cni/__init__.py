@@ -11,6 +11,7 @@ Modules, lightest first (the VERSION path imports only ``errors``, ``jsonio``,
 - ``rules``    the checks of an invocation as plain functions on plain values
 - ``fastpath`` ADD/DEL/CHECK of a pod in no topology, with json and os only; a topology
   pod's ADD checked and handed on
+- ``nowheels`` the plugin on a Python the executable's wheels are not for
 - ``podlist``  the node's topology pod list, as the daemon writes it
 - ``pods``     which pod a call is for, and whether it is a topology pod
 - ``options``  kubedtn's own keys in its network configuration entry

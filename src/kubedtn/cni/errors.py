@@ -37,6 +37,7 @@ class Code:
     NOT_IMPLEMENTED = 100  # the command is not implemented by this build
     DATAPLANE_FAILED = 101  # a kernel operation on the node failed
     CHECK_FAILED = 102  # CHECK: links of the pod are missing or not as the topology says
+    WRONG_PYTHON = 103  # the node's Python cannot load the executable's wheels (kubedtn.cni.nowheels)
     INTERNAL = 999  # a bug: an exception kubedtn did not expect
 
 

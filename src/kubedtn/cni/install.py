@@ -63,6 +63,7 @@ from kubedtn.errors import KubedtnError, ValidationError
 MANIFEST_NAME = "cni-install.json"
 BINARY_NAME = "kubedtn"
 ARCHIVE_NAME = "kubedtn.pyz"  # launcher mode: the zipapp, next to its launcher
+UNPACKED_MARKER = "complete"  # as hack/zipapp/launcher.py's MARKER
 PLUGIN_TYPE = "kubedtn"
 # The files a runtime reads from the configuration directory (libcni's ConfFiles).
 CONFIG_EXTENSIONS = (".conf", ".conflist", ".json")
@@ -248,6 +249,12 @@ def extracted_site_packages(environment: Mapping[str, Any], *, archive: str) -> 
     return os.path.join(root, f"{os.path.basename(archive)}_{build_id}", "site-packages")
 
 
+def unpacked_marker(site_packages: str) -> str:
+    """The file the archive's launcher writes last when it unpacks (hack/zipapp/launcher.py,
+    MARKER): an unpacked copy without it is incomplete and is unpacked again."""
+    return os.path.join(os.path.dirname(site_packages), UNPACKED_MARKER)
+
+
 def launcher_script(*, site_packages: str, archive: str) -> bytes:
     """The plugin executable in launcher mode (see the module doc). It runs the extracted
     archive only on the Python running this install, which is the one the archive was
@@ -259,13 +266,15 @@ def launcher_script(*, site_packages: str, archive: str) -> bytes:
     return f"""#!{sys.executable} -S
 # The kubedtn CNI plugin, installed by `kubedtn daemon --install-cni` (kubedtn.cni.install).
 # Runs the extracted archive directly: opening the zipapp costs time on every exec. With
-# another Python, or the extracted copy gone, the archive runs itself (and extracts again).
+# another Python, or the unpacked copy incomplete or gone, the archive runs itself (and
+# unpacks again; on another Python it passes pods in no topology through).
 import os
 import sys
 
 SITE_PACKAGES = {site_packages!r}
+COMPLETE = {unpacked_marker(site_packages)!r}  # written last by the archive's unpacking
 ARCHIVE = {archive!r}
-if sys.version_info[:2] == {python!r} and os.path.isdir(SITE_PACKAGES):
+if sys.version_info[:2] == {python!r} and os.path.exists(COMPLETE):
     sys.path[0] = SITE_PACKAGES  # instead of this script's directory (the CNI bin dir)
     from kubedtn.main import main
 
@@ -470,7 +479,7 @@ def install_cni(
             write_atomically(file.path, file.content, mode=file.mode)
     warm_seconds = warm_run(plan.warm) if warm else None
     warnings = []
-    if warm and plan.site_packages is not None and not os.path.isdir(plan.site_packages):
+    if warm and plan.site_packages is not None and not os.path.exists(unpacked_marker(plan.site_packages)):
         warnings.append(
             f"{plan.site_packages} is not there after the warm run: every ADD will run the archive "
             "(slower); is the archive's extraction root writable?"

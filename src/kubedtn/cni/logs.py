@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 LOG_FILE_ENV = "KUBEDTN_CNI_LOG"
 LOG_FILE_KEY = "logFile"
 DEFAULT_LOG_FILE = "/var/log/kubedtn/cni.log"
+LOG_FILE_MODE = 0o600  # when the plugin creates it: owner-only, as the daemon's logs
 _FORMAT = "%(asctime)s %(levelname)s pid=%(process)d %(name)s %(message)s"
 
 
@@ -45,6 +46,7 @@ def configure(path: str) -> logging.Logger:
     else:
         try:
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_FILE_MODE))  # made 0600
             handler = logging.FileHandler(path, encoding="utf-8")
         except OSError as e:
             handler = logging.StreamHandler(sys.stderr)
@@ -71,7 +73,7 @@ def append_line(path: str, level: str, message: str) -> None:
             sys.stderr.write(line)
             return
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_FILE_MODE)
         try:
             os.write(fd, line.encode())
         finally:

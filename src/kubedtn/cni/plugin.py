@@ -44,8 +44,15 @@ def run(
     environ: Mapping[str, str] | None = None,
     stdin: BinaryIO | None = None,
     stdout: TextIO | None = None,
+    *,
+    without_wheels: str | None = None,
 ) -> int:
-    """Serve one CNI invocation; returns the process exit code. Never raises."""
+    """Serve one CNI invocation; returns the process exit code. Never raises.
+
+    `without_wheels` (why the executable's wheels cannot load on this Python, see
+    kubedtn.main): only what needs nothing but the standard library is served (VERSION,
+    the pass-through of pods in no topology, STATUS); anything else is a CNI error
+    (kubedtn.cni.nowheels)."""
     environ = os.environ if environ is None else environ
     stdin = sys.stdin.buffer if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
@@ -65,6 +72,11 @@ def run(
     from kubedtn.cni import fastpath
 
     answer = fastpath.answer(environ, data)
+    if without_wheels is not None and not isinstance(answer, str):
+        from kubedtn.cni import nowheels
+
+        text, code = nowheels.answer(environ, data, answer, problem=without_wheels)
+        return code if _emit_text(stdout, text) == EXIT_OK else EXIT_ERROR
     if isinstance(answer, fastpath.TopologyAdd):
         return _topology_add(answer, stdout)
     if answer is not None:  # a pod outside every topology: nothing more to load

@@ -190,7 +190,8 @@ def path_option(config: Mapping[str, Any], key: str, default: str) -> str:
 
 def seconds_option(config: Mapping[str, Any], key: str, default: float, *, maximum: float) -> float:
     value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= maximum:
+    # A tuple, not int | float: the pass-through also runs on Pythons before 3.10 (kubedtn.cni.nowheels).
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= maximum:
         raise CniError(
             Code.INVALID_NETWORK_CONFIG,
             f"network configuration: {key} must be a number of seconds from 0 to {maximum:g}, got {value!r}",

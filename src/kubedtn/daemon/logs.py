@@ -13,7 +13,10 @@ their message as ``msg``.
 
 from __future__ import annotations
 
+import io
 import logging
+import logging.handlers
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -21,6 +24,9 @@ from pathlib import Path
 from typing import Any, Final
 
 FIELDS_ATTR: Final = "kubedtn_fields"
+LOG_FILE_MODE: Final = 0o600
+LOG_MAX_BYTES: Final = 10 * 1024 * 1024  # per file: a busy node's day of setups fits in a few
+LOG_BACKUPS: Final = 5
 
 
 def _value(value: object) -> str:
@@ -77,8 +83,33 @@ class EventLog:
         self._log(logging.ERROR, event, fields, exc_info=exc_info)
 
 
-def configure_logging(*, log_file: Path | None = None, level: int = logging.INFO) -> None:
-    """Send the ``kubedtn`` loggers to stderr (default) or ``log_file``, one key=value line each."""
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A RotatingFileHandler whose files (the current one and each new one after a
+    rotation) are readable by their owner only: the daemon logs pod names, namespace paths
+    and peer addresses."""
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_FILE_MODE)
+        try:
+            os.fchmod(fd, LOG_FILE_MODE)  # a file an older kubedtn made with the umask's mode
+            return open(fd, "a", encoding=self.encoding, errors=self.errors)
+        except BaseException:
+            os.close(fd)
+            raise
+
+
+def configure_logging(
+    *,
+    log_file: Path | None = None,
+    level: int = logging.INFO,
+    max_bytes: int = LOG_MAX_BYTES,
+    backups: int = LOG_BACKUPS,
+) -> None:
+    """Send the ``kubedtn`` loggers to stderr (default) or ``log_file``, one key=value line each.
+
+    A log file rotates by size (``log_file.1`` ... ``log_file.<backups>``), by the daemon
+    itself: a node has no logrotate rule for it, and in a container none runs (see the
+    README, "Daemon logs")."""
     root = logging.getLogger("kubedtn")
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -88,7 +119,9 @@ def configure_logging(*, log_file: Path | None = None, level: int = logging.INFO
         handler = logging.StreamHandler(sys.stderr)
     else:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler = PrivateRotatingFileHandler(
+            log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+        )
     handler.setFormatter(KeyValueFormatter())
     root.addHandler(handler)
     root.setLevel(level)

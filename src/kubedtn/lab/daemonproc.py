@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from kubedtn.daemon.config import TlsFiles
+from kubedtn.daemon.logs import LOG_FILE_MODE
 from kubedtn.errors import KubedtnError, TemporaryError
 from kubedtn.lab import selfexec
 
@@ -123,7 +124,10 @@ def log_tail(path: Path, lines: int = 15) -> str:
 def spawn(argv: Sequence[str], *, log_file: Path) -> subprocess.Popen[bytes]:
     """Starts the daemon detached (own session, output to log_file); does not wait."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "ab") as log, open(os.devnull, "rb") as null:
+    # Owner-only, as the daemon's own log files (kubedtn.daemon.logs): it names pods and paths.
+    fd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_FILE_MODE)
+    os.fchmod(fd, LOG_FILE_MODE)
+    with open(fd, "ab") as log, open(os.devnull, "rb") as null:
         return subprocess.Popen(
             list(argv), stdin=null, stdout=log, stderr=log, start_new_session=True, close_fds=True
         )

@@ -8,12 +8,14 @@ what it takes to use one file from many threads and processes at once.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from kubedtn.store.checkpoint import WAL_KEEP_BYTES, Checkpointer, checkpointer_for
@@ -21,6 +23,7 @@ from kubedtn.store.errors import StoreError, StoreUnavailableError
 from kubedtn.store.watching import Notifier, notifier_for
 
 STORE_ENV = "KUBEDTN_STORE"
+STORE_FILE_MODE = 0o600  # the file and its -wal/-shm (see SqliteFile._make_private)
 SCHEMA_VERSION = 1
 # Seconds between tries to begin a write transaction while another writer has the lock.
 _LOCK_POLL = 0.0005
@@ -82,6 +85,7 @@ class SqliteFile:
         self._connections_lock = threading.Lock()
         self._closed = False
         self._create_parent_directory()
+        self._make_private()
         self.notifier: Notifier = notifier_for(str(path))
         # A process that answers requests (a daemon) checkpoints the log in the background,
         # between requests; others keep SQLite's own checkpoints, inside the commit that
@@ -99,6 +103,26 @@ class SqliteFile:
                 f"store {self.path}: cannot create directory {self.path.parent}: {e.strerror}; "
                 f"set {STORE_ENV} or pass another path"
             ) from e
+
+    def _make_private(self) -> None:
+        """The file, and the -wal and -shm SQLite keeps beside it, readable by its owner only:
+        the store holds every pod's namespace path and the nodes' addresses.
+
+        SQLite creates the -wal and -shm files with the main file's mode, so creating that
+        one 0600 is enough for a new store; an older store's files are narrowed here.
+        """
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, STORE_FILE_MODE)
+        except OSError as e:
+            if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                return  # a reader without write access: SQLite reports what it can do
+            raise StoreError(f"store {self.path}: cannot create the file: {e.strerror}") from e
+        try:
+            _narrow(lambda: os.fchmod(fd, STORE_FILE_MODE))
+        finally:
+            os.close(fd)
+        for suffix in ("-wal", "-shm"):
+            _narrow(partial(os.chmod, f"{self.path}{suffix}", STORE_FILE_MODE))
 
     @contextlib.contextmanager
     def errors(self, action: str) -> Iterator[None]:
@@ -301,3 +325,10 @@ class SqliteFile:
             return moved
 
         return changed
+
+
+def _narrow(chmod: Callable[[], None]) -> None:
+    """Run a chmod; a file that is gone, or someone else's (only its owner may change its
+    mode), is left as it is."""
+    with contextlib.suppress(FileNotFoundError, PermissionError):
+        chmod()

@@ -169,6 +169,9 @@ def test_a_zipapp_is_installed_as_archive_plus_launcher() -> None:
     launcher = plan.files[1].content.decode()
     assert launcher.startswith(f"#!{sys.executable} -S\n")  # the installing Python, no site.py
     assert f"SITE_PACKAGES = {plan.site_packages!r}" in launcher
+    # It runs the unpacked copy only once the archive's launcher has marked it complete.
+    assert "COMPLETE = '/var/lib/kubedtn/zipapp/kubedtn.pyz_abc123/complete'" in launcher
+    assert "os.path.exists(COMPLETE)" in launcher
     assert "ARCHIVE = '/opt/cni/bin/kubedtn.pyz'" in launcher
     assert plan.warm == "/opt/cni/bin/kubedtn.pyz"  # the warm run extracts where the launcher looks
     assert [path for path, _ in plan.manifest.files] == ["/opt/cni/bin/kubedtn", "/opt/cni/bin/kubedtn.pyz"]
@@ -350,3 +353,8 @@ def test_the_executable_must_be_a_zipapp_or_given(tmp_path: Path, monkeypatch: p
         z.writestr("environment.json", "{}")
     monkeypatch.setattr("sys.argv", [str(archive)])
     assert install.resolve_executable() == str(archive)
+
+
+def test_the_marker_is_the_one_the_archives_launcher_writes() -> None:
+    source = (Path(__file__).resolve().parents[3] / "hack" / "zipapp" / "launcher.py").read_text()
+    assert f'\nMARKER = "{install.UNPACKED_MARKER}"' in source

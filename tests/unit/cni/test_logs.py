@@ -1,0 +1,29 @@
+"""The plugin's log file is made owner-only, on the fast path and the full one."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from kubedtn.cni import logs
+from tests.support.filemodes import mode, usual_umask
+
+
+def test_both_ways_of_writing_the_log_create_it_0600(tmp_path: Path) -> None:
+    fast, full = tmp_path / "fast" / "cni.log", tmp_path / "full" / "cni.log"
+    root = logging.getLogger("kubedtn")
+    handlers = list(root.handlers)
+    try:
+        with usual_umask():
+            logs.append_line(str(fast), "INFO", "cmd=ADD passthrough")
+            logs.configure(str(full)).info("cmd=ADD result=ok")
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+            handler.close()
+        for handler in handlers:
+            root.addHandler(handler)
+    assert "cmd=ADD passthrough" in fast.read_text()
+    assert "cmd=ADD result=ok" in full.read_text()
+    assert mode(fast) == 0o600
+    assert mode(full) == 0o600
