@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import enum
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ from kubedtn.store.base import ObjectStore
 from kubedtn.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreUnavailableError
 from kubedtn.store.objects import KubeObject
 from kubedtn.store.retry import retry_on_conflict
+
+CONCURRENT_APPLIES = 8
 
 
 class Outcome(enum.StrEnum):
@@ -75,11 +78,21 @@ def apply_all(store: ObjectStore, objects: Sequence[Mapping[str, Any]]) -> tuple
     """
     done: list[Applied] = []
     problems: list[str] = []
-    for want in objects:
+
+    def one(want: Mapping[str, Any]) -> Applied | KubedtnError:
         try:
-            done.append(apply_one(store, want))
+            return apply_one(store, want)
         except StoreUnavailableError:
             raise
         except KubedtnError as e:
-            problems.extend(getattr(e, "problems", None) or [str(e)])
+            return e
+
+    # Objects are independent and each costs two round trips (get, then create or update):
+    # a few at a time, results in the files' order.
+    with ThreadPoolExecutor(max_workers=CONCURRENT_APPLIES, thread_name_prefix="kubedtn-apply") as pool:
+        for result in pool.map(one, objects):
+            if isinstance(result, KubedtnError):
+                problems.extend(getattr(result, "problems", None) or [str(result)])
+            else:
+                done.append(result)
     return done, problems

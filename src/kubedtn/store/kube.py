@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any, cast
 
@@ -48,6 +49,9 @@ from kubedtn.store.kuberest import Query, request, resource_path
 from kubedtn.store.objects import KubeObject
 from kubedtn.store.resource import TOPOLOGY, Resource
 from kubedtn.store.selectors import SelectorLike, to_selector
+
+# Status writes of one batch sent at once (each its own request; see write_statuses).
+CONCURRENT_WRITES = 8
 
 
 def api_client(*, kubeconfig: str | None = None, context: str | None = None) -> k8s.ApiClient:
@@ -265,15 +269,21 @@ class KubeStore:
         return str(done["metadata"]["resourceVersion"])
 
     def write_statuses(self, writes: Sequence[StatusWrite]) -> WrittenVersions:
-        out: WrittenVersions = []
-        for namespace, name, resource_version, status in writes:
+        """Each write on its own (the API has no batch), ``CONCURRENT_WRITES`` at a time: they
+        are to different objects, and one at a time a node's batch of 200 pods waited on
+        200 round trips in a row."""
+
+        def one(write: StatusWrite) -> str | None:
+            namespace, name, resource_version, status = write
             try:
-                out.append(
-                    self.write_status(namespace, name, resource_version=resource_version, status=status)
-                )
+                return self.write_status(namespace, name, resource_version=resource_version, status=status)
             except (NotFoundError, ConflictError, ValidationError):
-                out.append(None)
-        return out
+                return None
+
+        if len(writes) <= 1:
+            return [one(w) for w in writes]
+        with ThreadPoolExecutor(max_workers=CONCURRENT_WRITES, thread_name_prefix="kubedtn-status") as pool:
+            return list(pool.map(one, writes))
 
     def batch(self) -> AbstractContextManager[None]:
         """The API has no transactions: each write of the block is made at once."""
