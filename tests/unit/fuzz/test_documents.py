@@ -88,6 +88,16 @@ def assert_named(problems: list[str] | tuple[str, ...]) -> None:
         assert _WHERE.search(line), f"a problem that names no field: {line!r}"
 
 
+def check_text(text: str) -> None:
+    """Parsed and bundled, or refused: either way with problems that name where."""
+    try:
+        docs = parse_documents(text, source="f.yaml")
+    except ValidationError as e:
+        assert_named(e.problems)
+        return
+    assert_named(bundle_documents(docs).problems)
+
+
 @examples(150)
 @given(_documents)
 def test_parsed_structures_give_named_problems(objs: list[Any]) -> None:
@@ -107,20 +117,10 @@ def test_text_documents_parse_or_raise_validation_errors(objs: list[Any], form: 
         text = json.dumps(objs[0] if objs else {}, allow_nan=True)
     else:
         text = yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": objs})
-    try:
-        docs = parse_documents(text, source="f.yaml")
-    except ValidationError as e:
-        assert_named(e.problems)
-        return
-    assert_named(bundle_documents(docs).problems)
+    check_text(text)
 
 
 @examples(200)
 @given(st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
 def test_arbitrary_text_raises_only_validation_errors(text: str) -> None:
-    try:
-        docs = parse_documents(text, source="f.yaml")
-    except ValidationError as e:
-        assert_named(e.problems)
-        return
-    assert_named(bundle_documents(docs).problems)
+    check_text(text)
