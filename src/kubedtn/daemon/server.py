@@ -71,6 +71,7 @@ from kubedtn.errors import (
     TemporaryError,
     ValidationError,
 )
+from kubedtn.model.names import namespace_problem, pod_name_problem
 from kubedtn.model.namespace import DEFAULT_NAMESPACE
 from kubedtn.model.podref import PodRef
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb
@@ -138,8 +139,16 @@ def _ns(value: str) -> str:
 
 
 def _pod(msg: pb.Pod | pb.PodQuery | pb.SetupPodQuery) -> PodRef:
-    """The pod a message names (its namespace defaults as kube-dtn's does)."""
-    return PodRef(namespace=msg.kube_ns or DEFAULT_NAMESPACE, name=msg.name)
+    """The pod a message names (its namespace defaults as kube-dtn's does); ValidationError
+    naming the field when it cannot be a pod's (else the store's lookup names neither)."""
+    namespace = msg.kube_ns or DEFAULT_NAMESPACE
+    for field, value, problem in (
+        ("kube_ns", namespace, namespace_problem(namespace)),
+        ("name", msg.name, pod_name_problem(msg.name)),
+    ):
+        if problem is not None:
+            raise ValidationError(f"pod {msg.kube_ns}/{msg.name}: {field} {value!r:.80} {problem}")
+    return PodRef(namespace=namespace, name=msg.name)
 
 
 def _container_id(pod: PodRef, value: str) -> str:
