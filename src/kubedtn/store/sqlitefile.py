@@ -49,6 +49,11 @@ def _is_busy(e: sqlite3.Error) -> bool:
     return (getattr(e, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+def _is_full(e: sqlite3.Error) -> bool:
+    """The disk holding the store is full (SQLITE_FULL): temporary, unlike a corrupt file."""
+    return (getattr(e, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL
+
+
 def read_meta(conn: sqlite3.Connection, key: str) -> int:
     """A counter of the ``meta`` table (``rv``, ``compacted_rv``)."""
     value: int = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
@@ -135,6 +140,12 @@ class SqliteFile:
                     f"store {self.path}: {action}: {text} (another process holds the lock; "
                     f"waited up to {self.settings.busy_timeout:g}s)",
                     delay=1.0,
+                ) from e
+            if _is_full(e):
+                raise StoreUnavailableError(
+                    f"store {self.path}: {action}: no space left on the device holding it ({text}); "
+                    "nothing was written: free space there and try again",
+                    delay=5.0,
                 ) from e
             raise StoreError(f"store {self.path}: {action} failed: {text}") from e
         except sqlite3.Error as e:
