@@ -48,13 +48,23 @@ def merged(live: Mapping[str, Any], want: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def apply_one(store: ObjectStore, want: Mapping[str, Any]) -> Applied:
+_UNKNOWN: Any = object()  # (no listing said whether the object exists)
+
+
+def apply_one(
+    store: ObjectStore, want: Mapping[str, Any], *, listed: KubeObject | None = _UNKNOWN
+) -> Applied:
+    """``listed``: the object as a list just read it (None: absent), which saves the first get."""
     meta = want["metadata"]
     namespace, name = meta["namespace"], meta["name"]
+    first = [listed]
 
     def attempt() -> Outcome:
         try:
-            live: KubeObject = store.get(namespace, name)
+            seen = first.pop() if first else _UNKNOWN
+            if seen is None:
+                raise NotFoundError(f"{namespace}/{name}")
+            live: KubeObject = store.get(namespace, name) if seen is _UNKNOWN else seen
         except NotFoundError:
             try:
                 store.create(want)
@@ -78,10 +88,16 @@ def apply_all(store: ObjectStore, objects: Sequence[Mapping[str, Any]]) -> tuple
     """
     done: list[Applied] = []
     problems: list[str] = []
+    # One list per namespace instead of a get per object (a retry after a conflict gets).
+    listed: dict[tuple[str, str], KubeObject] = {}
+    for namespace in sorted({str(w["metadata"]["namespace"]) for w in objects}):
+        items, _ = store.list(namespace)
+        listed.update({(namespace, str(o["metadata"]["name"])): o for o in items})
 
     def one(want: Mapping[str, Any]) -> Applied | KubedtnError:
+        key = (str(want["metadata"]["namespace"]), str(want["metadata"]["name"]))
         try:
-            return apply_one(store, want)
+            return apply_one(store, want, listed=listed.get(key))
         except StoreUnavailableError:
             raise
         except KubedtnError as e:
