@@ -8,7 +8,7 @@ compaction makes the real server do.
 
 from __future__ import annotations
 
-import copy
+import json
 import secrets
 import threading
 import uuid
@@ -20,6 +20,13 @@ from typing import Any
 
 from tests.support.kubeapi import errors
 from tests.support.kubeapi.resources import ResourceType
+
+
+def _clone(obj: Any) -> Any:
+    """A copy of JSON data (what every stored object is): a round trip through the C JSON
+    codec, several times faster than copy.deepcopy, which was most of a write's cost."""
+    return json.loads(json.dumps(obj))
+
 
 Obj = dict[str, Any]
 GroupResource = tuple[str, str]
@@ -127,7 +134,7 @@ class Store:
             key = (ns if rt.namespaced else "", name)
             if key in objs:
                 raise errors.already_exists(rt.plural, name, rt.group)
-            obj = copy.deepcopy(body)
+            obj = _clone(body)
             if rt.status_subresource:
                 # API Conventions, "Spec and Status": POST ignores status.
                 obj.pop("status", None)
@@ -164,15 +171,15 @@ class Store:
                 )
             _check_preconditions(rt, current, meta)
             if subresource == "status":
-                new = copy.deepcopy(current) | {"status": copy.deepcopy(new.get("status"))}
+                new = _clone(current) | {"status": _clone(new.get("status"))}
                 if new["status"] is None:
                     del new["status"]
             else:
-                new = copy.deepcopy(new)
+                new = _clone(new)
                 if rt.status_subresource:
                     new.pop("status", None)
                     if "status" in current:
-                        new["status"] = copy.deepcopy(current["status"])
+                        new["status"] = _clone(current["status"])
                 for kept in (
                     "uid",
                     "creationTimestamp",
@@ -214,12 +221,12 @@ class Store:
             key = (ns if rt.namespaced else "", name)
             if current["metadata"].get("finalizers"):
                 if not current["metadata"].get("deletionTimestamp"):
-                    before = copy.deepcopy(current)
+                    before = _clone(current)
                     current["metadata"].update(deletionTimestamp=now_rfc3339(), deletionGracePeriodSeconds=0)
                     self._record("MODIFIED", rt, current, before)
                 return self._view(rt, current), False
             del self._objects[(rt.group, rt.plural)][key]
-            self._record("DELETED", rt, current, copy.deepcopy(current))
+            self._record("DELETED", rt, current, _clone(current))
             return self._view(rt, current), True
 
     def drop_resource(self, group: str, plural: str) -> None:
@@ -228,7 +235,7 @@ class Store:
             for obj in list(self._objects.pop((group, plural), {}).values()):
                 self._rv += 1
                 obj["metadata"]["resourceVersion"] = str(self._rv)
-                self._append(Event(self._rv, "DELETED", (group, plural), copy.deepcopy(obj)))
+                self._append(Event(self._rv, "DELETED", (group, plural), _clone(obj)))
             self.cond.notify_all()
 
     # --- internals -----------------------------------------------------------------------
@@ -240,7 +247,7 @@ class Store:
         return obj
 
     def _view(self, rt: ResourceType, obj: Obj) -> Obj:
-        out = copy.deepcopy(obj)
+        out: Obj = _clone(obj)
         out["apiVersion"], out["kind"] = rt.api_version, rt.kind
         return out
 
