@@ -109,6 +109,13 @@ def _has(c: SimCluster, pod: str, dev: str) -> bool:
     return dev in links_by_name(c.netns(pod))
 
 
+def _up(c: SimCluster, pod: str, dev: str) -> bool:
+    """The interface is there and up: the dataplane sets it up last, after its addresses."""
+    link = links_by_name(c.netns(pod)).get(dev)
+    flags = link.get("flags") if link is not None else None
+    return isinstance(flags, list) and "UP" in flags
+
+
 R1_R3_EXTRA = (
     {"uid": 4, "peer_pod": "r3", "local_intf": "eth3", "peer_intf": "eth3"}
     | {"local_ip": "14.14.14.1/24", "peer_ip": "14.14.14.3/24"},
@@ -122,7 +129,7 @@ def test_a_link_added_to_and_removed_from_spec_appears_and_disappears(
 ) -> None:
     for pod, end in zip(("r1", "r3"), R1_R3_EXTRA, strict=True):
         json_patch(kubectl, pod, {"op": "add", "path": "/spec/links/-", "value": end})
-    wait_until(lambda: _has(ring, "r1", "eth3") and _has(ring, "r3", "eth3"), what="eth3 on r1 and r3")
+    wait_until(lambda: _up(ring, "r1", "eth3") and _up(ring, "r3", "eth3"), what="eth3 up on r1 and r3")
     assert _passes(ring, "r1", "r3", "14.14.14.1", "14.14.14.3")
     kept = {pod: _ifindex(ring.netns(pod), "eth1") for pod in ("r1", "r3")}
 
@@ -208,7 +215,7 @@ def test_changes_made_while_the_api_is_down_are_all_applied_after(ring: SimClust
     def applied() -> bool:
         return (
             all(_tbf_rate(ring.netns(p), "eth1") == 10_000_000 // 8 for p in ("r1", "r2"))
-            and all(_has(ring, p, "eth3") for p in ("r1", "r3"))
+            and all(_up(ring, p, "eth3") for p in ("r1", "r3"))
             and not any(_has(ring, p, "eth2") for p in ("r2", "r3"))
         )
 

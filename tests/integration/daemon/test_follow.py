@@ -135,6 +135,12 @@ def _up_across_nodes(c: Cluster, pool: NamespacePool, objects: list[dict[str, An
     return p1, p2
 
 
+def _plumbed(cluster: Cluster, name: str, uid: int) -> bool:
+    """The pod's status records link ``uid`` as plumbed (both ends made and up)."""
+    status = cluster.api.get("default", name).get("status") or {}
+    return any(link.get("uid") == uid for link in status.get("links") or [])
+
+
 def _rate(netns: str, dev: str) -> int | None:
     for q in qdiscs(netns, dev):
         if q.get("kind") == "tbf":
@@ -170,7 +176,10 @@ def test_a_link_added_to_and_removed_from_the_spec_appears_and_disappears(
     extra_b = link(2, "r1", "eth2", "eth2", ip="10.0.2.2/24", peer_ip="10.0.2.1/24")
     cluster.patch_spec("r1", lambda spec: spec["links"].append(extra_a))
     cluster.patch_spec("r2", lambda spec: spec["links"].append(extra_b))
-    wait_until(lambda: "eth2" in links_by_name(p1) and "eth2" in links_by_name(p2), what="eth2 on both")
+    # (the statuses are written once each end is made, addressed and up: an interface alone
+    # may not have its address yet)
+    wait_until(lambda: _plumbed(cluster, "r1", 2) and _plumbed(cluster, "r2", 2), what="link 2 up on both")
+    assert "eth2" in links_by_name(p1) and "eth2" in links_by_name(p2)
     assert udp_echo(client_ns=p1, client_ip="10.0.2.1", server_ns=p2, server_ip="10.0.2.2") == 3
 
     cluster.patch_spec("r1", lambda spec: spec.__setitem__("links", spec["links"][:1]))
@@ -246,5 +255,6 @@ def test_changes_made_while_the_daemons_cannot_reach_the_api_are_all_applied_aft
     finally:
         kubeapi.faults.clear(outage)
     wait_until(lambda: _rate(p1, "eth1") == 10_000_000 // 8, what="r1's rate change, after the outage")
-    wait_until(lambda: "eth2" in links_by_name(p1) and "eth2" in links_by_name(p2), what="the new link")
+    wait_until(lambda: _plumbed(cluster, "r1", 2) and _plumbed(cluster, "r2", 2), what="the new link up")
+    assert "eth2" in links_by_name(p1) and "eth2" in links_by_name(p2)
     assert udp_echo(client_ns=p1, client_ip="10.0.2.1", server_ns=p2, server_ip="10.0.2.2") == 3
