@@ -118,14 +118,28 @@ class Handler(BaseHTTPRequestHandler):
                 self._discovery(method, parts)
             else:
                 self._resource(method, target, query, raw)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client went away mid-request (a process killed by the test): nothing to
+            # answer, and no fault of the double's.
+            self.close_connection = True
+            return
         except errors.ApiError as e:
-            self._send_json(e.code, e.status())
+            self._send_quietly(e.code, e.status())
         except Exception as e:
             # A bug in the double: answered as the real server would (500), and kept for the
             # fixture, which fails the test that met it.
             with self.server.lock:
                 self.server.crashes.append(f"{method} {self.path}: {traceback.format_exc()}")
-            self._send_json(500, errors.ApiError(500, "InternalError", f"{type(e).__name__}: {e}").status())
+            self._send_quietly(
+                500, errors.ApiError(500, "InternalError", f"{type(e).__name__}: {e}").status()
+            )
+
+    def _send_quietly(self, code: int, body: Any) -> None:
+        """An error answer to a client that may have gone away (then there is nobody to tell)."""
+        try:
+            self._send_json(code, body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def _faulted(self, method: str, target: routes.Target | None) -> bool:
         """Apply the faults that match; True when the request must not be served."""
