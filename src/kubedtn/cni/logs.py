@@ -3,6 +3,10 @@
 The path is, first found: $KUBEDTN_CNI_LOG (tests, the lab), the ``logFile`` key of the
 network configuration, /var/log/kubedtn/cni.log. "-" means stderr, which the runtime
 keeps apart from the result; so does an unwritable path (with a line saying so).
+
+The file rotates itself: a plugin that finds it at ``ROTATE_BYTES`` or more renames it to
+``<path>.1`` (replacing the one before) and starts a new one, so a node keeps at most
+twice that. No logrotate rule is needed, and none exists on most nodes.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ LOG_FILE_ENV = "KUBEDTN_CNI_LOG"
 LOG_FILE_KEY = "logFile"
 DEFAULT_LOG_FILE = "/var/log/kubedtn/cni.log"
 LOG_FILE_MODE = 0o600  # when the plugin creates it: owner-only, as the daemon's logs
+ROTATE_BYTES = 10 * 1024 * 1024
 _FORMAT = "%(asctime)s %(levelname)s pid=%(process)d %(name)s %(message)s"
 
 
@@ -29,6 +34,17 @@ def log_path(environ: Mapping[str, str], config: Mapping[str, object] | None = N
     if not isinstance(from_config, str):
         from_config = ""
     return environ.get(LOG_FILE_ENV) or from_config or DEFAULT_LOG_FILE
+
+
+def rotate_if_large(path: str) -> None:
+    """``path`` → ``path.1`` when it has grown to ROTATE_BYTES (module docstring). One stat per
+    call; two plugins rotating at once both rename, and the second moves the first's fresh
+    file: a few lines of the old one are lost, never the plugin's answer."""
+    try:
+        if os.stat(path).st_size >= ROTATE_BYTES:
+            os.replace(path, f"{path}.1")
+    except OSError:
+        pass
 
 
 def configure(path: str) -> logging.Logger:
@@ -46,6 +62,7 @@ def configure(path: str) -> logging.Logger:
     else:
         try:
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            rotate_if_large(path)
             os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_FILE_MODE))  # made 0600
             handler = logging.FileHandler(path, encoding="utf-8")
         except OSError as e:
@@ -73,6 +90,7 @@ def append_line(path: str, level: str, message: str) -> None:
             sys.stderr.write(line)
             return
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        rotate_if_large(path)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_FILE_MODE)
         try:
             os.write(fd, line.encode())
