@@ -20,7 +20,7 @@ from kubedtn.controller.events import EventRecorder
 from kubedtn.controller.nodes import DEFAULT_GRACE_S, NodeView, node_addresses, node_ready, view_nodes
 from kubedtn.controller.topologies import READY, Verdict, judge, ready_event
 from kubedtn.model import Condition, PeerKind, Topology
-from kubedtn.model.objects import LINKS_FINALIZER, condition_to_dict, parse_topology
+from kubedtn.model.objects import LINKS_FINALIZER, condition_to_dict, parse_topology, running_at
 from kubedtn.store import EventType
 from kubedtn.store.kubecache import CachedKubeStore
 from kubedtn.store.objects import without_finalizer
@@ -116,7 +116,7 @@ class Reconciler:
             else:
                 self._deleted -= addresses
         items, _ = self.topologies.list()
-        return [_key(o) for o in items if str(((o.get("status") or {}).get("src_ip")) or "") in addresses]
+        return [_key(o) for o in items if running_at(o) in addresses]
 
     # ---- one key ----------------------------------------------------------------------
 
@@ -148,7 +148,7 @@ class Reconciler:
             return  # not even a name and links: kubedtn topo validate says why; nothing to judge
         peers = self._peers(topo)
         view = self.node_view()
-        at = topo.status.src_ip if topo.status.net_ns else ""
+        at = running_at(obj)
         verdict = judge(obj, topo, peers, node_lost=view.is_lost(at))
         if at in view.waiting:
             self.requeue(key, view.waiting[at] + 0.05)  # judge it again once its grace is over

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubedtn.daemon.health import Backoff, JobHealth
-from kubedtn.daemon.livespec import generation, is_deleting, links_to, running_at, spec_diff
+from kubedtn.daemon.livespec import generation, is_deleting, links_to, spec_diff
 from kubedtn.daemon.logs import EventLog
 from kubedtn.daemon.manager import LinkManager
 from kubedtn.daemon.plan import is_alive
@@ -41,7 +41,7 @@ from kubedtn.daemon.types import split_key
 from kubedtn.dataplane.live import uid_from_alias
 from kubedtn.errors import NotFoundError, ValidationError
 from kubedtn.model import Link, Topology
-from kubedtn.model.objects import LINKS_FINALIZER, parse_topology
+from kubedtn.model.objects import LINKS_FINALIZER, parse_topology, running_at
 from kubedtn.model.podref import PodRef
 from kubedtn.store import EventType, ExpiredError, ObjectStore, retry_on_conflict
 from kubedtn.store.objects import without_finalizer

@@ -79,16 +79,6 @@ def links_to(topo: Topology, peer_pod: str) -> tuple[Link, ...]:
     )
 
 
-def running_at(obj: Mapping[str, Any]) -> str:
-    """The node IP a stored Topology says its pod runs at ("" when not running), read
-    straight from the object: the follower asks this of every event, most of them status
-    writes, without parsing them."""
-    status = obj.get("status") or {}
-    if not isinstance(status, Mapping) or not status.get("net_ns"):
-        return ""
-    return str(status.get("src_ip") or "")
-
-
 def generation(obj: Mapping[str, Any]) -> int:
     value = (obj.get("metadata") or {}).get("generation")
     return value if isinstance(value, int) else 0

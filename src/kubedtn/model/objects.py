@@ -629,3 +629,14 @@ def topology_to_dict(topo: Topology, *, with_status: bool = True) -> dict[str, A
     if with_status and status:
         out["status"] = status
     return out
+
+
+def running_at(obj: Mapping[str, Any]) -> str:
+    """The node IP a stored Topology says its pod runs at ("" when not running: both
+    ``status.src_ip`` and ``status.net_ns`` are needed), read straight from the raw object:
+    the daemon's follower asks this of every event, most of them status writes, and the
+    controller of every Topology a Node's change concerns, without parsing them."""
+    status = obj.get("status") or {}
+    if not isinstance(status, Mapping) or not status.get("net_ns"):
+        return ""
+    return str(status.get("src_ip") or "")

@@ -6,8 +6,9 @@ from dataclasses import replace
 from typing import Any
 
 from kubedtn.daemon.follow import Work, _Seen, decide
-from kubedtn.daemon.livespec import running_at, spec_diff
+from kubedtn.daemon.livespec import spec_diff
 from kubedtn.model import Link, LinkProperties, Topology, TopologyStatus
+from kubedtn.model.objects import running_at
 from kubedtn.store import EventType
 
 HERE, THERE = "10.0.0.1", "10.0.0.2"
