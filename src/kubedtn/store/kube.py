@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -142,6 +143,8 @@ class KubeStore:
         self._client = client
         self._resource = resource
         self._timeout = request_timeout
+        self._writers: ThreadPoolExecutor | None = None  # write_statuses', made at its first batch
+        self._writers_lock = threading.Lock()
 
     @property
     def resource(self) -> Resource:
@@ -151,6 +154,8 @@ class KubeStore:
         return f"KubeStore({self._client.configuration.host!r}, resource={self._resource.key})"
 
     def close(self) -> None:
+        if self._writers is not None:
+            self._writers.shutdown(wait=True)
         self._client.close()  # type: ignore[no-untyped-call]
 
     # ---- helpers ---------------------------------------------------------------------------
@@ -282,8 +287,10 @@ class KubeStore:
 
         if len(writes) <= 1:
             return [one(w) for w in writes]
-        with ThreadPoolExecutor(max_workers=CONCURRENT_WRITES, thread_name_prefix="kubedtn-status") as pool:
-            return list(pool.map(one, writes))
+        with self._writers_lock:  # one pool for the store's life: a SetupPod's batch is small
+            if self._writers is None:
+                self._writers = ThreadPoolExecutor(CONCURRENT_WRITES, thread_name_prefix="kubedtn-status")
+        return list(self._writers.map(one, writes))
 
     def batch(self) -> AbstractContextManager[None]:
         """The API has no transactions: each write of the block is made at once."""
