@@ -100,6 +100,8 @@ class BypassSwitch:
     def start(self) -> BypassPrograms | None:
         """Switches the bypass on or off as configured; the loaded programs, or None."""
         where: dict[str, object] = {"pin_dir": str(self.pin_dir), "cgroup": str(self.cgroup)}
+        if not self.enabled and not self.pin_dir.exists():
+            return None  # nothing pinned: no earlier run to clean up after
         try:
             bypass = self._factory(self.pin_dir, self.cgroup)
         except Exception as e:  # an optional feature: whatever fails, the daemon goes on
