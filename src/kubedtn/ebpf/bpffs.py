@@ -1,0 +1,49 @@
+"""The bpf filesystem that pins live in: found, or mounted at /sys/fs/bpf when missing."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+
+from kubedtn.ebpf.errors import EbpfError
+
+DEFAULT_MOUNT = Path("/sys/fs/bpf")
+
+
+def _mount_of(path: Path) -> tuple[Path, str]:
+    """The mount point holding ``path`` and its filesystem type (from /proc/self/mounts)."""
+    best, best_type = Path("/"), ""
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) < 3:
+                continue
+            point = Path(fields[1].replace("\\040", " "))
+            if (path == point or point in path.parents) and len(point.parts) >= len(best.parts):
+                best, best_type = point, fields[2]
+    return best, best_type
+
+
+def ensure_bpffs(pin_dir: Path) -> None:
+    """Make sure ``pin_dir`` is on a bpffs: mount one at /sys/fs/bpf when the pins go there
+    and nothing is mounted; otherwise say what is mounted instead."""
+    pin_dir = pin_dir.absolute()
+    point, fs_type = _mount_of(pin_dir)
+    if fs_type == "bpf":
+        return
+    if pin_dir == DEFAULT_MOUNT or DEFAULT_MOUNT in pin_dir.parents:
+        _mount_bpffs(DEFAULT_MOUNT)
+        return
+    raise EbpfError(
+        f"pin directory {pin_dir} is on {fs_type or 'an unknown filesystem'} mounted at {point}, "
+        f"not on a bpf filesystem: use a directory under {DEFAULT_MOUNT} or mount -t bpf bpf DIR"
+    )
+
+
+def _mount_bpffs(target: Path) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    target.mkdir(parents=True, exist_ok=True)
+    if libc.mount(b"bpf", os.fsencode(target), b"bpf", 0, None) != 0:
+        code = ctypes.get_errno()
+        raise EbpfError(f"mount -t bpf bpf {target}: {os.strerror(code)} (errno {code})")
