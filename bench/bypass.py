@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -33,7 +34,7 @@ from bench import Context, Result, Skip, benchmark
 from kubedtn.daemon.bypass import resolve_cgroup
 from kubedtn.dataplane import Endpoint, NetlinkDataplane, VethSpec, create_namespaces, delete_namespaces
 
-ROUNDS = 3  # per side, alternating
+ROUNDS = 5  # per side, alternating (the medians count)
 IPERF_SECONDS = 3
 PINGPONG_ROUNDS = 20_000
 A_IP, B_IP = "10.251.0.1", "10.251.0.2"
@@ -57,25 +58,41 @@ def _in(cgroup: Path, netns: str, argv: Sequence[str]) -> list[str]:
     return ["sh", "-c", f'echo $$ > {cgroup}/cgroup.procs && exec ip netns exec "$@"', "sh", netns, *argv]
 
 
+def _listening(netns: str, port: int, process: subprocess.Popen[str]) -> None:
+    """Returns once something listens on port in netns (the server process started)."""
+    deadline = time.monotonic() + 30
+    while (
+        f":{port} "
+        not in subprocess.run(
+            ["ip", "netns", "exec", netns, "ss", "-Hltn"], capture_output=True, text=True, check=True
+        ).stdout
+    ):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"nothing listens on port {port} in {netns}")
+        time.sleep(0.01)
+
+
 def _iperf(cgroup: Path, a: str, b: str) -> float:
     """Gb/s of one TCP stream a -> b."""
     server = subprocess.Popen(
         _in(cgroup, b, ["iperf3", "-s", "-1", "-B", B_IP, "-p", str(PORT)]),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
-        for _ in range(50):  # the server listens within moments; the client retries until then
-            out = subprocess.run(
-                _in(cgroup, a, ["iperf3", "-c", B_IP, "-p", str(PORT), "-t", str(IPERF_SECONDS), "-J"]),
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=60,
-            )
-            if out.returncode == 0:
-                return float(json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"]) / 1e9
-        raise RuntimeError(f"iperf3 failed: {out.stdout[-500:]} {out.stderr[-500:]}")
+        _listening(b, PORT, server)
+        out = subprocess.run(
+            _in(cgroup, a, ["iperf3", "-c", B_IP, "-p", str(PORT), "-t", str(IPERF_SECONDS), "-J"]),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        report = json.loads(out.stdout or "{}")
+        if out.returncode != 0 or "sum_received" not in report.get("end", {}):
+            raise RuntimeError(f"iperf3 failed: {report.get('error') or out.stderr[-500:]}")
+        return float(report["end"]["sum_received"]["bits_per_second"]) / 1e9
     finally:
         server.kill()
         server.wait()
@@ -148,7 +165,9 @@ def bypass_bench(ctx: Context) -> list[Result]:
                 rtt[side].append(_pingpong(side, exe, a, b))
                 redirected[side] += bypass.counters()["redirected"] - before
         if redirected[on] == 0 or redirected[off] != 0:
-            raise RuntimeError(f"the bypass redirected {redirected[on]} messages on and {redirected[off]} off")
+            raise RuntimeError(
+                f"the bypass redirected {redirected[on]} messages on and {redirected[off]} off"
+            )
         details: dict[str, float | str] = {
             "load average (1 min) at start": round(load, 2),
             "load average (1 min) at end": round(os.getloadavg()[0], 2),
@@ -178,5 +197,6 @@ def bypass_bench(ctx: Context) -> list[Result]:
 
 
 if __name__ == "__main__":
-    for result in bypass_bench(Context(repo=Path(__file__).resolve().parent.parent, executable=Path(), runs=1)):
+    here = Context(repo=Path(__file__).resolve().parent.parent, executable=Path(), runs=1)
+    for result in bypass_bench(here):
         print(result.line("bypass"))

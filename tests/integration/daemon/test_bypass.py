@@ -52,7 +52,8 @@ def bypass_args(places: tuple[Path, Path], *, on: bool = True) -> list[str]:
 def bypass_job(d: DaemonHandle) -> pb.JobHealth:
     status = d.local().Status(pb.StatusQuery(), timeout=10)
     (job,) = [j for j in status.jobs if j.name == "bypass"]
-    return job
+    found: pb.JobHealth = job
+    return found
 
 
 def up(d: DaemonHandle, pool: NamespacePool, objects: list[dict[str, object]]) -> dict[str, str]:
