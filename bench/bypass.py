@@ -131,7 +131,7 @@ def bypass_bench(ctx: Context) -> list[Result]:
     """TCP between two pods on one node: iperf3 throughput and 1-byte RTT, bypass on vs off."""
     if os.geteuid() != 0:
         raise Skip("needs root (namespaces, cgroups, bpf)")
-    for tool in ("iperf3", "cc", "ip"):
+    for tool in ("iperf3", "clang", "ip"):
         if shutil.which(tool) is None:
             raise Skip(f"{tool} is not installed")
     try:
@@ -144,7 +144,7 @@ def bypass_bench(ctx: Context) -> list[Result]:
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kubedtn-bench-")))
         exe = work / "pingpong"
-        subprocess.run(["cc", "-O2", "-o", str(exe), str(ctx.repo / "bench" / "pingpong.c")], check=True)
+        subprocess.run(["clang", "-O2", "-o", str(exe), str(ctx.repo / "bench" / "pingpong.c")], check=True)
         on = stack.enter_context(_cgroup(root / f"kubedtn-bench-{tag}-on"))
         off = stack.enter_context(_cgroup(root / f"kubedtn-bench-{tag}-off"))
         bypass = Bypass(pin_dir=Path(f"/sys/fs/bpf/kubedtn-bench-{tag}"), cgroup=on)
