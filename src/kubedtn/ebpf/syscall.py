@@ -245,7 +245,8 @@ def prog_fd_by_id(prog_id: int) -> int:
 
 
 def _ids(command: int) -> list[int]:
-    found, current = [], 0
+    found: list[int] = []
+    current = 0
     while True:
         attr = _attr("<II", current, 0)
         try:
