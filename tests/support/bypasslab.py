@@ -25,6 +25,7 @@ from typing import Any
 CGROUP_ROOT = Path("/sys/fs/cgroup/unified")
 BPFFS = Path("/sys/fs/bpf")
 PREFIX = "kdtn-ebpf"
+CLSACT_EGRESS = 0xFFFFFFF3  # TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS)
 
 
 def unique(prefix: str = PREFIX) -> str:
@@ -101,6 +102,47 @@ class Pair:
             raise RuntimeError(f"iperf3 client: exit {client.returncode}: {out[-2000:]} {err[-2000:]}")
         report: dict[str, Any] = json.loads(out)
         return report
+
+    def attach_marker(self, ns: str, program_fd: int) -> None:
+        """The marker on ``ifname``'s clsact egress, direct action (through pyroute2, the
+        tests' netlink: attaching it on link ends is the dataplane's job, not the loader's)."""
+        from pyroute2 import NetNS
+
+        with NetNS(ns) as ipr:
+            index = ipr.link_lookup(ifname=self.ifname)[0]
+            ipr.tc("add", "clsact", index=index)
+            ipr.tc(
+                "add-filter",
+                "bpf",
+                index=index,
+                handle=1,
+                fd=program_fd,
+                name="kubedtn_marker",
+                parent=CLSACT_EGRESS,
+                direct_action=True,
+            )
+
+    def shape(self, ns: str, *, rate_bits: int) -> None:
+        """A tbf root qdisc on ``ifname`` in ``ns``: what a link's rate property makes."""
+        _run(
+            [
+                "tc",
+                "-n",
+                ns,
+                "qdisc",
+                "add",
+                "dev",
+                self.ifname,
+                "root",
+                "tbf",
+                "rate",
+                f"{rate_bits}bit",
+                "burst",
+                "32kb",
+                "latency",
+                "50ms",
+            ]
+        )
 
     def stop(self) -> None:
         for process in self.processes:

@@ -40,12 +40,17 @@ class Bypass:
     """The bypass of one cgroup, pinned under ``pin_dir``."""
 
     def __init__(
-        self, *, pin_dir: Path = Path("/sys/fs/bpf/kubedtn"), cgroup: Path = Path("/sys/fs/cgroup/unified")
+        self,
+        *,
+        pin_dir: Path = Path("/sys/fs/bpf/kubedtn"),
+        cgroup: Path = Path("/sys/fs/cgroup/unified"),
+        object_spec: ObjectSpec | None = None,
     ) -> None:
+        """``object_spec``: another build of ``bypass.o`` (tests: an older build's pins)."""
         self.pin_dir = pin_dir
         self.cgroup = cgroup
         self.layout = pins.PinLayout(pin_dir)
-        self._spec: ObjectSpec | None = None
+        self._spec = object_spec
         self._live: Collection | None = None
 
     @property

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,17 @@ _UINT_MEMBERS = {"type", "max_entries", "map_flags", "key_size", "value_size"}
 _TYPE_MEMBERS = {"key", "value"}
 
 # What pyelftools raises on a file it cannot parse (it reads lazily, so anywhere).
-_PARSE_ERRORS = (PyElfError, ConstructError, struct.error, ValueError, IndexError, KeyError, EOFError)
+_PARSE_ERRORS = (
+    PyElfError,
+    ConstructError,
+    struct.error,
+    ValueError,
+    IndexError,
+    KeyError,
+    EOFError,
+    OverflowError,
+    zlib.error,
+)
 
 
 def read_object(path: Path | str) -> ObjectSpec:
@@ -90,6 +101,14 @@ class _Reader:
                 "this host loads 64-bit little-endian (-target bpf or bpfel)"
             )
         self.sections = list(self.elf.iter_sections())
+        for section in self.sections:
+            end = section["sh_offset"] + section["sh_size"]
+            if section["sh_type"] != "SHT_NOBITS" and end > len(data):
+                raise self.fail(
+                    section.name or "?",
+                    f"its {section['sh_size']} bytes at offset {section['sh_offset']} run past the end "
+                    f"of the {len(data)}-byte file (truncated?)",
+                )
         symtab = self.elf.get_section_by_name(".symtab")
         if not isinstance(symtab, SymbolTableSection):
             raise ElfError(f"{source}: no .symtab section (was the object stripped of symbols?)")

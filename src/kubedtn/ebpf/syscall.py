@@ -21,6 +21,7 @@ _SYSCALL_NUMBERS = {"x86_64": 321, "aarch64": 280}
 
 MAP_CREATE, MAP_LOOKUP_ELEM, MAP_UPDATE_ELEM, MAP_DELETE_ELEM, MAP_GET_NEXT_KEY = 0, 1, 2, 3, 4
 PROG_LOAD, OBJ_PIN, OBJ_GET, PROG_ATTACH, PROG_DETACH = 5, 6, 7, 8, 9
+PROG_GET_NEXT_ID, MAP_GET_NEXT_ID = 11, 12
 PROG_GET_FD_BY_ID, MAP_GET_FD_BY_ID, OBJ_GET_INFO_BY_FD, PROG_QUERY = 13, 14, 15, 16
 _COMMAND_NAMES = {
     MAP_CREATE: "BPF_MAP_CREATE",
@@ -33,6 +34,8 @@ _COMMAND_NAMES = {
     OBJ_GET: "BPF_OBJ_GET",
     PROG_ATTACH: "BPF_PROG_ATTACH",
     PROG_DETACH: "BPF_PROG_DETACH",
+    PROG_GET_NEXT_ID: "BPF_PROG_GET_NEXT_ID",
+    MAP_GET_NEXT_ID: "BPF_MAP_GET_NEXT_ID",
     PROG_GET_FD_BY_ID: "BPF_PROG_GET_FD_BY_ID",
     MAP_GET_FD_BY_ID: "BPF_MAP_GET_FD_BY_ID",
     OBJ_GET_INFO_BY_FD: "BPF_OBJ_GET_INFO_BY_FD",
@@ -239,6 +242,31 @@ def prog_query(*, target_fd: int, attach_type: int, what: str, capacity: int = 6
 
 def prog_fd_by_id(prog_id: int) -> int:
     return _bpf(PROG_GET_FD_BY_ID, _attr("<III", prog_id, 0, 0), f"program id {prog_id}")
+
+
+def _ids(command: int) -> list[int]:
+    found: list[int] = []
+    current = 0
+    while True:
+        attr = _attr("<II", current, 0)
+        try:
+            _bpf(command, attr, f"after id {current}")
+        except BpfSyscallError as e:
+            if e.errno == errnos.ENOENT:
+                return found
+            raise
+        (current,) = struct.unpack_from("<I", attr.raw, 4)
+        found.append(current)
+
+
+def prog_ids() -> list[int]:
+    """Ids of every program loaded in the kernel."""
+    return _ids(PROG_GET_NEXT_ID)
+
+
+def map_ids() -> list[int]:
+    """Ids of every map in the kernel."""
+    return _ids(MAP_GET_NEXT_ID)
 
 
 def map_fd_by_id(map_id: int) -> int:
