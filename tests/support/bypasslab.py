@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -51,13 +52,14 @@ class Pair:
     ipv6: tuple[str, str] = ("fd00:231::1", "fd00:231::2")
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
 
-    def spawn(self, ns: str, argv: list[str]) -> subprocess.Popen[str]:
+    def spawn(self, ns: str, argv: list[str], *, stdin: int | None = None) -> subprocess.Popen[str]:
         """``argv`` in namespace ``ns`` and in the test's cgroup (joined before exec, so its
         sockets belong to the cgroup from their creation)."""
         procs = str(self.cgroup / "cgroup.procs")
         # The shell moves itself into the cgroup, then becomes the command.
         process = subprocess.Popen(
             ["sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, "ip", "netns", "exec", ns, *argv],
+            stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -185,6 +187,19 @@ def test_pin_dir() -> Iterator[Path]:
                 for name in files:
                     os.unlink(os.path.join(directory, name))
                 os.rmdir(directory)
+
+
+TCPPEER = [sys.executable, str(Path(__file__).with_name("tcppeer.py"))]
+
+
+def read_line(process: subprocess.Popen[str]) -> str:
+    """The next line a peer prints (its stdout is a pipe); its stderr when it printed none."""
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        _, err = process.communicate(timeout=30)
+        raise RuntimeError(f"{process.args!r}: exit {process.returncode}: {err.strip()}")
+    return line.strip()
 
 
 @contextlib.contextmanager

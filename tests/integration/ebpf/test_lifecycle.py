@@ -86,6 +86,14 @@ def test_enable_pins_and_attaches_once(bypass: Bypass, pin_dir: Path, cgroup: Pa
     finally:
         os.close(fd)
     assert verdicts == [ids["progs/kubedtn_sk_msg"]]
+    # the kernel's tag of each program is the one computed from the object
+    spec = objects.object_spec(objects.BYPASS)
+    for name, program in spec.programs.items():
+        fd = syscall.obj_get(str(pin_dir / "progs" / name))
+        try:
+            assert syscall.prog_info(fd).tag in loader.expected_tags(program)
+        finally:
+            os.close(fd)
 
 
 def test_a_restart_reuses_what_is_pinned(bypass: Bypass, pin_dir: Path, cgroup: Path) -> None:
