@@ -19,7 +19,6 @@ marker program clears them).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -43,9 +42,6 @@ class BypassPrograms(Protocol):
     def marker_program_fd(self) -> int: ...
     def counters(self) -> dict[str, int]: ...
     def close(self) -> None: ...
-
-
-BypassFactory = Callable[[Path, Path], BypassPrograms]  # (pin_dir, cgroup)
 
 
 def cgroup2_root(mounts: str) -> Path | None:
@@ -72,6 +68,8 @@ def resolve_cgroup(given: Path | None) -> Path:
 
 
 def real_bypass(pin_dir: Path, cgroup: Path) -> BypassPrograms:
+    # Imported here: a daemon without the bypass (and nothing pinned) never loads the ELF
+    # reader and its pyelftools.
     from kubedtn.ebpf.bypass import Bypass
 
     bypass: BypassPrograms = Bypass(pin_dir=pin_dir, cgroup=cgroup)
@@ -82,39 +80,31 @@ class BypassSwitch:
     """The bypass of one daemon: ``start()`` once, then ``active``, ``counters()``,
     ``report()``; ``close()`` at the end (the pins keep it attached for the next run)."""
 
-    def __init__(
-        self,
-        *,
-        enabled: bool,
-        pin_dir: Path,
-        cgroup: Path | None = None,
-        factory: BypassFactory = real_bypass,
-    ) -> None:
+    def __init__(self, *, enabled: bool, pin_dir: Path, cgroup: Path | None = None) -> None:
         self.enabled = enabled
         self.pin_dir = pin_dir
         self.cgroup = resolve_cgroup(cgroup)
-        self._factory = factory
         self.health = JobHealth(JOB)
         self.active: BypassPrograms | None = None
 
     def start(self) -> BypassPrograms | None:
         """Switches the bypass on or off as configured; the loaded programs, or None."""
-        where: dict[str, object] = {"pin_dir": str(self.pin_dir), "cgroup": str(self.cgroup)}
         if not self.enabled and not self.pin_dir.exists():
             return None  # nothing pinned: no earlier run to clean up after
+        # An optional feature: whatever fails here, the daemon goes on without it.
         try:
-            bypass = self._factory(self.pin_dir, self.cgroup)
-        except Exception as e:  # an optional feature: whatever fails, the daemon goes on
-            self._failed(e, where)
+            bypass = real_bypass(self.pin_dir, self.cgroup)
+        except Exception as e:
+            self._failed(e)
             return None
         if not self.enabled:
             try:
                 bypass.disable()
-                log.info(
-                    "TCP/IP bypass off; what an earlier run attached is removed", action="bypass", **where
-                )
+                log.info("TCP/IP bypass off; what an earlier run attached is removed", **self._where())
             except Exception as e:
-                log.warning("TCP/IP bypass off, but removing an earlier run's failed", error=e, **where)
+                log.warning(
+                    "TCP/IP bypass off, but removing an earlier run's failed", error=e, **self._where()
+                )
                 self.health.failed(f"removing an earlier run's bypass from {self.pin_dir}: {e}")
             finally:
                 bypass.close()
@@ -123,25 +113,19 @@ class BypassSwitch:
             bypass.enable()
         except Exception as e:
             bypass.close()
-            self._failed(e, where)
+            self._failed(e)  # (the loader logged a verifier's whole log already)
             return None
         self.active = bypass
-        log.info("TCP/IP bypass on", action="bypass", **where)
+        log.info("TCP/IP bypass on", **self._where())
         return bypass
 
-    def _failed(self, error: Exception, where: dict[str, object]) -> None:
-        full = getattr(error, "log", None)  # a verifier error carries the kernel's whole log
-        if isinstance(full, str) and full:
-            log.error("the verifier's log", action="bypass", log=full)
-        log.error(
-            "TCP/IP bypass cannot be loaded; continuing without it",
-            action="bypass",
-            error=error,
-            pin_dir=where["pin_dir"],
-            cgroup=where["cgroup"],
-        )
+    def _where(self) -> dict[str, object]:
+        return {"action": "bypass", "pin_dir": str(self.pin_dir), "cgroup": str(self.cgroup)}
+
+    def _failed(self, error: Exception) -> None:
+        log.warning("TCP/IP bypass cannot be loaded; continuing without it", error=error, **self._where())
         self.health.failed(
-            f"cannot load the TCP/IP bypass ({', '.join(f'{k} {v}' for k, v in where.items())}): {error}"
+            f"cannot load the TCP/IP bypass (pin_dir {self.pin_dir}, cgroup {self.cgroup}): {error}"
         )
 
     def counters(self) -> dict[str, int] | None:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kubedtn.daemon.bypass import FALLBACK_CGROUP, cgroup2_root, resolve_cgroup
+from kubedtn.daemon.bypass import FALLBACK_CGROUP, BypassSwitch, cgroup2_root, resolve_cgroup
 from kubedtn.daemon.config import DaemonConfig, load_config
+from kubedtn.daemon.health import HealthReport
 from kubedtn.errors import ValidationError
 
 MOUNTS = """\
@@ -53,3 +54,11 @@ def test_a_relative_pin_dir_is_refused_naming_the_setting() -> None:
     with pytest.raises(ValidationError) as e:
         load_config({}, {"KUBEDTN_BYPASS_PIN_DIR": "bpf/kubedtn"}, detect_ip=lambda: "10.0.0.1")
     assert "KUBEDTN_BYPASS_PIN_DIR: 'bpf/kubedtn' is not an absolute, normalised directory" in str(e.value)
+
+
+def test_off_with_nothing_pinned_touches_nothing_and_reports_off(tmp_path: Path) -> None:
+    switch = BypassSwitch(enabled=False, pin_dir=tmp_path / "not-pinned", cgroup=tmp_path)
+    assert switch.start() is None
+    assert switch.counters() is None
+    assert switch.report() == HealthReport("bypass", "off", "", 0)
+    assert not (tmp_path / "not-pinned").exists()
