@@ -22,7 +22,7 @@ import logging
 from pathlib import Path
 from typing import Final, Protocol
 
-from kubedtn.daemon.health import OFF, HealthReport, JobHealth
+from kubedtn.daemon.health import HealthReport, JobHealth
 from kubedtn.daemon.logs import EventLog
 
 log = EventLog(logging.getLogger(__name__))
@@ -132,11 +132,11 @@ class BypassSwitch:
         """The programs' counters (redirected, passed, marked); None when the bypass is not on."""
         return None if self.active is None else self.active.counters()
 
-    def report(self) -> HealthReport:
+    def report(self) -> HealthReport | None:
+        """For Status: the job's health while the bypass is asked for or something failed
+        (switched off and nothing to clean up, it is no job)."""
         report = self.health.report()
-        if report.failures == 0 and self.active is None:
-            return HealthReport(JOB, OFF, "", 0)
-        return report
+        return report if self.enabled or report.failures else None
 
     def close(self) -> None:
         if self.active is not None:

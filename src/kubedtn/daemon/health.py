@@ -16,7 +16,6 @@ from typing import Final
 OK: Final = "ok"
 FAILING: Final = "failing"  # the last attempt failed; it is being tried again
 STOPPED: Final = "stopped"
-OFF: Final = "off"  # a feature its setting switched off (the TCP/IP bypass): nothing wrong
 
 # Waits between the attempts of a job that keeps failing (a full disk, an unreachable API).
 BACKOFF_FIRST_S: Final = 0.5

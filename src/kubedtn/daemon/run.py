@@ -237,7 +237,10 @@ class Daemon:
 
     def jobs(self) -> list[HealthReport]:
         """The health of the background jobs (Status)."""
-        reports = [self.podlist.health.report(), self.reconciled.report(), self.bypass.report()]
+        reports = [self.podlist.health.report(), self.reconciled.report()]
+        bypass = self.bypass.report()
+        if bypass is not None:
+            reports.append(bypass)
         if "follower" in self._started:
             reports.append(self.follower.health.report())
         if isinstance(self.store, SqliteStore):

@@ -9,7 +9,6 @@ import pytest
 
 from kubedtn.daemon.bypass import FALLBACK_CGROUP, BypassSwitch, cgroup2_root, resolve_cgroup
 from kubedtn.daemon.config import DaemonConfig, load_config
-from kubedtn.daemon.health import HealthReport
 from kubedtn.errors import ValidationError
 
 MOUNTS = """\
@@ -56,9 +55,9 @@ def test_a_relative_pin_dir_is_refused_naming_the_setting() -> None:
     assert "KUBEDTN_BYPASS_PIN_DIR: 'bpf/kubedtn' is not an absolute, normalised directory" in str(e.value)
 
 
-def test_off_with_nothing_pinned_touches_nothing_and_reports_off(tmp_path: Path) -> None:
+def test_off_with_nothing_pinned_touches_nothing_and_is_no_job(tmp_path: Path) -> None:
     switch = BypassSwitch(enabled=False, pin_dir=tmp_path / "not-pinned", cgroup=tmp_path)
     assert switch.start() is None
     assert switch.counters() is None
-    assert switch.report() == HealthReport("bypass", "off", "", 0)
+    assert switch.report() is None
     assert not (tmp_path / "not-pinned").exists()
