@@ -197,6 +197,11 @@ def status(lab: str | None) -> None:
             click.echo(f"daemon job {line}")
     if st.state.cni is not None:
         click.echo(f"via CNI: bridge {st.state.cni.bridge}, subnet {st.state.cni.subnet}")
+    if st.state.bypass is not None:
+        bypass = st.state.bypass
+        click.echo(
+            f"TCP/IP bypass: for programs run with lab exec (cgroup {bypass.cgroup}, pins {bypass.pin_dir})"
+        )
     click.echo()
     click.echo(report.pods_table(_with_node_names(st.view.pods, st.state.nodes)))
     click.echo()

@@ -89,6 +89,8 @@ def test_a_link_without_properties_is_bypassed_and_one_with_a_rate_is_not(
     assert record is not None and record.bypass == labbypass.places(lab.name)
     cgroup, pin_dir = Path(record.bypass.cgroup), Path(record.bypass.pin_dir)
     assert list(bpfcheck.cgroup_programs(cgroup).values()) == ["kubedtn_sockops"]
+    shown = kubedtn(lab, "lab", "status", "--name", lab.name, check=True).stdout
+    assert f"TCP/IP bypass: for programs run with lab exec (cgroup {cgroup}, pins {pin_dir})" in shown
     r1, r2 = lab.netns("r1"), lab.netns("r2")
     assert bpfcheck.egress_programs(r1, "eth2") and not bpfcheck.egress_programs(r1, "eth1")
 
