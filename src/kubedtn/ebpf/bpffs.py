@@ -1,4 +1,5 @@
-"""The bpf filesystem that pins live in: found, or mounted at /sys/fs/bpf when missing."""
+"""The bpf filesystem that pins live in: found, or mounted at /sys/fs/bpf when missing; and
+which filesystem a path is on (a cgroup must be on cgroup2)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from kubedtn.ebpf.errors import EbpfError
 DEFAULT_MOUNT = Path("/sys/fs/bpf")
 
 
-def _mount_of(path: Path) -> tuple[Path, str]:
+def filesystem_of(path: Path) -> tuple[Path, str]:
     """The mount point holding ``path`` and its filesystem type (from /proc/self/mounts)."""
     best, best_type = Path("/"), ""
     with open("/proc/self/mounts") as f:
@@ -29,7 +30,7 @@ def ensure_bpffs(pin_dir: Path) -> None:
     """Make sure ``pin_dir`` is on a bpffs: mount one at /sys/fs/bpf when the pins go there
     and nothing is mounted; otherwise say what is mounted instead."""
     pin_dir = pin_dir.absolute()
-    point, fs_type = _mount_of(pin_dir)
+    point, fs_type = filesystem_of(pin_dir)
     if fs_type == "bpf":
         return
     if pin_dir == DEFAULT_MOUNT or DEFAULT_MOUNT in pin_dir.parents:
