@@ -48,3 +48,19 @@ def _mount_bpffs(target: Path) -> None:
     if libc.mount(b"bpf", os.fsencode(target), b"bpf", 0, None) != 0:
         code = ctypes.get_errno()
         raise EbpfError(f"mount -t bpf bpf {target}: {os.strerror(code)} (errno {code})")
+
+
+CGROUP2_ROOTS = (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
+
+
+def cgroup2_root() -> Path:
+    """The host's cgroup v2 root: /sys/fs/cgroup/unified on a hybrid host, /sys/fs/cgroup
+    on a unified one."""
+    for path in CGROUP2_ROOTS:
+        point, fs_type = filesystem_of(path)
+        if point == path and fs_type == "cgroup2":
+            return path
+    raise EbpfError(
+        f"no cgroup v2 hierarchy at {' or '.join(map(str, CGROUP2_ROOTS))}: the TCP/IP bypass "
+        "attaches to one (mount -t cgroup2 none /sys/fs/cgroup/unified)"
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kubedtn.ebpf import loader, objects, pins
-from kubedtn.ebpf.bpffs import ensure_bpffs
+from kubedtn.ebpf.bpffs import cgroup2_root, ensure_bpffs
 from kubedtn.ebpf.bypass import Bypass
 from kubedtn.ebpf.errors import EbpfError, VerifierError
 from kubedtn.ebpf.spec import INSTRUCTION_SIZE, ObjectSpec
@@ -148,3 +148,9 @@ def test_nothing_loaded_counts_zero_and_has_no_marker(tmp_path: Path) -> None:
     ):
         bypass.marker_program_fd()
     assert not (tmp_path / "pins").exists()  # neither loaded anything
+
+
+def test_the_cgroup2_root_of_this_host() -> None:
+    mounts = Path("/proc/self/mounts").read_text().split("\n")
+    expected = next(Path(f.split()[1]) for f in mounts if f.split()[2:3] == ["cgroup2"])
+    assert cgroup2_root() == expected
