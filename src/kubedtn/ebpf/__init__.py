@@ -7,7 +7,7 @@ Read in this order:
 * ``syscall`` — bpf(2) through ctypes;
 * ``loader``  — live objects (``LoadedMap``, ``LoadedProgram``: fds) from a spec, all or nothing;
 * ``pins``    — the pin layout under bpffs and whether pinned objects are this build's;
-* ``bpffs``   — the bpf filesystem found or mounted;
+* ``bpffs``   — the bpf filesystem found or mounted; the host's cgroup v2 root;
 * ``objects`` — the compiled objects shipped as package data (``make bpf`` from ``bpf/``);
 * ``bypass``  — ``Bypass``: enable, disable, the marker's fd, counters;
 * ``errors``  — ``ElfError``, ``BpfSyscallError``, ``VerifierError``.

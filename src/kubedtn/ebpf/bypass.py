@@ -20,7 +20,7 @@ import struct
 from pathlib import Path
 
 from kubedtn.ebpf import objects, pins, syscall
-from kubedtn.ebpf.bpffs import ensure_bpffs
+from kubedtn.ebpf.bpffs import ensure_bpffs, filesystem_of
 from kubedtn.ebpf.errors import BpfSyscallError, EbpfError, VerifierError
 from kubedtn.ebpf.loader import Collection, load_collection
 from kubedtn.ebpf.spec import ObjectSpec
@@ -32,6 +32,7 @@ SK_MSG = "kubedtn_sk_msg"
 MARKER = "kubedtn_marker"
 SOCKET_MAP = "kubedtn_socks"
 COUNTS_MAP = "kubedtn_counts"
+NOTHING_PINNED = "nothing is pinned"
 # Keys of kubedtn_counts (enum counter in bpf/bypass.c).
 COUNTERS = ("redirected", "passed", "marked")
 
@@ -64,6 +65,7 @@ class Bypass:
     def enable(self) -> None:
         """Load (or reuse the pinned), attach; a second call changes nothing."""
         ensure_bpffs(self.pin_dir)
+        self._open_cgroup().close()  # a wrong cgroup is said before anything is loaded
         live = self._collection()
         sockops, sk_msg, socket_map = live.programs[SOCKOPS], live.programs[SK_MSG], live.maps[SOCKET_MAP]
         # Attaching the verdict program again replaces it with itself: idempotent.
@@ -81,13 +83,17 @@ class Bypass:
                     self._detach(cgroup_fd, prog_id, fd)
                 os.close(fd)
             if ours not in attached:
-                syscall.prog_attach(
-                    target_fd=cgroup_fd.fd,
-                    prog_fd=sockops.fd,
-                    attach_type=syscall.CGROUP_SOCK_OPS,
-                    flags=syscall.F_ALLOW_MULTI,
-                    what=f"{SOCKOPS} to cgroup {self.cgroup}",
-                )
+                try:
+                    syscall.prog_attach(
+                        target_fd=cgroup_fd.fd,
+                        prog_fd=sockops.fd,
+                        attach_type=syscall.CGROUP_SOCK_OPS,
+                        flags=syscall.F_ALLOW_MULTI,
+                        what=f"{SOCKOPS} to cgroup {self.cgroup}",
+                    )
+                except BpfSyscallError as e:
+                    if e.errno != errnos.EEXIST:  # another process attached the same program just now
+                        raise
                 log.info(
                     "ebpf bypass attached cgroup=%s pin_dir=%s sockops_id=%d", self.cgroup, self.pin_dir, ours
                 )
@@ -123,12 +129,23 @@ class Bypass:
         return ours in ids
 
     def marker_program_fd(self) -> int:
-        """The tc egress marker (attach with clsact, direct action); valid until close()."""
-        return self._collection().programs[MARKER].fd
+        """The tc egress marker (attach with clsact, direct action); valid until close().
+        Only once enabled (here or by an earlier process): never loads by itself."""
+        live = self._existing()
+        if live is None:
+            raise EbpfError(
+                f"the TCP/IP bypass of cgroup {self.cgroup} is not enabled (nothing of this build "
+                f"pinned under {self.pin_dir}): enable() it before asking for the marker"
+            )
+        return live.programs[MARKER].fd
 
     def counters(self) -> dict[str, int]:
-        """Sends redirected, sends passed to the stack, SYNs marked (summed over CPUs)."""
-        counts = self._collection().maps[COUNTS_MAP]
+        """Sends redirected, sends passed to the stack, SYNs marked (summed over CPUs);
+        zeros when nothing is loaded."""
+        live = self._existing()
+        if live is None:
+            return dict.fromkeys(COUNTERS, 0)
+        counts = live.maps[COUNTS_MAP]
         return {name: sum(counts.per_cpu_u64(struct.pack("<I", key))) for key, name in enumerate(COUNTERS)}
 
     def close(self) -> None:
@@ -139,17 +156,32 @@ class Bypass:
 
     # ---- steps -----------------------------------------------------------------------
 
-    def _collection(self) -> Collection:
+    def _existing(self) -> Collection | None:
+        """What is loaded: ours, or this build's pins (then kept); None otherwise."""
+        return self._pinned()[0]
+
+    def _pinned(self) -> tuple[Collection | None, str]:
+        """Ours or this build's pins, or None and why they cannot be used."""
         if self._live is not None:
-            return self._live
-        ensure_bpffs(self.pin_dir)
+            return self._live, ""
+        if not self.layout.exists():
+            return None, NOTHING_PINNED
         pinned, reason = pins.open_pinned(self.layout, self.spec)
-        if reason is None:
-            log.info("ebpf bypass reusing pinned objects pin_dir=%s", self.pin_dir)
-            self._live = pinned
-            return pinned
-        pinned.close()
-        if self.layout.exists():
+        if reason is not None:
+            pinned.close()
+            return None, reason
+        log.info("ebpf bypass reusing pinned objects pin_dir=%s", self.pin_dir)
+        self._live = pinned
+        return pinned, ""
+
+    def _collection(self) -> Collection:
+        """What is loaded, or this build loaded and pinned now (replacing another build's)."""
+        ensure_bpffs(self.pin_dir)
+        existing, reason = self._pinned()
+        if existing is not None:
+            return existing
+        # (Not when nothing was pinned: what is there now is another process's fresh load.)
+        if reason != NOTHING_PINNED:
             log.info("ebpf bypass replacing pinned objects pin_dir=%s reason=%r", self.pin_dir, reason)
             self.disable()
         try:
@@ -160,6 +192,12 @@ class Bypass:
         try:
             self.layout.root.parent.mkdir(parents=True, exist_ok=True)
             pins.pin_collection(self.layout, live)
+        except OSError as e:
+            live.close()
+            # Another process pinned its load first (two daemons starting at once): use it.
+            if e.errno in (errnos.EEXIST, errnos.ENOTEMPTY) and (theirs := self._existing()) is not None:
+                return theirs
+            raise
         except BaseException:
             live.close()
             raise
@@ -168,12 +206,17 @@ class Bypass:
         return live
 
     def _open_cgroup(self) -> _DirFd:
+        point, fs_type = filesystem_of(self.cgroup.absolute())
+        if fs_type != "cgroup2":
+            raise EbpfError(
+                f"cgroup {self.cgroup} is on {fs_type or 'no filesystem known'} (mounted at {point}), not "
+                "cgroup2: the sockops program attaches to a cgroup v2 directory (/sys/fs/cgroup on a "
+                "unified host, /sys/fs/cgroup/unified on a hybrid one)"
+            )
         try:
             return _DirFd(self.cgroup)
         except OSError as e:
-            raise EbpfError(
-                f"cgroup {self.cgroup}: cannot open it ({e.strerror}): a cgroup v2 directory is needed"
-            ) from e
+            raise EbpfError(f"cgroup {self.cgroup}: cannot open it ({e.strerror})") from e
 
     def _sockops_attached(self, cgroup_fd: _DirFd) -> dict[int, int]:
         """Programs named kubedtn_sockops attached to the cgroup: id -> an fd (caller closes)."""
@@ -241,4 +284,9 @@ class _DirFd:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
+        self.close()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1

@@ -3,12 +3,13 @@ has no properties, never when the marker is on it; IPv4, IPv6 and v4-mapped."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import pytest
 
 from kubedtn.ebpf.bypass import Bypass
-from tests.support.bypasslab import Pair
+from tests.support.bypasslab import TCPPEER, Pair, read_line
 
 pytestmark = pytest.mark.root
 
@@ -77,3 +78,26 @@ def test_v4_mapped_skips_the_stack(pair: Pair, bypass: Bypass) -> None:
     ::ffff:10.231.0.1 while the client's AF_INET socket holds 10.231.0.1."""
     bypass.enable()
     assert_bypassed(transfer(pair, bypass, server=pair.ipv4[1], listen=["-B", "::"]))
+
+
+def test_disabling_while_bytes_flow_loses_none(pair: Pair, bypass: Bypass) -> None:
+    """Sends already redirected sit in the peer's queue when the maps go: the receiver
+    still reads every byte, in order (the SHA-256 of the whole stream)."""
+    bypass.enable()
+    listening = pair.spawn(pair.b, [*TCPPEER, "serve", pair.ipv4[1], "7000"])
+    assert read_line(listening) == "listening"
+    sender = pair.spawn(
+        pair.a, [*TCPPEER, "send", pair.ipv4[0], "41000", pair.ipv4[1], "7000", "abc", "1024"]
+    )
+    assert read_line(sender) == "connected"
+    deadline = time.monotonic() + 30
+    while bypass.counters()["redirected"] < 100:  # mid-stream, on the bypass
+        assert time.monotonic() < deadline and sender.poll() is None, (
+            "the transfer ended before it was bypassed"
+        )
+        time.sleep(0.001)
+    bypass.disable()
+    assert sender.poll() is None, "the transfer ended before the bypass was disabled"
+    sent, received = read_line(sender), read_line(listening)
+    assert sent == received
+    assert sent.startswith(str(1024 * 2**20))

@@ -15,10 +15,16 @@ import pytest
 
 from kubedtn.ebpf import loader, objects, syscall
 from kubedtn.ebpf.bypass import SOCKOPS, Bypass
-from kubedtn.ebpf.errors import BpfSyscallError
+from kubedtn.ebpf.errors import BpfSyscallError, EbpfError
 from kubedtn.ebpf.spec import ObjectSpec
 
 pytestmark = pytest.mark.root
+
+# Another process: enable, then exit (its fds closed, its pins and attachment left).
+ENABLE = (
+    "import sys; from pathlib import Path; from kubedtn.ebpf.bypass import Bypass; "
+    "Bypass(pin_dir=Path(sys.argv[1]), cgroup=Path(sys.argv[2])).enable()"
+)
 
 # mov r0, 1; exit: a sockops program that does nothing
 RETURN_ONE = bytes.fromhex("b700000001000000") + bytes.fromhex("9500000000000000")
@@ -143,11 +149,7 @@ def test_another_builds_pins_are_replaced(bypass: Bypass, pin_dir: Path, cgroup:
 def test_disable_leaves_nothing_of_another_process(pin_dir: Path, cgroup: Path) -> None:
     """A process enables and exits (a daemon killed); disable from this one removes its
     attachment and pins, and the kernel frees every object."""
-    script = (
-        "import sys; from pathlib import Path; from kubedtn.ebpf.bypass import Bypass; "
-        "Bypass(pin_dir=Path(sys.argv[1]), cgroup=Path(sys.argv[2])).enable()"
-    )
-    subprocess.run([sys.executable, "-c", script, str(pin_dir), str(cgroup)], check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", ENABLE, str(pin_dir), str(cgroup)], check=True, timeout=60)
     ids = pinned_ids(pin_dir)
     assert attached(cgroup) == [ids["progs/kubedtn_sockops"]]
     here = Bypass(pin_dir=pin_dir, cgroup=cgroup)
@@ -157,3 +159,20 @@ def test_disable_leaves_nothing_of_another_process(pin_dir: Path, cgroup: Path) 
     assert not here.enabled()
     assert gone(ids) == []
     here.disable()  # again: nothing to do, no error
+
+
+def test_a_cgroup_that_is_not_cgroup2_is_refused_before_loading(pin_dir: Path, tmp_path: Path) -> None:
+    bypass = Bypass(pin_dir=pin_dir, cgroup=tmp_path)
+    with pytest.raises(EbpfError, match=rf"cgroup {tmp_path} is on \w+ \(mounted at .*\), not cgroup2"):
+        bypass.enable()
+    assert not pin_dir.exists()
+
+
+def test_two_processes_enabling_at_once_share_one_load(pin_dir: Path, cgroup: Path) -> None:
+    """Two daemons starting together: both succeed, one set of pins, one attachment."""
+    starts = [subprocess.Popen([sys.executable, "-c", ENABLE, str(pin_dir), str(cgroup)]) for _ in range(4)]
+    assert [p.wait(timeout=60) for p in starts] == [0, 0, 0, 0]
+    ids = pinned_ids(pin_dir)
+    assert len(ids) == 7
+    assert attached(cgroup) == [ids["progs/kubedtn_sockops"]]
+    assert sorted(p.name for p in pin_dir.parent.iterdir() if p.name.startswith(f"{pin_dir.name}-new-")) == []

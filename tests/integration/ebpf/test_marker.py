@@ -13,9 +13,12 @@ pytestmark = pytest.mark.root
 RATE = 100_000_000  # bit/s
 
 
-def goodput(pair: Pair, *, reverse: bool = False) -> float:
-    """Bits per second iperf3's receiver saw over 3 s (the first second, tbf's burst, left out)."""
-    report = pair.iperf3(pair.ipv4[1], argv=["-t", "3", "-O", "1", *(["-R"] if reverse else [])])
+def goodput(pair: Pair, *, reverse: bool = False, family: str = "ipv4") -> float:
+    """Bits per second iperf3's receiver saw over 3 s (the first second, tbf's burst, left
+    out). ``family``: ipv4, ipv6, or v4-mapped (an IPv4 client, a dual-stack server)."""
+    server = pair.ipv6[1] if family == "ipv6" else pair.ipv4[1]
+    listen = ["-B", "::"] if family == "v4-mapped" else []
+    report = pair.iperf3(server, argv=["-t", "3", "-O", "1", *(["-R"] if reverse else [])], listen=listen)
     return float(report["end"]["sum_received"]["bits_per_second"])
 
 
@@ -27,12 +30,13 @@ def test_a_shaped_link_without_the_marker_is_bypassed(pair: Pair, bypass: Bypass
     assert bypass.counters()["redirected"] > 0
 
 
-def test_the_marker_keeps_the_rate(pair: Pair, bypass: Bypass) -> None:
+@pytest.mark.parametrize("family", ["ipv4", "ipv6", "v4-mapped"])
+def test_the_marker_keeps_the_rate(pair: Pair, bypass: Bypass, family: str) -> None:
     bypass.enable()
     for ns in (pair.a, pair.b):
         pair.attach_marker(ns, bypass.marker_program_fd())
     pair.shape(pair.a, rate_bits=RATE)
-    rate = goodput(pair)
+    rate = goodput(pair, family=family)
     counters = bypass.counters()
     assert 0.5 * RATE < rate <= 1.05 * RATE
     assert counters["redirected"] == 0

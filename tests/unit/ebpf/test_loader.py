@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from kubedtn.ebpf import loader, objects, pins
-from kubedtn.ebpf.bpffs import ensure_bpffs
+from kubedtn.ebpf.bpffs import cgroup2_root, ensure_bpffs
+from kubedtn.ebpf.bypass import Bypass
 from kubedtn.ebpf.errors import EbpfError, VerifierError
 from kubedtn.ebpf.spec import INSTRUCTION_SIZE, ObjectSpec
 from kubedtn.ebpf.syscall import MapInfo, ProgramInfo
@@ -137,3 +138,19 @@ def test_the_objects_are_package_data() -> None:
     assert objects.object_bytes(objects.BYPASS)[:4] == b"\x7fELF"
     with pytest.raises(EbpfError, match=r"kubedtn/ebpf/objects/absent\.o: not in this build of kubedtn"):
         objects.object_bytes("absent.o")
+
+
+def test_nothing_loaded_counts_zero_and_has_no_marker(tmp_path: Path) -> None:
+    bypass = Bypass(pin_dir=tmp_path / "pins", cgroup=tmp_path)
+    assert bypass.counters() == {"redirected": 0, "passed": 0, "marked": 0}
+    with pytest.raises(
+        EbpfError, match=rf"bypass of cgroup {tmp_path} is not enabled .*enable\(\) it before"
+    ):
+        bypass.marker_program_fd()
+    assert not (tmp_path / "pins").exists()  # neither loaded anything
+
+
+def test_the_cgroup2_root_of_this_host() -> None:
+    mounts = Path("/proc/self/mounts").read_text().split("\n")
+    expected = next(Path(f.split()[1]) for f in mounts if f.split()[2:3] == ["cgroup2"])
+    assert cgroup2_root() == expected
