@@ -229,7 +229,11 @@ def test_a_bypass_that_cannot_be_loaded_leaves_the_daemon_serving(
         with running_daemon(extra_args=args) as d:
             job = bypass_job(d)
             assert job is not None and job.state == "failing" and job.failures == 1
-            assert f"cgroup {missing}" in job.last_error and "cannot open it" in job.last_error
+            # the loader's words name the cgroup and what it needs
+            assert job.last_error.startswith(
+                f"cannot load the TCP/IP bypass (pin_dir {pin_dir}, cgroup {missing}): "
+            )
+            assert f"cgroup {missing} " in job.last_error.split("): ", 1)[1] and "cgroup v2" in job.last_error
             assert "TCP/IP bypass cannot be loaded; continuing without it" in d.log()
             assert scrape(d, "kubedtn_bypass_enabled") == 0
             up(d, pool, pair())  # pods come up as without the bypass

@@ -5,7 +5,6 @@ bpftool reads what is attached (tests.support.bpfcheck)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,10 +20,11 @@ pytestmark = pytest.mark.root
 
 @pytest.fixture
 def marker() -> Iterator[Bypass]:
-    """A Bypass (loaded, not attached to any cgroup: only its marker program is used)."""
+    """A Bypass enabled on a cgroup of the test's (only its marker program is used)."""
     with bypasslab.test_cgroup() as cgroup, bypasslab.test_pin_dir() as pin_dir:
         made = Bypass(pin_dir=pin_dir, cgroup=cgroup)
         try:
+            made.enable()
             yield made
         finally:
             made.disable()
@@ -58,9 +58,10 @@ def test_a_mark_with_another_program_replaces_the_filter_in_place(
     (ns,) = pool.make(1)
     sh(ns, "ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth2")
     bpfmark.mark(path(ns), "eth1", marker.marker_program_fd())
-    with bypasslab.test_pin_dir() as other_pins:
-        other = Bypass(pin_dir=other_pins, cgroup=Path(marker.cgroup))
+    with bypasslab.test_cgroup() as other_cgroup, bypasslab.test_pin_dir() as other_pins:
+        other = Bypass(pin_dir=other_pins, cgroup=other_cgroup)
         try:
+            other.enable()
             fd = other.marker_program_fd()  # a second load: another program
             bpfmark.mark(path(ns), "eth1", fd)
             assert list(egress_programs(ns, "eth1")) == [prog_info(fd).id]
