@@ -8,7 +8,7 @@ grpc_bind          --grpc-bind         GRPC_BIND                        all inte
 http_addr          --http-addr         HTTP_ADDR                        ":51112" ("" or "off": none)
 host_ip            --host-ip           HOST_IP                          source of the default route,
                                                                         else the first global address
-tcpip_bypass       --tcpip-bypass      TCPIP_BYPASS                     false (the DaemonSet: true)
+tcpip_bypass       --tcpip-bypass      TCPIP_BYPASS                     false (the DaemonSet: 1)
 bypass_cgroup      --bypass-cgroup     KUBEDTN_BYPASS_CGROUP            the cgroup v2 root (from
                                                                         /proc/self/mounts)
 bypass_pin_dir     --bypass-pin-dir    KUBEDTN_BYPASS_PIN_DIR           /sys/fs/bpf/kubedtn
