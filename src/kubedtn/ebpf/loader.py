@@ -16,8 +16,21 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from kubedtn.ebpf import syscall
-from kubedtn.ebpf.errors import EbpfError
+from kubedtn.ebpf.errors import EbpfError, VerifierError
 from kubedtn.ebpf.spec import INSTRUCTION_SIZE, LD_IMM64, MapSpec, MapType, ObjectSpec, ProgramSpec
+
+__all__ = [
+    "Collection",
+    "LoadedMap",
+    "LoadedProgram",
+    "VerifierError",
+    "expected_tags",
+    "load_collection",
+    "load_map",
+    "load_program",
+    "patched_instructions",
+    "possible_cpus",
+]
 
 PSEUDO_MAP_FD = 1
 _PER_CPU = {MapType.PERCPU_ARRAY, MapType.PERCPU_HASH, MapType.LRU_PERCPU_HASH}

@@ -46,7 +46,8 @@ class MapType(IntEnum):
     RINGBUF = 27
 
 
-# Section name (up to its first "/") -> program type, as clang users name them.
+# Section name (up to its first "/") -> program type, as clang users name them. (cgroup/*
+# sections are left out: their type depends on what follows the slash.)
 SECTION_PROGRAM_TYPES: Mapping[str, ProgramType] = {
     "socket": ProgramType.SOCKET_FILTER,
     "tc": ProgramType.SCHED_CLS,
@@ -54,7 +55,6 @@ SECTION_PROGRAM_TYPES: Mapping[str, ProgramType] = {
     "action": ProgramType.SCHED_ACT,
     "xdp": ProgramType.XDP,
     "cgroup_skb": ProgramType.CGROUP_SKB,
-    "cgroup": ProgramType.CGROUP_SOCK,
     "sockops": ProgramType.SOCK_OPS,
     "sk_skb": ProgramType.SK_SKB,
     "sk_msg": ProgramType.SK_MSG,

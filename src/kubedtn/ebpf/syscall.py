@@ -306,10 +306,10 @@ class MapInfo:
     name: str
 
 
-def _info(fd: int, size: int, what: str, pointers: dict[int, int] | None = None) -> bytes:
-    info = ctypes.create_string_buffer(size)
-    for offset, value in (pointers or {}).items():
-        struct.pack_into("<Q", info, offset, value)
+def _info(fd: int, size: int, what: str, *, given: bytes = b"") -> bytes:
+    """The kernel's info struct of ``fd`` (``size`` bytes); ``given``: its first bytes as
+    sent (where a struct asks for arrays to be filled: counts and addresses)."""
+    info = ctypes.create_string_buffer(given.ljust(size, b"\0"), size)
     _bpf(OBJ_GET_INFO_BY_FD, _attr("<IIQ", fd, size, ctypes.addressof(info)), what)
     return info.raw
 
@@ -321,14 +321,10 @@ def _name(raw: bytes) -> str:
 def prog_info(fd: int) -> ProgramInfo:
     """struct bpf_prog_info: type, id, tag (8 bytes), name and the ids of its maps."""
     what = f"program fd {fd}"
-    first = _info(fd, 80, what)
-    (map_count,) = struct.unpack_from("<I", first, 52)
+    (map_count,) = struct.unpack_from("<I", _info(fd, 80, what), 52)
     map_ids = (ctypes.c_uint32 * max(map_count, 1))()
-    # nr_map_ids (52) says how many fit at map_ids (56).
-    info = ctypes.create_string_buffer(80)
-    struct.pack_into("<IQ", info, 52, map_count, ctypes.addressof(map_ids))
-    _bpf(OBJ_GET_INFO_BY_FD, _attr("<IIQ", fd, 80, ctypes.addressof(info)), what)
-    raw = info.raw
+    # nr_map_ids (at 52) says how many ids fit at map_ids (at 56).
+    raw = _info(fd, 80, what, given=bytes(52) + struct.pack("<IQ", map_count, ctypes.addressof(map_ids)))
     prog_type, prog_id = struct.unpack_from("<II", raw, 0)
     return ProgramInfo(prog_type, prog_id, raw[8:16], _name(raw[64:80]), tuple(map_ids[:map_count]))
 

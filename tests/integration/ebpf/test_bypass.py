@@ -19,8 +19,9 @@ WRITE = 64 * 2**10
 
 @dataclass(frozen=True)
 class Transfer:
-    sent: int  # bytes, as iperf3's sender counted them
-    received: int  # as its receiver did (its last interval's bytes may be missing)
+    sent: int  # bytes, as iperf3's sender counted them (its receiver stops counting when the
+    # end message on the control connection arrives, which may overtake the data: byte-exact
+    # delivery is test_twins' and test_disabling_while_bytes_flow_loses_none's)
     link_packets: int  # both veth ends, both directions
     tcp_segments: int  # both namespaces, in and out
     counters: dict[str, int]
@@ -34,7 +35,6 @@ def transfer(pair: Pair, bypass: Bypass | None, *, server: str, listen: list[str
     after_counters = bypass.counters() if bypass else {}
     return Transfer(
         sent=int(report["end"]["sum_sent"]["bytes"]),
-        received=int(report["end"]["sum_received"]["bytes"]),
         link_packets=pair.link_packets(pair.a) + pair.link_packets(pair.b) - before_packets,
         tcp_segments=pair.tcp_segments(pair.a) + pair.tcp_segments(pair.b) - before_segments,
         counters={k: after_counters[k] - before_counters[k] for k in after_counters},
@@ -47,7 +47,7 @@ FLAT = 500
 
 
 def assert_bypassed(moved: Transfer) -> None:
-    assert moved.sent >= VOLUME and moved.received >= 0.9 * VOLUME, moved
+    assert moved.sent >= VOLUME, moved
     assert moved.link_packets < FLAT, moved
     assert moved.tcp_segments < FLAT, moved
     # one redirect per write of WRITE bytes (at least: the kernel may split a send)
@@ -58,7 +58,7 @@ def test_without_bypass_every_byte_crosses_the_link(pair: Pair) -> None:
     """The control: the same transfer without the bypass moves the counters the bypass
     tests expect to stay flat."""
     moved = transfer(pair, None, server=pair.ipv4[1])
-    assert moved.sent >= VOLUME and moved.received >= 0.9 * VOLUME, moved
+    assert moved.sent >= VOLUME, moved
     assert moved.link_packets > 10 * FLAT
     assert moved.tcp_segments > 10 * FLAT
 
