@@ -16,7 +16,7 @@ CNI_IMG ?= kubedtn-node:$(VERSION)
 RENDER = IMG='$(IMG)' CNI_IMG='$(CNI_IMG)' hack/render-manifests.sh
 PYTEST_ARGS ?=
 
-.PHONY: all help deps venv lint test test-host test-uml build cmd-build bench proto manifests \
+.PHONY: all help deps venv lint test test-host test-uml build cmd-build bench proto manifests bpf bpf-check \
         clean lab lab-down install uninstall cni-ca cni-deploy cni-undeploy deploy undeploy \
         monitoring-deploy monitoring-undeploy run
 
@@ -50,8 +50,8 @@ FORCE:
 
 ## ---- checks ------------------------------------------------------------------------
 
-# ruff, ruff format, mypy --strict and the import layers.
-lint: venv
+# ruff, ruff format, mypy --strict, the import layers, and the eBPF objects against bpf/.
+lint: venv bpf-check
 	$(BIN)/ruff check src tests hack bench
 	$(BIN)/ruff format --check src tests hack bench
 	$(BIN)/mypy
@@ -80,6 +80,14 @@ cmd-build: build
 dist/kubedtn: $(VENV)/.installed src/kubedtn/_version.py $(shell find src -name '*.py' -o -name '*.o' 2>/dev/null) \
               requirements.txt hack/build-zipapp.sh $(wildcard hack/zipapp/*.py)
 	hack/build-zipapp.sh $(PY) $@
+
+# The eBPF objects from bpf/*.c into src/kubedtn/ebpf/objects/ (committed; clang, deterministic).
+bpf:
+	hack/build-bpf.sh src/kubedtn/ebpf/objects
+
+# Fails when a committed eBPF object differs from what its source in bpf/ compiles to.
+bpf-check:
+	hack/build-bpf.sh --check
 
 # The gRPC code from proto/v1/kube_dtn.proto.
 proto: venv

@@ -3,13 +3,16 @@
 #   iproute2, kmod                 ip/tc/bridge; modprobe for the user-mode Linux lane
 #   containernetworking-plugins    the primary CNI plugins kubedtn is chained after
 #   user-mode-linux                a full 6.1 kernel with sch_netem for the netem test lane
-#   clang, llvm                    compiling the eBPF programs under bpf/
+#   clang, llvm                    compiling the eBPF programs under bpf/ (llvm-strip; llvm-objdump
+#                                  is the ELF reader's second opinion in tests) and bench/pingpong.c
+#   bpftool                        the bypass tests' independent reading of attached programs
+#   linux-libc-dev                 the kernel's uapi headers the eBPF programs include (linux/bpf.h)
 #   python3.11-venv                building the project's virtualenv with Debian's Python
 #   iperf3                         throughput checks in tests and benchmarks
 #   iputils-ping                   `make lab` shows traffic across the lab's links with ping
 #   openssl                        `kubedtn certs` and the lab's node certificates (mutual TLS)
 set -euo pipefail
-packages=(iproute2 kmod containernetworking-plugins user-mode-linux clang llvm python3.11-venv iperf3 iputils-ping openssl)
+packages=(iproute2 kmod containernetworking-plugins user-mode-linux clang llvm bpftool linux-libc-dev python3.11-venv iperf3 iputils-ping openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -131,6 +131,18 @@ def test_extracted_archive_starts_without_shivs_bootstrap_or_heavy_imports(tmp_p
     assert not {"grpc", "kubernetes", "pyroute2", "google.protobuf"} & loaded
 
 
+# Run with the extracted site-packages alone on sys.path: where the objects are found, and
+# the programs read from them.
+READ_BYPASS_SPEC = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from importlib import resources
+from kubedtn.ebpf import objects
+print(resources.files("kubedtn.ebpf").joinpath("objects", objects.BYPASS))
+print(*sorted(objects.object_spec(objects.BYPASS).programs))
+"""
+
+
 def test_first_run_extracts_and_compiles_then_serves(tmp_path: Path) -> None:
     """A node where nothing pre-extracted the archive: the first CNI call extracts it."""
     root = tmp_path / "root"
@@ -143,11 +155,23 @@ def test_first_run_extracts_and_compiles_then_serves(tmp_path: Path) -> None:
         pycache = extracted / "kubedtn" / "cni" / "__pycache__"
         assert list(pycache.glob("plugin.cpython-*.pyc")), "--compile-pyc: nothing compiled at extraction"
         assert (extracted / "grpc").is_dir() and (extracted / "yaml").is_dir()
-        # Only what src imports (requirements.txt): pyroute2 is the tests' oracle, elftools
-        # joins with the code that uses it; kubernetes is the daemon's and controller's.
+        # Only what src imports (requirements.txt): pyroute2 is the tests' oracle;
+        # kubernetes is the daemon's and controller's, elftools the eBPF loader's.
         names = {p.name for p in extracted.iterdir()}
-        assert "kubernetes" in names
-        assert not {"pyroute2", "elftools"} & names
+        assert {"kubernetes", "elftools"} <= names
+        assert "pyroute2" not in names
+        # The eBPF objects are package data, and the loader finds them in the copy.
+        shipped = extracted / "kubedtn" / "ebpf" / "objects" / "bypass.o"
+        assert shipped.read_bytes() == (zipapp.REPO / "src/kubedtn/ebpf/objects/bypass.o").read_bytes()
+        read = subprocess.run(
+            [sys.executable, "-S", "-c", READ_BYPASS_SPEC, str(extracted)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert read.returncode == 0, read.stderr
+        assert read.stdout.split() == [str(shipped), "kubedtn_marker", "kubedtn_sk_msg", "kubedtn_sockops"]
     finally:
         shutil.rmtree(root, ignore_errors=True)  # ~30 MB; pytest keeps old tmp_paths around
 

@@ -151,7 +151,11 @@ class DaemonHandle:
     def start(self, *, timeout_s: float = START_TIMEOUT_S) -> None:
         """Start the process and wait until Status answers on the unix socket."""
         env = {**os.environ, **self.env}
-        env.pop("KUBEDTN_STORE", None)  # the flags say where everything is
+        # The flags say where everything is; the bypass is off unless a test asks for it
+        # (an inherited TCPIP_BYPASS=1 would attach to the host's cgroup v2 root).
+        for name in ("KUBEDTN_STORE", "TCPIP_BYPASS", "KUBEDTN_BYPASS_CGROUP", "KUBEDTN_BYPASS_PIN_DIR"):
+            if name not in self.env:
+                env.pop(name, None)
         # stderr to a file, not a pipe: nobody drains a pipe, and a full one would block the daemon.
         with open(self.root / "stderr.log", "ab") as stderr:
             self.process = subprocess.Popen(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 
 from kubedtn.dataplane import (
     ApplyReport,
@@ -56,7 +57,12 @@ class FakeDataplane:
             results.append(LinkResult(spec.uid, "created"))
         return ApplyReport(tuple(results))
 
-    def set_properties(self, updates: Mapping[InterfaceRef, LinkProperties]) -> int:
+    def set_properties(
+        self,
+        updates: Mapping[InterfaceRef, LinkProperties],
+        *,
+        unbypassed: AbstractSet[InterfaceRef] = frozenset(),
+    ) -> int:
         for ref, props in updates.items():
             live = self.ends[(ref.netns, ref.name)]
             self.ends[(ref.netns, ref.name)] = dataclasses.replace(live, properties=props)

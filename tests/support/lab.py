@@ -3,7 +3,8 @@
 ``LabEnv`` points KUBEDTN_LAB_STATE_DIR / KUBEDTN_LAB_RUN_DIR at a temporary directory (so
 tests never touch /var/lib/kubedtn or each other) and names the lab ``t<hex>`` (its
 namespaces are ``t<hex>-<pod>``). ``leftovers()`` lists everything of the lab still on
-the host: namespaces, the daemon process, the lab's directories, the bridge.
+the host: namespaces, the daemon process, the lab's directories, the bridge, the cgroup
+and pins of its TCP/IP bypass.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kubedtn.lab import bypass as labbypass
 from kubedtn.lab import daemonproc
 from kubedtn.lab.names import RUN_ROOT_ENV, STATE_ROOT_ENV, LabPaths, bridge_name, lab_paths
 from tests.support import zipapp
@@ -63,6 +65,9 @@ class LabEnv:
         for path in (self.paths.state_dir, self.paths.run_dir):
             if path.exists():
                 out.append(f"directory {path}: {sorted(p.name for p in path.iterdir())}")
+        # the TCP/IP bypass of the lab (lab up --tcpip-bypass): its cgroup and pins
+        bypass = labbypass.places(self.name)
+        out += [f"bypass {p}" for p in (bypass.cgroup, bypass.pin_dir) if os.path.exists(p)]
         bridge = subprocess.run(
             ["ip", "link", "show", "dev", bridge_name(self.name)], capture_output=True, check=False
         )

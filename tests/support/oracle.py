@@ -32,13 +32,16 @@ from pyroute2.netlink.rtnl import (
     RTM_DELADDR,
     RTM_DELLINK,
     RTM_DELQDISC,
+    RTM_DELTFILTER,
     RTM_GETADDR,
     RTM_GETLINK,
     RTM_GETNSID,
     RTM_GETQDISC,
+    RTM_GETTFILTER,
     RTM_NEWADDR,
     RTM_NEWLINK,
     RTM_NEWQDISC,
+    RTM_NEWTFILTER,
     RTM_SETLINK,
     TC_H_ROOT,
 )
@@ -106,6 +109,9 @@ _CLASSES: dict[int, Any] = {
     RTM_NEWQDISC: OracleTcmsg,
     RTM_DELQDISC: OracleTcmsg,
     RTM_GETQDISC: OracleTcmsg,
+    RTM_NEWTFILTER: OracleTcmsg,
+    RTM_DELTFILTER: OracleTcmsg,
+    RTM_GETTFILTER: OracleTcmsg,
     RTM_GETNSID: nsidmsg,
 }
 

@@ -40,7 +40,21 @@ from kubedtn.errors import KubedtnError
 @click.option(
     "--tcpip-bypass/--no-tcpip-bypass",
     default=None,
-    help="Accepted for kube-dtn compatibility; not part of this build. [env TCPIP_BYPASS]",
+    help="The eBPF TCP/IP bypass: TCP between local pods skips the TCP/IP stack, except over links "
+    "with properties or bypass: false; off removes what an earlier run attached. "
+    "[env TCPIP_BYPASS, default off]",
+)
+@click.option(
+    "--bypass-cgroup",
+    default=None,
+    help="The cgroup v2 directory the bypass attaches to. [env KUBEDTN_BYPASS_CGROUP, default: the "
+    "cgroup v2 root]",
+)
+@click.option(
+    "--bypass-pin-dir",
+    default=None,
+    help="Where on bpffs the bypass pins its programs and maps. [env KUBEDTN_BYPASS_PIN_DIR, "
+    "default /sys/fs/bpf/kubedtn]",
 )
 @click.option(
     "--socket",

@@ -96,6 +96,15 @@ def lab() -> None:
     show_default=True,
     help="Simulated nodes: the subnet of their underlay (node i gets host i+1).",
 )
+@click.option(
+    "--tcpip-bypass/--no-tcpip-bypass",
+    envvar="TCPIP_BYPASS",
+    default=False,
+    show_envvar=True,
+    help="The eBPF TCP/IP bypass, in a cgroup of the lab's own (kubedtn-lab-LAB): TCP between "
+    "programs started with `lab exec` skips the TCP/IP stack, except over links with properties "
+    "or bypass: false.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress output on stderr.")
 @click.argument("files", nargs=-1, required=True, metavar="FILE|DIR...")
 def up(
@@ -107,6 +116,7 @@ def up(
     subnet: str,
     nodes: int | None,
     underlay: str,
+    tcpip_bypass: bool,
     no_progress: bool,
     files: Sequence[str],
 ) -> None:
@@ -132,6 +142,7 @@ def up(
         subnet=subnet,
         nodes=nodes,
         underlay=underlay,
+        tcpip_bypass=tcpip_bypass,
     )
     progress = Progress(name, enabled=not no_progress)
     try:
@@ -186,6 +197,11 @@ def status(lab: str | None) -> None:
             click.echo(f"daemon job {line}")
     if st.state.cni is not None:
         click.echo(f"via CNI: bridge {st.state.cni.bridge}, subnet {st.state.cni.subnet}")
+    if st.state.bypass is not None:
+        bypass = st.state.bypass
+        click.echo(
+            f"TCP/IP bypass: for programs run with lab exec (cgroup {bypass.cgroup}, pins {bypass.pin_dir})"
+        )
     click.echo()
     click.echo(report.pods_table(_with_node_names(st.view.pods, st.state.nodes)))
     click.echo()

@@ -35,6 +35,7 @@ Modules, one job each:
 * ``metrics``    — Prometheus exposition on HTTP_ADDR, the namespaces read at most every 5 s;
 * ``limits``     — requests in flight, message and batch sizes, connections, peer channels;
 * ``health``     — the state and last error of each background job, for Status;
+* ``bypass``     — the eBPF TCP/IP bypass switched on or off at start (TCPIP_BYPASS), never fatal;
 * ``logs``       — key=value log lines with pod/namespace/link/action fields;
 * ``config``     — settings from flags and environment (GRPC_PORT, HTTP_ADDR, HOST_IP, ...);
 * ``run``        — the process: pidfile, reconcile, serve until SIGTERM/SIGINT.

@@ -182,10 +182,13 @@ class LinkApplier:
 
 
 def rate_only(spec: LinkSpec) -> LinkSpec:
-    """The spec with each end keeping only its rate (tbf needs no netem)."""
+    """The spec with each end keeping only its rate (tbf needs no netem). An end that asked
+    for properties keeps the TCP/IP bypass's marker all the same (``bypass`` False): its
+    TCP takes the stack, as it would with them."""
 
     def strip(ep: Endpoint) -> Endpoint:
-        return replace(ep, properties=LinkProperties(rate_bps=ep.properties.rate_bps))
+        rate = LinkProperties(rate_bps=ep.properties.rate_bps)
+        return replace(ep, properties=rate, bypass=ep.bypass and ep.properties.is_empty())
 
     if isinstance(spec, VethSpec):
         return replace(spec, a=strip(spec.a), b=strip(spec.b))

@@ -8,7 +8,10 @@ grpc_bind          --grpc-bind         GRPC_BIND                        all inte
 http_addr          --http-addr         HTTP_ADDR                        ":51112" ("" or "off": none)
 host_ip            --host-ip           HOST_IP                          source of the default route,
                                                                         else the first global address
-tcpip_bypass       --tcpip-bypass      TCPIP_BYPASS                     false (accepted, not built)
+tcpip_bypass       --tcpip-bypass      TCPIP_BYPASS                     false (the DaemonSet: 1)
+bypass_cgroup      --bypass-cgroup     KUBEDTN_BYPASS_CGROUP            the cgroup v2 root (from
+                                                                        /proc/self/mounts)
+bypass_pin_dir     --bypass-pin-dir    KUBEDTN_BYPASS_PIN_DIR           /sys/fs/bpf/kubedtn
 socket_path        --socket            KUBEDTN_SOCKET                   /run/kubedtn/daemon.sock
 state_dir          --state-dir         KUBEDTN_STATE_DIR                /var/lib/kubedtn
 store_path         --store             KUBEDTN_STORE                    <state_dir>/store.db
@@ -50,6 +53,12 @@ waiting for a worker), and the connections open at once on the plain socket: abo
 request is answered RESOURCE_EXHAUSTED (the CNI plugin's "try again later"). The other
 limits are constants (kubedtn.daemon.limits).
 
+``tcpip_bypass`` switches the eBPF TCP/IP bypass on (kubedtn.daemon.bypass): TCP between
+sockets of processes in ``bypass_cgroup`` skips the TCP/IP stack, except over link ends
+with properties or whose link says ``bypass: false``. Its programs and maps are pinned in
+``bypass_pin_dir`` (on bpffs), where a restarted daemon finds them; off, the daemon removes
+what an earlier run pinned and attached there.
+
 ``backend`` chooses where Topologies live: the embedded SQLite file (``store_path``, lab
 mode and single hosts) or the Kubernetes API (a DaemonSet: in-cluster config, or
 ``kubeconfig``/``kube_context``), in the group ``api_group`` (kube-dtn's
@@ -74,6 +83,7 @@ from kubedtn.store.resource import TOPOLOGY, TOPOLOGY_GROUPS
 
 DEFAULT_GRPC_PORT: Final = 51111
 DEFAULT_HTTP_ADDR: Final = ":51112"
+DEFAULT_BYPASS_PIN_DIR: Final = "/sys/fs/bpf/kubedtn"
 STORE_NAME: Final = "store.db"
 PIDFILE_NAME: Final = "daemon.pid"
 
@@ -84,6 +94,8 @@ ENV: Final = {
     "http_addr": "HTTP_ADDR",
     "host_ip": "HOST_IP",
     "tcpip_bypass": "TCPIP_BYPASS",
+    "bypass_cgroup": "KUBEDTN_BYPASS_CGROUP",
+    "bypass_pin_dir": "KUBEDTN_BYPASS_PIN_DIR",
     "socket_path": "KUBEDTN_SOCKET",
     "state_dir": "KUBEDTN_STATE_DIR",
     "store_path": "KUBEDTN_STORE",
@@ -129,6 +141,8 @@ class DaemonConfig:
     http_host: str = ""
     http_port: int | None = 51112  # None: no metrics listener
     tcpip_bypass: bool = False
+    bypass_cgroup: Path | None = None  # None: the cgroup v2 root, found at start
+    bypass_pin_dir: Path = Path(DEFAULT_BYPASS_PIN_DIR)
     socket_path: Path = Path(DEFAULT_DAEMON_SOCKET)
     state_dir: Path = Path(DEFAULT_STATE_DIR)
     store_path: Path = Path(DEFAULT_STATE_DIR) / STORE_NAME
@@ -201,6 +215,15 @@ def parse_dirs(value: str, *, what: str) -> tuple[str, ...]:
             f"(e.g. {','.join(NETNS_DIRS[:2])})"
         )
     return dirs
+
+
+def parse_dir(value: str, *, what: str) -> str:
+    path = value.strip().rstrip("/")
+    if not path.startswith("/") or path != os.path.normpath(path):
+        raise ValidationError(
+            f"{what}: {value!r} is not an absolute, normalised directory (e.g. /sys/fs/bpf/kubedtn)"
+        )
+    return path
 
 
 def parse_choice(value: str, choices: tuple[str, ...], *, what: str) -> str:
@@ -288,6 +311,8 @@ def load_config(
         "http_addr", lambda v, w: parse_http_addr(v, what=w), parse_http_addr(DEFAULT_HTTP_ADDR, what="")
     )
     bypass = take("tcpip_bypass", lambda v, w: parse_bool(v, what=w), False)
+    bypass_cgroup = take("bypass_cgroup", lambda v, w: parse_dir(v, what=w) if v else None, None)
+    bypass_pin_dir = take("bypass_pin_dir", lambda v, w: parse_dir(v, what=w), DEFAULT_BYPASS_PIN_DIR)
     insecure_local_tcp = take("insecure_local_tcp", lambda v, w: parse_bool(v, what=w), False)
     netns_dirs = take("netns_dirs", lambda v, w: parse_dirs(v, what=w), NETNS_DIRS)
     backend = take("backend", lambda v, w: parse_choice(v, BACKENDS, what=w), "sqlite")
@@ -333,6 +358,8 @@ def load_config(
         http_host=http[0],
         http_port=http[1],
         tcpip_bypass=bool(bypass),
+        bypass_cgroup=Path(str(bypass_cgroup)) if bypass_cgroup else None,
+        bypass_pin_dir=Path(str(bypass_pin_dir)),
         socket_path=socket_path,
         state_dir=state_dir,
         store_path=store_path,

@@ -54,6 +54,7 @@ def link_to_pb(link: Link) -> pb.Link:
         mtu=link.mtu or 0,
         local_ips=link.local_ips,
         peer_ips=link.peer_ips,
+        no_bypass=not link.bypass,
     )
 
 
@@ -80,6 +81,8 @@ def link_from_pb(msg: pb.Link, *, where: str) -> Link:
     props = properties_raw(msg.properties)
     if props:
         raw["properties"] = props
+    if msg.no_bypass:
+        raw["bypass"] = False
     return link_from_dict(raw, where=where)
 
 

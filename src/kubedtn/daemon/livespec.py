@@ -9,8 +9,8 @@ same way):
   addresses, MACs, MTU, peer), is removed (DelLinks); so is an interface of ours in the
   pod that no spec link has any more, plumbed or not (the status lists links whose *two*
   ends are up: when the peer removed its end first, ours is only in the kernel);
-* a plumbed link whose properties alone changed keeps its interface and gets new qdiscs
-  (UpdateLinks);
+* a plumbed link whose properties (or ``bypass``) alone changed keeps its interface and
+  gets new qdiscs and bypass marker (UpdateLinks);
 * a spec link that is not plumbed is added (AddLinks) when its peer is up or is not a
   pod; a link whose peer is down waits for the peer's SetupPod, as at start.
 
@@ -41,8 +41,10 @@ _NO_PROPERTIES: Final = LinkProperties()
 
 
 def same_interface(a: Link, b: Link) -> bool:
-    """Whether two versions of a link end are the same interface (properties aside)."""
-    return replace(a, properties=_NO_PROPERTIES) == replace(b, properties=_NO_PROPERTIES)
+    """Whether two versions of a link end are the same interface (properties and bypass aside)."""
+    return replace(a, properties=_NO_PROPERTIES, bypass=True) == replace(
+        b, properties=_NO_PROPERTIES, bypass=True
+    )
 
 
 def spec_diff(topo: Topology, *, live: Mapping[int, str], peer_up: Callable[[Link], bool]) -> SpecDiff:
@@ -58,7 +60,7 @@ def spec_diff(topo: Topology, *, live: Mapping[int, str], peer_up: Callable[[Lin
         now = wanted.get(uid)
         if now is None or not same_interface(was, now):
             removed.append(was)
-        elif now.properties != was.properties:
+        elif now.properties != was.properties or now.bypass != was.bypass:
             updated.append(now)
     for uid, name in sorted(live.items()):
         if uid not in wanted and uid not in plumbed:  # the peer's end went first

@@ -7,7 +7,10 @@
 * ``kubedtn_pods{state}`` — pods recorded alive on this node;
 * ``kubedtn_metrics_namespace_reads_total`` — pod namespaces the scrapes have read;
 * ``kubedtn_rpc_duration_seconds{method}`` — a histogram of gRPC request durations;
-* ``kubedtn_rpc_errors_total{method,code}`` — failed requests by gRPC status code.
+* ``kubedtn_rpc_errors_total{method,code}`` — failed requests by gRPC status code;
+* ``kubedtn_bypass_{redirected,passed,marked}_total`` — the eBPF TCP/IP bypass's counters
+  (messages sent straight to the peer socket, messages left to the stack, flows marked
+  on link ends with properties), and ``kubedtn_bypass_enabled`` (0 or 1).
 
 Reading the interfaces enters every pod's namespace, so it is done at most once per
 ``SNAPSHOT_TTL_S``, by the scrape that finds the last read older (the scrapes that arrive
@@ -27,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -141,10 +144,48 @@ class InterfaceCollector(Collector):
         yield pods
 
 
+_BYPASS_COUNTERS: Final = (
+    ("redirected", "Messages the TCP/IP bypass sent straight to the peer socket"),
+    ("passed", "Messages the TCP/IP bypass left to the TCP/IP stack"),
+    ("marked", "Packets marked on link ends with properties, so their flows are never bypassed"),
+)
+
+
+class BypassCounters(Protocol):
+    def counters(self) -> dict[str, int] | None: ...
+
+
+class BypassCollector(Collector):
+    """The bypass's counters, read from its map at each scrape: a few bpf(2) lookups, no
+    namespace entered, so no snapshot is kept (unlike ``InterfaceCollector``)."""
+
+    def __init__(self, bypass: BypassCounters) -> None:
+        self.bypass = bypass
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            values = self.bypass.counters()
+        except KubedtnError as e:
+            log.warning("metrics: cannot read the bypass counters", error=e)
+            values = None
+        enabled = GaugeMetricFamily("kubedtn_bypass_enabled", "1 when the eBPF TCP/IP bypass is attached")
+        enabled.add_metric([], 0 if values is None else 1)
+        yield enabled
+        if values is None:
+            return
+        for name, text in _BYPASS_COUNTERS:
+            family = CounterMetricFamily(f"kubedtn_bypass_{name}", text)
+            family.add_metric([], values.get(name, 0))
+            yield family
+
+
 class DaemonMetrics:
     """The registry, the RPC instruments, and the HTTP listener."""
 
-    def __init__(self, manager: LinkManager | None = None) -> None:
+    def __init__(self, manager: LinkManager | None = None, *, bypass: BypassCounters | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.rpc_duration = Histogram(
             "kubedtn_rpc_duration_seconds",
@@ -161,6 +202,8 @@ class DaemonMetrics:
         )
         if manager is not None:
             self.registry.register(InterfaceCollector(manager))
+        if bypass is not None:
+            self.registry.register(BypassCollector(bypass))
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None

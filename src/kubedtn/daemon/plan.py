@@ -220,6 +220,7 @@ def local_endpoint(pod: Topology, link: Link) -> Endpoint:
         mac=link.local_mac,
         mtu=link.mtu,
         properties=link.properties,
+        bypass=link.bypass,
     )
 
 
@@ -232,6 +233,7 @@ def far_endpoint(peer: Topology, link: Link, far: Link) -> Endpoint:
         mac=link.peer_mac or far.local_mac,
         mtu=link.mtu,
         properties=far.properties,
+        bypass=link.bypass and far.bypass,
     )
 
 

@@ -38,8 +38,9 @@ def update_links(pod: PodRef, links: Sequence[Link], ctx: NodeContext) -> int:
             for link in links
             if link.local_intf in present
         }
+        unbypassed = {InterfaceRef(topo.status.net_ns, link.local_intf) for link in links if not link.bypass}
         if updates:
-            dataplane.set_properties(updates)
+            dataplane.set_properties(updates, unbypassed=unbypassed)
         plumbed = {link.uid for link in topo.status.links}
         changed = {link.uid: link for link in links if link.uid in plumbed}
         records.write_status(topo.key, partial(status_after, now=stamp, plumbed=changed))

@@ -5,7 +5,8 @@ Start-up order (each step logged):
 1. refuse to start when the pidfile names a live kubedtn daemon, or another daemon holds
    the lock beside it (``<pidfile>.lock``, held while the daemon runs: the pidfile itself
    is written last and replaced whole, so it cannot carry the lock);
-2. open the store, find this node's underlay (the interface holding HOST_IP);
+2. open the store, switch the eBPF TCP/IP bypass on or off (``kubedtn.daemon.bypass``:
+   never fatal), find this node's underlay (the interface holding HOST_IP);
 3. write the topology pod list (so the CNI plugin can pass other pods through at once)
    and keep it current from a store watch;
 4. reconcile the pods recorded alive on this node (``LinkManager.reconcile``), then keep
@@ -30,6 +31,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from kubedtn.daemon.bypass import BypassSwitch
 from kubedtn.daemon.config import DaemonConfig
 from kubedtn.daemon.follow import SpecFollower
 from kubedtn.daemon.health import FAILING, OK, HealthReport, JobHealth
@@ -157,10 +159,6 @@ class Daemon:
             )
         self._lock = lock_beside_pidfile(cfg.pidfile)
         self._started.append("lock")
-        if cfg.tcpip_bypass:
-            log.warning(
-                "TCPIP_BYPASS is set: the eBPF TCP/IP bypass is not part of this build; continuing without it"
-            )
         if cfg.backend == "kubernetes":
             self.store = open_kube_store(
                 kubeconfig=cfg.kubeconfig,
@@ -170,7 +168,12 @@ class Daemon:
         else:
             self.store = open_store(cfg.store_path, background_checkpoints=True)
         self._started.append("store")
-        self.dataplane = NetlinkDataplane()
+        # Before the reconcile: it marks (or, off, unmarks) the link ends that exist already.
+        self.bypass = BypassSwitch(
+            enabled=cfg.tcpip_bypass, pin_dir=cfg.bypass_pin_dir, cgroup=cfg.bypass_cgroup
+        )
+        self.dataplane = NetlinkDataplane(marker=self.bypass.start())
+        self._started.append("bypass")
         underlay = find_underlay(self.dataplane, cfg.host_ip)
         if underlay is None:
             log.warning(
@@ -201,7 +204,7 @@ class Daemon:
         self.resync = Resync(self.manager)
         self.resync.start()
         self._started.append("resync")
-        self.metrics = DaemonMetrics(self.manager)
+        self.metrics = DaemonMetrics(self.manager, bypass=self.bypass)
         if cfg.http_port is not None:
             try:
                 port = self.metrics.serve(cfg.http_host, cfg.http_port)
@@ -235,6 +238,9 @@ class Daemon:
     def jobs(self) -> list[HealthReport]:
         """The health of the background jobs (Status)."""
         reports = [self.podlist.health.report(), self.reconciled.report()]
+        bypass = self.bypass.report()
+        if bypass is not None:
+            reports.append(bypass)
         if "follower" in self._started:
             reports.append(self.follower.health.report())
         if isinstance(self.store, SqliteStore):
@@ -259,6 +265,8 @@ class Daemon:
             self.remote.close()
         if "store" in started:
             self.store.close()
+        if "bypass" in started:
+            self.bypass.close()  # (its pins keep it attached: a restarted daemon reuses them)
         if "lock" in started:
             os.close(self._lock)
         if started:

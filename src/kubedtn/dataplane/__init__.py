@@ -13,6 +13,7 @@ Modules:
 * ``engine``   — ``NetlinkDataplane``, the kernel's ``Dataplane``: apply, set properties;
 * ``plan``     — pure: what exists + what is wanted → create/keep/update/replace/refuse;
 * ``qdisc``    — pure: link properties → netem/tbf qdiscs, and the changes to get there;
+* ``bpfmark``  — the TCP/IP bypass's marker on an interface's egress (clsact, bpf filter);
 * ``requests`` — the netlink requests of a plan, and what their failures mean;
 * ``removal``  — deleting our interfaces by name or by group;
 * ``reading``  — a namespace's interfaces read back (``LiveInterface``, in ``live``);

@@ -8,6 +8,7 @@ that keeps links in memory, so they run without root.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -61,8 +62,15 @@ class Dataplane(Protocol):
         ApplyError after the others were applied; else it is only reported."""
         ...
 
-    def set_properties(self, updates: Mapping[InterfaceRef, LinkProperties]) -> int:
-        """Change existing interfaces' emulated properties in place; requests sent."""
+    def set_properties(
+        self,
+        updates: Mapping[InterfaceRef, LinkProperties],
+        *,
+        unbypassed: AbstractSet[InterfaceRef] = frozenset(),
+    ) -> int:
+        """Change existing interfaces' emulated properties in place; requests sent.
+        ``unbypassed``: interfaces whose link opted out of the TCP/IP bypass (they keep its
+        marker without properties)."""
         ...
 
     def remove(self, refs: Iterable[InterfaceRef]) -> list[InterfaceRef]:

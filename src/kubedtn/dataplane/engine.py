@@ -24,10 +24,12 @@ import errno
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Final
+from collections.abc import Set as AbstractSet
+from typing import Final, Protocol
 
 from kubedtn.dataplane import rtnl
 from kubedtn.dataplane.api import ApplyReport, LinkResult, Outcome
+from kubedtn.dataplane.bpfmark import marker_action, marker_wanted
 from kubedtn.dataplane.errors import (
     ApplyError,
     DataplaneError,
@@ -75,15 +77,34 @@ _OUTCOME: Final[dict[str, Outcome]] = {
 }
 
 
+class MarkerProgram(Protocol):
+    """The loaded tc program that marks flows the TCP/IP bypass must leave alone
+    (``kubedtn.ebpf.Bypass`` is one)."""
+
+    def marker_program_fd(self) -> int: ...
+
+
 class NetlinkDataplane:
     """The ``Dataplane`` of the kernel: links and their properties in network namespaces,
-    through our own netlink codec (see the module docstring)."""
+    through our own netlink codec (see the module docstring).
 
-    def __init__(self, *, group: int = KUBEDTN_GROUP, delete_threads: int = DELETE_THREADS) -> None:
+    ``marker``: while set, every link end with properties (or whose link opted out of the
+    bypass) gets the bypass marker on its egress, and ends without lose it
+    (``kubedtn.dataplane.bpfmark``); None (the bypass is off) takes it off every end applied.
+    """
+
+    def __init__(
+        self,
+        *,
+        group: int = KUBEDTN_GROUP,
+        delete_threads: int = DELETE_THREADS,
+        marker: MarkerProgram | None = None,
+    ) -> None:
         if not 0 < group <= 0xFFFFFFFF:
             raise ValueError(f"group {group} is not an interface group (1..2**32-1)")
         self.group = group
         self.delete_threads = delete_threads
+        self.marker = marker
 
     # ---- apply --------------------------------------------------------------------------
 
@@ -114,8 +135,9 @@ class NetlinkDataplane:
                 if namespace_exists(path):
                     prune_keys.append(session.add(path))
             ep_keys = {session.key_of[ep.netns] for link in links for ep in link.endpoints}
+            marker_fd = self._marker_fd()
             with locked(ep_keys | set(prune_keys)):
-                results, pruned = self._apply_locked(session, links, prune_keys)
+                results, pruned = self._apply_locked(session, links, prune_keys, marker_fd)
             report = ApplyReport(tuple(results), tuple(pruned), session.changes)
         counts = " ".join(f"{k}={v}" for k, v in sorted(report.counts().items()))
         log.info(
@@ -131,8 +153,12 @@ class NetlinkDataplane:
             raise ApplyError(f"{len(report.failed)} of {len(links)} links failed: {lines}", report)
         return report
 
+    def _marker_fd(self) -> int | None:
+        """The marker program's fd for this call (asked once, so one call marks with one program)."""
+        return None if self.marker is None else self.marker.marker_program_fd()
+
     def _apply_locked(
-        self, session: Session, links: list[LinkSpec], prune_keys: list[NsKey]
+        self, session: Session, links: list[LinkSpec], prune_keys: list[NsKey], marker_fd: int | None
     ) -> tuple[list[LinkResult], list[InterfaceRef]]:
         results: dict[int, LinkResult] = {}
         pruned: list[InterfaceRef] = []
@@ -145,8 +171,11 @@ class NetlinkDataplane:
                 ns_of=session.key_of,
                 group=self.group,
                 prune=prune_keys if attempt == 0 else (),
+                marking=marker_fd is not None,
             )
-            outcome, retry, gone = self._execute(session, plan, last_try=attempt == _RETRIES - 1)
+            outcome, retry, gone = self._execute(
+                session, plan, last_try=attempt == _RETRIES - 1, marker_fd=marker_fd
+            )
             pruned += gone
             for j, result in outcome.items():
                 results[todo[j]] = result
@@ -186,7 +215,7 @@ class NetlinkDataplane:
         return states
 
     def _execute(
-        self, session: Session, plan: ApplyPlan, *, last_try: bool
+        self, session: Session, plan: ApplyPlan, *, last_try: bool, marker_fd: int | None
     ) -> tuple[dict[int, LinkResult], list[int], list[InterfaceRef]]:
         """Runs a plan; per-link results, links to re-plan, and pruned interfaces."""
         errors: dict[int, DataplaneError] = {}
@@ -231,7 +260,7 @@ class NetlinkDataplane:
             errors.setdefault(step.link, failure_error(step, failure))
 
         # 3. addresses, qdiscs, then link settings and up — per namespace
-        configuration = self._configuration(session, plan, errors)
+        configuration = self._configuration(session, plan, errors, marker_fd)
         for step, failure in session.run_as_built(configuration, threads=CONFIGURE_THREADS):
             errors.setdefault(step.link, failure_error(step, failure))
 
@@ -282,7 +311,7 @@ class NetlinkDataplane:
             yield key, steps
 
     def _configuration(
-        self, session: Session, plan: ApplyPlan, errors: dict[int, DataplaneError]
+        self, session: Session, plan: ApplyPlan, errors: dict[int, DataplaneError], marker_fd: int | None
     ) -> Iterator[tuple[NsKey, list[Step]]]:
         """A batch per namespace configuring the ends of the links that have not failed: only
         interfaces that exist now (config goes by ifindex: after a failed create, that index
@@ -299,7 +328,7 @@ class NetlinkDataplane:
             steps: list[Step] = []
             for i, end, props in items:
                 try:
-                    steps += config_steps(i, end, props, label)
+                    steps += config_steps(i, end, props, label, marker_fd=marker_fd)
                 except (ValueError, KeyError, OSError) as e:
                     errors[i] = DataplaneError(
                         f"{describe(plan.links[i].link)}: cannot encode its settings: {e}"
@@ -308,9 +337,15 @@ class NetlinkDataplane:
 
     # ---- properties ---------------------------------------------------------------------
 
-    def set_properties(self, updates: Mapping[InterfaceRef, LinkProperties]) -> int:
+    def set_properties(
+        self,
+        updates: Mapping[InterfaceRef, LinkProperties],
+        *,
+        unbypassed: AbstractSet[InterfaceRef] = frozenset(),
+    ) -> int:
         """Changes the emulated properties of existing interfaces in place (same qdisc
-        handles, no moment without emulation); empty properties remove the qdiscs.
+        handles, no moment without emulation); empty properties remove the qdiscs, and the
+        bypass marker unless the interface is in ``unbypassed`` (its link opted out).
 
         Returns the number of qdisc requests sent (0 when all already matched). Raises
         DataplaneError (NetemMissingError when netem is missing) naming every interface
@@ -318,6 +353,7 @@ class NetlinkDataplane:
         """
         errors: list[DataplaneError] = []
         sent = 0
+        marker_fd = self._marker_fd()
         with Session() as session:
             by_ns: dict[NsKey, list[tuple[InterfaceRef, LinkProperties]]] = {}
             for ref, props in updates.items():
@@ -340,11 +376,19 @@ class NetlinkDataplane:
                                 NotOursError(f"{where} was not created by kubedtn; its qdiscs are left alone")
                             )
                             continue
-                        actions = qdisc_actions(qdisc_plan(props, mtu=live.mtu), qdiscs.get(live.ifindex, []))
-                        end = EndPlan(
-                            ns=key, name=ref.name, ifindex=live.ifindex, created=False, qdiscs=tuple(actions)
+                        here = qdiscs.get(live.ifindex, [])
+                        wanted = marker_wanted(
+                            props, bypass=ref not in unbypassed, marking=marker_fd is not None
                         )
-                        steps += config_steps(n, end, props, session.labels[key])
+                        end = EndPlan(
+                            ns=key,
+                            name=ref.name,
+                            ifindex=live.ifindex,
+                            created=False,
+                            qdiscs=tuple(qdisc_actions(qdisc_plan(props, mtu=live.mtu), here)),
+                            marker=marker_action(wanted, here),
+                        )
+                        steps += config_steps(n, end, props, session.labels[key], marker_fd=marker_fd)
                     sent += len(steps)
                     # The first failure of an interface is the cause; later ones follow from it.
                     first: dict[int, DataplaneError] = {}

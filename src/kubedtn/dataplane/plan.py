@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from kubedtn.dataplane.addr import canonical_cidr, canonical_ip
+from kubedtn.dataplane.bpfmark import MarkerAction, marker_action, marker_wanted
 from kubedtn.dataplane.live import LiveInterface, alias_for
 from kubedtn.dataplane.qdisc import LiveQdisc, QdiscAction, qdisc_actions, qdisc_plan
 from kubedtn.dataplane.specs import Endpoint, LinkSpec, MacvlanSpec, VethSpec, VxlanSpec
@@ -65,6 +66,7 @@ class EndPlan:
     add_addresses: tuple[str, ...] = ()
     del_addresses: tuple[str, ...] = ()
     qdiscs: tuple[QdiscAction, ...] = ()
+    marker: MarkerAction | None = None  # the bypass marker (kubedtn.dataplane.bpfmark)
 
     def changes(self) -> list[str]:
         """What changes in place, in words (for reports); empty when nothing does."""
@@ -79,6 +81,10 @@ class EndPlan:
             out.append("alias")
         out += [f"+{a}" for a in self.add_addresses] + [f"-{a}" for a in self.del_addresses]
         out += [f"{q.op} {q.kind}" for q in self.qdiscs]
+        if self.marker == "add":
+            out.append("add bypass marker")
+        elif self.marker == "clear":
+            out.append("remove bypass marker")
         return out
 
 
@@ -136,7 +142,7 @@ def _same_ip(a: str | None, b: str | None) -> bool:
     return canonical_ip(a) == canonical_ip(b)
 
 
-def _end_fixes(ep: Endpoint, live: LiveInterface, state: NsState, *, uid: int) -> EndPlan:
+def _end_fixes(ep: Endpoint, live: LiveInterface, state: NsState, *, uid: int, marking: bool) -> EndPlan:
     """In-place corrections that make an existing interface match its endpoint."""
     # Both sides are canonical text (inet_ntop), so they compare as strings.
     want = {canonical_cidr(a) for a in ep.addresses}
@@ -158,10 +164,11 @@ def _end_fixes(ep: Endpoint, live: LiveInterface, state: NsState, *, uid: int) -
         add_addresses=tuple(sorted(a for a in want if a not in have_set)),
         del_addresses=extra,
         qdiscs=tuple(qdisc_actions(plan, live_qdiscs)),
+        marker=marker_action(marker_wanted(ep.properties, bypass=ep.bypass, marking=marking), live_qdiscs),
     )
 
 
-def _new_end(ep: Endpoint, ns: NsKey, ifindex: int, *, uid: int) -> EndPlan:
+def _new_end(ep: Endpoint, ns: NsKey, ifindex: int, *, uid: int, marking: bool) -> EndPlan:
     return EndPlan(
         ns=ns,
         name=ep.name,
@@ -171,6 +178,7 @@ def _new_end(ep: Endpoint, ns: NsKey, ifindex: int, *, uid: int) -> EndPlan:
         alias=alias_for(uid),
         add_addresses=tuple(canonical_cidr(a) for a in ep.addresses),
         qdiscs=tuple(qdisc_actions(qdisc_plan(ep.properties, mtu=ep.mtu), [])),
+        marker=marker_action(marker_wanted(ep.properties, bypass=ep.bypass, marking=marking), ()),
     )
 
 
@@ -236,6 +244,7 @@ class _Context:
     states: Mapping[NsKey, NsState]
     ns_of: Mapping[str | None, NsKey]  # netns path (None: current) → key
     group: int
+    marking: bool = False  # the bypass marker goes on ends with properties or opted out
 
     def node_key(self, link: VxlanSpec | MacvlanSpec) -> NsKey:
         return self.ns_of[link.node_netns]
@@ -256,9 +265,11 @@ def plan_apply(
     ns_of: Mapping[str | None, NsKey],
     group: int,
     prune: Iterable[NsKey] = (),
+    marking: bool = False,
 ) -> ApplyPlan:
-    """Per-link verdicts and work; ``prune`` namespaces lose our interfaces not in links."""
-    ctx = _Context(states, ns_of, group)
+    """Per-link verdicts and work; ``prune`` namespaces lose our interfaces not in links.
+    ``marking``: the bypass marker program is loaded (``kubedtn.dataplane.bpfmark``)."""
+    ctx = _Context(states, ns_of, group, marking)
     alloc = IndexAllocator(states)
     plans = [_plan_link(link, ctx, alloc) for link in links]
     wanted = {(ns_of[ep.netns], ep.name) for link in links for ep in link.endpoints}
@@ -303,7 +314,7 @@ def _plan_link(link: LinkSpec, ctx: _Context, alloc: IndexAllocator) -> LinkPlan
         reason = _mismatch(link, present, states, ctx)
         if not reason:
             ends = tuple(
-                _end_fixes(ep, live, st, uid=link.uid)
+                _end_fixes(ep, live, st, uid=link.uid, marking=ctx.marking)
                 for ep, live, st in zip(eps, present, states, strict=True)
             )
             verdict: Verdict = "update" if any(e.changes() for e in ends) else "keep"
@@ -325,7 +336,7 @@ def _plan_link(link: LinkSpec, ctx: _Context, alloc: IndexAllocator) -> LinkPlan
     )
     avoid: AbstractSet[int] = ctx.states[node].used_indexes() if node is not None else frozenset()
     ends = tuple(
-        _new_end(ep, st.key, alloc.take(st.key, avoid=avoid), uid=link.uid)
+        _new_end(ep, st.key, alloc.take(st.key, avoid=avoid), uid=link.uid, marking=ctx.marking)
         for ep, st in zip(eps, states, strict=True)
     )
     return LinkPlan(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 
 from kubedtn.dataplane import rtnl
+from kubedtn.dataplane.bpfmark import marker_requests, unmark_request
 from kubedtn.dataplane.errors import DataplaneError, NetemMissingError, VniInUseError, explain
 from kubedtn.dataplane.netlink import Failure, Request
 from kubedtn.dataplane.plan import EndPlan, LinkPlan
@@ -96,7 +97,11 @@ def create_request(session: Session, lp: LinkPlan, *, group: int) -> Request:
     return rtnl.create_macvlan(device, parent_index=lp.node_ifindex, what=what)
 
 
-def config_steps(link: int, end: EndPlan, props: LinkProperties, ns: str) -> list[Step]:
+def config_steps(
+    link: int, end: EndPlan, props: LinkProperties, ns: str, *, marker_fd: int | None = None
+) -> list[Step]:
+    """Addresses, qdiscs, the bypass marker (``marker_fd``: the loaded marker program), then
+    MTU/MAC/alias/up: the marker is on before the interface carries traffic."""
     where = f"{ns}/{end.name}"
     steps = [
         Step(
@@ -120,6 +125,15 @@ def config_steps(link: int, end: EndPlan, props: LinkProperties, ns: str) -> lis
                 netem_hint=hint if q.kind == "netem" and q.op == "replace" else None,
             )
             for q in end.qdiscs
+        ]
+    if end.marker == "clear":
+        steps.append(Step(unmark_request(end.ifindex, where=where), link, missing_ok=True))
+    elif end.marker is not None:
+        if marker_fd is None:
+            raise ValueError("the bypass marker program is not loaded")
+        steps += [
+            Step(r, link)
+            for r in marker_requests(end.ifindex, marker_fd, where=where, clsact=end.marker == "add")
         ]
     if end.up or end.mtu is not None or end.mac is not None or end.alias is not None:
         steps.append(

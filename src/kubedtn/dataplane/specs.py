@@ -47,6 +47,8 @@ class Endpoint:
     """One end of a link inside a namespace: its name, addresses, MAC, MTU and egress properties.
 
     ``mac``/``mtu`` None leave the kernel's choice (random MAC; veth 1500, VXLAN underlay-50).
+    ``bypass`` False: the link opted out of the eBPF TCP/IP bypass (its end is marked as one
+    with properties is).
     """
 
     netns: str
@@ -55,6 +57,7 @@ class Endpoint:
     mac: str | None = None
     mtu: int | None = None
     properties: LinkProperties = field(default_factory=LinkProperties)
+    bypass: bool = True
 
     @functools.cached_property  # (asked for again and again by the checks and the plan)
     def ref(self) -> InterfaceRef:

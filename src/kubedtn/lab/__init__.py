@@ -25,6 +25,7 @@ Modules:
 * ``nodes``       — simulated nodes: which pod runs where (pure); ``fabric`` — their
   underlay; ``nodedaemons`` — one daemon per node; ``move`` — ``lab move``, ``lab node``;
 * ``physical``    — ``physical add|del``: the host end of a link to a physical host;
+* ``bypass``      — ``up --tcpip-bypass``: the TCP/IP bypass in a cgroup of the lab's own;
 * ``generate``    — generated topologies for tests and benchmarks;
 * ``progress``    — a progress bar on a terminal, plain lines otherwise.
 """

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from kubedtn.daemon.health import HealthReport
+from kubedtn.daemon.health import OK, HealthReport
 from kubedtn.errors import DataplaneError, KubedtnError, NotFoundError, TemporaryError, ValidationError
 from kubedtn.model import Link
 
@@ -52,7 +52,7 @@ class DaemonInfo:
         return [
             f"{j.name}: {j.state}, {j.failures} error(s), the last: {j.last_error}"
             for j in self.jobs
-            if j.state != "ok" or j.failures
+            if j.state != OK or j.failures
         ]
 
 

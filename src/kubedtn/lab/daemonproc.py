@@ -22,8 +22,12 @@ from kubedtn.daemon.config import TlsFiles
 from kubedtn.daemon.logs import LOG_FILE_MODE
 from kubedtn.errors import KubedtnError, TemporaryError
 from kubedtn.lab import selfexec
+from kubedtn.lab.state import BypassRecord
 
 START_TIMEOUT_S: Final = 30.0
+# The pin directory a lab daemon without the bypass is given: never one that exists, so the
+# daemon has no earlier bypass to remove (the default would be the host daemon's).
+NO_BYPASS_PIN_DIR: Final = Path("/sys/fs/bpf/kubedtn-lab-_off")  # ("_" is in no lab name)
 STOP_TIMEOUT_S: Final = 10.0
 
 
@@ -52,6 +56,7 @@ def daemon_argv(
     command: Sequence[str] | None = None,
     node: tuple[str, str] | None = None,
     tls: TlsFiles | None = None,
+    bypass: BypassRecord | None = None,
 ) -> list[str]:
     """The command line of a lab daemon: gRPC on a free loopback port, no metrics (lab daemons run
     side by side; the lab talks to its daemon over the unix socket).
@@ -59,7 +64,9 @@ def daemon_argv(
     ``node`` (name, namespace): the daemon of a simulated node runs inside the node's namespace
     and serves gRPC on the default port there (namespaces keep the nodes' ports apart), so
     the peer daemons reach it at its HOST_IP as on a cluster; ``tls``: its node certificate,
-    so that they call one another with mutual TLS."""
+    so that they call one another with mutual TLS; ``bypass``: the lab's TCP/IP bypass, whose
+    pins the daemon reuses (without it the daemon runs without: it never touches the bypass
+    of the host's own daemon in /sys/fs/bpf/kubedtn)."""
     grpc = ["--grpc-port", "0", "--grpc-bind", "127.0.0.1"]
     if node is not None:
         grpc = ["--netns", node[1], "--node-name", node[0]]
@@ -81,6 +88,11 @@ def daemon_argv(
             ()
             if tls is None
             else ("--tls-cert", str(tls.cert), "--tls-key", str(tls.key), "--tls-ca", str(tls.ca))
+        ),
+        *(
+            ("--no-tcpip-bypass", "--bypass-pin-dir", str(NO_BYPASS_PIN_DIR))
+            if bypass is None
+            else ("--tcpip-bypass", "--bypass-cgroup", bypass.cgroup, "--bypass-pin-dir", bypass.pin_dir)
         ),
         "--http-addr",
         "off",

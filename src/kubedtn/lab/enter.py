@@ -94,7 +94,10 @@ def exec_in_pod(pod: str, argv: Sequence[str], *, lab: str | None) -> NoReturn:
     that cannot be found / run, like a shell)."""
     if not argv:
         raise KubedtnError("no command given: kubedtn lab exec POD -- CMD [ARG...]")
-    _, record = find_pod(pod, lab=lab)
+    current, record = find_pod(pod, lab=lab)
+    if current.bypass is not None:
+        # Before the new mount namespace: its fresh /sys hides the cgroup filesystem.
+        join_cgroup(current.bypass.cgroup)
     enter_netns(record.netns_path)
     try:
         os.execvp(argv[0], list(argv))
@@ -102,6 +105,19 @@ def exec_in_pod(pod: str, argv: Sequence[str], *, lab: str | None) -> NoReturn:
         raise CommandError(f"{argv[0]}: command not found", 127) from None
     except PermissionError:
         raise CommandError(f"{argv[0]}: permission denied", 126) from None
+
+
+def join_cgroup(cgroup: str) -> None:
+    """Moves this process into the lab's cgroup, where its TCP/IP bypass applies
+    (``kubedtn.lab.bypass``); the command exec'd next stays there."""
+    try:
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+    except OSError as e:
+        raise KubedtnError(
+            f"cannot join the lab's cgroup {cgroup} (for its TCP/IP bypass): {e.strerror}; "
+            "`kubedtn lab up` again makes it"
+        ) from e
 
 
 class CommandError(KubedtnError):

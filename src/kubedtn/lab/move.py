@@ -71,7 +71,7 @@ def start_node(lab: str | None, node: str) -> NodeRecord:
     """Starts one node's daemon again (it reconciles its pods on start) and waits for it."""
     current, record = _lab_node(lab, node)
     paths = lab_paths(current.name)
-    started, proc = nodedaemons.spawn(paths, record, store=current.store)
+    started, proc = nodedaemons.spawn(paths, record, store=current.store, bypass=current.bypass)
     nodedaemons.wait(paths, started, proc)
     state.save(paths, replace(current, nodes=tuple(started if n.name == node else n for n in current.nodes)))
     return started

@@ -21,11 +21,11 @@ from kubedtn.lab import daemonproc
 from kubedtn.lab.client import LabDaemonClient, PodResult
 from kubedtn.lab.names import LabPaths
 from kubedtn.lab.nodes import NodePaths
-from kubedtn.lab.state import NodeRecord, PodRecord
+from kubedtn.lab.state import BypassRecord, NodeRecord, PodRecord
 
 
 def spawn(
-    paths: LabPaths, node: NodeRecord, *, store: str
+    paths: LabPaths, node: NodeRecord, *, store: str, bypass: BypassRecord | None = None
 ) -> tuple[NodeRecord, subprocess.Popen[bytes] | None]:
     """The node's running daemon, or a new one (not waited for); the process when spawned."""
     files = NodePaths(paths, node.name)
@@ -33,7 +33,9 @@ def spawn(
     if pid is not None:
         return replace(node, pid=pid), None
     tls = node_certificate(paths, node)
-    argv = daemonproc.daemon_argv(files, host_ip=node.ip, store=store, node=(node.name, node.netns), tls=tls)
+    argv = daemonproc.daemon_argv(
+        files, host_ip=node.ip, store=store, node=(node.name, node.netns), tls=tls, bypass=bypass
+    )
     proc = daemonproc.spawn(argv, log_file=files.daemon_log)
     return replace(node, pid=proc.pid, argv=tuple(argv)), proc
 

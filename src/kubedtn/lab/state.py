@@ -64,6 +64,14 @@ class DaemonRecord:
 
 
 @dataclass(frozen=True)
+class BypassRecord:
+    """The lab's eBPF TCP/IP bypass (``kubedtn.lab.bypass``): its cgroup and pin directory."""
+
+    cgroup: str
+    pin_dir: str
+
+
+@dataclass(frozen=True)
 class NodeRecord:
     """A simulated node (``lab up --nodes``): its namespace, underlay IP and daemon."""
 
@@ -87,6 +95,7 @@ class LabState:
     nodes: tuple[NodeRecord, ...] = ()  # simulated nodes (empty: one daemon in the host namespace)
     fabric: str = ""  # the namespace of the nodes' underlay bridge
     underlay: str = ""  # the subnet of the nodes' underlay (`lab up --underlay`)
+    bypass: BypassRecord | None = None  # the TCP/IP bypass of the lab's own (None: off)
 
     def node(self, name: str) -> NodeRecord | None:
         return next((n for n in self.nodes if n.name == name), None)
@@ -116,6 +125,7 @@ def from_json(raw: dict[str, Any], *, where: str) -> LabState:
     try:
         daemon = raw.get("daemon")
         cni = raw.get("cni")
+        bypass = raw.get("bypass")
         return LabState(
             name=str(raw["name"]),
             store=str(raw["store"]),
@@ -129,6 +139,7 @@ def from_json(raw: dict[str, Any], *, where: str) -> LabState:
             ),
             fabric=str(raw.get("fabric") or ""),
             underlay=str(raw.get("underlay") or raw.get("subnet") or ""),  # "subnet" in older records
+            bypass=BypassRecord(**bypass) if bypass else None,
         )
     except (KeyError, TypeError, ValueError) as e:
         raise StateError(f"{where}: not a lab state file ({type(e).__name__}: {e}); remove it by hand") from e

@@ -8,7 +8,8 @@ sandbox. Without a daemon the namespaces go directly: all of a lab's links are v
 pairs between its own namespaces, so nothing of them outlives the namespaces.
 
 ``down`` then removes the bridge and IPAM data of ``--via-cni``, stops the daemon the lab
-started, and deletes the lab's directories; the record goes last, so a ``down`` that
+started, removes the lab's TCP/IP bypass (``kubedtn.lab.bypass``) and deletes the lab's
+directories; the record goes last, so a ``down`` that
 stops half-way can simply be run again.
 """
 
@@ -21,11 +22,12 @@ from pathlib import Path
 
 from kubedtn.dataplane import delete_namespaces
 from kubedtn.errors import KubedtnError, NotFoundError
+from kubedtn.lab import bypass as labbypass
 from kubedtn.lab import cnimode, daemonproc, fabric, nodedaemons, state, topostore
 from kubedtn.lab.client import LabDaemonClient
 from kubedtn.lab.names import LabPaths, known_labs, lab_paths
 from kubedtn.lab.progress import Progress
-from kubedtn.lab.state import LabState, PodRecord
+from kubedtn.lab.state import BypassRecord, LabState, PodRecord
 from kubedtn.store import ObjectStore, open_store
 
 
@@ -38,6 +40,7 @@ class DownResult:
     daemon_stopped: bool = False
     bridge_removed: str = ""
     nodes: int = 0  # simulated nodes removed (namespaces and daemons)
+    bypass_removed: bool = False  # the lab's TCP/IP bypass: detached, unpinned, cgroup gone
     problems: list[str] = field(default_factory=list)  # what could not be done cleanly
 
 
@@ -185,10 +188,22 @@ def down(lab: str, *, progress: Progress) -> DownResult:
         result.daemon_stopped = daemonproc.stop(pid)
         progress.finish(f"pid {pid} stopped")
 
+    if current.bypass is not None:
+        _remove_bypass(current.bypass, result, progress)
+
     if result.problems:
         return result  # keep the record: `lab down` again retries
     _remove_files(paths)
     return result
+
+
+def _remove_bypass(record: BypassRecord, result: DownResult, progress: Progress) -> None:
+    """After the daemons stopped (none marks link ends with its program any more)."""
+    progress.step("TCP/IP bypass")
+    problems = labbypass.remove(record)
+    result.problems += problems
+    result.bypass_removed = not problems
+    progress.finish(f"detached, unpinned, cgroup {record.cgroup} removed" if not problems else "failed")
 
 
 def _remove_files(paths: LabPaths) -> None:

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from kubedtn.dataplane import create_namespaces
 from kubedtn.errors import KubedtnError, ValidationError
+from kubedtn.lab import bypass as labbypass
 from kubedtn.lab import cnimode, daemonproc, fabric, nodedaemons, state, topostore
 from kubedtn.lab.client import LabDaemonClient, PodResult
 from kubedtn.lab.names import (
@@ -71,6 +72,7 @@ class UpOptions:
     subnet: str = DEFAULT_SUBNET
     nodes: int | None = None  # simulated nodes (see kubedtn.lab.nodes); None: as before
     underlay: str = DEFAULT_UNDERLAY
+    tcpip_bypass: bool = False  # the eBPF TCP/IP bypass, in a cgroup of the lab's own
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,13 @@ def _check_mode(opts: UpOptions, previous: LabState | None) -> None:
         how = "with --via-cni" if was_cni else "without --via-cni"
         raise ValidationError(
             f"lab {opts.lab} was brought up {how}; take it down first (kubedtn lab down --name {opts.lab})"
+        )
+    was_bypass = previous.bypass is not None
+    if was_bypass != opts.tcpip_bypass:
+        how = "with" if was_bypass else "without"
+        raise ValidationError(
+            f"lab {opts.lab} was brought up {how} the TCP/IP bypass (--tcpip-bypass, TCPIP_BYPASS); "
+            f"bring it up {how} again, or take it down first (kubedtn lab down --name {opts.lab})"
         )
 
 
@@ -199,6 +208,9 @@ def up(opts: UpOptions, *, progress: Progress) -> UpResult:
     current = replace(current, sources=tuple(str(Path(f).resolve()) for f in opts.files))
     state.save(paths, current)
 
+    if opts.tcpip_bypass:
+        current = start_bypass(paths, current, progress=progress)
+
     if prep.nodes is None:
         daemon, spawned = launch_daemon(paths, current, host_ip=opts.host_ip)
         started = spawned is not None
@@ -276,6 +288,26 @@ def bring_up(
     return current, failed
 
 
+def start_bypass(paths: LabPaths, current: LabState, *, progress: Progress) -> LabState:
+    """The lab's TCP/IP bypass loaded and attached to its cgroup, before its daemons start
+    (they reuse its pins). Recorded before it is made; a bypass that cannot be loaded is
+    said and left out: the lab comes up without it."""
+    record = current.bypass or labbypass.places(current.name)
+    current = replace(current, bypass=record)
+    state.save(paths, current)
+    progress.step("TCP/IP bypass")
+    try:
+        labbypass.enable(record)
+    except KubedtnError as e:
+        labbypass.remove(record)
+        current = replace(current, bypass=None)
+        state.save(paths, current)
+        progress.finish(f"off: cannot be loaded: {e}")
+        return current
+    progress.finish(f"cgroup {record.cgroup}")
+    return current
+
+
 def launch_daemon(
     paths: LabPaths, current: LabState, *, host_ip: str
 ) -> tuple[DaemonRecord, subprocess.Popen[bytes] | None]:
@@ -286,7 +318,7 @@ def launch_daemon(
         started_before = current.daemon.started if current.daemon else False
         known = current.daemon.argv if current.daemon else ()
         return DaemonRecord(socket=str(paths.socket), started=started_before, pid=pid, argv=known), None
-    argv = daemonproc.daemon_argv(paths, host_ip=host_ip, store=current.store)
+    argv = daemonproc.daemon_argv(paths, host_ip=host_ip, store=current.store, bypass=current.bypass)
     proc = daemonproc.spawn(argv, log_file=paths.daemon_log)
     return DaemonRecord(socket=str(paths.socket), started=True, pid=proc.pid, argv=tuple(argv)), proc
 
@@ -300,7 +332,7 @@ def launch_nodes(
     state.save(paths, current)
     progress.step("nodes", len(plan.nodes))
     made = fabric.build(current.fabric, plan.nodes, plan.subnet)
-    procs = [nodedaemons.spawn(paths, n, store=current.store) for n in plan.nodes]
+    procs = [nodedaemons.spawn(paths, n, store=current.store, bypass=current.bypass) for n in plan.nodes]
     current = replace(current, nodes=tuple(n for n, _ in procs))
     state.save(paths, current)
     progress.finish(f"made {len(made)}, kept {len(plan.nodes) - len(made)}, underlay {plan.subnet}")

@@ -136,6 +136,13 @@ def link_schema() -> dict[str, Any]:
                 "maximum": MTU_MAX,
             },
             "properties": properties_schema(),
+            "bypass": {
+                "description": (
+                    "false: TCP over this link never skips the TCP/IP stack through the eBPF "
+                    "bypass (TCPIP_BYPASS), as on a link with properties. Both ends alike."
+                ),
+                "type": "boolean",
+            },
         },
     }
 

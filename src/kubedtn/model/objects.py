@@ -41,7 +41,16 @@ KUBE_DTN_API_VERSION: Final = "y-young.github.io/v1"
 TOPOLOGY_API_VERSIONS: Final = (API_VERSION, KUBE_DTN_API_VERSION)
 
 LINK_REQUIRED: Final = ("uid", "peer_pod", "local_intf", "peer_intf")
-LINK_FIELDS: Final = (*LINK_REQUIRED, "local_ip", "peer_ip", "local_mac", "peer_mac", "mtu", "properties")
+LINK_FIELDS: Final = (
+    *LINK_REQUIRED,
+    "local_ip",
+    "peer_ip",
+    "local_mac",
+    "peer_mac",
+    "mtu",
+    "properties",
+    "bypass",
+)
 SPEC_FIELDS: Final = ("links",)
 STATUS_FIELDS: Final = ("src_ip", "net_ns", "links", "skipped", "conditions", "net_ns_id", "container_id")
 CONDITION_REQUIRED: Final = ("type", "status")
@@ -57,6 +66,7 @@ CONDITION_STATUSES: Final = ("True", "False", "Unknown")
 MTU_MIN: Final = 68  # IPv4's minimum
 MTU_MAX: Final = 65535
 MTU_IPV6_MIN: Final = 1280  # the kernel drops IPv6 from a device below this
+BYPASS_ACCEPTS: Final = "true (the default: TCP over this link may skip the TCP/IP stack) or false"
 MTU_ACCEPTS: Final = f"an MTU: an integer {MTU_MIN}..{MTU_MAX} (at least {MTU_IPV6_MIN} with IPv6 addresses)"
 
 T = TypeVar("T")
@@ -231,6 +241,9 @@ def _plain_link(raw: object) -> Link | None:
     mtu = raw.get("mtu")
     if mtu is not None and (type(mtu) is not int or not MTU_MIN <= mtu <= MTU_MAX):
         return None
+    bypass = raw.get("bypass", True)
+    if type(bypass) is not bool:
+        return None
     try:
         local_ips = _optional_text(raw.get("local_ip"), addresses.parse_cidr_list) or ()
         peer_ips = _optional_text(raw.get("peer_ip"), addresses.parse_cidr_list) or ()
@@ -259,6 +272,7 @@ def _plain_link(raw: object) -> Link | None:
         peer_mac=peer_mac,
         mtu=mtu,
         properties=NO_PROPERTIES,
+        bypass=bypass,
     )
 
 
@@ -285,6 +299,10 @@ def _checked_link(c: _Collector, path: str, raw: object, *, compat: bool) -> Lin
     mtu: int | None = None
     if link.get("mtu") is not None:
         mtu = c.integer(f"{path}.mtu", link["mtu"], lo=MTU_MIN, hi=MTU_MAX, accepts=MTU_ACCEPTS)
+    bypass = link.get("bypass", True)
+    if type(bypass) is not bool:
+        c.bad(f"{path}.bypass", bypass, f"is not a boolean; accepted: {BYPASS_ACCEPTS}")
+        bypass = True
     properties = NO_PROPERTIES
     raw_props = c.mapping(f"{path}.properties", link.get("properties"))
     if raw_props:
@@ -318,6 +336,7 @@ def _checked_link(c: _Collector, path: str, raw: object, *, compat: bool) -> Lin
         peer_mac=peer_mac,
         mtu=mtu,
         properties=properties,
+        bypass=bypass,
     )
 
 
@@ -573,6 +592,8 @@ def link_to_dict(link: Link) -> dict[str, Any]:
         out["mtu"] = link.mtu
     if not link.properties.is_empty():
         out["properties"] = link.properties.to_strings()
+    if not link.bypass:
+        out["bypass"] = False
     return out
 
 

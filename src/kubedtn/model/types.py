@@ -186,6 +186,9 @@ class Link:
     peer_mac: str | None = None
     mtu: int | None = None
     properties: LinkProperties = field(default_factory=LinkProperties)
+    # False: TCP over this link never takes the eBPF TCP/IP bypass (kubedtn's, not kube-dtn's),
+    # even without properties; both ends say the same.
+    bypass: bool = True
 
     @property
     def peer_kind(self) -> PeerKind:

@@ -63,6 +63,7 @@ def ends_agree(link: Link, far: Link) -> bool:
         link.peer_intf == far.local_intf
         and link.local_intf == far.peer_intf
         and link.mtu == far.mtu
+        and link.bypass == far.bypass
         and _same_addresses(link.peer_ips, far.local_ips)
         and _same_addresses(link.local_ips, far.peer_ips)
         and (not link.peer_mac or not far.local_mac or link.peer_mac == far.local_mac)
@@ -105,6 +106,11 @@ def _mismatches(a: _End, b: _End) -> list[str]:
         out.append(
             f"{a.where}.mtu: {la.mtu if la.mtu is not None else 'unset'} but {peer} has mtu "
             f"{lb.mtu if lb.mtu is not None else 'unset'}; both ends of a link need the same MTU"
+        )
+    if la.bypass != lb.bypass:
+        out.append(
+            f"{a.where}.bypass: {str(la.bypass).lower()} but {peer} has bypass {str(lb.bypass).lower()}; "
+            "both ends of a link need the same bypass (false on both to keep TCP on this link in the stack)"
         )
     naming_uid(out, la.uid)
     return out

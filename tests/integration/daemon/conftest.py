@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,13 @@ class CountingDataplane:
         self.applies += 1
         return self.kernel.apply(links, prune=prune, strict=strict)
 
-    def set_properties(self, updates: Mapping[InterfaceRef, LinkProperties]) -> int:
-        return self.kernel.set_properties(updates)
+    def set_properties(
+        self,
+        updates: Mapping[InterfaceRef, LinkProperties],
+        *,
+        unbypassed: AbstractSet[InterfaceRef] = frozenset(),
+    ) -> int:
+        return self.kernel.set_properties(updates, unbypassed=unbypassed)
 
     def remove(self, refs: Iterable[InterfaceRef]) -> list[InterfaceRef]:
         return self.kernel.remove(refs)

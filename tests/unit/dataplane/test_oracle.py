@@ -23,21 +23,25 @@ from pyroute2.netlink.rtnl import (
     RTM_GETLINK,
     RTM_GETNSID,
     RTM_GETQDISC,
+    RTM_GETTFILTER,
     RTM_NEWADDR,
     RTM_NEWLINK,
     RTM_NEWQDISC,
+    RTM_NEWTFILTER,
     RTM_SETLINK,
+    TC_H_INGRESS,
     TC_H_ROOT,
 )
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP
 
-from kubedtn.dataplane import rtnl
+from kubedtn.dataplane import bpfmark, rtnl
 from kubedtn.dataplane.netlink import Request, nla_u32
 from kubedtn.dataplane.qdisc import NetemParams, QdiscAction, TbfParams
 from tests.support.oracle import decode, plain
 
 GROUP = 0x6B64746E
+ETH_P_ALL = 0x0003  # linux/if_ether.h
 TICK_NS = 64  # the kernel's qdisc time unit (PSCHED_SHIFT 6 in include/net/pkt_sched.h)
 U32_MAX = 0xFFFF_FFFF
 CREATE = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL
@@ -428,6 +432,36 @@ CASES: dict[str, Case] = {
         qdisc(RTM_DELQDISC, NLM_F_REQUEST, 9, 0x2_0000, 0x1_0001),
     ),
     "qdisc dump": (rtnl.dump_qdiscs, qdisc(RTM_GETQDISC, DUMP, 0, 0, 0)),
+    # clsact sits where ingress does (its parent is TC_H_INGRESS), handle ffff:
+    "clsact qdisc": (
+        lambda: bpfmark.clsact_request(9, what="x"),
+        qdisc(
+            RTM_NEWQDISC,
+            NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE,
+            9,
+            0xFFFF_0000,
+            TC_H_INGRESS,
+            TCA_KIND="clsact",
+        ),
+    ),
+    "clsact qdisc delete": (
+        lambda: bpfmark.unmark_request(9, where="x"),
+        qdisc(RTM_DELQDISC, NLM_F_REQUEST, 9, 0xFFFF_0000, TC_H_INGRESS),
+    ),
+    # egress hook ffff:fff3, priority 1, every protocol (ETH_P_ALL in network order), handle 1
+    "bpf marker filter, direct action": (
+        lambda: bpfmark.filter_request(9, 17, what="x"),
+        {
+            **qdisc(RTM_NEWTFILTER, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE, 9, 1, 0xFFFF_FFF3),
+            "info": (1 << 16) | socket.htons(ETH_P_ALL),
+            "TCA_KIND": "bpf",
+            "TCA_OPTIONS": {"TCA_BPF_FD": 17, "TCA_BPF_NAME": "kubedtn-mark", "TCA_BPF_FLAGS": 1},
+        },
+    ),
+    "egress filter dump": (
+        lambda: bpfmark.dump_egress_filters(9),
+        qdisc(RTM_GETTFILTER, DUMP, 9, 0, 0xFFFF_FFF3),
+    ),
     "namespace id of a namespace fd": (
         lambda: rtnl.get_nsid(17, what="x"),
         {"header": {"type": RTM_GETNSID, "flags": NLM_F_REQUEST}, "rtgen_family": 0, "NETNSA_FD": 17},

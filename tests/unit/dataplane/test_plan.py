@@ -204,3 +204,52 @@ def test_validation_collects_every_problem_with_its_path() -> None:
         "links[2]: interface /run/netns/a/eth1 is also an end of links[1]",
     ):
         assert expected in text, f"missing {expected!r} in:\n{text}"
+
+
+# ---- the bypass marker (kubedtn.dataplane.bpfmark) ----------------------------------------
+
+CLSACT_A = LiveQdisc(ifindex=2, handle=0xFFFF_0000, parent=0xFFFF_FFF1, kind="clsact")
+SLOW = LinkProperties(rate_bps=10_000_000)
+
+
+def test_with_marking_a_new_end_with_properties_gets_the_marker_and_one_without_does_not() -> None:
+    spec = veth_spec(a=dataclasses.replace(veth_spec().a, properties=SLOW))
+    (lp,) = plan_apply([spec], states=states(), ns_of=NS, group=GROUP, marking=True).links
+    a, b = lp.ends
+    assert (a.marker, b.marker) == ("add", None)
+    assert "add bypass marker" in a.changes()
+
+
+def test_without_marking_no_end_gets_the_marker() -> None:
+    spec = veth_spec(a=dataclasses.replace(veth_spec().a, properties=SLOW))
+    (lp,) = plan_apply([spec], states=states(), ns_of=NS, group=GROUP).links
+    assert [e.marker for e in lp.ends] == [None, None]
+
+
+def test_a_link_that_opted_out_of_bypass_is_marked_on_both_ends_without_properties() -> None:
+    spec = veth_spec(
+        a=dataclasses.replace(veth_spec().a, bypass=False), b=dataclasses.replace(veth_spec().b, bypass=False)
+    )
+    (lp,) = plan_apply([spec], states=states(), ns_of=NS, group=GROUP, marking=True).links
+    assert [e.marker for e in lp.ends] == ["add", "add"]
+
+
+def test_a_kept_marked_end_is_refreshed_without_counting_as_a_change() -> None:
+    st = states()
+    existing_pair(st)
+    st[A].qdiscs = {
+        2: [*[LiveQdisc(2, q.handle, q.parent, q.kind, q.params) for q in qdisc_plan(SLOW)], CLSACT_A]
+    }
+    spec = veth_spec(a=dataclasses.replace(veth_spec().a, properties=SLOW))
+    (lp,) = plan_apply([spec], states=st, ns_of=NS, group=GROUP, marking=True).links
+    assert lp.verdict == "keep" and lp.ends[0].marker == "refresh"
+
+
+def test_an_end_whose_properties_went_loses_its_marker_and_so_does_every_end_when_marking_is_off() -> None:
+    for marking in (True, False):
+        st = states()
+        existing_pair(st)
+        st[A].qdiscs = {2: [CLSACT_A]}
+        (lp,) = plan_apply([veth_spec()], states=st, ns_of=NS, group=GROUP, marking=marking).links
+        assert lp.verdict == "update" and lp.ends[0].marker == "clear"
+        assert "remove bypass marker" in lp.ends[0].changes()

@@ -17,7 +17,7 @@ from kubedtn.lab.names import (
     netns_name,
     split_pod,
 )
-from kubedtn.lab.state import CniRecord, DaemonRecord, LabState, PodRecord, StateError
+from kubedtn.lab.state import BypassRecord, CniRecord, DaemonRecord, LabState, PodRecord, StateError
 
 
 @pytest.mark.parametrize("name", ["kdtn", "a", "lab-1", "x" * LAB_NAME_MAX])
@@ -62,6 +62,7 @@ def test_state_round_trip_and_listing(tmp_path: Path) -> None:
         pods=(PodRecord("r1", "default", "demo-r1"),),
         daemon=DaemonRecord(socket=str(paths.socket), started=True, pid=42, argv=("kubedtn", "daemon")),
         cni=CniRecord(bridge="kdtn-demo", subnet="10.250.0.0/16", conflist="c", cni_path="p", ipam_dir="i"),
+        bypass=BypassRecord(cgroup="/sys/fs/cgroup/kubedtn-lab-demo", pin_dir="/sys/fs/bpf/kubedtn-lab-demo"),
     )
     state.save(paths, st)
     assert state.load(paths) == st

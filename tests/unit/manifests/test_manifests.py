@@ -25,6 +25,7 @@ from kubedtn.cni.rules import (
 )
 from kubedtn.controller.leader import DEFAULT_NAMESPACE as LEASE_NAMESPACE
 from kubedtn.daemon.certs import CA_CERT, CA_KEY, NODE_CERT, NODE_KEY
+from kubedtn.daemon.config import DEFAULT_BYPASS_PIN_DIR, parse_bool
 from tests.support.kubeapi.schema import admit
 from tests.unit.manifests.render import KUSTOMIZATIONS, REPO, Obj, key, one, render, render_text
 
@@ -190,7 +191,11 @@ def test_the_daemonset_reaches_the_node_where_the_code_looks() -> None:
     env = {e["name"]: e for e in daemon["env"]}
     assert env["HOST_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
     assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
-    assert env["TCPIP_BYPASS"]["value"] == "false"
+    # The bypass is on, as in kube-dtn, and reaches the host's bpffs and cgroup v2 root.
+    assert parse_bool(env["TCPIP_BYPASS"]["value"], what="TCPIP_BYPASS") is True
+    assert on_host(DEFAULT_BYPASS_PIN_DIR) == DEFAULT_BYPASS_PIN_DIR
+    assert on_host(env["KUBEDTN_BYPASS_CGROUP"]["value"]) == "/sys/fs/cgroup"
+    assert "BPF" in daemon["securityContext"]["capabilities"]["add"]
     probe = daemon["readinessProbe"]["exec"]["command"]
     assert probe[:2] == ["kubedtn", "status"] and f"--socket={options['socket_path']}" in probe
 

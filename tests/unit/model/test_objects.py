@@ -12,6 +12,7 @@ from kubedtn.errors import ValidationError
 from kubedtn.model import Link, LinkProperties, PeerKind, Topology
 from kubedtn.model.objects import (
     link_from_dict,
+    link_to_dict,
     topology_from_dict,
     topology_problems,
     topology_to_dict,
@@ -201,8 +202,20 @@ BAD_LINKS = [
         {"mtu": 1000, "local_ip": "fd00::1/64"},
         f"{P}.mtu: 1000 is below 1280, the minimum for IPv6 (fd00::1/64)",
     ),
+    ({"bypass": "no"}, f'{P}.bypass: "no" is not a boolean; accepted: true (the default'),
+    ({"bypass": 0}, f"{P}.bypass: 0 is not a boolean"),
     ({"colour": "red"}, f"{P}.colour: unknown field; known: uid, peer_pod,"),
 ]
+
+
+@pytest.mark.parametrize("plain", [True, False], ids=["plain link", "link with properties"])
+def test_bypass_false_is_kept_and_written_back_and_true_is_the_default(plain: bool) -> None:
+    props = {} if plain else {"properties": {"rate": "10Mbit"}}
+    off = topology_from_dict(topology("r1", {**link(1, "r2"), "bypass": False, **props}))
+    on = topology_from_dict(topology("r1", {**link(1, "r2"), **props}))
+    assert (off.links[0].bypass, on.links[0].bypass) == (False, True)
+    assert link_to_dict(off.links[0])["bypass"] is False
+    assert "bypass" not in link_to_dict(on.links[0])
 
 
 @pytest.mark.parametrize(("change", "line"), BAD_LINKS, ids=[row[1].split(": ")[1] for row in BAD_LINKS])

@@ -74,6 +74,12 @@ def test_present_peer_without_the_link() -> None:
             "default/r1: spec.links[0].mtu: unset but default/r2 spec.links[0] has mtu 9000; both ends "
             "of a link need the same MTU",
         ),
+        (
+            "bypass",
+            False,
+            "default/r1: spec.links[0].bypass: true but default/r2 spec.links[0] has bypass false; both "
+            "ends of a link need the same bypass (false on both to keep TCP on this link in the stack)",
+        ),
     ],
 )
 def test_ends_disagree(field: str, value: Any, line: str) -> None:
@@ -170,6 +176,8 @@ def test_validate_topology_built_in_code() -> None:
         ("local_mac", "02:00:00:00:00:07"),
         ("peer_mac", "02:00:00:00:00:07"),
         ("mtu", 1400),
+        ("bypass", False),
+        ("bypass", True),
     ],
 )
 def test_the_quick_agreement_check_decides_as_the_full_one(field: str | None, value: Any) -> None:
@@ -183,4 +191,4 @@ def test_the_quick_agreement_check_decides_as_the_full_one(field: str | None, va
     r1, r2 = parsed(objs)[:2]
     problems = end_problems(r1, 0, r2, 0)
     assert ends_agree(r1.links[0], r2.links[0]) == (problems == [])
-    assert (problems == []) == (field in (None, "local_ip") and value in (None, ""))
+    assert (problems == []) == ((field, value) in ((None, None), ("local_ip", ""), ("bypass", True)))

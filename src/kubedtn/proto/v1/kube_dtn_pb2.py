@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17proto/v1/kube_dtn.proto\x12\x08proto.v1\"q\n\x03Pod\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06src_ip\x18\x02 \x01(\t\x12\x0e\n\x06net_ns\x18\x03 \x01(\t\x12\x0f\n\x07kube_ns\x18\x04 \x01(\t\x12\x1d\n\x05links\x18\x05 \x03(\x0b\x32\x0e.proto.v1.Link\x12\x0c\n\x04safe\x18\x06 \x01(\x08\"\x84\x02\n\x04Link\x12\x10\n\x08peer_pod\x18\x01 \x01(\t\x12\x12\n\nlocal_intf\x18\x02 \x01(\t\x12\x11\n\tpeer_intf\x18\x03 \x01(\t\x12\x10\n\x08local_ip\x18\x04 \x01(\t\x12\x0f\n\x07peer_ip\x18\x05 \x01(\t\x12\x0b\n\x03uid\x18\x06 \x01(\x03\x12,\n\nproperties\x18\x07 \x01(\x0b\x32\x18.proto.v1.LinkProperties\x12\x11\n\tlocal_mac\x18\x08 \x01(\t\x12\x10\n\x08peer_mac\x18\t \x01(\t\x12\x0e\n\x06\x64\x65tect\x18\n \x01(\x08\x12\x0b\n\x03mtu\x18\x64 \x01(\r\x12\x11\n\tlocal_ips\x18\x65 \x03(\t\x12\x10\n\x08peer_ips\x18\x66 \x03(\t\"\x86\x02\n\x0eLinkProperties\x12\x0f\n\x07latency\x18\x01 \x01(\t\x12\x14\n\x0clatency_corr\x18\x02 \x01(\t\x12\x0e\n\x06jitter\x18\x03 \x01(\t\x12\x0c\n\x04loss\x18\x04 \x01(\t\x12\x11\n\tloss_corr\x18\x05 \x01(\t\x12\x0c\n\x04rate\x18\x06 \x01(\t\x12\x0b\n\x03gap\x18\x07 \x01(\r\x12\x11\n\tduplicate\x18\x08 \x01(\t\x12\x16\n\x0e\x64uplicate_corr\x18\t \x01(\t\x12\x14\n\x0creorder_prob\x18\n \x01(\t\x12\x14\n\x0creorder_corr\x18\x0b \x01(\t\x12\x14\n\x0c\x63orrupt_prob\x18\x0c \x01(\t\x12\x14\n\x0c\x63orrupt_corr\x18\r \x01(\t\"O\n\x08PodQuery\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07kube_ns\x18\x02 \x01(\t\x12\x0e\n\x06net_ns\x18\x64 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x65 \x01(\t\"R\n\x0fLinksBatchQuery\x12 \n\tlocal_pod\x18\x01 \x01(\x0b\x32\r.proto.v1.Pod\x12\x1d\n\x05links\x18\x02 \x03(\x0b\x32\x0e.proto.v1.Link\"T\n\rSetupPodQuery\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07kube_ns\x18\x02 \x01(\t\x12\x0e\n\x06net_ns\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x64 \x01(\t\" \n\x0c\x42oolResponse\x12\x10\n\x08response\x18\x01 \x01(\x08\"\xef\x01\n\tRemotePod\x12\x0e\n\x06net_ns\x18\x01 \x01(\t\x12\x11\n\tintf_name\x18\x02 \x01(\t\x12\x0f\n\x07intf_ip\x18\x03 \x01(\t\x12\x11\n\tpeer_vtep\x18\x04 \x01(\t\x12\x0f\n\x07kube_ns\x18\x05 \x01(\t\x12\x0b\n\x03vni\x18\x06 \x01(\x05\x12,\n\nproperties\x18\x07 \x01(\x0b\x32\x18.proto.v1.LinkProperties\x12\x0c\n\x04name\x18\x08 \x01(\t\x12\x0b\n\x03mtu\x18\x64 \x01(\r\x12\x10\n\x08intf_ips\x18\x65 \x03(\t\x12\x10\n\x08intf_mac\x18\x66 \x01(\t\x12\x10\n\x08link_uid\x18g \x01(\x03\"7\n\x0eSetupPodsQuery\x12%\n\x04pods\x18\x01 \x03(\x0b\x32\x17.proto.v1.SetupPodQuery\"-\n\tPodsQuery\x12 \n\x04pods\x18\x01 \x03(\x0b\x32\x12.proto.v1.PodQuery\"E\n\tPodResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07kube_ns\x18\x02 \x01(\t\x12\n\n\x02ok\x18\x03 \x01(\x08\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"4\n\x0cPodsResponse\x12$\n\x07results\x18\x01 \x03(\x0b\x32\x13.proto.v1.PodResult\"E\n\x10\x43heckPodResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x10\n\x08problems\x18\x02 \x03(\t\x12\x13\n\x0bin_topology\x18\x03 \x01(\x08\"\r\n\x0bStatusQuery\"\x85\x01\n\x0c\x44\x61\x65monStatus\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0f\n\x07node_ip\x18\x02 \x01(\t\x12\x12\n\npods_alive\x18\x03 \x01(\r\x12\r\n\x05links\x18\x04 \x01(\r\x12\r\n\x05store\x18\x05 \x01(\t\x12!\n\x04jobs\x18\x06 \x03(\x0b\x32\x13.proto.v1.JobHealth\"N\n\tJobHealth\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x12\n\nlast_error\x18\x03 \x01(\t\x12\x10\n\x08\x66\x61ilures\x18\x04 \x01(\r\"/\n\nRemotePods\x12!\n\x04pods\x18\x01 \x03(\x0b\x32\x13.proto.v1.RemotePod\"\x1f\n\rRemoteResults\x12\x0e\n\x06\x65rrors\x18\x01 \x03(\t2\x90\x05\n\x05Local\x12(\n\x03Get\x12\x12.proto.v1.PodQuery\x1a\r.proto.v1.Pod\x12\x31\n\x08SetAlive\x12\r.proto.v1.Pod\x1a\x16.proto.v1.BoolResponse\x12=\n\x08\x41\x64\x64Links\x12\x19.proto.v1.LinksBatchQuery\x1a\x16.proto.v1.BoolResponse\x12=\n\x08\x44\x65lLinks\x12\x19.proto.v1.LinksBatchQuery\x1a\x16.proto.v1.BoolResponse\x12@\n\x0bUpdateLinks\x12\x19.proto.v1.LinksBatchQuery\x1a\x16.proto.v1.BoolResponse\x12;\n\x08SetupPod\x12\x17.proto.v1.SetupPodQuery\x1a\x16.proto.v1.BoolResponse\x12\x38\n\nDestroyPod\x12\x12.proto.v1.PodQuery\x1a\x16.proto.v1.BoolResponse\x12=\n\tSetupPods\x12\x18.proto.v1.SetupPodsQuery\x1a\x16.proto.v1.PodsResponse\x12:\n\x0b\x44\x65stroyPods\x12\x13.proto.v1.PodsQuery\x1a\x16.proto.v1.PodsResponse\x12?\n\x08\x43heckPod\x12\x17.proto.v1.SetupPodQuery\x1a\x1a.proto.v1.CheckPodResponse\x12\x37\n\x06Status\x12\x15.proto.v1.StatusQuery\x1a\x16.proto.v1.DaemonStatus2\xb9\x01\n\x06Remote\x12\x35\n\x06Update\x12\x13.proto.v1.RemotePod\x1a\x16.proto.v1.BoolResponse\x12;\n\nUpdateMany\x12\x14.proto.v1.RemotePods\x1a\x17.proto.v1.RemoteResults\x12;\n\nDeleteMany\x12\x14.proto.v1.RemotePods\x1a\x17.proto.v1.RemoteResultsB Z\x1egithub.com/y-young/kube-dtn/v1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17proto/v1/kube_dtn.proto\x12\x08proto.v1\"q\n\x03Pod\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06src_ip\x18\x02 \x01(\t\x12\x0e\n\x06net_ns\x18\x03 \x01(\t\x12\x0f\n\x07kube_ns\x18\x04 \x01(\t\x12\x1d\n\x05links\x18\x05 \x03(\x0b\x32\x0e.proto.v1.Link\x12\x0c\n\x04safe\x18\x06 \x01(\x08\"\x97\x02\n\x04Link\x12\x10\n\x08peer_pod\x18\x01 \x01(\t\x12\x12\n\nlocal_intf\x18\x02 \x01(\t\x12\x11\n\tpeer_intf\x18\x03 \x01(\t\x12\x10\n\x08local_ip\x18\x04 \x01(\t\x12\x0f\n\x07peer_ip\x18\x05 \x01(\t\x12\x0b\n\x03uid\x18\x06 \x01(\x03\x12,\n\nproperties\x18\x07 \x01(\x0b\x32\x18.proto.v1.LinkProperties\x12\x11\n\tlocal_mac\x18\x08 \x01(\t\x12\x10\n\x08peer_mac\x18\t \x01(\t\x12\x0e\n\x06\x64\x65tect\x18\n \x01(\x08\x12\x0b\n\x03mtu\x18\x64 \x01(\r\x12\x11\n\tlocal_ips\x18\x65 \x03(\t\x12\x10\n\x08peer_ips\x18\x66 \x03(\t\x12\x11\n\tno_bypass\x18g \x01(\x08\"\x86\x02\n\x0eLinkProperties\x12\x0f\n\x07latency\x18\x01 \x01(\t\x12\x14\n\x0clatency_corr\x18\x02 \x01(\t\x12\x0e\n\x06jitter\x18\x03 \x01(\t\x12\x0c\n\x04loss\x18\x04 \x01(\t\x12\x11\n\tloss_corr\x18\x05 \x01(\t\x12\x0c\n\x04rate\x18\x06 \x01(\t\x12\x0b\n\x03gap\x18\x07 \x01(\r\x12\x11\n\tduplicate\x18\x08 \x01(\t\x12\x16\n\x0e\x64uplicate_corr\x18\t \x01(\t\x12\x14\n\x0creorder_prob\x18\n \x01(\t\x12\x14\n\x0creorder_corr\x18\x0b \x01(\t\x12\x14\n\x0c\x63orrupt_prob\x18\x0c \x01(\t\x12\x14\n\x0c\x63orrupt_corr\x18\r \x01(\t\"O\n\x08PodQuery\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07kube_ns\x18\x02 \x01(\t\x12\x0e\n\x06net_ns\x18\x64 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x65 \x01(\t\"R\n\x0fLinksBatchQuery\x12 \n\tlocal_pod\x18\x01 \x01(\x0b\x32\r.proto.v1.Pod\x12\x1d\n\x05links\x18\x02 \x03(\x0b\x32\x0e.proto.v1.Link\"T\n\rSetupPodQuery\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07kube_ns\x18\x02 \x01(\t\x12\x0e\n\x06net_ns\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x64 \x01(\t\" \n\x0c\x42oolResponse\x12\x10\n\x08response\x18\x01 \x01(\x08\"\xef\x01\n\tRemotePod\x12\x0e\n\x06net_ns\x18\x01 \x01(\t\x12\x11\n\tintf_name\x18\x02 \x01(\t\x12\x0f\n\x07intf_ip\x18\x03 \x01(\t\x12\x11\n\tpeer_vtep\x18\x04 \x01(\t\x12\x0f\n\x07kube_ns\x18\x05 \x01(\t\x12\x0b\n\x03vni\x18\x06 \x01(\x05\x12,\n\nproperties\x18\x07 \x01(\x0b\x32\x18.proto.v1.LinkProperties\x12\x0c\n\x04name\x18\x08 \x01(\t\x12\x0b\n\x03mtu\x18\x64 \x01(\r\x12\x10\n\x08intf_ips\x18\x65 \x03(\t\x12\x10\n\x08intf_mac\x18\x66 \x01(\t\x12\x10\n\x08link_uid\x18g \x01(\x03\"7\n\x0eSetupPodsQuery\x12%\n\x04pods\x18\x01 \x03(\x0b\x32\x17.proto.v1.SetupPodQuery\"-\n\tPodsQuery\x12 \n\x04pods\x18\x01 \x03(\x0b\x32\x12.proto.v1.PodQuery\"E\n\tPodResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07kube_ns\x18\x02 \x01(\t\x12\n\n\x02ok\x18\x03 \x01(\x08\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"4\n\x0cPodsResponse\x12$\n\x07results\x18\x01 \x03(\x0b\x32\x13.proto.v1.PodResult\"E\n\x10\x43heckPodResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x10\n\x08problems\x18\x02 \x03(\t\x12\x13\n\x0bin_topology\x18\x03 \x01(\x08\"\r\n\x0bStatusQuery\"\x85\x01\n\x0c\x44\x61\x65monStatus\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0f\n\x07node_ip\x18\x02 \x01(\t\x12\x12\n\npods_alive\x18\x03 \x01(\r\x12\r\n\x05links\x18\x04 \x01(\r\x12\r\n\x05store\x18\x05 \x01(\t\x12!\n\x04jobs\x18\x06 \x03(\x0b\x32\x13.proto.v1.JobHealth\"N\n\tJobHealth\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x12\n\nlast_error\x18\x03 \x01(\t\x12\x10\n\x08\x66\x61ilures\x18\x04 \x01(\r\"/\n\nRemotePods\x12!\n\x04pods\x18\x01 \x03(\x0b\x32\x13.proto.v1.RemotePod\"\x1f\n\rRemoteResults\x12\x0e\n\x06\x65rrors\x18\x01 \x03(\t2\x90\x05\n\x05Local\x12(\n\x03Get\x12\x12.proto.v1.PodQuery\x1a\r.proto.v1.Pod\x12\x31\n\x08SetAlive\x12\r.proto.v1.Pod\x1a\x16.proto.v1.BoolResponse\x12=\n\x08\x41\x64\x64Links\x12\x19.proto.v1.LinksBatchQuery\x1a\x16.proto.v1.BoolResponse\x12=\n\x08\x44\x65lLinks\x12\x19.proto.v1.LinksBatchQuery\x1a\x16.proto.v1.BoolResponse\x12@\n\x0bUpdateLinks\x12\x19.proto.v1.LinksBatchQuery\x1a\x16.proto.v1.BoolResponse\x12;\n\x08SetupPod\x12\x17.proto.v1.SetupPodQuery\x1a\x16.proto.v1.BoolResponse\x12\x38\n\nDestroyPod\x12\x12.proto.v1.PodQuery\x1a\x16.proto.v1.BoolResponse\x12=\n\tSetupPods\x12\x18.proto.v1.SetupPodsQuery\x1a\x16.proto.v1.PodsResponse\x12:\n\x0b\x44\x65stroyPods\x12\x13.proto.v1.PodsQuery\x1a\x16.proto.v1.PodsResponse\x12?\n\x08\x43heckPod\x12\x17.proto.v1.SetupPodQuery\x1a\x1a.proto.v1.CheckPodResponse\x12\x37\n\x06Status\x12\x15.proto.v1.StatusQuery\x1a\x16.proto.v1.DaemonStatus2\xb9\x01\n\x06Remote\x12\x35\n\x06Update\x12\x13.proto.v1.RemotePod\x1a\x16.proto.v1.BoolResponse\x12;\n\nUpdateMany\x12\x14.proto.v1.RemotePods\x1a\x17.proto.v1.RemoteResults\x12;\n\nDeleteMany\x12\x14.proto.v1.RemotePods\x1a\x17.proto.v1.RemoteResultsB Z\x1egithub.com/y-young/kube-dtn/v1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,41 +35,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_POD']._serialized_start=37
   _globals['_POD']._serialized_end=150
   _globals['_LINK']._serialized_start=153
-  _globals['_LINK']._serialized_end=413
-  _globals['_LINKPROPERTIES']._serialized_start=416
-  _globals['_LINKPROPERTIES']._serialized_end=678
-  _globals['_PODQUERY']._serialized_start=680
-  _globals['_PODQUERY']._serialized_end=759
-  _globals['_LINKSBATCHQUERY']._serialized_start=761
-  _globals['_LINKSBATCHQUERY']._serialized_end=843
-  _globals['_SETUPPODQUERY']._serialized_start=845
-  _globals['_SETUPPODQUERY']._serialized_end=929
-  _globals['_BOOLRESPONSE']._serialized_start=931
-  _globals['_BOOLRESPONSE']._serialized_end=963
-  _globals['_REMOTEPOD']._serialized_start=966
-  _globals['_REMOTEPOD']._serialized_end=1205
-  _globals['_SETUPPODSQUERY']._serialized_start=1207
-  _globals['_SETUPPODSQUERY']._serialized_end=1262
-  _globals['_PODSQUERY']._serialized_start=1264
-  _globals['_PODSQUERY']._serialized_end=1309
-  _globals['_PODRESULT']._serialized_start=1311
-  _globals['_PODRESULT']._serialized_end=1380
-  _globals['_PODSRESPONSE']._serialized_start=1382
-  _globals['_PODSRESPONSE']._serialized_end=1434
-  _globals['_CHECKPODRESPONSE']._serialized_start=1436
-  _globals['_CHECKPODRESPONSE']._serialized_end=1505
-  _globals['_STATUSQUERY']._serialized_start=1507
-  _globals['_STATUSQUERY']._serialized_end=1520
-  _globals['_DAEMONSTATUS']._serialized_start=1523
-  _globals['_DAEMONSTATUS']._serialized_end=1656
-  _globals['_JOBHEALTH']._serialized_start=1658
-  _globals['_JOBHEALTH']._serialized_end=1736
-  _globals['_REMOTEPODS']._serialized_start=1738
-  _globals['_REMOTEPODS']._serialized_end=1785
-  _globals['_REMOTERESULTS']._serialized_start=1787
-  _globals['_REMOTERESULTS']._serialized_end=1818
-  _globals['_LOCAL']._serialized_start=1821
-  _globals['_LOCAL']._serialized_end=2477
-  _globals['_REMOTE']._serialized_start=2480
-  _globals['_REMOTE']._serialized_end=2665
+  _globals['_LINK']._serialized_end=432
+  _globals['_LINKPROPERTIES']._serialized_start=435
+  _globals['_LINKPROPERTIES']._serialized_end=697
+  _globals['_PODQUERY']._serialized_start=699
+  _globals['_PODQUERY']._serialized_end=778
+  _globals['_LINKSBATCHQUERY']._serialized_start=780
+  _globals['_LINKSBATCHQUERY']._serialized_end=862
+  _globals['_SETUPPODQUERY']._serialized_start=864
+  _globals['_SETUPPODQUERY']._serialized_end=948
+  _globals['_BOOLRESPONSE']._serialized_start=950
+  _globals['_BOOLRESPONSE']._serialized_end=982
+  _globals['_REMOTEPOD']._serialized_start=985
+  _globals['_REMOTEPOD']._serialized_end=1224
+  _globals['_SETUPPODSQUERY']._serialized_start=1226
+  _globals['_SETUPPODSQUERY']._serialized_end=1281
+  _globals['_PODSQUERY']._serialized_start=1283
+  _globals['_PODSQUERY']._serialized_end=1328
+  _globals['_PODRESULT']._serialized_start=1330
+  _globals['_PODRESULT']._serialized_end=1399
+  _globals['_PODSRESPONSE']._serialized_start=1401
+  _globals['_PODSRESPONSE']._serialized_end=1453
+  _globals['_CHECKPODRESPONSE']._serialized_start=1455
+  _globals['_CHECKPODRESPONSE']._serialized_end=1524
+  _globals['_STATUSQUERY']._serialized_start=1526
+  _globals['_STATUSQUERY']._serialized_end=1539
+  _globals['_DAEMONSTATUS']._serialized_start=1542
+  _globals['_DAEMONSTATUS']._serialized_end=1675
+  _globals['_JOBHEALTH']._serialized_start=1677
+  _globals['_JOBHEALTH']._serialized_end=1755
+  _globals['_REMOTEPODS']._serialized_start=1757
+  _globals['_REMOTEPODS']._serialized_end=1804
+  _globals['_REMOTERESULTS']._serialized_start=1806
+  _globals['_REMOTERESULTS']._serialized_end=1837
+  _globals['_LOCAL']._serialized_start=1840
+  _globals['_LOCAL']._serialized_end=2496
+  _globals['_REMOTE']._serialized_start=2499
+  _globals['_REMOTE']._serialized_end=2684
 # @@protoc_insertion_point(module_scope)

@@ -23,7 +23,7 @@ class Pod(_message.Message):
     def __init__(self, name: _Optional[str] = ..., src_ip: _Optional[str] = ..., net_ns: _Optional[str] = ..., kube_ns: _Optional[str] = ..., links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., safe: _Optional[bool] = ...) -> None: ...
 
 class Link(_message.Message):
-    __slots__ = ("peer_pod", "local_intf", "peer_intf", "local_ip", "peer_ip", "uid", "properties", "local_mac", "peer_mac", "detect", "mtu", "local_ips", "peer_ips")
+    __slots__ = ("peer_pod", "local_intf", "peer_intf", "local_ip", "peer_ip", "uid", "properties", "local_mac", "peer_mac", "detect", "mtu", "local_ips", "peer_ips", "no_bypass")
     PEER_POD_FIELD_NUMBER: _ClassVar[int]
     LOCAL_INTF_FIELD_NUMBER: _ClassVar[int]
     PEER_INTF_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,7 @@ class Link(_message.Message):
     MTU_FIELD_NUMBER: _ClassVar[int]
     LOCAL_IPS_FIELD_NUMBER: _ClassVar[int]
     PEER_IPS_FIELD_NUMBER: _ClassVar[int]
+    NO_BYPASS_FIELD_NUMBER: _ClassVar[int]
     peer_pod: str
     local_intf: str
     peer_intf: str
@@ -50,7 +51,8 @@ class Link(_message.Message):
     mtu: int
     local_ips: _containers.RepeatedScalarFieldContainer[str]
     peer_ips: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, peer_pod: _Optional[str] = ..., local_intf: _Optional[str] = ..., peer_intf: _Optional[str] = ..., local_ip: _Optional[str] = ..., peer_ip: _Optional[str] = ..., uid: _Optional[int] = ..., properties: _Optional[_Union[LinkProperties, _Mapping]] = ..., local_mac: _Optional[str] = ..., peer_mac: _Optional[str] = ..., detect: _Optional[bool] = ..., mtu: _Optional[int] = ..., local_ips: _Optional[_Iterable[str]] = ..., peer_ips: _Optional[_Iterable[str]] = ...) -> None: ...
+    no_bypass: bool
+    def __init__(self, peer_pod: _Optional[str] = ..., local_intf: _Optional[str] = ..., peer_intf: _Optional[str] = ..., local_ip: _Optional[str] = ..., peer_ip: _Optional[str] = ..., uid: _Optional[int] = ..., properties: _Optional[_Union[LinkProperties, _Mapping]] = ..., local_mac: _Optional[str] = ..., peer_mac: _Optional[str] = ..., detect: _Optional[bool] = ..., mtu: _Optional[int] = ..., local_ips: _Optional[_Iterable[str]] = ..., peer_ips: _Optional[_Iterable[str]] = ..., no_bypass: _Optional[bool] = ...) -> None: ...
 
 class LinkProperties(_message.Message):
     __slots__ = ("latency", "latency_corr", "jitter", "loss", "loss_corr", "rate", "gap", "duplicate", "duplicate_corr", "reorder_prob", "reorder_corr", "corrupt_prob", "corrupt_corr")
