@@ -24,11 +24,12 @@ from kubedtn.cni.install import InstallReport, install_cni, uninstall_cni
 from tests.support import zipapp
 from tests.support.cninode import SYSTEM_PATH, addresses, links
 from tests.support.daemon import DaemonHandle, running_daemon
-from tests.support.netns import NamespacePool, wait_until
+from tests.support.netns import NamespacePool, pool, wait_until
 from tests.support.nopython import Bind, build_runtime, files_in, in_chroot, minbase_root
 from tests.support.topologies import link
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
+__all__ = ["pool"]  # a fixture
 
 PREV = {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": "/run/netns/x"}], "ips": []}
 # Two pods of one topology, linked a:eth1 <-> b:eth1.
@@ -54,15 +55,6 @@ def work() -> Iterator[Path]:
 def daemon() -> Iterator[DaemonHandle]:
     with running_daemon() as handle:
         yield handle
-
-
-@pytest.fixture
-def namespaces() -> Iterator[NamespacePool]:
-    pool = NamespacePool()
-    try:
-        yield pool
-    finally:
-        pool.cleanup()
 
 
 def _topology(pod: str, peer: str) -> dict[str, Any]:
@@ -177,7 +169,7 @@ def installed(runtime: Path, work: Path, daemon: DaemonHandle) -> Iterator[Insta
 
 
 def test_the_plugin_runs_where_there_is_nothing_but_what_install_wrote(
-    runtime: Path, installed: InstallReport, work: Path, daemon: DaemonHandle, namespaces: NamespacePool
+    runtime: Path, installed: InstallReport, work: Path, daemon: DaemonHandle, pool: NamespacePool
 ) -> None:
     _load(daemon)
     runtime_id = pyruntime.read_runtime(str(runtime)).id
@@ -192,7 +184,7 @@ def test_the_plugin_runs_where_there_is_nothing_but_what_install_wrote(
     assert code == 0 and "1.0.0" in answer["supportedVersions"]
 
     # A pod in no topology: the primary network's result passes through, no daemon call.
-    a_ns, b_ns, web_ns = namespaces.make(3)
+    a_ns, b_ns, web_ns = pool.make(3)
     assert node.call("ADD", pod="web", netns=web_ns, prev=PREV) == (0, PREV)
 
     # Topology pods: the plugin asks the daemon, which links them when both are up.
@@ -226,7 +218,7 @@ print(json.dumps(sorted(p for p in paths if ".so" in p)))
 
 
 def test_on_a_debian_minbase_the_runtime_loads_nothing_of_the_host(
-    installed: InstallReport, work: Path, daemon: DaemonHandle, namespaces: NamespacePool
+    installed: InstallReport, work: Path, daemon: DaemonHandle, pool: NamespacePool
 ) -> None:
     minbase = minbase_root()
     assert not list((minbase / "usr" / "bin").glob("python*"))  # Debian without Python
@@ -234,7 +226,7 @@ def test_on_a_debian_minbase_the_runtime_loads_nothing_of_the_host(
     assert host_libc.exists()  # ... with a glibc at the standard paths, which must stay unused
     node = Node(work, installed, daemon, lower=minbase)
 
-    (web_ns,) = namespaces.make(1)
+    (web_ns,) = pool.make(1)
     assert node.call("ADD", pod="web", netns=web_ns, prev=PREV) == (0, PREV)
 
     assert installed.runtime is not None
