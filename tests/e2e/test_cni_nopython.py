@@ -182,6 +182,13 @@ def test_the_plugin_runs_where_there_is_nothing_but_what_install_wrote(
 
     code, answer = node.call("VERSION")
     assert code == 0 and "1.0.0" in answer["supportedVersions"]
+    # Malformed input is a CNI error on stdout (the runtime shows its message), not a crash.
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c-x", "CNI_NETNS": "/run/netns/x", "CNI_IFNAME": "eth0"}
+    env["KUBEDTN_CNI_LOG"] = str(work / "node" / "cni.log")  # (no config to name its log)
+    proc = in_chroot(
+        node.root, [installed.plugin], binds=node.binds, env=env, stdin=b'{"cniVersion": "1.0.0", '
+    )
+    assert proc.returncode == 1 and json.loads(proc.stdout)["code"] == 6, proc.stderr
 
     # A pod in no topology: the primary network's result passes through, no daemon call.
     a_ns, b_ns, web_ns = pool.make(3)
