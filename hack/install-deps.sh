@@ -11,8 +11,10 @@
 #   iperf3                         throughput checks in tests and benchmarks
 #   iputils-ping                   `make lab` shows traffic across the lab's links with ping
 #   openssl                        `kubedtn certs` and the lab's node certificates (mutual TLS)
+#   patchelf                       hack/portable-python.sh (the CNI plugin's Python runtime)
+#   mmdebstrap                     the Debian minbase root the plugin is tested on without Python
 set -euo pipefail
-packages=(iproute2 kmod containernetworking-plugins user-mode-linux clang llvm bpftool linux-libc-dev python3.11-venv iperf3 iputils-ping openssl)
+packages=(iproute2 kmod containernetworking-plugins user-mode-linux clang llvm bpftool linux-libc-dev python3.11-venv iperf3 iputils-ping openssl patchelf mmdebstrap)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
