@@ -268,8 +268,7 @@ def _tail(path: Path, lines: int = 40) -> str:
 def remove_sandboxes(node: ContainerdNode) -> None:
     with node.cri() as cri:
         for sandbox in cri.list_pod_sandboxes():
-            cri.stop_pod_sandbox(sandbox.id)
-            cri.remove_pod_sandbox(sandbox.id)
+            cri.delete_pod(sandbox.id)
 
 
 def _stop(node: ContainerdNode) -> list[str]:

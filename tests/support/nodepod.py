@@ -182,9 +182,10 @@ class DaemonPod:
 
 
 @contextlib.contextmanager
-def daemon_pod(node: ContainerdNode, api: KubeApiServer, *, image: str, kubectl: str, kubedtn: str) -> Iterator[DaemonPod]:
-    """The DaemonSet's pod running on ``node`` (see the module docstring), removed afterwards."""
-    pod = DaemonPod(node, api, render_cni_manifests(image, kubectl), kubedtn)
+def daemon_pod(node: ContainerdNode, api: KubeApiServer, *, manifests: str, kubedtn: str) -> Iterator[DaemonPod]:
+    """The DaemonSet's pod of the rendered ``manifests`` running on ``node`` (see the module
+    docstring), removed afterwards."""
+    pod = DaemonPod(node, api, manifests, kubedtn)
     try:
         pod.prepare()
         pod.start()

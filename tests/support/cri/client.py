@@ -91,6 +91,16 @@ class CriClient:
     def remove_pod_sandbox(self, sandbox_id: str) -> None:
         self.stub.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id), timeout=TIMEOUT_S)
 
+    def delete_pod(self, sandbox_id: str) -> None:
+        """As kubelet deletes a pod: StopPodSandbox, then RemovePodSandbox; a sandbox already
+        gone is done (kubelet treats NotFound so too)."""
+        try:
+            self.stop_pod_sandbox(sandbox_id)
+            self.remove_pod_sandbox(sandbox_id)
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+
     def status(self, sandbox_id: str) -> tuple[pb.PodSandboxStatus, dict[str, Any]]:
         """The sandbox's status and the runtime's verbose ``info`` document (JSON)."""
         reply = self.stub.PodSandboxStatus(
