@@ -1,7 +1,8 @@
 # kubedtn — build, test and deploy.
 #
 # One box:   make lab     (the 3-node example in lab mode)   make test   (the whole suite)
-# Cluster:   make install, cni-deploy, deploy (and undeploy, cni-undeploy, uninstall); make help
+# Cluster:   make cni-docker docker-build (images), install, cni-deploy, deploy (and undeploy,
+#            cni-undeploy, uninstall); make help
 
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -14,11 +15,22 @@ KUBECTL ?= kubectl
 IMG ?= kubedtn-controller:$(VERSION)
 CNI_IMG ?= kubedtn-node:$(VERSION)
 RENDER = IMG='$(IMG)' CNI_IMG='$(CNI_IMG)' hack/render-manifests.sh
+# What builds and pushes the images: docker when a docker engine answers, else podman
+# (hack/container-tool.sh; worked out once, and only when an image target runs).
+CONTAINER_TOOL ?= $(eval CONTAINER_TOOL := $(shell hack/container-tool.sh))$(CONTAINER_TOOL)
+# podman's settings for these machines (runc, no ulimits: hack/podman/containers.conf);
+# empty: the system's. Applied only to podman. BASE: the image both are built FROM
+# (default: debian:bookworm-slim with docker, hack/image-base.sh's mmdebstrap one with podman).
+PODMAN_CONF ?= $(CURDIR)/hack/podman/containers.conf
+BASE ?=
+IMAGE_ENV = CONTAINER_TOOL='$(CONTAINER_TOOL)' VERSION='$(VERSION)' BASE='$(BASE)' \
+            $(if $(and $(filter podman,$(notdir $(firstword $(CONTAINER_TOOL)))),$(PODMAN_CONF)),CONTAINERS_CONF='$(PODMAN_CONF)')
 PYTEST_ARGS ?=
 
 .PHONY: all help deps venv lint test test-host test-uml build cmd-build bench proto manifests \
         clean lab lab-down install uninstall cni-ca cni-deploy cni-undeploy deploy undeploy \
-        monitoring-deploy monitoring-undeploy run
+        monitoring-deploy monitoring-undeploy run cni-docker cni-push docker-build docker-push \
+        test-images
 
 # The executable, dist/kubedtn.
 all: build
@@ -58,7 +70,7 @@ lint: venv
 	$(BIN)/lint-imports
 
 # The README's test command: everything a fresh Debian machine needs, then every lane.
-test: deps venv src/kubedtn/_version.py lint build test-host test-uml
+test: deps venv src/kubedtn/_version.py lint build test-host test-uml test-images
 
 # Host kernel lane: unit, integration (root, real namespaces) and end-to-end tests.
 test-host: venv
@@ -67,6 +79,13 @@ test-host: venv
 # Full-kernel lane (user-mode Linux): the tests that need sch_netem.
 test-uml: venv
 	hack/uml/run-tests -m netem $(PYTEST_ARGS)
+
+# Image lane: builds both images with podman, then runs them (tests/images); prints sizes.
+test-images: CONTAINER_TOOL := podman
+test-images: venv cni-docker docker-build
+	$(IMAGE_ENV) IMG='$(IMG)' CNI_IMG='$(CNI_IMG)' KUBEDTN_TEST_IMAGES=1 \
+	    $(BIN)/pytest -m images tests/images $(PYTEST_ARGS)
+	@$(IMAGE_ENV) hack/image-sizes.sh '$(CNI_IMG)' '$(IMG)'
 
 ## ---- build -------------------------------------------------------------------------
 
@@ -80,6 +99,22 @@ cmd-build: build
 dist/kubedtn: $(VENV)/.installed src/kubedtn/_version.py $(shell find src -name '*.py' -o -name '*.o' 2>/dev/null) \
               requirements.txt hack/build-zipapp.sh $(wildcard hack/zipapp/*.py)
 	hack/build-zipapp.sh $(PY) $@
+
+# The node image CNI_IMG: daemon + CNI plugin (images/Dockerfile, target node).
+cni-docker: build
+	$(IMAGE_ENV) hack/build-image.sh node '$(CNI_IMG)'
+
+# Push CNI_IMG (a name with a registry: make cni-push CNI_IMG=REGISTRY/kubedtn-node:TAG).
+cni-push:
+	$(IMAGE_ENV) hack/push-image.sh '$(CNI_IMG)'
+
+# The controller image IMG (images/Dockerfile, target controller).
+docker-build: build
+	$(IMAGE_ENV) hack/build-image.sh controller '$(IMG)'
+
+# Push IMG (a name with a registry: make docker-push IMG=REGISTRY/kubedtn-controller:TAG).
+docker-push:
+	$(IMAGE_ENV) hack/push-image.sh '$(IMG)'
 
 # The gRPC code from proto/v1/kube_dtn.proto.
 proto: venv
