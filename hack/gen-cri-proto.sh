@@ -11,6 +11,7 @@
 set -euo pipefail
 
 python=${1:?usage: hack/gen-cri-proto.sh PYTHON [OUTDIR]}
+case $python in */*) python=$(cd "$(dirname "$python")" && pwd)/$(basename "$python") ;; esac
 repo=$(cd "$(dirname "$0")/.." && pwd)
 outdir=$(mkdir -p "${2:-$repo}" && cd "${2:-$repo}" && pwd)
 target=$outdir/tests/support/cri

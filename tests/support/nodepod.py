@@ -28,7 +28,14 @@ from kubedtn.daemon import certs
 from tests.support.containerd import ContainerdNode, remove_sandboxes
 from tests.support.kubeapi import KubeApiServer
 from tests.support.nodecni import in_netns
-from tests.support.podtemplate import ContainerRun, FieldValues, containers, podman_run, read_daemonset, volume_sources
+from tests.support.podtemplate import (
+    ContainerRun,
+    FieldValues,
+    containers,
+    podman_run,
+    read_daemonset,
+    volume_sources,
+)
 
 REPO: Final = Path(__file__).resolve().parents[2]
 DAEMONSET: Final = "kubedtn-daemon"
@@ -53,7 +60,9 @@ def render_cni_manifests(image: str, kubectl: str) -> str:
     return proc.stdout
 
 
-def _run(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, env=env)
 
 
@@ -126,7 +135,10 @@ class DaemonPod:
         self.runs = containers(
             template,
             fields=FieldValues(
-                node_name=self.node.name, host_ip=self.node.ip, pod_name=f"{DAEMONSET}-x", pod_namespace=NAMESPACE
+                node_name=self.node.name,
+                host_ip=self.node.ip,
+                pod_name=f"{DAEMONSET}-x",
+                pod_namespace=NAMESPACE,
             ),
             volumes=volumes,
             service_account=sa,
@@ -143,7 +155,9 @@ class DaemonPod:
             argv = podman_run(run, name=name, node_netns=f"/run/netns/{self.node.netns}", podman=self.podman)
             proc = _run(argv, env=self.podman_env, timeout=300)
             if proc.returncode != 0:
-                raise AssertionError(f"container {run.name} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+                raise AssertionError(
+                    f"container {run.name} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
+                )
         self.wait_ready()
 
     def wait_ready(self) -> None:
@@ -156,7 +170,9 @@ class DaemonPod:
             if probe.returncode == 0:
                 return
             if time.monotonic() > end:
-                raise AssertionError(f"{name} not ready after {READY_DEADLINE_S:.0f}s: {probe.stderr}\n{self.logs()}")
+                raise AssertionError(
+                    f"{name} not ready after {READY_DEADLINE_S:.0f}s: {probe.stderr}\n{self.logs()}"
+                )
             time.sleep(0.2)
 
     def running(self) -> bool:
@@ -182,7 +198,9 @@ class DaemonPod:
 
 
 @contextlib.contextmanager
-def daemon_pod(node: ContainerdNode, api: KubeApiServer, *, manifests: str, kubedtn: str) -> Iterator[DaemonPod]:
+def daemon_pod(
+    node: ContainerdNode, api: KubeApiServer, *, manifests: str, kubedtn: str
+) -> Iterator[DaemonPod]:
     """The DaemonSet's pod of the rendered ``manifests`` running on ``node`` (see the module
     docstring), removed afterwards."""
     pod = DaemonPod(node, api, manifests, kubedtn)

@@ -43,7 +43,13 @@ int main(void) {
 }
 """
 
-_ARCH: Final = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
+_ARCH: Final = {
+    "x86_64": "amd64",
+    "aarch64": "arm64",
+    "armv7l": "arm",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+}
 
 
 def compile_pause(out: Path) -> Path:
@@ -93,7 +99,10 @@ def oci_archive(pause: bytes, *, image: str = IMAGE) -> bytes:
         "org.opencontainers.image.ref.name": image.rsplit(":", 1)[-1],
     }
     index = {"schemaVersion": 2, "manifests": [entry]}
-    files = {"oci-layout": (b'{"imageLayoutVersion":"1.0.0"}', 0o644), "index.json": (json.dumps(index).encode(), 0o644)}
+    files = {
+        "oci-layout": (b'{"imageLayoutVersion":"1.0.0"}', 0o644),
+        "index.json": (json.dumps(index).encode(), 0o644),
+    }
     for digest, data in blobs.items():
         files["blobs/sha256/" + digest.split(":", 1)[1]] = (data, 0o644)
     return _tar(files)

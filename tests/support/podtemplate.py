@@ -112,7 +112,9 @@ def expand(text: str, env: Mapping[str, str]) -> str:
     return _VAR.sub(one, text)
 
 
-def container_env(container: Mapping[str, Any], fields: FieldValues, extra: Mapping[str, str]) -> dict[str, str]:
+def container_env(
+    container: Mapping[str, Any], fields: FieldValues, extra: Mapping[str, str]
+) -> dict[str, str]:
     """The container's env: the kubelet's (``extra``) first, then its own in order, each
     value expanded against those before it."""
     env = dict(extra)

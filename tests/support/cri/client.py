@@ -46,7 +46,8 @@ class CriClient:
         self.close()
 
     def version(self, timeout: float = 5.0) -> pb.VersionResponse:
-        return self.stub.Version(pb.VersionRequest(version=API_VERSION), timeout=timeout)
+        reply: pb.VersionResponse = self.stub.Version(pb.VersionRequest(version=API_VERSION), timeout=timeout)
+        return reply
 
     def wait_ready(self, deadline_s: float = 60.0) -> pb.VersionResponse:
         """Version, retried until the runtime answers (it is starting)."""
