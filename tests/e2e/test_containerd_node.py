@@ -151,6 +151,8 @@ def test_stop_and_remove_leave_nothing(crinode: CriNode) -> None:
         crinode.remove_pod(r2)
     assert not crinode.cri.list_pod_sandboxes()
     assert r2.netns.rsplit("/", 1)[1] not in crinode.node.pod_namespaces()
+    # The node keeps its uplink pair and nothing of the pods (bridge ports, link ends).
+    assert crinode.node_veths() == crinode.node.uplinks
 
 
 def test_a_restarted_daemon_keeps_the_links_and_serves_the_next_pod(crinode: CriNode) -> None:

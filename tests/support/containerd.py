@@ -39,6 +39,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +157,11 @@ class ContainerdNode:
     made_mountpoints: list[str] = field(default_factory=list)
 
     @property
+    def uplinks(self) -> set[str]:
+        """The node's own veth pair (its address is on the first)."""
+        return {f"{self.name[:11]}-up", f"{self.name[:11]}-uq"}
+
+    @property
     def cgroup_parent(self) -> str:
         return f"/{self.name}"
 
@@ -231,10 +237,10 @@ def _start(node: ContainerdNode) -> None:
     ns = ["ip", "-n", node.netns]
     _run([*ns, "link", "set", "lo", "up"])
     # The node's uplink: a veth pair with both ends in the node (this kernel has no dummy).
-    uplink = f"{node.name[:11]}-up"
-    _run([*ns, "link", "add", uplink, "type", "veth", "peer", "name", f"{node.name[:11]}-uq"])
+    uplink, other = sorted(node.uplinks)
+    _run([*ns, "link", "add", uplink, "type", "veth", "peer", "name", other])
     _run([*ns, "addr", "add", f"{node.ip}/24", "dev", uplink])
-    _run([*ns, "link", "set", f"{node.name[:11]}-uq", "up"])
+    _run([*ns, "link", "set", other, "up"])
     _run([*ns, "link", "set", uplink, "up"])
     with node.log.open("ab") as log:
         node.proc = subprocess.Popen(
@@ -293,8 +299,15 @@ def _stop(node: ContainerdNode) -> list[str]:
             node.proc.kill()
             node.proc.wait(10)
     attempt("its shims", lambda: _kill_shims(node))
+    # Pods' processes a failed removal left (a pause orphaned by its killed shim).
+    attempt("pod processes", lambda: _kill_cgroup_processes(node.cgroup_parent))
     attempt("mounts", lambda: _unmount_under(node.root))
     attempt("cgroups", lambda: _remove_cgroups(node.cgroup_parent))
+    left = [point for point, _ in mountinfo() if point.startswith(f"{node.root}/")]
+    if left:
+        problems.append(f"mounts left under {node.root}: {left}")
+    if _shims(node):
+        problems.append(f"shims left: {_shims(node)}")
     _run(["ip", "netns", "delete", node.netns], check=False)
     for path in reversed(node.made_mountpoints):
         with contextlib.suppress(OSError):
@@ -303,14 +316,55 @@ def _stop(node: ContainerdNode) -> list[str]:
     return problems
 
 
-def _kill_shims(node: ContainerdNode) -> None:
+def _shims(node: ContainerdNode) -> list[int]:
     """The runc shims this containerd started (they outlive it): by their -address, our socket."""
-    mine = str(node.socket)
+    mine = str(node.socket).encode()
+    found = []
     for pid in _pids():
         with contextlib.suppress(OSError):
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            if b"containerd-shim" in argv[0] and mine.encode() in argv:
+            if b"containerd-shim" in argv[0] and mine in argv:
+                found.append(pid)
+    return found
+
+
+def _kill_shims(node: ContainerdNode) -> None:
+    for pid in _shims(node):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while _shims(node) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _cgroup_dirs(parent: str) -> list[Path]:
+    """Every directory of ``parent``'s subtree in every hierarchy, deepest first."""
+    base = Path("/sys/fs/cgroup")
+    out: list[Path] = []
+    for hierarchy in [base, *(p for p in base.iterdir() if p.is_dir())]:
+        top = hierarchy / parent.lstrip("/")
+        if top.is_dir():
+            out += [Path(d) for d, _, _ in os.walk(top)]
+    return sorted(out, key=lambda p: -len(p.parts))
+
+
+def _cgroup_pids(parent: str) -> set[int]:
+    pids: set[int] = set()
+    for d in _cgroup_dirs(parent):
+        with contextlib.suppress(OSError, ValueError):
+            pids |= {int(p) for p in (d / "cgroup.procs").read_text().split()}
+    return pids
+
+
+def _kill_cgroup_processes(parent: str) -> None:
+    deadline = time.monotonic() + 10
+    while (pids := _cgroup_pids(parent)) and time.monotonic() < deadline:
+        for pid in pids:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+    if pids:
+        raise RuntimeError(f"processes {sorted(pids)} in cgroup {parent} did not end")
 
 
 def _pids() -> list[int]:
@@ -326,14 +380,12 @@ def _unmount_under(root: Path) -> None:
 
 def _remove_cgroups(parent: str) -> None:
     """The pods' cgroups under ``parent`` in every hierarchy, deepest first."""
-    base = Path("/sys/fs/cgroup")
-    for hierarchy in [base, *(p for p in base.iterdir() if p.is_dir())]:
-        top = hierarchy / parent.lstrip("/")
-        if not top.is_dir():
-            continue
-        for dirpath, _, _ in sorted(os.walk(top), key=lambda t: -len(t[0])):
-            with contextlib.suppress(OSError):
-                os.rmdir(dirpath)
+    for d in _cgroup_dirs(parent):
+        with contextlib.suppress(OSError):
+            os.rmdir(d)
+    left = _cgroup_dirs(parent)
+    if left:
+        raise RuntimeError(f"cgroups left: {[str(d) for d in left]}")
 
 
 @contextlib.contextmanager

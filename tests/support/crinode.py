@@ -137,6 +137,11 @@ class CriNode:
     def netns(self, sandbox: Sandbox) -> Path:
         return self.node.netns_path(sandbox.netns)
 
+    def node_veths(self) -> set[str]:
+        """The veth interfaces in the node's network namespace."""
+        shown = ns_run(Path(f"/run/netns/{self.node.netns}"), "ip", "-j", "link", "show", "type", "veth")
+        return {i["ifname"] for i in json.loads(shown.stdout or "[]")}
+
     def cni_log(self) -> str:
         path = self.node.host_path(CNI_LOG_DIR) / "cni.log"
         return path.read_text() if path.exists() else ""
