@@ -135,6 +135,15 @@ from kubedtn.errors import KubedtnError
     "--cni-conflist-name", default=DEFAULT_CONFLIST_NAME, show_default=True, help="Our conflist's file name."
 )
 @click.option("--cni-executable", default=None, help="File to install as the plugin (default: this zipapp).")
+@click.option(
+    "--cni-python-runtime",
+    default="auto",
+    show_default=True,
+    metavar="DIR|auto|none",
+    help="A Python runtime built by hack/portable-python.sh, copied to STATE_DIR/python/ for the "
+    "plugin to run on, so the node needs no Python. auto: /usr/lib/kubedtn/python when present "
+    "(the node image's); none: the plugin runs on the Python running this install.",
+)
 def daemon(
     *,
     debug: bool,
@@ -144,6 +153,7 @@ def daemon(
     cni_conf_dir: str,
     cni_conflist_name: str,
     cni_executable: str | None,
+    cni_python_runtime: str,
     netns: str | None,
     **flags: object,
 ) -> None:
@@ -177,6 +187,7 @@ def daemon(
                 return
             report = install.install_cni(
                 executable=cni_executable,
+                python_runtime=cni_python_runtime,
                 bin_dir=cni_bin_dir,
                 conf_dir=cni_conf_dir,
                 conflist_name=cni_conflist_name,

@@ -49,7 +49,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubedtn.cni import versions
+from kubedtn.cni import pyruntime, versions
 from kubedtn.cni.errors import CniError
 from kubedtn.cni.options import parse_options
 from kubedtn.cni.rules import (
@@ -83,15 +83,18 @@ class Manifest:
     conflist_sha256: str
     primary: str  # the config chained after, when last installed
     files: tuple[tuple[str, str], ...]  # (path, sha256) of what is in bin_dir, the plugin first
+    runtime: str | None = None  # the Python runtime's copy on the node (kubedtn.cni.pyruntime)
 
     def to_json(self) -> str:
-        document = {
+        document: dict[str, Any] = {
             "version": 1,
             "conflist": self.conflist,
             "conflist_sha256": self.conflist_sha256,
             "primary": self.primary,
             "files": dict(self.files),
         }
+        if self.runtime is not None:
+            document["runtime"] = self.runtime
         return json.dumps(document, indent=2) + "\n"
 
     @classmethod
@@ -99,11 +102,13 @@ class Manifest:
         try:
             raw = json.loads(data)
             files = tuple((str(path), str(digest)) for path, digest in raw["files"].items())
+            runtime = raw.get("runtime")
             return cls(
                 conflist=str(raw["conflist"]),
                 conflist_sha256=str(raw["conflist_sha256"]),
                 primary=str(raw["primary"]),
                 files=files,
+                runtime=None if runtime is None else str(runtime),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise ValidationError(f"{source}: not a kubedtn CNI install manifest ({e!r})") from e
@@ -131,12 +136,14 @@ class InstallPlan:
     # An earlier install's files, when now elsewhere (removed only if still ours).
     remove: tuple[str, ...]
     manifest: Manifest
+    remove_runtime: str | None = None  # an earlier install's runtime, no longer used
 
 
 @dataclass(frozen=True)
 class UninstallPlan:
     remove: tuple[str, ...]
     kept: tuple[tuple[str, str], ...]  # (path, why it stays)
+    runtime: str | None = None  # the Python runtime's copy, removed last (if still a runtime)
 
 
 def sha256(data: bytes) -> str:
@@ -255,15 +262,21 @@ def unpacked_marker(site_packages: str) -> str:
     return os.path.join(os.path.dirname(site_packages), UNPACKED_MARKER)
 
 
-def launcher_script(*, site_packages: str, archive: str) -> bytes:
+def launcher_script(*, site_packages: str, archive: str, runtime_python: str | None = None) -> bytes:
     """The plugin executable in launcher mode (see the module doc). It runs the extracted
-    archive only on the Python running this install, which is the one the archive was
-    built for (kubedtn.main refuses to run on any other)."""
+    archive on `runtime_python` (the Python runtime installed beside it, which needs
+    nothing of the host's: kubedtn.cni.pyruntime), or else on the Python running this
+    install. Either is the one the archive was built for (kubedtn.main refuses any other)."""
     python = tuple(sys.version_info[:2])
-    # This very interpreter, by its path: kubelet's PATH may find another python3 first,
-    # or a wrapper (pyenv's shim is a shell script, run on every exec). -S: no site.py, so the system's
-    # packages cannot shadow the archive's.
-    return f"""#!{sys.executable} -S
+    # An interpreter by its path: kubelet's PATH may find another python3 first, or a
+    # wrapper (pyenv's shim is a shell script, run on every exec). -S: no site.py, so the
+    # system's packages cannot shadow the archive's; -E: no PYTHONHOME/PYTHONPATH of the
+    # runtime's environment (they would point the interpreter at another standard library).
+    interpreter = runtime_python or sys.executable
+    # Without the unpacked copy: the runtime runs the archive (the host may have no other
+    # Python); without a runtime, the archive's own #! line picks a Python and copes.
+    fallback = (runtime_python, "-S", "-E", archive) if runtime_python else (archive,)
+    return f"""#!{interpreter} -SE
 # The kubedtn CNI plugin, installed by `kubedtn daemon --install-cni` (kubedtn.cni.install).
 # Runs the extracted archive directly: opening the zipapp costs time on every exec. With
 # another Python, or the unpacked copy incomplete or gone, the archive runs itself (and
@@ -273,15 +286,22 @@ import sys
 
 SITE_PACKAGES = {site_packages!r}
 COMPLETE = {unpacked_marker(site_packages)!r}  # written last by the archive's unpacking
-ARCHIVE = {archive!r}
+FALLBACK = {fallback!r}  # runs the archive
 if sys.version_info[:2] == {python!r} and os.path.exists(COMPLETE):
     sys.path[0] = SITE_PACKAGES  # instead of this script's directory (the CNI bin dir)
     from kubedtn.main import main
 
     main()
 else:
-    os.execv(ARCHIVE, [ARCHIVE, *sys.argv[1:]])
+    os.execv(FALLBACK[0], [*FALLBACK, *sys.argv[1:]])
 """.encode()
+
+
+def runtime_without_launcher(runtime: str) -> ValidationError:
+    return ValidationError(
+        f"--cni-python-runtime {runtime}: a Python runtime is installed only for the launcher, "
+        "which needs a zipapp with a fixed extraction root (use --cni-python-runtime=none)"
+    )
 
 
 def plan_install(
@@ -295,11 +315,13 @@ def plan_install(
     archive_environment: Mapping[str, Any] | None,
     installed: Mapping[str, str],
     previous: Manifest | None,
+    runtime: pyruntime.InstalledRuntime | None = None,
 ) -> InstallPlan:
     """What to write and remove, from the directories' contents (nothing is read here).
 
     `archive_environment` is the zipapp's environment.json (None: no launcher, copy the
-    executable as the plugin); `installed` the sha256 of files already in bin_dir by path.
+    executable as the plugin); `installed` the sha256 of files already in bin_dir by path;
+    `runtime` the Python runtime installed on the node for the launcher (launcher mode only).
     """
     conflist = os.path.join(conf_dir, conflist_name)
     # An earlier install's conflist (maybe under another name) is ours, never the primary.
@@ -313,10 +335,14 @@ def plan_install(
     site_packages = (
         None if archive_environment is None else extracted_site_packages(archive_environment, archive=archive)
     )
+    if runtime is not None and site_packages is None:
+        raise runtime_without_launcher(runtime.path)
+    runtime_python = runtime.python if runtime is not None else None
     contents: list[tuple[str, bytes]] = []
     if site_packages is not None:
         contents.append((archive, executable))
-        contents.append((plugin_path, launcher_script(site_packages=site_packages, archive=archive)))
+        script = launcher_script(site_packages=site_packages, archive=archive, runtime_python=runtime_python)
+        contents.append((plugin_path, script))
     else:
         contents.append((plugin_path, executable))
     files = tuple(
@@ -328,6 +354,8 @@ def plan_install(
     paths = {f.path for f in files}
     stale = [earlier] if earlier else []
     stale += [path for path, _ in (previous.files if previous else ()) if path not in paths]
+    runtime_path = runtime.path if runtime is not None else None
+    earlier_runtime = previous.runtime if previous is not None else None
     return InstallPlan(
         files=files,
         warm=archive if site_packages is not None else plugin_path,
@@ -342,7 +370,9 @@ def plan_install(
             conflist_sha256=sha256(content),
             primary=os.path.join(conf_dir, primary),
             files=recorded,
+            runtime=runtime_path,
         ),
+        remove_runtime=earlier_runtime if earlier_runtime != runtime_path else None,
     )
 
 
@@ -370,7 +400,7 @@ def plan_uninstall(
             remove.append(path)
         else:
             kept.append((path, "replaced since install (not the file kubedtn wrote)"))
-    return UninstallPlan(remove=tuple(remove), kept=tuple(kept))
+    return UninstallPlan(remove=tuple(remove), kept=tuple(kept), runtime=manifest.runtime)
 
 
 # ---- effects --------------------------------------------------------------------------------
@@ -386,10 +416,12 @@ class InstallReport:
     removed: tuple[str, ...] = ()
     warm_seconds: float | None = None
     warnings: tuple[str, ...] = ()
+    runtime: str | None = None  # the Python runtime's copy the launcher runs on
 
     def lines(self) -> list[str]:
         warm = "" if self.warm_seconds is None else f" (warm run {self.warm_seconds:.1f}s)"
         mode = f", runs {self.site_packages}" if self.site_packages else ""
+        mode += f" on {self.runtime}" if self.runtime else ""
         lines = [
             f"{self.plugin}: {'installed' if self.plugin in self.written else 'up to date'}{mode}{warm}",
             f"{self.conflist}: {'written' if self.conflist in self.written else 'up to date'}, "
@@ -451,9 +483,11 @@ def install_cni(
     plugin_options: Mapping[str, Any] | None = None,
     warm: bool = True,
     launcher: bool = True,
+    python_runtime: str | os.PathLike[str] | None = pyruntime.AUTO,
 ) -> InstallReport:
     """Install (or refresh) the plugin and the chaining conflist; see the module doc."""
     source = resolve_executable(executable)
+    runtime_source = pyruntime.resolve_source(python_runtime)
     with open(source, "rb") as f:
         executable_bytes = f.read()
     manifest_path = os.path.join(state_dir, MANIFEST_NAME)
@@ -461,6 +495,22 @@ def install_cni(
     previous = None if previous_bytes is None else Manifest.from_json(previous_bytes, source=manifest_path)
     candidates = [os.path.join(bin_dir, BINARY_NAME), os.path.join(bin_dir, ARCHIVE_NAME)]
     installed = {path: sha256(data) for path in candidates if (data := _read(path)) is not None}
+    archive_environment = zipapp_environment(source) if launcher else None
+    archive = os.path.join(bin_dir, ARCHIVE_NAME)
+    if runtime_source is not None and (
+        archive_environment is None or extracted_site_packages(archive_environment, archive=archive) is None
+    ):
+        if python_runtime != pyruntime.AUTO:
+            raise runtime_without_launcher(runtime_source)
+        runtime_source = None  # the image's runtime, for a plugin that runs no launcher
+    runtime = None
+    if runtime_source is not None:
+        # Before anything the conflist names: the launcher's #! line names this copy.
+        runtime = pyruntime.install_runtime(
+            runtime_source,
+            runtimes_dir=os.path.join(state_dir, pyruntime.RUNTIMES_DIR),
+            python_version=(sys.version_info[0], sys.version_info[1]),
+        )
     plan = plan_install(
         conf_files=read_config_dir(conf_dir),
         conf_dir=conf_dir,
@@ -468,16 +518,19 @@ def install_cni(
         plugin=plugin_entry(plugin_options),
         bin_dir=bin_dir,
         executable=executable_bytes,
-        archive_environment=zipapp_environment(source) if launcher else None,
+        archive_environment=archive_environment,
         installed=installed,
         previous=previous,
+        runtime=runtime,
     )
     # Executables first (the archive before its launcher): a conflist must never name a
     # plugin that is not there yet.
     for file in plan.files:
         if file.write:
             write_atomically(file.path, file.content, mode=file.mode)
-    warm_seconds = warm_run(plan.warm) if warm else None
+    # With a runtime, the warm run is on it: what the plugin will run on, checked now.
+    warm_argv = [runtime.python, "-S", "-E", plan.warm] if runtime is not None else [plan.warm]
+    warm_seconds = warm_run(warm_argv) if warm else None
     warnings = []
     if warm and plan.site_packages is not None and not os.path.exists(unpacked_marker(plan.site_packages)):
         warnings.append(
@@ -493,6 +546,10 @@ def install_cni(
         if data is not None and (chains_kubedtn(data) or earlier.get(path) == sha256(data)):
             os.unlink(path)
             removed.append(path)
+    # The launcher no longer names it (a pod's plugin started before may still run on it,
+    # from files it has open).
+    if plan.remove_runtime is not None and pyruntime.remove_runtime(plan.remove_runtime):
+        removed.append(plan.remove_runtime)
     write_atomically(manifest_path, plan.manifest.to_json().encode(), mode=0o600)
     return InstallReport(
         plugin=os.path.join(bin_dir, BINARY_NAME),
@@ -503,6 +560,7 @@ def install_cni(
         removed=tuple(removed),
         warm_seconds=warm_seconds,
         warnings=tuple(warnings),
+        runtime=runtime.path if runtime is not None else None,
     )
 
 
@@ -518,8 +576,11 @@ def uninstall_cni(*, state_dir: str = DEFAULT_STATE_DIR) -> UninstallReport:
     for path in plan.remove:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+    removed = plan.remove
+    if plan.runtime is not None and pyruntime.remove_runtime(plan.runtime):
+        removed += (plan.runtime,)
     os.unlink(manifest_path)
-    return UninstallReport(removed=plan.remove, kept=plan.kept)
+    return UninstallReport(removed=removed, kept=plan.kept)
 
 
 def read_config_dir(conf_dir: str) -> dict[str, bytes]:
@@ -558,12 +619,13 @@ def write_atomically(path: str, data: bytes, *, mode: int) -> None:
         raise
 
 
-def warm_run(binary: str) -> float:
-    """Run `binary version` as kubelet would run the plugin (extracting the archive once)."""
+def warm_run(argv: list[str]) -> float:
+    """Run `argv version` as kubelet would run the plugin (extracting the archive once)."""
+    binary = " ".join(argv)
     start = time.monotonic()
     try:
         proc = subprocess.run(
-            [binary, "version"],
+            [*argv, "version"],
             env={"PATH": SYSTEM_PATH},
             capture_output=True,
             timeout=WARM_TIMEOUT_S,

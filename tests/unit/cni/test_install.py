@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from kubedtn.cni import install
+from kubedtn.cni import install, pyruntime
 from kubedtn.errors import KubedtnError, ValidationError
 
 BRIDGE: dict[str, Any] = {
@@ -167,14 +167,46 @@ def test_a_zipapp_is_installed_as_archive_plus_launcher() -> None:
     assert plan.files[0].content == b"zipapp bytes"
     assert plan.site_packages == "/var/lib/kubedtn/zipapp/kubedtn.pyz_abc123/site-packages"
     launcher = plan.files[1].content.decode()
-    assert launcher.startswith(f"#!{sys.executable} -S\n")  # the installing Python, no site.py
+    # The installing Python, no site.py, no PYTHON* variables.
+    assert launcher.startswith(f"#!{sys.executable} -SE\n")
     assert f"SITE_PACKAGES = {plan.site_packages!r}" in launcher
     # It runs the unpacked copy only once the archive's launcher has marked it complete.
     assert "COMPLETE = '/var/lib/kubedtn/zipapp/kubedtn.pyz_abc123/complete'" in launcher
     assert "os.path.exists(COMPLETE)" in launcher
-    assert "ARCHIVE = '/opt/cni/bin/kubedtn.pyz'" in launcher
+    assert "FALLBACK = ('/opt/cni/bin/kubedtn.pyz',)" in launcher  # the archive, on its own #! line
+    assert plan.manifest.runtime is None
     assert plan.warm == "/opt/cni/bin/kubedtn.pyz"  # the warm run extracts where the launcher looks
     assert [path for path, _ in plan.manifest.files] == ["/opt/cni/bin/kubedtn", "/opt/cni/bin/kubedtn.pyz"]
+
+
+RUNTIME = pyruntime.InstalledRuntime(
+    path="/var/lib/kubedtn/python/0123456789abcdef",
+    python="/var/lib/kubedtn/python/0123456789abcdef/bin/python3.11",
+    written=True,
+)
+
+
+def test_with_a_python_runtime_the_launcher_runs_on_it() -> None:
+    plan = _plan_install(BRIDGE_FILES, runtime=RUNTIME)
+    launcher = plan.files[1].content.decode()
+    assert launcher.startswith(f"#!{RUNTIME.python} -SE\n")
+    # Without the unpacked copy the runtime runs the archive: the host may have no Python.
+    assert f"FALLBACK = ({RUNTIME.python!r}, '-S', '-E', '/opt/cni/bin/kubedtn.pyz')" in launcher
+    assert plan.manifest.runtime == RUNTIME.path
+    assert install.Manifest.from_json(plan.manifest.to_json().encode(), source="m") == plan.manifest
+    # Installed again with another runtime: the earlier one is removed, the same one kept.
+    newer = pyruntime.InstalledRuntime(
+        path="/r/fedcba9876543210", python="/r/fedcba9876543210/p", written=True
+    )
+    assert _plan_install(BRIDGE_FILES, runtime=newer, previous=plan.manifest).remove_runtime == RUNTIME.path
+    assert _plan_install(BRIDGE_FILES, runtime=RUNTIME, previous=plan.manifest).remove_runtime is None
+    assert _plan_install(BRIDGE_FILES, previous=plan.manifest).remove_runtime == RUNTIME.path
+    with pytest.raises(
+        ValidationError, match=r"--cni-python-runtime /var/lib/kubedtn/python/0123456789abcdef: .*launcher"
+    ):
+        _plan_install(BRIDGE_FILES, runtime=RUNTIME, archive_environment=None)
+    uninstall = install.plan_uninstall(plan.manifest, current={}, conflist_content=None)
+    assert uninstall.runtime == RUNTIME.path
 
 
 @pytest.mark.parametrize(
@@ -243,7 +275,7 @@ def test_uninstall_plan_removes_only_what_is_still_ours() -> None:
     assert theirs.remove == ("/opt/cni/bin/kubedtn.pyz",)
     assert [path for path, _ in theirs.kept] == [manifest.conflist, "/opt/cni/bin/kubedtn"]
     gone = install.plan_uninstall(manifest, current={}, conflist_content=None)
-    assert gone == install.UninstallPlan((), ())
+    assert gone == install.UninstallPlan((), (), runtime=None)
 
 
 def test_the_manifest_round_trips() -> None:
