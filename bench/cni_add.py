@@ -4,8 +4,10 @@ Two benchmarks, each with Debian's ``bridge`` ADD (host-local IPAM, a veth into 
 namespace) timed in the same interleaved rounds as the baseline:
 
 - ``cni-add-passthrough``: ADD of a pod outside every topology (prevResult passed on),
-  both as ``install_cni`` installs kubedtn (launcher mode: ``bin/kubedtn`` runs the
-  extracted archive) and as the zipapp ``dist/kubedtn`` exec'd directly. Goal: <= 2x bridge.
+  as ``install_cni`` installs kubedtn (launcher mode: ``bin/kubedtn`` runs the extracted
+  archive), the same on the portable Python runtime (hack/portable-python.sh, as the
+  DaemonSet installs it: when patchelf is there), and as the zipapp ``dist/kubedtn``
+  exec'd directly. Goal: <= 2x bridge.
 - ``cni-add-topology``: ADD of a topology pod with 5 links whose peers are up, so the
   daemon (``dist/kubedtn daemon``, its own socket/state/store) really makes 5 veth pairs
   with addresses; DEL between runs (not timed). Goal: <= 4x bridge's ADD of one veth.
@@ -25,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from bench import Context, Result, Skip, benchmark, timing
+from bench import REPO, Context, Result, Skip, benchmark, timing
 from kubedtn.lab import daemonproc
 from kubedtn.lab.names import LabPaths
 
@@ -130,12 +132,15 @@ def _bridge(work: Path, netns: str, tag: str) -> Iterator[BridgeBaseline]:
 
 
 @contextlib.contextmanager
-def _installed(exe: Path, work: Path, plugin_options: Mapping[str, Any]) -> Iterator[str]:
-    """kubedtn installed as install_cni installs it (launcher mode) into work/; its plugin."""
+def _installed(
+    exe: Path, work: Path, plugin_options: Mapping[str, Any], *, python_runtime: Path | None = None
+) -> Iterator[str]:
+    """kubedtn installed as install_cni installs it (launcher mode) into work/; its plugin.
+    With `python_runtime` (a runtime portable-python.sh built), the plugin runs on it."""
     from kubedtn.cni.install import install_cni, uninstall_cni
 
     conf = work / "net.d"
-    conf.mkdir()
+    conf.mkdir(parents=True)
     (conf / "10-bridge.conflist").write_text(
         json.dumps({"cniVersion": "1.0.0", "name": "b", "plugins": [{"type": "bridge"}]})
     )
@@ -145,6 +150,7 @@ def _installed(exe: Path, work: Path, plugin_options: Mapping[str, Any]) -> Iter
         conf_dir=str(conf),
         state_dir=str(work / "install-state"),
         plugin_options=plugin_options,
+        python_runtime=python_runtime,
     )
     existed = report.site_packages is not None and os.path.isdir(os.path.dirname(report.site_packages))
     try:
@@ -155,6 +161,17 @@ def _installed(exe: Path, work: Path, plugin_options: Mapping[str, Any]) -> Iter
         uninstall_cni(state_dir=str(work / "install-state"))
         if report.site_packages and not existed:
             shutil.rmtree(os.path.dirname(report.site_packages), ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _portable_python(work: Path) -> Iterator[Path | None]:
+    """hack/portable-python.sh built into work/ (None without patchelf)."""
+    if shutil.which("patchelf") is None:
+        yield None
+        return
+    dest = work / "portable-python"
+    _check(_run([str(REPO / "hack" / "portable-python.sh"), str(dest)]), "hack/portable-python.sh")
+    yield dest
 
 
 def _require_root_and_bridge() -> None:
@@ -203,22 +220,26 @@ def cni_add_passthrough(ctx: Context) -> list[Result]:
         }
         env = {"PATH": timing.SYSTEM_PATH, "CNI_PATH": str(exe.parent)}
         pod_env = _kubedtn_env(netns, "other", work / "cni.log")
-        zipapp = Plugin(str(exe), env)
-        with _installed(exe, work, options) as plugin_path:
-            installed = Plugin(plugin_path, env)
-            for plugin in (installed, zipapp):
+        plugins = {"zipapp": Plugin(str(exe), env)}
+        with (
+            _portable_python(work) as runtime,
+            _installed(exe, work, options) as plugin_path,
+            _installed(exe, work / "rt", options, python_runtime=runtime) as runtime_plugin_path,
+        ):
+            plugins["installed"] = Plugin(plugin_path, env)
+            if runtime is not None:
+                plugins["runtime"] = Plugin(runtime_plugin_path, env)
+            for plugin in plugins.values():
                 _, out = plugin.call("ADD", config, **pod_env)
                 if json.loads(out) != prev:
                     raise RuntimeError(f"{plugin.executable}: ADD did not pass prevResult through: {out!r}")
             bridge.cleanup()  # the baseline's rounds make their own
-            times = timing.interleaved(
-                {
-                    "installed": lambda: installed.call("ADD", config, **pod_env)[0],
-                    "zipapp": lambda: zipapp.call("ADD", config, **pod_env)[0],
-                    "bridge": bridge.sample,
-                },
-                runs=ctx.runs,
-            )
+
+            def sample(plugin: Plugin) -> Callable[[], float]:
+                return lambda: plugin.call("ADD", config, **pod_env)[0]
+
+            samples = {name: sample(plugin) for name, plugin in plugins.items()}
+            times = timing.interleaved({**samples, "bridge": bridge.sample}, runs=ctx.runs)
     ms = {name: timing.median_ms(values) for name, values in times.items()}
     details = _stats(times, ctx.runs)
     return [
@@ -229,6 +250,19 @@ def cni_add_passthrough(ctx: Context) -> list[Result]:
             "Debian bridge ADD",
             goal=2.0,
             details=details,
+        ),
+        *(
+            [
+                Result(
+                    "ADD p50 (ms), pod in no topology, as installed on the portable Python runtime",
+                    ms["runtime"],
+                    ms["bridge"],
+                    "Debian bridge ADD",
+                    goal=2.0,
+                )
+            ]
+            if "runtime" in ms
+            else []
         ),
         Result(
             "ADD p50 (ms), pod in no topology, zipapp exec'd",

@@ -22,6 +22,8 @@ Modules, lightest first (the VERSION path imports only ``errors``, ``jsonio``,
 - ``plainrpc`` the Local service's calls over the daemon's plain socket, without grpc
 - ``wire``     the few protobuf messages the plugin exchanges, encoded by hand
 - ``install``  installing the plugin chained after a node's network, and removing it
+- ``pyruntime`` the portable Python runtime the installed plugin runs on, copied to the node
+- ``elfinterp`` an executable's PT_INTERP, rewritten in place (for that copy)
 
 Never imports kubernetes, pyroute2, the daemon or the dataplane (import-linter checks it);
 grpc only to ask a daemon that has no plain socket. This package __init__ stays empty of

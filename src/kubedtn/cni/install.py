@@ -2,7 +2,8 @@
 
     install_cni(*, executable=None, bin_dir="/opt/cni/bin", conf_dir="/etc/cni/net.d",
                 conflist_name="00-kubedtn.conflist", state_dir="/var/lib/kubedtn",
-                plugin_options=None, warm=True, launcher=True) -> InstallReport
+                plugin_options=None, warm=True, launcher=True,
+                python_runtime="auto") -> InstallReport
     uninstall_cni(*, state_dir="/var/lib/kubedtn") -> UninstallReport
 
 ``kubedtn daemon --install-cni`` / ``--uninstall-cni`` call these (every directory a flag).
@@ -18,6 +19,12 @@ install_cni:
   more than Debian's bridge plugin takes for a whole ADD. Anything unusual (another Python,
   the extraction gone) makes the launcher exec the archive itself, which copes. Without
   ``launcher`` (or for an executable that is no zipapp) ``bin_dir/kubedtn`` is the copy;
+- with ``python_runtime`` (a directory made by hack/portable-python.sh; "auto": the node
+  image's /usr/lib/kubedtn/python when present; None or "none": no runtime) first copies
+  that Python runtime to ``state_dir/python/<id>/`` (kubedtn.cni.pyruntime) and names its
+  interpreter on the launcher's ``#!`` line: the host then needs no Python, nor any libc.
+  The warm run runs the archive on it. The paths written are the host's only when the
+  DaemonSet mounts ``bin_dir`` and ``state_dir`` at the same paths as on the host;
 - writes ``conf_dir/conflist_name``: the node's primary network (the first config in
   ``conf_dir`` by file name that is not ours: ``.conf``/``.json`` single plugin or
   ``.conflist``) with kubedtn's entry ``{"type": "kubedtn", **plugin_options}`` appended.
@@ -26,10 +33,12 @@ install_cni:
 Idempotent; run again after the primary config changed, it regenerates the conflist.
 Raises kubedtn.errors.ValidationError ("no primary CNI config in /etc/cni/net.d; install
 the cluster network first", a config that cannot be chained, a name that does not sort
-first, no zipapp to copy) before touching anything.
+first, no zipapp to copy, a runtime that is none or for another Python) before touching
+anything.
 
-uninstall_cni: removes what the manifest lists — our conflist, and the files we put in
-``bin_dir`` if they are unchanged — then the manifest; nothing else. Idempotent.
+uninstall_cni: removes what the manifest lists — our conflist, the files we put in
+``bin_dir`` if they are unchanged, the runtime's copy — then the manifest; nothing else.
+Idempotent.
 
 Layout: pure planning (``plan_install``, ``plan_uninstall``: directory contents in, files
 to write/remove out) and thin effects (reading the directories, atomic writes, the warm run).

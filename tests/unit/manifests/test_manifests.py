@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from kubedtn.cli.root import cli
+from kubedtn.cni import pyruntime
 from kubedtn.cni.rules import (
     DEFAULT_CNI_BIN_DIR,
     DEFAULT_CNI_CONF_DIR,
@@ -27,6 +28,9 @@ from kubedtn.controller.leader import DEFAULT_NAMESPACE as LEASE_NAMESPACE
 from kubedtn.daemon.certs import CA_CERT, CA_KEY, NODE_CERT, NODE_KEY
 from tests.support.kubeapi.schema import admit
 from tests.unit.manifests.render import KUSTOMIZATIONS, REPO, Obj, key, one, render, render_text
+
+# hack/build-zipapp.sh's default: where the archive unpacks when the plugin first runs.
+ZIPAPP_ROOT = "/var/lib/kubedtn/zipapp"
 
 K8S_VERSION = kubernetes_validate.latest_version()
 # Kinds with no schema in kubernetes-validate: checked against what they select instead.
@@ -179,6 +183,14 @@ def test_the_daemonset_reaches_the_node_where_the_code_looks() -> None:
     assert on_host(options["cni_conf_dir"]) == DEFAULT_CNI_CONF_DIR
     assert on_host(options["socket_path"]) == DEFAULT_DAEMON_SOCKET
     assert on_host(options["state_dir"]) == DEFAULT_STATE_DIR
+    # The launcher names by path the archive beside it, the archive's unpacked copy (under
+    # the zipapp's build-time root) and the Python runtime's copy (in the state dir), and
+    # that runtime's interpreter names its loader: each is at the same path on the host.
+    for path in (options["cni_bin_dir"], options["state_dir"], ZIPAPP_ROOT):
+        assert on_host(path) == path
+    # The node image's runtime, named: without it the install fails, rather than installing
+    # a plugin that runs only on hosts with the image's Python.
+    assert options["cni_python_runtime"] == pyruntime.DEFAULT_SOURCE
     # Pods' namespaces mounted by the runtime after the daemon started must show up inside.
     assert mounts["/var/run/netns"]["mountPropagation"] == "Bidirectional"
     assert host_paths[mounts["/var/run/netns"]["name"]] == "/var/run/netns"
