@@ -9,8 +9,10 @@
 #   iputils-ping                   `make lab` shows traffic across the lab's links with ping
 #   openssl                        `kubedtn certs` and the lab's node certificates (mutual TLS)
 #   patchelf                       hack/portable-python.sh (the CNI plugin's Python runtime)
-#   mmdebstrap                     the Debian minbase root the plugin is tested on without Python
-#   containerd, runc, podman       the node test's runtime (CRI) and the DaemonSet's pod on it
+#   mmdebstrap                     the Debian minbase root the plugin is tested on without Python;
+#                                  the images' base where no registry is (hack/image-base.sh)
+#   containerd, runc, podman       the node test's runtime (CRI) and the DaemonSet's pod on it;
+#                                  building and running the images (make test-images)
 #   gcc, libc6-dev                 the node test's sandbox (pause) binary, linked statically
 set -euo pipefail
 packages=(iproute2 kmod containernetworking-plugins user-mode-linux clang llvm python3.11-venv iperf3 iputils-ping openssl patchelf mmdebstrap
