@@ -9,15 +9,13 @@ ssh) and CTR (ctr on that socket). The imported image then runs under containerd
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.images import REPO, Podman, node_image, unique
-from tests.support.netns import wait_until
+from tests.support.images import REPO, Podman, node_image, served_in, unique
 
 pytestmark = [pytest.mark.images, pytest.mark.root]
 
@@ -37,24 +35,11 @@ def containerd(netns: str, tmp_path: Path) -> Iterator[Path]:
         'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
         f'[grpc]\n  address = "{socket}"\n[ttrpc]\n  address = "{socket}.ttrpc"\n'
     )
-    log = (root / "log").open("w")
-    proc = subprocess.Popen(
-        ["nsenter", f"--net=/run/netns/{netns}", "containerd", "--config", str(config)],
-        stdout=log,
-        stderr=log,
-    )
     try:
-        wait_until(
-            lambda: socket.exists() or proc.poll() is not None, timeout_s=30, what="containerd's socket"
-        )
-        assert proc.poll() is None, (root / "log").read_text()[-2000:]
-        yield socket
+        argv = ["containerd", "--config", str(config)]
+        with served_in(netns, argv, log=root / "log", ready=socket.exists, what="containerd"):
+            yield socket
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        finally:
-            log.close()
         with open("/proc/self/mounts") as f:
             left = [line.split()[1] for line in f if str(root) in line.split()[1]]
         for mount in reversed(left):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import urllib.request
@@ -18,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.images import REPO, Podman, node_image
+from tests.support.images import REPO, Podman, node_image, served_in
 from tests.support.netmeter import in_netns
-from tests.support.netns import wait_until
 
 pytestmark = [pytest.mark.images, pytest.mark.root]
 
@@ -49,22 +47,11 @@ def registry(netns: str, tmp_path: Path) -> Iterator[str]:
         f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'registry'}\n"
         f"http:\n  addr: {REGISTRY}\n"
     )
-    log = (tmp_path / "registry.log").open("w")
-    proc = subprocess.Popen(
-        ["nsenter", f"--net=/run/netns/{netns}", "docker-registry", "serve", str(config)],
-        stdout=log,
-        stderr=log,
-    )
-    try:
-        wait_until(lambda: _listening(netns) or proc.poll() is not None, timeout_s=30, what="docker-registry")
-        assert proc.poll() is None, (tmp_path / "registry.log").read_text()[-2000:]
+    argv = ["docker-registry", "serve", str(config)]
+    with served_in(
+        netns, argv, log=tmp_path / "registry.log", ready=lambda: _listening(netns), what="docker-registry"
+    ):
         yield netns
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        finally:
-            log.close()
 
 
 def _make(*args: str, netns: str | None = None) -> subprocess.CompletedProcess[str]:

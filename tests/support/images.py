@@ -12,15 +12,19 @@ fixture's finally). Names start with ``kdtn-img-``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.support.netns import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "kdtn-img"
@@ -132,3 +136,20 @@ def netns() -> Iterator[str]:
         subprocess.run(["ip", "netns", "del", name], check=False, timeout=30)
         if os.path.exists(f"/run/netns/{name}"):
             raise RuntimeError(f"network namespace {name} left behind")
+
+
+@contextlib.contextmanager
+def served_in(
+    netns: str, argv: list[str], *, log: Path, ready: Callable[[], bool], what: str
+) -> Iterator[None]:
+    """A server process (``argv``) in ``netns`` until the block ends (SIGTERM, waited for);
+    the block starts once ``ready()``, and fails with the log if the process exits first."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{netns}", *argv], stdout=out, stderr=out)
+        try:
+            wait_until(lambda: ready() or proc.poll() is not None, timeout_s=30, what=what)
+            assert proc.poll() is None, f"{what}: exited {proc.returncode}: {log.read_text()[-2000:]}"
+            yield
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
