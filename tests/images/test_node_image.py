@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.images import Podman, node_image
 from tests.support.netns import wait_until
+from tests.unit.manifests.render import one, render_text
 
 pytestmark = [pytest.mark.images, pytest.mark.root]
 
@@ -30,10 +32,14 @@ def _openssl(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=30, check=False)
 
 
-def test_version_is_the_tag(podman: Podman) -> None:
+def test_version_is_the_tag_and_the_daemonset_names_it(podman: Podman) -> None:
     image = podman.built(node_image())
     proc = podman.run("run", "--rm", "--network", "none", image, "version")
     assert proc.stdout.strip() == image.rsplit(":", 1)[1]
+    # make cni-deploy renders with the CNI_IMG make cni-docker built.
+    objects = list(yaml.safe_load_all(render_text("cni", CNI_IMG=image)))
+    pod = one(objects, "DaemonSet", "kubedtn-daemon")["spec"]["template"]["spec"]
+    assert {c["image"] for c in [*pod["initContainers"], *pod["containers"]]} == {image}
 
 
 def test_certs_node_with_no_capabilities(podman: Podman, tmp_path: Path) -> None:
