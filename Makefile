@@ -83,7 +83,7 @@ test-uml: venv
 	hack/uml/run-tests -m netem $(PYTEST_ARGS)
 
 # Image lane: builds both images with podman, then runs them (tests/images); prints sizes.
-test-images: CONTAINER_TOOL := podman
+test-images: override CONTAINER_TOOL := podman
 test-images: venv cni-docker docker-build
 	$(IMAGE_ENV) IMG='$(IMG)' CNI_IMG='$(CNI_IMG)' KUBEDTN_TEST_IMAGES=1 \
 	    $(BIN)/pytest -m images tests/images $(PYTEST_ARGS)
