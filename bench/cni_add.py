@@ -137,13 +137,24 @@ def _installed(
 ) -> Iterator[str]:
     """kubedtn installed as install_cni installs it (launcher mode) into work/; its plugin.
     With `python_runtime` (a runtime portable-python.sh built), the plugin runs on it."""
-    from kubedtn.cni.install import install_cni, uninstall_cni
+    from kubedtn.cni.install import (
+        ARCHIVE_NAME,
+        extracted_site_packages,
+        install_cni,
+        uninstall_cni,
+        zipapp_environment,
+    )
 
     conf = work / "net.d"
     conf.mkdir(parents=True)
     (conf / "10-bridge.conflist").write_text(
         json.dumps({"cniVersion": "1.0.0", "name": "b", "plugins": [{"type": "bridge"}]})
     )
+    # The archive's unpacked copy, removed after unless it was there before.
+    environment = zipapp_environment(str(exe))
+    archive = str(work / "bin" / ARCHIVE_NAME)
+    site_packages = None if environment is None else extracted_site_packages(environment, archive=archive)
+    existed = site_packages is not None and os.path.isdir(os.path.dirname(site_packages))
     report = install_cni(
         executable=exe,
         bin_dir=str(work / "bin"),
@@ -152,7 +163,6 @@ def _installed(
         plugin_options=plugin_options,
         python_runtime=python_runtime,
     )
-    existed = report.site_packages is not None and os.path.isdir(os.path.dirname(report.site_packages))
     try:
         if report.warnings:
             raise RuntimeError("; ".join(report.warnings))

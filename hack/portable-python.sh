@@ -113,7 +113,8 @@ run_runtime() {
   env -i "$work/lib/$(basename "$loader")" "$binary" -S -E "$@"
 }
 # Bytecode that is valid whatever the files' times after copying (install_cni copies).
-run_runtime -m compileall -q -j0 --invalidation-mode unchecked-hash "$work/lib/python$minor" >/dev/null
+# One process: workers need multiprocessing's semaphores (/dev/shm), which a builder may lack.
+run_runtime -m compileall -q -j1 --invalidation-mode unchecked-hash "$work/lib/python$minor" >/dev/null
 # Every extension module imports, and no library is mapped from outside the runtime.
 run_runtime - "$work" <<'EOF'
 import importlib, os, sys

@@ -24,7 +24,6 @@
 #   create it (the CLI run by a non-root user), extract under ~/.cache/kubedtn/zipapp.
 #
 # Kept to syntax old Pythons can parse (no f-strings), so the wrong-Python message can be shown.
-import json
 import os
 import sys
 
@@ -158,6 +157,8 @@ def _remove(path):
 def _fail(message):
     """Exit with `message`: as CNI JSON on stdout when a runtime called, else on stderr."""
     if os.environ.get("CNI_COMMAND") and len(sys.argv) <= 1:
+        import json
+
         print(json.dumps({"cniVersion": "1.0.0", "code": 999, "msg": message}))
     else:
         sys.stderr.write("error: " + message + "\n")
@@ -171,6 +172,36 @@ def _add_site_dir(site_packages):
             sys.path.insert(index, site_packages)
             return
     sys.path.append(site_packages)
+
+
+class _JsonContext:
+    """What _json.make_scanner reads (json.JSONDecoder's defaults)."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = float  # NaN, Infinity, -Infinity
+    memo = {}  # noqa: RUF012 -- the C scanner's cache
+
+
+def _environment(data):
+    """environment.json (shiv's, all plain JSON) through the json package's C scanner
+    alone: `import json` pulls in re and enum, which would cost every exec more than the
+    rest of this file (kubedtn.cni.fastjson explains). Anything unusual goes to json."""
+    try:
+        import _json
+
+        text = data.decode("utf-8")
+        value, end = _json.make_scanner(_JsonContext())(text, 0)
+        if isinstance(value, dict) and not text[end:].strip():
+            return value
+    except (ImportError, StopIteration, ValueError, SystemError):  # SystemError: see fastjson
+        pass
+    import json
+
+    return json.loads(data)
 
 
 def _call(entry_point):
@@ -195,7 +226,7 @@ def main():
     if sys.version_info[:2] != BUILT_FOR:
         _foreign_python()
         return
-    env = json.loads(sys.modules["__main__"].__loader__.get_data("environment.json"))
+    env = _environment(sys.modules["__main__"].__loader__.get_data("environment.json"))
     root = _configured_root(env)
     build_dir = _build_dir(root, env)
     if not _complete(build_dir) and "SHIV_ROOT" not in os.environ and not _can_create(root):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from kubedtn.cni import pyruntime
+from kubedtn.cni import elfinterp, pyruntime
 from kubedtn.cni.install import InstallReport, install_cni, uninstall_cni
+from kubedtn.errors import KubedtnError, ValidationError
 from tests.support import zipapp
 from tests.support.cninode import SYSTEM_PATH, addresses, links
 from tests.support.daemon import DaemonHandle, running_daemon
@@ -182,6 +184,13 @@ def test_the_plugin_runs_where_there_is_nothing_but_what_install_wrote(
 
     code, answer = node.call("VERSION")
     assert code == 0 and "1.0.0" in answer["supportedVersions"]
+    # Malformed input is a CNI error on stdout (the runtime shows its message), not a crash.
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c-x", "CNI_NETNS": "/run/netns/x", "CNI_IFNAME": "eth0"}
+    env["KUBEDTN_CNI_LOG"] = str(work / "node" / "cni.log")  # (no config to name its log)
+    proc = in_chroot(
+        node.root, [installed.plugin], binds=node.binds, env=env, stdin=b'{"cniVersion": "1.0.0", '
+    )
+    assert proc.returncode == 1 and json.loads(proc.stdout)["code"] == 6, proc.stderr
 
     # A pod in no topology: the primary network's result passes through, no daemon call.
     a_ns, b_ns, web_ns = pool.make(3)
@@ -240,3 +249,41 @@ def test_on_a_debian_minbase_the_runtime_loads_nothing_of_the_host(
         p.endswith("_ssl.cpython-311-x86_64-linux-gnu.so") for p in mapped
     )
     assert [p for p in mapped if not p.startswith(installed.runtime + "/")] == []
+
+
+def test_the_runtime_copy_is_made_once_checked_and_never_left_half_made(
+    runtime: Path, tmp_path: Path
+) -> None:
+    runtimes = tmp_path / "python"
+    first = pyruntime.install_runtime(str(runtime), runtimes_dir=str(runtimes), python_version=(3, 11))
+    copy = Path(first.path)
+    assert first.written and copy.parent == runtimes and (copy / "complete").is_file()
+    slot = elfinterp.interpreter(Path(first.python).read_bytes(), source=first.python)
+    assert slot.path == f"{copy}/lib/ld-linux-x86-64.so.2" and slot.size == 1024
+    proc = subprocess.run(
+        [first.python, "-S", "-E", "-c", "import sys; print(sys.prefix)"],
+        env={},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (proc.returncode, proc.stdout) == (0, f"{copy}\n"), proc.stderr
+    again = pyruntime.install_runtime(str(runtime), runtimes_dir=str(runtimes), python_version=(3, 11))
+    assert again == pyruntime.InstalledRuntime(path=first.path, python=first.python, written=False)
+
+    # A copy without its marker (a crash mid-install) is made again.
+    (copy / "complete").unlink()
+    (copy / "lib" / "libc.so.6").write_bytes(b"")
+    assert pyruntime.install_runtime(str(runtime), runtimes_dir=str(runtimes), python_version=(3, 11)).written
+    assert (copy / "lib" / "libc.so.6").stat().st_size > 0
+
+    # A runtime that does not run is refused, and nothing of it stays.
+    broken = tmp_path / "broken"
+    shutil.copytree(runtime, broken)
+    (broken / "lib" / "libc.so.6").write_bytes(b"not a library")
+    elsewhere = tmp_path / "elsewhere"
+    with pytest.raises(KubedtnError, match=r"/bin/python3.11: the installed Python runtime exited 127"):
+        pyruntime.install_runtime(str(broken), runtimes_dir=str(elsewhere), python_version=(3, 11))
+    assert os.listdir(elsewhere) == [".lock"]
+    with pytest.raises(ValidationError, match=r"Python 3.11.\d+, but .* built for Python 3.12"):
+        pyruntime.install_runtime(str(runtime), runtimes_dir=str(elsewhere), python_version=(3, 12))

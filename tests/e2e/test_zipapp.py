@@ -129,6 +129,8 @@ def test_extracted_archive_starts_without_shivs_bootstrap_or_heavy_imports(tmp_p
         "the launcher's fast path was not taken"
     )
     assert not {"grpc", "kubernetes", "pyroute2", "google.protobuf"} & loaded
+    # environment.json is read with json's C scanner alone: the json package pulls in re.
+    assert not {"json", "re"} & loaded
 
 
 def test_first_run_extracts_and_compiles_then_serves(tmp_path: Path) -> None:

@@ -55,7 +55,10 @@ def loads(data: bytes | str) -> Any:
                 value, end = _scan(text, start)
                 if not text[end:].strip(_WHITESPACE):
                     return value
-        except (StopIteration, ValueError):
+        # SystemError: on invalid JSON the C scanner raises json.decoder.JSONDecodeError,
+        # which it finds only in sys.modules; before the json package is imported it
+        # fails with "returned NULL without setting an exception" instead.
+        except (StopIteration, ValueError, SystemError):
             pass
     import json  # the exact error (or the unusual input) as json has it
 

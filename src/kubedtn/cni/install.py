@@ -47,6 +47,7 @@ to write/remove out) and thin effects (reading the directories, atomic writes, t
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -512,15 +513,8 @@ def install_cni(
         if python_runtime != pyruntime.AUTO:
             raise runtime_without_launcher(runtime_source)
         runtime_source = None  # the image's runtime, for a plugin that runs no launcher
-    runtime = None
-    if runtime_source is not None:
-        # Before anything the conflist names: the launcher's #! line names this copy.
-        runtime = pyruntime.install_runtime(
-            runtime_source,
-            runtimes_dir=os.path.join(state_dir, pyruntime.RUNTIMES_DIR),
-            python_version=(sys.version_info[0], sys.version_info[1]),
-        )
-    plan = plan_install(
+    plan_with = functools.partial(
+        plan_install,
         conf_files=read_config_dir(conf_dir),
         conf_dir=conf_dir,
         conflist_name=conflist_name,
@@ -530,8 +524,17 @@ def install_cni(
         archive_environment=archive_environment,
         installed=installed,
         previous=previous,
-        runtime=runtime,
     )
+    plan = plan_with(runtime=None)  # every problem of the directories, before any write
+    runtime = None
+    if runtime_source is not None:
+        # Before anything the conflist names: the launcher's #! line names this copy.
+        runtime = pyruntime.install_runtime(
+            runtime_source,
+            runtimes_dir=os.path.join(state_dir, pyruntime.RUNTIMES_DIR),
+            python_version=(sys.version_info[0], sys.version_info[1]),
+        )
+        plan = plan_with(runtime=runtime)
     # Executables first (the archive before its launcher): a conflist must never name a
     # plugin that is not there yet.
     for file in plan.files:

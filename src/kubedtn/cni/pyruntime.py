@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubedtn.cni import elfinterp
@@ -161,7 +162,8 @@ def _copy(runtime: Runtime, target: str) -> None:
     partial = target + ".partial"
     _remove_tree(partial)  # a dead install's (it held the lock)
     try:
-        shutil.copytree(runtime.source, partial, symlinks=False)
+        # (Not a marker the source may have: an installed copy given as the source.)
+        shutil.copytree(runtime.source, partial, symlinks=False, ignore=_top_level_marker(runtime.source))
         binary = os.path.join(partial, runtime.python)
         with open(binary, "rb") as f:
             data = f.read()
@@ -187,13 +189,21 @@ def _copy(runtime: Runtime, target: str) -> None:
         os.close(fd)
 
 
+def _top_level_marker(source: str) -> Callable[[str, list[str]], list[str]]:
+    def ignore(directory: str, names: list[str]) -> list[str]:
+        return [MARKER] if os.path.samefile(directory, source) and MARKER in names else []
+
+    return ignore
+
+
 def check_runs(python: str, version: tuple[int, int, int]) -> None:
     """Run the installed interpreter as the launcher will (no environment, -S -E)."""
     argv = [python, "-S", "-E", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"]
     try:
         proc = subprocess.run(argv, env={}, capture_output=True, timeout=CHECK_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise KubedtnError(f"{python}: the installed Python runtime does not run: {e}") from e
+        hint = " (is its directory on a noexec mount?)" if isinstance(e, PermissionError) else ""
+        raise KubedtnError(f"{python}: the installed Python runtime does not run: {e}{hint}") from e
     expected = ".".join(map(str, version))
     if proc.returncode != 0 or proc.stdout.decode(errors="replace").strip() != expected:
         stderr = proc.stderr.decode(errors="replace").strip()[-500:]

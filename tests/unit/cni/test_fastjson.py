@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -54,3 +56,19 @@ def test_invalid_input_fails_exactly_as_json_fails(data: bytes | str) -> None:
 @pytest.mark.parametrize("data", ['\ufeff{"a": 1}'.encode(), '{"a": "é"}'.encode("utf-16")])
 def test_byte_order_marks_and_utf16_as_json_reads_them(data: bytes) -> None:
     assert fastjson.loads(data) == json.loads(data)
+
+
+def test_invalid_input_in_a_process_that_never_imported_json() -> None:
+    # As the plugin runs: nothing has imported the json package (the test process has).
+    code = (
+        "import sys\n"
+        "from kubedtn.cni import fastjson\n"
+        "assert 'json.decoder' not in sys.modules\n"
+        "try:\n"
+        '    fastjson.loads(b\'{"cniVersion": "1.0.0", \')\n'
+        "except ValueError as e:\n"
+        "    print(type(e).__name__, e)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.startswith("JSONDecodeError Expecting property name enclosed in double quotes")

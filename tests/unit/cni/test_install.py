@@ -374,6 +374,40 @@ def test_a_failing_warm_run_is_reported(node: dict[str, Path]) -> None:
     assert not (node["conf"] / "00-kubedtn.conflist").exists()  # never chained to a broken plugin
 
 
+def test_a_python_runtime_that_cannot_be_used_is_refused_before_anything_is_written(
+    node: dict[str, Path], tmp_path: Path
+) -> None:
+    before = _snapshot(node["bin"], node["conf"], node["state"])
+    with pytest.raises(ValidationError, match=rf"--cni-python-runtime {tmp_path}: no runtime.json there"):
+        _install(node, python_runtime=tmp_path)
+    runtime = tmp_path / "python"
+    runtime.mkdir()
+    description = {"format": 1, "id": "0123456789abcdef", "version": "3.11.2", "python": "b", "loader": "l"}
+    (runtime / "runtime.json").write_text(json.dumps(description))
+    # The executable here is no zipapp: there is no launcher to run on the runtime.
+    with pytest.raises(ValidationError, match=rf"--cni-python-runtime {runtime}: .* only for the launcher"):
+        _install(node, python_runtime=runtime)
+    # Nor is the runtime copied when the directories cannot take the plugin.
+    zipapp = tmp_path / "kubedtn.zipapp"
+    with zipfile.ZipFile(zipapp, "w") as z:
+        z.writestr("environment.json", json.dumps(ZIPAPP_ENV))
+    zipapp.chmod(0o755)
+    (node["conf"] / "10-bridge.conflist").rename(tmp_path / "10-bridge.conflist")
+    with pytest.raises(ValidationError, match=r"no primary CNI config in"):
+        install.install_cni(
+            executable=zipapp,
+            bin_dir=str(node["bin"]),
+            conf_dir=str(node["conf"]),
+            state_dir=str(node["state"]),
+            python_runtime=runtime,
+        )
+    (tmp_path / "10-bridge.conflist").rename(node["conf"] / "10-bridge.conflist")
+    assert _snapshot(node["bin"], node["conf"], node["state"]) == before
+    assert not (node["state"] / "python").exists()
+    # "auto" without the node image's runtime, or no launcher: the plain install.
+    assert _install(node, python_runtime="auto").runtime is None
+
+
 def test_the_executable_must_be_a_zipapp_or_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.argv", ["/usr/bin/pytest"])
     with pytest.raises(ValidationError, match=r"not a zipapp\): pass --executable PATH"):
