@@ -145,6 +145,7 @@ def test_stop_and_remove_leave_nothing(crinode: CriNode) -> None:
             if "cmd=DEL" in line and f"container={r1.id}" in line
         ]
         assert len(dels) == 2 and all("result=ok" in line for line in dels), dels
+        assert "netns=-" in dels[1]  # the second after the sandbox's namespace went
         assert r1.netns.rsplit("/", 1)[1] not in crinode.node.pod_namespaces()
         assert not _links_recorded(crinode, "r1", namespace)
         assert not any("r1" in str(entry) for entry in _links_recorded(crinode, "r2", namespace))

@@ -45,7 +45,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from tests.support import pauseimage
 from tests.support.cri.client import CriClient
@@ -127,7 +127,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 """
 
 
-def primary_conflist(*, ipam_dir: Path) -> dict[str, object]:
+def primary_conflist(*, ipam_dir: Path) -> dict[str, Any]:
     """The node's primary network: Debian's bridge plugin, addresses from host-local."""
     return {
         "cniVersion": "1.0.0",
