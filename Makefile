@@ -21,9 +21,11 @@ CONTAINER_TOOL ?= $(eval CONTAINER_TOOL := $(shell hack/container-tool.sh))$(CON
 # podman's settings for these machines (runc, no ulimits: hack/podman/containers.conf);
 # empty: the system's. Applied only to podman. BASE: the image both are built FROM
 # (default: debian:bookworm-slim with docker, hack/image-base.sh's mmdebstrap one with podman).
+# PUSH_FLAGS: more flags for cni-push/docker-push (podman's --tls-verify=false, say).
 PODMAN_CONF ?= $(CURDIR)/hack/podman/containers.conf
 BASE ?=
-IMAGE_ENV = CONTAINER_TOOL='$(CONTAINER_TOOL)' VERSION='$(VERSION)' BASE='$(BASE)' \
+PUSH_FLAGS ?=
+IMAGE_ENV = CONTAINER_TOOL='$(CONTAINER_TOOL)' VERSION='$(VERSION)' BASE='$(BASE)' PUSH_FLAGS='$(PUSH_FLAGS)' \
             $(if $(and $(filter podman,$(notdir $(firstword $(CONTAINER_TOOL)))),$(PODMAN_CONF)),CONTAINERS_CONF='$(PODMAN_CONF)')
 PYTEST_ARGS ?=
 

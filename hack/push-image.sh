@@ -2,7 +2,8 @@
 # Push IMAGE to its registry (make cni-push, make docker-push) with CONTAINER_TOOL.
 # A name with no '/' (kubedtn-node:v1, the Makefile's default) is refused: podman would
 # push it to "localhost", docker to Docker Hub's official library/, and a cluster pulls
-# from neither.
+# from neither. PUSH_FLAGS: more flags for the push (podman's --tls-verify=false for a
+# registry without TLS; docker takes that from its daemon's insecure-registries).
 set -eu
 image=${1:?usage: hack/push-image.sh IMAGE}
 tool=${CONTAINER_TOOL:-docker}
@@ -13,5 +14,5 @@ case $image in
     exit 2
     ;;
 esac
-# shellcheck disable=SC2086  # $tool is a command line
-exec $tool push "$image"
+# shellcheck disable=SC2086  # command lines
+exec $tool push ${PUSH_FLAGS:-} "$image"

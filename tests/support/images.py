@@ -12,17 +12,19 @@ fixture's finally). Names start with ``kdtn-img-``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
+import signal
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.support.netns import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "kdtn-img"
@@ -60,10 +62,17 @@ class Podman:
 
     def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            ["podman", *args], capture_output=True, text=True, env=_environment(), timeout=timeout, check=False
+            ["podman", *args],
+            capture_output=True,
+            text=True,
+            env=_environment(),
+            timeout=timeout,
+            check=False,
         )
         if check and proc.returncode != 0:
-            raise AssertionError(f"podman {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+            raise AssertionError(
+                f"podman {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}"
+            )
         return proc
 
     def start(self, image: str, *args: str, options: tuple[str, ...] = ()) -> str:
@@ -92,7 +101,9 @@ class Podman:
     def built(self, image: str) -> str:
         """``image``, after checking that it was built (make test-images builds it first)."""
         if self.run("image", "exists", image, check=False).returncode != 0:
-            raise AssertionError(f"image {image} is not built: make test-images builds it (or cni-docker, docker-build)")
+            raise AssertionError(
+                f"image {image} is not built: make test-images builds it (or cni-docker, docker-build)"
+            )
         return image
 
     def cleanup(self) -> None:
@@ -127,56 +138,18 @@ def netns() -> Iterator[str]:
             raise RuntimeError(f"network namespace {name} left behind")
 
 
-
-# ---- a pod's container, as kubelet would start it, on podman ---------------------------------
-
-_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
-
-
-def expand(value: str, env: dict[str, str]) -> str:
-    """Kubernetes' $(VAR) references in command and args, from the container's env."""
-    return _REFERENCE.sub(lambda m: env.get(m.group(1), m.group(0)), value)
-
-
-def container_env(container: dict[str, Any], fields: dict[str, str]) -> dict[str, str]:
-    """The container's env: values, and fieldRefs (status.hostIP, ...) from ``fields``."""
-    env: dict[str, str] = {}
-    for var in container.get("env", []):
-        if "value" in var:
-            env[var["name"]] = str(var["value"])
-        else:
-            path = var["valueFrom"]["fieldRef"]["fieldPath"]
-            assert path in fields, f"env {var['name']}: fieldRef {path} is not one the test provides"
-            env[var["name"]] = fields[path]
-    return env
-
-
-def run_options(container: dict[str, Any], *, env: dict[str, str], volumes: dict[str, Path]) -> list[str]:
-    """podman run options for a pod template's container: its command as the entrypoint ($(VAR)
-    expanded), its
-    env, its volumeMounts (each volume a directory of the test's, by the volume's name) and
-    its securityContext. The pod's own settings (network, user) are the caller's."""
-    options: list[str] = []
-    if "command" in container:
-        options += ["--entrypoint", json.dumps([expand(str(a), env) for a in container["command"]])]
-    for name, value in env.items():
-        options += ["--env", f"{name}={value}"]
-    for mount in container.get("volumeMounts", []):
-        source = volumes[mount["name"]]
-        options += ["--volume", f"{source}:{mount['mountPath']}{':ro' if mount.get('readOnly') else ''}"]
-    security = container.get("securityContext", {})
-    if security.get("privileged"):
-        options.append("--privileged")
-    capabilities = security.get("capabilities", {})
-    options += [f"--cap-drop={c}" for c in capabilities.get("drop", [])]
-    options += [f"--cap-add={c}" for c in capabilities.get("add", [])]
-    if security.get("allowPrivilegeEscalation") is False:
-        options += ["--security-opt", "no-new-privileges"]
-    if security.get("readOnlyRootFilesystem"):
-        # Kubernetes makes nothing writable but the volumes; podman would add tmpfs mounts.
-        options += ["--read-only", "--read-only-tmpfs=false"]
-    return options
-
-
-def args_of(container: dict[str, Any], env: dict[str, str]) -> list[str]:
-    return [expand(str(a), env) for a in container.get("args", [])]
+@contextlib.contextmanager
+def served_in(
+    netns: str, argv: list[str], *, log: Path, ready: Callable[[], bool], what: str
+) -> Iterator[None]:
+    """A server process (``argv``) in ``netns`` until the block ends (SIGTERM, waited for);
+    the block starts once ``ready()``, and fails with the log if the process exits first."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{netns}", *argv], stdout=out, stderr=out)
+        try:
+            wait_until(lambda: ready() or proc.poll() is not None, timeout_s=30, what=what)
+            assert proc.poll() is None, f"{what}: exited {proc.returncode}: {log.read_text()[-2000:]}"
+            yield
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
