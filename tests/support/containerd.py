@@ -60,7 +60,6 @@ PRIMARY_CONFLIST: Final = "10-primary.conflist"
 POD_SUBNET: Final = "10.88.0.0/24"
 NODE_IP: Final = "10.87.0.2"  # the node's address (its uplink's; status.hostIP)
 MOUNTPOINTS: Final = "/run/lock/kubedtn-test-node-mountpoints"
-PAUSE_ARCHIVE: Final = Path("/tmp/kubedtn-test-build/pause-image.tar")
 K8S_NAMESPACE: Final = "k8s.io"  # containerd's namespace of CRI objects
 
 
@@ -299,7 +298,7 @@ def _start(node: ContainerdNode) -> None:
             cri.wait_ready(60.0)
         except Exception as e:
             raise AssertionError(f"containerd did not answer on {node.socket}:\n{_tail(node.log)}") from e
-    node.ctr("images", "import", str(pauseimage.build_archive(PAUSE_ARCHIVE)))
+    node.ctr("images", "import", str(pauseimage.build_archive(root / "pause-image.tar")))
 
 
 def _tail(path: Path, lines: int = 40) -> str:
