@@ -82,11 +82,12 @@ test-host: venv
 test-uml: venv
 	hack/uml/run-tests -m netem $(PYTEST_ARGS)
 
-# Image lane: builds both images with podman, then runs them (tests/images); prints sizes.
+# Image lane: builds both images with podman, then runs them (tests/images, and the node
+# image on a containerd node: tests/e2e/test_containerd_node.py); prints sizes.
 test-images: override CONTAINER_TOOL := podman
 test-images: venv cni-docker docker-build
 	$(IMAGE_ENV) IMG='$(IMG)' CNI_IMG='$(CNI_IMG)' KUBEDTN_TEST_IMAGES=1 \
-	    $(BIN)/pytest -m images tests/images $(PYTEST_ARGS)
+	    $(BIN)/pytest -m images tests/images tests/e2e/test_containerd_node.py $(PYTEST_ARGS)
 	@$(IMAGE_ENV) hack/image-sizes.sh '$(CNI_IMG)' '$(IMG)'
 
 ## ---- build -------------------------------------------------------------------------

@@ -5,7 +5,9 @@ containerd's CNI directories after the node's primary network (Debian's bridge) 
 the Topologies live in the API double. See tests/support/crinode.py for the harness.
 
 One node serves the whole module (starting it costs about ten seconds); each test has its
-own Kubernetes namespace and removes its pods.
+own Kubernetes namespace and removes its pods. It runs in the image lane (``make
+test-images``), after the node image is built; run alone, it builds the image with ``make
+cni-docker`` when podman does not have it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from tests.support.kubeapi.fixture import kubectl_binary
 from tests.support.netns import udp_echo, wait_until
 from tests.support.topologies import link
 
-pytestmark = [pytest.mark.root, pytest.mark.e2e]
+pytestmark = [pytest.mark.root, pytest.mark.e2e, pytest.mark.images]
 
 RATE: Final = "10Mbit"
 RATE_BYTES: Final = 10_000_000 // 8  # as tc reports a tbf's rate
@@ -143,6 +145,7 @@ def test_stop_and_remove_leave_nothing(crinode: CriNode) -> None:
             if "cmd=DEL" in line and f"container={r1.id}" in line
         ]
         assert len(dels) == 2 and all("result=ok" in line for line in dels), dels
+        assert "netns=-" in dels[1]  # the second after the sandbox's namespace went
         assert r1.netns.rsplit("/", 1)[1] not in crinode.node.pod_namespaces()
         assert not _links_recorded(crinode, "r1", namespace)
         assert not any("r1" in str(entry) for entry in _links_recorded(crinode, "r2", namespace))

@@ -18,7 +18,8 @@ node's /var/run/netns is a bind of it made in the node's namespace, so the two a
 the namespaces containerd mounts there appear at ROOT/host/var/run/netns on the test's side
 and in a container that binds that directory with ``rshared`` (the DaemonSet's
 Bidirectional). Mount points the node binds over that the host lacks (/opt/cni/bin,
-/run/kubedtn) are made empty and removed again.
+/run/kubedtn) are made empty and removed again by the last node of any test to stop
+(``MOUNTPOINTS`` records them).
 
 containerd is started with ``nsenter --net`` (not ``ip netns exec``, which remounts /sys),
 its root, state, socket and plugin dirs under ROOT, ``restrict_oom_score_adj`` (the tests
@@ -34,6 +35,7 @@ under ROOT, the cgroups, the namespaces, the directories.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -41,9 +43,9 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from tests.support import pauseimage
 from tests.support.cri.client import CriClient
@@ -57,7 +59,7 @@ DEBIAN_PLUGINS: Final = Path("/usr/lib/cni")
 PRIMARY_CONFLIST: Final = "10-primary.conflist"
 POD_SUBNET: Final = "10.88.0.0/24"
 NODE_IP: Final = "10.87.0.2"  # the node's address (its uplink's; status.hostIP)
-PAUSE_ARCHIVE: Final = Path("/tmp/kubedtn-test-build/pause-image.tar")
+MOUNTPOINTS: Final = "/run/lock/kubedtn-test-node-mountpoints"
 K8S_NAMESPACE: Final = "k8s.io"  # containerd's namespace of CRI objects
 
 
@@ -124,7 +126,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 """
 
 
-def primary_conflist(*, ipam_dir: Path) -> dict[str, object]:
+def primary_conflist(*, ipam_dir: Path) -> dict[str, Any]:
     """The node's primary network: Debian's bridge plugin, addresses from host-local."""
     return {
         "cniVersion": "1.0.0",
@@ -154,7 +156,7 @@ class ContainerdNode:
     socket: Path
     host_paths: tuple[str, ...]
     proc: subprocess.Popen[bytes] | None = None
-    made_mountpoints: list[str] = field(default_factory=list)
+    registry: int = -1  # the shared record of mount points made (fd of MOUNTPOINTS, flocked)
 
     @property
     def uplinks(self) -> set[str]:
@@ -203,14 +205,45 @@ def _node_script(node: ContainerdNode, config: Path) -> str:
     return "\n".join(lines)
 
 
-def _start(node: ContainerdNode) -> None:
-    root = node.root
+def _make_mountpoints(node: ContainerdNode) -> None:
+    """The host paths the host lacks, made empty as mount points for the node's binds, and
+    recorded in MOUNTPOINTS. Every running node holds a shared lock on it; the last one to stop
+    removes what it lists (a directory removed on the host would take away the binds a node
+    of another test still has there)."""
+    node.registry = os.open(MOUNTPOINTS, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+    # Shared: a node that starts waits only for one removing the mount points; two starting
+    # at once may both make and record a directory (makedirs and rmdir tolerate that).
+    fcntl.flock(node.registry, fcntl.LOCK_SH)
     for path in node.host_paths:
         node.host_path(path).mkdir(parents=True, exist_ok=True)
         real = os.path.realpath(path)
         if not os.path.isdir(real):
-            os.makedirs(real)
-            node.made_mountpoints.append(real)
+            os.makedirs(real, exist_ok=True)
+            os.write(node.registry, f"{real}\n".encode())
+
+
+def _remove_mountpoints(node: ContainerdNode) -> None:
+    if node.registry < 0:
+        return
+    fd, node.registry = node.registry, -1
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # another node still runs: the last one removes them
+        made = Path(f"/proc/self/fd/{fd}").read_text().split()
+        for path in reversed(made):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+        with contextlib.suppress(OSError):
+            os.unlink(MOUNTPOINTS)
+    finally:
+        os.close(fd)
+
+
+def _start(node: ContainerdNode) -> None:
+    root = node.root
+    _make_mountpoints(node)
     # The pod namespaces' directory: a shared mount, so the node's bind of it is its peer.
     netns_dir = str(node.host_path(NETNS_DIR))
     _run(["mount", "--bind", netns_dir, netns_dir])
@@ -265,7 +298,7 @@ def _start(node: ContainerdNode) -> None:
             cri.wait_ready(60.0)
         except Exception as e:
             raise AssertionError(f"containerd did not answer on {node.socket}:\n{_tail(node.log)}") from e
-    node.ctr("images", "import", str(pauseimage.build_archive(PAUSE_ARCHIVE)))
+    node.ctr("images", "import", str(pauseimage.build_archive(root / "pause-image.tar")))
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -309,9 +342,7 @@ def _stop(node: ContainerdNode) -> list[str]:
     if _shims(node):
         problems.append(f"shims left: {_shims(node)}")
     _run(["ip", "netns", "delete", node.netns], check=False)
-    for path in reversed(node.made_mountpoints):
-        with contextlib.suppress(OSError):
-            os.rmdir(path)
+    attempt("mount points", lambda: _remove_mountpoints(node))
     attempt("files", lambda: shutil.rmtree(node.root))
     return problems
 

@@ -82,12 +82,13 @@ class DaemonPod:
 
     @property
     def podman(self) -> list[str]:
-        return ["podman", "--runtime", "runc"]
+        return ["podman"]
 
     @property
     def podman_env(self) -> dict[str, str]:
-        # This sandbox cannot raise RLIMIT_NOFILE/NPROC, which podman does by default.
-        return {**os.environ, "CONTAINERS_CONF": str(self.root / "containers.conf")}
+        # The project's podman settings for these machines (runc, no ulimits) unless the
+        # caller (the image lane) names its own.
+        return {"CONTAINERS_CONF": str(REPO / "hack/podman/containers.conf"), **os.environ}
 
     def container_name(self, run: ContainerRun) -> str:
         return f"{self.node.name}-{run.name}"
@@ -99,7 +100,6 @@ class DaemonPod:
     def prepare(self) -> None:
         """Secret, service account, API endpoint, volumes: everything the template refers to."""
         self.root.mkdir(parents=True)
-        (self.root / "containers.conf").write_text("[containers]\ndefault_ulimits = []\n")
         secret_dir = self.root / "secrets" / CA_SECRET
         secret_dir.parent.mkdir(parents=True)
         made = _run([self.kubedtn, "certs", "ca", "--out", str(secret_dir)])

@@ -3,8 +3,7 @@
 There is no registry to pull ``registry.k8s.io/pause`` from, so the tests build their own: a
 few lines of C (wait for a signal, reap orphans), linked statically with gcc, as the one
 file of a one-layer OCI image archive that ``ctr images import`` reads. ``build_archive``
-writes it (cached beside the tests' other build products: gcc costs about a second);
-the image's name is ``IMAGE``.
+writes it (gcc takes about a second, once per node); the image's name is ``IMAGE``.
 """
 
 from __future__ import annotations
