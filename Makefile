@@ -1,7 +1,8 @@
 # kubedtn — build, test and deploy.
 #
 # One box:   make lab     (the 3-node example in lab mode)   make test   (the whole suite)
-# Cluster:   make install, cni-deploy, deploy (and undeploy, cni-undeploy, uninstall); make help
+# Cluster:   make cni-docker docker-build (images), install, cni-deploy, deploy (and undeploy,
+#            cni-undeploy, uninstall); make help
 
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -14,11 +15,24 @@ KUBECTL ?= kubectl
 IMG ?= kubedtn-controller:$(VERSION)
 CNI_IMG ?= kubedtn-node:$(VERSION)
 RENDER = IMG='$(IMG)' CNI_IMG='$(CNI_IMG)' hack/render-manifests.sh
+# What builds and pushes the images: docker when a docker engine answers, else podman
+# (hack/container-tool.sh; worked out once, and only when an image target runs).
+CONTAINER_TOOL ?= $(eval CONTAINER_TOOL := $(shell hack/container-tool.sh))$(CONTAINER_TOOL)
+# podman's settings for these machines (runc, no ulimits: hack/podman/containers.conf);
+# empty: the system's. Applied only to podman. BASE: the image both are built FROM
+# (default: debian:bookworm-slim with docker, hack/image-base.sh's mmdebstrap one with podman).
+# PUSH_FLAGS: more flags for cni-push/docker-push (podman's --tls-verify=false, say).
+PODMAN_CONF ?= $(CURDIR)/hack/podman/containers.conf
+BASE ?=
+PUSH_FLAGS ?=
+IMAGE_ENV = CONTAINER_TOOL='$(CONTAINER_TOOL)' VERSION='$(VERSION)' BASE='$(BASE)' PUSH_FLAGS='$(PUSH_FLAGS)' \
+            $(if $(and $(filter podman,$(notdir $(firstword $(CONTAINER_TOOL)))),$(PODMAN_CONF)),CONTAINERS_CONF='$(PODMAN_CONF)')
 PYTEST_ARGS ?=
 
 .PHONY: all help deps venv lint test test-host test-uml build cmd-build bench proto manifests bpf bpf-check \
         clean lab lab-down install uninstall cni-ca cni-deploy cni-undeploy deploy undeploy \
-        monitoring-deploy monitoring-undeploy run
+        monitoring-deploy monitoring-undeploy run cni-docker cni-push docker-build docker-push \
+        test-images
 
 # The executable, dist/kubedtn.
 all: build
@@ -58,7 +72,7 @@ lint: venv bpf-check
 	$(BIN)/lint-imports
 
 # The README's test command: everything a fresh Debian machine needs, then every lane.
-test: deps venv src/kubedtn/_version.py lint build test-host test-uml
+test: deps venv src/kubedtn/_version.py lint build test-host test-uml test-images
 
 # Host kernel lane: unit, integration (root, real namespaces) and end-to-end tests.
 test-host: venv
@@ -67,6 +81,14 @@ test-host: venv
 # Full-kernel lane (user-mode Linux): the tests that need sch_netem.
 test-uml: venv
 	hack/uml/run-tests -m netem $(PYTEST_ARGS)
+
+# Image lane: builds both images with podman, then runs them (tests/images, and the node
+# image on a containerd node: tests/e2e/test_containerd_node.py); prints sizes.
+test-images: override CONTAINER_TOOL := podman
+test-images: venv cni-docker docker-build
+	$(IMAGE_ENV) IMG='$(IMG)' CNI_IMG='$(CNI_IMG)' KUBEDTN_TEST_IMAGES=1 \
+	    $(BIN)/pytest -m images tests/images tests/e2e/test_containerd_node.py $(PYTEST_ARGS)
+	@$(IMAGE_ENV) hack/image-sizes.sh '$(CNI_IMG)' '$(IMG)'
 
 ## ---- build -------------------------------------------------------------------------
 
@@ -88,6 +110,22 @@ bpf:
 # Fails when a committed eBPF object differs from what its source in bpf/ compiles to.
 bpf-check:
 	hack/build-bpf.sh --check
+
+# The node image CNI_IMG: daemon + CNI plugin (images/Dockerfile, target node).
+cni-docker: build
+	$(IMAGE_ENV) hack/build-image.sh node '$(CNI_IMG)'
+
+# Push CNI_IMG (a name with a registry: make cni-push CNI_IMG=REGISTRY/kubedtn-node:TAG).
+cni-push:
+	$(IMAGE_ENV) hack/push-image.sh '$(CNI_IMG)'
+
+# The controller image IMG (images/Dockerfile, target controller).
+docker-build: build
+	$(IMAGE_ENV) hack/build-image.sh controller '$(IMG)'
+
+# Push IMG (a name with a registry: make docker-push IMG=REGISTRY/kubedtn-controller:TAG).
+docker-push:
+	$(IMAGE_ENV) hack/push-image.sh '$(IMG)'
 
 # The gRPC code from proto/v1/kube_dtn.proto.
 proto: venv

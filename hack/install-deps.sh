@@ -12,9 +12,15 @@
 #   iputils-ping                   `make lab` shows traffic across the lab's links with ping
 #   openssl                        `kubedtn certs` and the lab's node certificates (mutual TLS)
 #   patchelf                       hack/portable-python.sh (the CNI plugin's Python runtime)
-#   mmdebstrap                     the Debian minbase root the plugin is tested on without Python
+#   mmdebstrap                     the Debian minbase root the plugin is tested on without Python;
+#                                  the images' base where no registry is (hack/image-base.sh)
+#   containerd, runc, podman       the node test's runtime (CRI) and the DaemonSet's pod on it;
+#                                  building and running the images (make test-images)
+#   docker-registry                a registry for make cni-push's test (its service is disabled)
+#   gcc, libc6-dev                 the node test's sandbox (pause) binary, linked statically
 set -euo pipefail
-packages=(iproute2 kmod containernetworking-plugins user-mode-linux clang llvm bpftool linux-libc-dev python3.11-venv iperf3 iputils-ping openssl patchelf mmdebstrap)
+packages=(iproute2 kmod containernetworking-plugins user-mode-linux clang llvm bpftool linux-libc-dev python3.11-venv iperf3 iputils-ping openssl patchelf mmdebstrap
+  containerd runc podman gcc libc6-dev docker-registry)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,3 +36,8 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
+# The package enables a registry service on the host's port 5000 where systemd runs; the
+# tests start their own registry in a namespace of theirs, and want none on the host.
+if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  systemctl disable --now docker-registry.service || true
+fi

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import ssl
 import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,9 +31,15 @@ class ApiHTTPServer(ThreadingHTTPServer):
     daemon_threads = False  # server_close() joins every handler thread
 
     def __init__(
-        self, api: Api, faults: Faults, bookmark_every: float, address: tuple[str, int] = ("127.0.0.1", 0)
+        self,
+        api: Api,
+        faults: Faults,
+        bookmark_every: float,
+        address: tuple[str, int] = ("127.0.0.1", 0),
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(address, Handler)
+        self.tls = tls  # https (an in-cluster client speaks nothing else), else plain http
         self.api = api
         self.faults = faults
         self.bookmark_every = bookmark_every
@@ -41,6 +48,14 @@ class ApiHTTPServer(ThreadingHTTPServer):
         self.connections: set[socket.socket] = set()
         self.crashes: list[str] = []  # tracebacks of requests the double failed to serve
         self.lock = threading.Lock()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, addr = super().get_request()
+        if self.tls is None:
+            return conn, addr
+        # The handshake runs in the connection's own thread (Handler.setup), not in the one
+        # that accepts.
+        return self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False), addr
 
     @property
     def address(self) -> str:
@@ -63,6 +78,10 @@ class Handler(BaseHTTPRequestHandler):
     server: ApiHTTPServer
 
     def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(10.0)
+            self.request.do_handshake()
+            self.request.settimeout(None)
         super().setup()
         with self.server.lock:
             self.server.connections.add(self.connection)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -67,14 +68,15 @@ class KubeApiServer:
     def _listeners(self) -> list[ApiHTTPServer]:
         return [self._httpd, *(httpd for httpd, _ in self._more)]
 
-    def listen_also(self, host: str, port: int = 0) -> str:
+    def listen_also(self, host: str, port: int = 0, *, tls: ssl.SSLContext | None = None) -> str:
         """Serves the same objects on one more socket, bound now in the calling thread's network
-        namespace (a thread that entered another namespace puts the socket there); its URL."""
-        httpd = ApiHTTPServer(self.api, self.faults, self._bookmark_every, (host, port))
+        namespace (a thread that entered another namespace puts the socket there); its URL.
+        With ``tls`` (a server context with its certificate loaded) it speaks https."""
+        httpd = ApiHTTPServer(self.api, self.faults, self._bookmark_every, (host, port), tls)
         thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name="kubeapi+", daemon=True)
         thread.start()
         self._more.append((httpd, thread))
-        return f"http://{httpd.address}"
+        return f"{'https' if tls else 'http'}://{httpd.address}"
 
     def start(self) -> KubeApiServer:
         self._thread = threading.Thread(
