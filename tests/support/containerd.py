@@ -55,6 +55,14 @@ CNI_BIN_DIR: Final = "/opt/cni/bin"
 CNI_CONF_DIR: Final = "/etc/cni/net.d"
 NETNS_DIR: Final = "/var/run/netns"
 HOST_PATHS: Final = (CNI_BIN_DIR, CNI_CONF_DIR, NETNS_DIR)
+# Kernel filesystems a DaemonSet mounts from the host. They are the machine's, shared by
+# everything on it: a node gets a directory of its own in each (``ContainerdNode.kernel_dirs``),
+# never an empty stand-in (an empty /sys/fs/cgroup in the node's mount namespace leaves runc no
+# cgroup hierarchy), and never the machine's root (an eBPF program attached there would see
+# every socket of the machine).
+CGROUP_FS: Final = "/sys/fs/cgroup"
+BPF_FS: Final = "/sys/fs/bpf"
+KERNEL_PATHS: Final = (CGROUP_FS, BPF_FS)
 DEBIAN_PLUGINS: Final = Path("/usr/lib/cni")
 PRIMARY_CONFLIST: Final = "10-primary.conflist"
 POD_SUBNET: Final = "10.88.0.0/24"
@@ -171,8 +179,20 @@ class ContainerdNode:
     def log(self) -> Path:
         return self.root / "containerd.log"
 
+    @property
+    def kernel_dirs(self) -> dict[str, Path]:
+        """The node's own directory in each kernel filesystem of ``KERNEL_PATHS``: its pods'
+        cgroup in the cgroup v2 hierarchy (runc makes the pods' cgroups under it), and a
+        directory on bpffs."""
+        return {
+            CGROUP_FS: Path(CGROUP_FS) / "unified" / self.name,
+            BPF_FS: Path(BPF_FS) / self.name,
+        }
+
     def host_path(self, path: str) -> Path:
         """Where the node's host path ``path`` is, seen from the test."""
+        if path in KERNEL_PATHS:
+            return self.kernel_dirs[path]
         return self.root / "host" / path.lstrip("/")
 
     def netns_path(self, runtime_path: str) -> Path:
@@ -244,6 +264,8 @@ def _remove_mountpoints(node: ContainerdNode) -> None:
 def _start(node: ContainerdNode) -> None:
     root = node.root
     _make_mountpoints(node)
+    for directory in node.kernel_dirs.values():
+        directory.mkdir()
     # The pod namespaces' directory: a shared mount, so the node's bind of it is its peer.
     netns_dir = str(node.host_path(NETNS_DIR))
     _run(["mount", "--bind", netns_dir, netns_dir])
@@ -336,6 +358,7 @@ def _stop(node: ContainerdNode) -> list[str]:
     attempt("pod processes", lambda: _kill_cgroup_processes(node.cgroup_parent))
     attempt("mounts", lambda: _unmount_under(node.root))
     attempt("cgroups", lambda: _remove_cgroups(node.cgroup_parent))
+    attempt("bpffs", lambda: _remove_bpf_dir(node.kernel_dirs[BPF_FS]))
     left = [point for point, _ in mountinfo() if point.startswith(f"{node.root}/")]
     if left:
         problems.append(f"mounts left under {node.root}: {left}")
@@ -345,6 +368,12 @@ def _stop(node: ContainerdNode) -> list[str]:
     attempt("mount points", lambda: _remove_mountpoints(node))
     attempt("files", lambda: shutil.rmtree(node.root))
     return problems
+
+
+def _remove_bpf_dir(directory: Path) -> None:
+    # What a daemon pinned there outlives it, by design; unlinking the pins frees the objects.
+    if directory.exists():
+        shutil.rmtree(directory)
 
 
 def _shims(node: ContainerdNode) -> list[int]:
@@ -423,7 +452,7 @@ def _remove_cgroups(parent: str) -> None:
 def containerd_node(root: Path, name: str, *, host_paths: Sequence[str] = ()) -> Iterator[ContainerdNode]:
     """A running containerd node (see the module docstring), removed afterwards."""
     root.mkdir(parents=True, exist_ok=True)
-    paths = tuple(dict.fromkeys([*HOST_PATHS, *host_paths]))
+    paths = tuple(p for p in dict.fromkeys([*HOST_PATHS, *host_paths]) if p not in KERNEL_PATHS)
     node = ContainerdNode(
         name=name,
         root=root,
