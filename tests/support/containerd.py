@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from tests.support import pauseimage
+from tests.support import bpfcheck, pauseimage
 from tests.support.cri.client import CriClient
 
 # The host paths every node has (the runtime's CNI dirs and pod namespaces).
@@ -345,6 +345,10 @@ def _stop(node: ContainerdNode) -> list[str]:
         except Exception as e:
             problems.append(f"{what}: {e}")
 
+    # What a DaemonSet's eBPF programs left on the node (attached to its cgroup, pinned on its
+    # bpffs), to check it is freed once both are removed.
+    bpf_objects: list[tuple[str, int]] = []
+    attempt("reading the bpf objects", lambda: bpf_objects.extend(_bpf_objects(node)))
     if node.proc is not None and node.proc.poll() is None:
         attempt("removing the sandboxes", lambda: remove_sandboxes(node))
         node.proc.send_signal(signal.SIGTERM)
@@ -359,6 +363,7 @@ def _stop(node: ContainerdNode) -> list[str]:
     attempt("mounts", lambda: _unmount_under(node.root))
     attempt("cgroups", lambda: _remove_cgroups(node.cgroup_parent))
     attempt("bpffs", lambda: _remove_bpf_dir(node.kernel_dirs[BPF_FS]))
+    attempt("bpf objects", lambda: _wait_freed(bpf_objects))
     left = [point for point, _ in mountinfo() if point.startswith(f"{node.root}/")]
     if left:
         problems.append(f"mounts left under {node.root}: {left}")
@@ -374,6 +379,21 @@ def _remove_bpf_dir(directory: Path) -> None:
     # What a daemon pinned there outlives it, by design; unlinking the pins frees the objects.
     if directory.exists():
         shutil.rmtree(directory)
+
+
+def _bpf_objects(node: ContainerdNode) -> list[tuple[str, int]]:
+    attached = [("prog", i) for i in bpfcheck.cgroup_programs(node.kernel_dirs[CGROUP_FS])]
+    return attached + bpfcheck.pinned_objects(node.kernel_dirs[BPF_FS])
+
+
+def _wait_freed(objects: Sequence[tuple[str, int]]) -> None:
+    """Until the kernel has freed every object (a removed cgroup releases its programs, and
+    RCU frees programs and maps, a moment later)."""
+    deadline = time.monotonic() + 10
+    while left := [o for o in objects if bpfcheck.exists(*o)]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"bpf objects still held by the kernel: {left}")
+        time.sleep(0.05)
 
 
 def _shims(node: ContainerdNode) -> list[int]:
