@@ -216,7 +216,7 @@ def test_the_daemon_attaches_the_bypass_to_the_nodes_cgroup(crinode: CriNode) ->
     """The node image carries the eBPF object, and the DaemonSet's settings put the programs
     on the node's cgroup and its pins on the node's bpffs."""
     assert crinode.metrics()["kubedtn_bypass_enabled"] == 1
-    cgroup = crinode.node.host_path(CGROUP_FS)
+    cgroup = crinode.node.kernel_dirs[CGROUP_FS]
     assert sorted(bpfcheck.cgroup_programs(cgroup).values()) == ["kubedtn_sockops"]
     assert bpfcheck.pins(crinode.node.host_path(BPF_FS) / PIN_DIR) == bpfcheck.BYPASS_PINS
 
@@ -226,7 +226,7 @@ def test_the_runtime_puts_the_pods_under_the_nodes_cgroup(
 ) -> None:
     """runc (cgroupfs driver) makes each sandbox's cgroup under the pods' cgroup_parent in the
     v2 hierarchy too, where the bypass is attached."""
-    cgroup = crinode.node.host_path(CGROUP_FS)
+    cgroup = crinode.node.kernel_dirs[CGROUP_FS]
     for name, sandbox in triangle_pods[1].items():
         pod_cgroup = process_cgroup(sandbox_pid(crinode.cri, sandbox.id))
         assert pod_cgroup.parent == cgroup, name

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from kubedtn.ebpf.bpffs import cgroup2_root
 from tests.support import bpfcheck, pauseimage
 from tests.support.cri.client import CriClient
 
@@ -59,7 +60,10 @@ HOST_PATHS: Final = (CNI_BIN_DIR, CNI_CONF_DIR, NETNS_DIR)
 # everything on it: a node gets a directory of its own in each (``ContainerdNode.kernel_dirs``),
 # never an empty stand-in (an empty /sys/fs/cgroup in the node's mount namespace leaves runc no
 # cgroup hierarchy), and never the machine's root (an eBPF program attached there would see
-# every socket of the machine).
+# every socket of the machine). containerd keeps the machine's /sys/fs/cgroup; the DaemonSet's
+# hostPath /sys/fs/cgroup is shaped as the machine's is: on a hybrid host (cgroup v2 at
+# /sys/fs/cgroup/unified) a directory whose ``unified`` is a bind of the node's v2 directory,
+# on a unified host the node's v2 directory itself.
 CGROUP_FS: Final = "/sys/fs/cgroup"
 BPF_FS: Final = "/sys/fs/bpf"
 KERNEL_PATHS: Final = (CGROUP_FS, BPF_FS)
@@ -184,14 +188,16 @@ class ContainerdNode:
         """The node's own directory in each kernel filesystem of ``KERNEL_PATHS``: its pods'
         cgroup in the cgroup v2 hierarchy (runc makes the pods' cgroups under it), and a
         directory on bpffs."""
-        return {
-            CGROUP_FS: Path(CGROUP_FS) / "unified" / self.name,
-            BPF_FS: Path(BPF_FS) / self.name,
-        }
+        return {CGROUP_FS: cgroup2_root() / self.name, BPF_FS: Path(BPF_FS) / self.name}
+
+    @property
+    def hybrid_cgroups(self) -> bool:
+        """Whether the machine mounts cgroup v2 beside v1, at /sys/fs/cgroup/unified."""
+        return cgroup2_root() != Path(CGROUP_FS)
 
     def host_path(self, path: str) -> Path:
         """Where the node's host path ``path`` is, seen from the test."""
-        if path in KERNEL_PATHS:
+        if path == BPF_FS or (path == CGROUP_FS and not self.hybrid_cgroups):
             return self.kernel_dirs[path]
         return self.root / "host" / path.lstrip("/")
 
@@ -266,6 +272,10 @@ def _start(node: ContainerdNode) -> None:
     _make_mountpoints(node)
     for directory in node.kernel_dirs.values():
         directory.mkdir()
+    if node.hybrid_cgroups:
+        unified = node.host_path(CGROUP_FS) / "unified"
+        unified.mkdir(parents=True)
+        _run(["mount", "--bind", str(node.kernel_dirs[CGROUP_FS]), str(unified)])
     # The pod namespaces' directory: a shared mount, so the node's bind of it is its peer.
     netns_dir = str(node.host_path(NETNS_DIR))
     _run(["mount", "--bind", netns_dir, netns_dir])
