@@ -6,7 +6,18 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+# Every pin of the bypass, relative to its pin directory (kubedtn.ebpf.pins' layout).
+BYPASS_PINS: Final = [
+    "maps/kubedtn_counts",
+    "maps/kubedtn_flows",
+    "maps/kubedtn_marked",
+    "maps/kubedtn_socks",
+    "progs/kubedtn_marker",
+    "progs/kubedtn_sk_msg",
+    "progs/kubedtn_sockops",
+]
 
 
 def _bpftool(*argv: str, netns: str | None = None) -> Any:
@@ -39,3 +50,30 @@ def pins(pin_dir: Path) -> list[str]:
     if not pin_dir.exists():
         return []
     return sorted(str(p.relative_to(pin_dir)) for p in pin_dir.rglob("*") if p.is_file())
+
+
+def pinned_objects(pin_dir: Path) -> list[tuple[str, int]]:
+    """("prog" or "map", id) of every object pinned under the directory."""
+    found = []
+    for path in sorted(pin_dir.rglob("*")) if pin_dir.exists() else []:
+        if path.is_file():
+            for kind in ("prog", "map"):
+                shown = subprocess.run(
+                    ["bpftool", "-j", kind, "show", "pinned", str(path)],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    timeout=60,
+                )
+                if shown.returncode == 0:
+                    found.append((kind, int(json.loads(shown.stdout)["id"])))
+                    break
+    return found
+
+
+def exists(kind: str, object_id: int) -> bool:
+    """Whether the kernel still holds the program or map with this id."""
+    shown = subprocess.run(
+        ["bpftool", kind, "show", "id", str(object_id)], capture_output=True, check=False, timeout=60
+    )
+    return shown.returncode == 0

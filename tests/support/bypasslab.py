@@ -147,13 +147,18 @@ class Pair:
         )
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.communicate(timeout=10)
-        self.processes.clear()
+        kill_and_reap(self.processes)
+
+
+def kill_and_reap(processes: list[subprocess.Popen[str]]) -> None:
+    """Every process killed (SIGKILL) and waited for; the list emptied."""
+    for process in processes:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.communicate(timeout=10)
+    processes.clear()
 
 
 @contextlib.contextmanager

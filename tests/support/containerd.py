@@ -47,7 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from tests.support import pauseimage
+from kubedtn.ebpf.bpffs import cgroup2_root
+from tests.support import bpfcheck, pauseimage
 from tests.support.cri.client import CriClient
 
 # The host paths every node has (the runtime's CNI dirs and pod namespaces).
@@ -59,7 +60,10 @@ HOST_PATHS: Final = (CNI_BIN_DIR, CNI_CONF_DIR, NETNS_DIR)
 # everything on it: a node gets a directory of its own in each (``ContainerdNode.kernel_dirs``),
 # never an empty stand-in (an empty /sys/fs/cgroup in the node's mount namespace leaves runc no
 # cgroup hierarchy), and never the machine's root (an eBPF program attached there would see
-# every socket of the machine).
+# every socket of the machine). containerd keeps the machine's /sys/fs/cgroup; the DaemonSet's
+# hostPath /sys/fs/cgroup is shaped as the machine's is: on a hybrid host (cgroup v2 at
+# /sys/fs/cgroup/unified) a directory whose ``unified`` is a bind of the node's v2 directory,
+# on a unified host the node's v2 directory itself.
 CGROUP_FS: Final = "/sys/fs/cgroup"
 BPF_FS: Final = "/sys/fs/bpf"
 KERNEL_PATHS: Final = (CGROUP_FS, BPF_FS)
@@ -184,14 +188,16 @@ class ContainerdNode:
         """The node's own directory in each kernel filesystem of ``KERNEL_PATHS``: its pods'
         cgroup in the cgroup v2 hierarchy (runc makes the pods' cgroups under it), and a
         directory on bpffs."""
-        return {
-            CGROUP_FS: Path(CGROUP_FS) / "unified" / self.name,
-            BPF_FS: Path(BPF_FS) / self.name,
-        }
+        return {CGROUP_FS: cgroup2_root() / self.name, BPF_FS: Path(BPF_FS) / self.name}
+
+    @property
+    def hybrid_cgroups(self) -> bool:
+        """Whether the machine mounts cgroup v2 beside v1, at /sys/fs/cgroup/unified."""
+        return cgroup2_root() != Path(CGROUP_FS)
 
     def host_path(self, path: str) -> Path:
         """Where the node's host path ``path`` is, seen from the test."""
-        if path in KERNEL_PATHS:
+        if path == BPF_FS or (path == CGROUP_FS and not self.hybrid_cgroups):
             return self.kernel_dirs[path]
         return self.root / "host" / path.lstrip("/")
 
@@ -266,6 +272,10 @@ def _start(node: ContainerdNode) -> None:
     _make_mountpoints(node)
     for directory in node.kernel_dirs.values():
         directory.mkdir()
+    if node.hybrid_cgroups:
+        unified = node.host_path(CGROUP_FS) / "unified"
+        unified.mkdir(parents=True)
+        _run(["mount", "--bind", str(node.kernel_dirs[CGROUP_FS]), str(unified)])
     # The pod namespaces' directory: a shared mount, so the node's bind of it is its peer.
     netns_dir = str(node.host_path(NETNS_DIR))
     _run(["mount", "--bind", netns_dir, netns_dir])
@@ -345,6 +355,10 @@ def _stop(node: ContainerdNode) -> list[str]:
         except Exception as e:
             problems.append(f"{what}: {e}")
 
+    # What a DaemonSet's eBPF programs left on the node (attached to its cgroup, pinned on its
+    # bpffs), to check it is freed once both are removed.
+    bpf_objects: list[tuple[str, int]] = []
+    attempt("reading the bpf objects", lambda: bpf_objects.extend(_bpf_objects(node)))
     if node.proc is not None and node.proc.poll() is None:
         attempt("removing the sandboxes", lambda: remove_sandboxes(node))
         node.proc.send_signal(signal.SIGTERM)
@@ -359,6 +373,7 @@ def _stop(node: ContainerdNode) -> list[str]:
     attempt("mounts", lambda: _unmount_under(node.root))
     attempt("cgroups", lambda: _remove_cgroups(node.cgroup_parent))
     attempt("bpffs", lambda: _remove_bpf_dir(node.kernel_dirs[BPF_FS]))
+    attempt("bpf objects", lambda: _wait_freed(bpf_objects))
     left = [point for point, _ in mountinfo() if point.startswith(f"{node.root}/")]
     if left:
         problems.append(f"mounts left under {node.root}: {left}")
@@ -374,6 +389,21 @@ def _remove_bpf_dir(directory: Path) -> None:
     # What a daemon pinned there outlives it, by design; unlinking the pins frees the objects.
     if directory.exists():
         shutil.rmtree(directory)
+
+
+def _bpf_objects(node: ContainerdNode) -> list[tuple[str, int]]:
+    attached = [("prog", i) for i in bpfcheck.cgroup_programs(node.kernel_dirs[CGROUP_FS])]
+    return attached + bpfcheck.pinned_objects(node.kernel_dirs[BPF_FS])
+
+
+def _wait_freed(objects: Sequence[tuple[str, int]]) -> None:
+    """Until the kernel has freed every object (a removed cgroup releases its programs, and
+    RCU frees programs and maps, a moment later)."""
+    deadline = time.monotonic() + 10
+    while left := [o for o in objects if bpfcheck.exists(*o)]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"bpf objects still held by the kernel: {left}")
+        time.sleep(0.05)
 
 
 def _shims(node: ContainerdNode) -> list[int]:

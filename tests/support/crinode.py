@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import tempfile
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from tests.support.kubeapi import KubeApiServer
 from tests.support.kubeapi.fixture import TOPOLOGY_CRD
 from tests.support.kubeapi.routes import Target
 from tests.support.netns import wait_until
+from tests.support.nodecni import in_netns
 from tests.support.nodepod import DAEMONSET, REPO, DaemonPod, daemon_pod, render_cni_manifests
 from tests.support.podtemplate import read_daemonset
 
@@ -142,6 +144,22 @@ class CriNode:
         shown = ns_run(Path(f"/run/netns/{self.node.netns}"), "ip", "-j", "link", "show", "type", "veth")
         return {i["ifname"] for i in json.loads(shown.stdout or "[]")}
 
+    def metrics(self) -> dict[str, float]:
+        """The daemon's metrics without labels (name -> value), scraped as Prometheus does:
+        on the metrics port of the template, on the node's network (the pod's is the host's)."""
+        url = f"http://127.0.0.1:{template_port(self.daemon.manifests, 'metrics')}/metrics"
+
+        def scrape() -> str:
+            with urllib.request.urlopen(url, timeout=10) as reply:
+                return str(reply.read().decode())
+
+        samples = {}
+        for line in in_netns(self.node.netns, scrape).splitlines():
+            fields = line.split()
+            if len(fields) == 2 and not line.startswith("#") and "{" not in fields[0]:
+                samples[fields[0]] = float(fields[1])
+        return samples
+
     def cni_log(self) -> str:
         path = self.node.host_path(CNI_LOG_DIR) / "cni.log"
         return path.read_text() if path.exists() else ""
@@ -150,6 +168,16 @@ class CriNode:
 def template_host_paths(manifests: str) -> list[str]:
     spec = read_daemonset(manifests, DAEMONSET)["spec"]["template"]["spec"]
     return [v["hostPath"]["path"] for v in spec.get("volumes") or [] if "hostPath" in v]
+
+
+def template_port(manifests: str, name: str) -> int:
+    """The containerPort named ``name`` of the DaemonSet's daemon container."""
+    spec = read_daemonset(manifests, DAEMONSET)["spec"]["template"]["spec"]
+    for container in spec["containers"]:
+        for port in container.get("ports") or []:
+            if port.get("name") == name:
+                return int(port["containerPort"])
+    raise LookupError(f"no port named {name!r} in DaemonSet {DAEMONSET}")
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from kubedtn.ebpf import loader, objects, syscall
 from kubedtn.ebpf.bypass import SOCKOPS, Bypass
 from kubedtn.ebpf.errors import BpfSyscallError, EbpfError
 from kubedtn.ebpf.spec import ObjectSpec
+from tests.support.bpfcheck import BYPASS_PINS
 
 pytestmark = pytest.mark.root
 
@@ -75,15 +76,7 @@ def test_enable_pins_and_attaches_once(bypass: Bypass, pin_dir: Path, cgroup: Pa
     bypass.enable()
     bypass.enable()
     ids = pinned_ids(pin_dir)
-    assert sorted(ids) == [
-        "maps/kubedtn_counts",
-        "maps/kubedtn_flows",
-        "maps/kubedtn_marked",
-        "maps/kubedtn_socks",
-        "progs/kubedtn_marker",
-        "progs/kubedtn_sk_msg",
-        "progs/kubedtn_sockops",
-    ]
+    assert sorted(ids) == BYPASS_PINS
     assert attached(cgroup) == [ids["progs/kubedtn_sockops"]]
     assert bypass.enabled()
     fd = syscall.obj_get(str(pin_dir / "maps" / "kubedtn_socks"))
