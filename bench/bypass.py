@@ -236,7 +236,7 @@ def bypass_bench(ctx: Context) -> list[Result]:
     """TCP between two pods on one node: iperf3 throughput and 1-byte RTT, bypass on vs off."""
     if os.geteuid() != 0:
         raise Skip("needs root (namespaces, cgroups, bpf)")
-    for tool in ("iperf3", "clang", "ip"):
+    for tool in ("iperf3", "clang", "ip", "taskset"):
         if shutil.which(tool) is None:
             raise Skip(f"{tool} is not installed")
     try:
