@@ -1,9 +1,11 @@
 """Pods going down (DestroyPod(s)) and links removed from live pods (DelLinks).
 
-A pod going down is marked dead, its link ends are removed (a veth's far end goes with
+A pod going down is marked dead and its link ends are removed (a veth's far end goes with
 it), its peers' statuses say the links are down, and the peers' daemons on other nodes
-are asked to remove their VXLAN ends (after our locks are released). Idempotent: a pod in
-no Topology, already dead, or running on another node succeeds.
+are asked to remove their VXLAN ends (after our locks are released). The removal runs on
+a thread of its own while the statuses are written, both under the locks: it is mostly
+the kernel waiting, and neither needs the other's result. Idempotent: a pod in no
+Topology, already dead, or running on another node succeeds.
 """
 
 from __future__ import annotations
