@@ -12,8 +12,8 @@ import kubedtn
 
 class _Modes(click.Group):
     """The group whose modes are imported when a command line names them: `kubedtn daemon`
-    then pays for the daemon's imports only, not for YAML, the cluster client's or the
-    controller's. Listing them (``--help``) imports them all."""
+    then pays for the daemon's imports only, not for the YAML documents of `topo` or the
+    controller's modules. Listing them (``--help``) imports them all."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *MODES})
