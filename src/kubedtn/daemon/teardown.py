@@ -1,15 +1,18 @@
 """Pods going down (DestroyPod(s)) and links removed from live pods (DelLinks).
 
-A pod going down is marked dead, its link ends are removed (a veth's far end goes with
+A pod going down is marked dead and its link ends are removed (a veth's far end goes with
 it), its peers' statuses say the links are down, and the peers' daemons on other nodes
-are asked to remove their VXLAN ends (after our locks are released). Idempotent: a pod in
-no Topology, already dead, or running on another node succeeds.
+are asked to remove their VXLAN ends (after our locks are released). The removal runs on
+a thread of its own while the statuses are written, both under the locks: it is mostly
+the kernel waiting, and neither needs the other's result. Idempotent: a pod in no
+Topology, already dead, or running on another node succeeds.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
 from kubedtn.daemon.context import NodeContext
@@ -27,6 +30,27 @@ from kubedtn.model.names import vni_for_link
 from kubedtn.model.podref import PodRef
 
 log = EventLog(logging.getLogger(__name__))
+
+
+class _Background:
+    """One call run on a thread of its own; ``wait`` gives its KubedtnError (None: done)."""
+
+    def __init__(self, fn: Callable[[list[str]], None], arg: list[str]) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, arg), name="kubedtn-remove", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[list[str]], None], arg: list[str]) -> None:
+        try:
+            fn(arg)
+        except BaseException as e:  # handed to the caller's thread by wait()
+            self._error = e
+
+    def wait(self) -> KubedtnError | None:
+        self._thread.join()
+        if self._error is None or isinstance(self._error, KubedtnError):
+            return self._error
+        raise self._error
 
 
 class PodTeardown:
@@ -97,8 +121,6 @@ class PodTeardown:
                 doomed[key] = fresh
                 if key not in deleted:
                     marks.append((key, partial(status_after, now=now, alive=("", ""))))
-            if marks:
-                self.records.write_statuses(marks)
             # A namespace whose path now names another one took our interfaces with it; the
             # new one at that path is someone else's.
             netns = sorted(
@@ -108,23 +130,27 @@ class PodTeardown:
                     if t.status.net_ns and self.records.namespace_still(t)
                 }
             )
-            error: KubedtnError | None = None
+            # The kernel's removal is mostly waiting (an RCU grace period per namespace), and
+            # the store writes below need none of its results: both run at once, under the
+            # locks. A write that fails still waits for the removal, then raises.
+            removal = _Background(self.dataplane.remove_owned, netns)
             try:
-                self.dataplane.remove_owned(netns)
-            except KubedtnError as e:
-                error = e
-            peer_uids: dict[str, dict[int, Link]] = {}
-            for topo in doomed.values():
-                for link in (*topo.links, *topo.status.links):
-                    peer = f"{topo.namespace}/{link.peer_pod}"
-                    if link.peer_kind is PeerKind.POD and peer not in doomed:
-                        peer_uids.setdefault(peer, {})[link.uid] = link
-            far = far_ends_elsewhere(self.records.view(peer_uids), peer_uids, node=self.node)
-            if peer_uids:
-                self.records.write_statuses(
-                    (peer, partial(status_after, now=now, unplumbed=uids, not_applied={}))
-                    for peer, uids in peer_uids.items()
-                )
+                if marks:
+                    self.records.write_statuses(marks)
+                peer_uids: dict[str, dict[int, Link]] = {}
+                for topo in doomed.values():
+                    for link in (*topo.links, *topo.status.links):
+                        peer = f"{topo.namespace}/{link.peer_pod}"
+                        if link.peer_kind is PeerKind.POD and peer not in doomed:
+                            peer_uids.setdefault(peer, {})[link.uid] = link
+                far = far_ends_elsewhere(self.records.view(peer_uids), peer_uids, node=self.node)
+                if peer_uids:
+                    self.records.write_statuses(
+                        (peer, partial(status_after, now=now, unplumbed=uids, not_applied={}))
+                        for peer, uids in peer_uids.items()
+                    )
+            finally:
+                error = removal.wait()
             for key, topo in doomed.items():
                 outcomes[key] = PodOutcome(topo.name, topo.namespace, error=error)
                 log.info(
