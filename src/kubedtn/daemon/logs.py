@@ -86,7 +86,25 @@ class EventLog:
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """A RotatingFileHandler whose files (the current one and each new one after a
     rotation) are readable by their owner only: the daemon logs pod names, namespace paths
-    and peer addresses."""
+    and peer addresses. Each record is formatted once (the standard handler formats it a
+    second time to size it, and stats the file for every line)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+            if self.stream is None:
+                self.stream = self._open()
+            if self.maxBytes > 0:
+                self.stream.seek(0, os.SEEK_END)  # another writer may have grown the file
+                # Only a regular file rotates (not /dev/null or a pipe given as the log file).
+                if self.stream.tell() + len(line) >= self.maxBytes and os.path.isfile(self.baseFilename):
+                    self.doRollover()
+                    if self.stream is None:
+                        self.stream = self._open()
+            self.stream.write(line)
+            self.flush()
+        except Exception:
+            self.handleError(record)
 
     def _open(self) -> io.TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_FILE_MODE)
