@@ -22,7 +22,7 @@ one's place in one step. Removing deletes the clsact qdisc, which takes the filt
 from __future__ import annotations
 
 import errno
-import struct
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -45,7 +45,7 @@ from kubedtn.dataplane.netlink import (
 )
 from kubedtn.dataplane.netns import NsKey
 from kubedtn.dataplane.qdisc import LiveQdisc
-from kubedtn.dataplane.rtnl import TCA_KIND, TCA_OPTIONS
+from kubedtn.dataplane.rtnl import TCA_KIND, TCA_OPTIONS, TCMSG
 from kubedtn.dataplane.session import Session, Step
 from kubedtn.model import LinkProperties
 
@@ -69,7 +69,6 @@ MARKER_PRIO: Final = 1
 MARKER_HANDLE: Final = 1
 MARKER_NAME: Final = "kubedtn-mark"
 
-_TCMSG: Final = struct.Struct("=BxxxiIII")  # family, ifindex, handle, parent, info
 
 MarkerAction = Literal["add", "refresh", "clear"]
 
@@ -96,7 +95,7 @@ def marker_action(wanted: bool, live: Sequence[LiveQdisc]) -> MarkerAction | Non
 
 
 def _tcmsg(ifindex: int, *, handle: int, parent: int, info: int = 0) -> bytes:
-    return _TCMSG.pack(0, ifindex, handle, parent, info)
+    return TCMSG.pack(0, ifindex, handle, parent, info)
 
 
 def clsact_request(ifindex: int, *, what: str) -> Request:
@@ -107,7 +106,7 @@ def clsact_request(ifindex: int, *, what: str) -> Request:
 
 def filter_request(ifindex: int, program_fd: int, *, what: str) -> Request:
     """The marker filter on clsact's egress, direct-action (the program's return is the verdict)."""
-    info = (MARKER_PRIO << 16) | _htons(ETH_P_ALL)
+    info = (MARKER_PRIO << 16) | socket.htons(ETH_P_ALL)
     options = (
         nla_u32(TCA_BPF_FD, program_fd)
         + nla_str(TCA_BPF_NAME, MARKER_NAME)
@@ -145,8 +144,8 @@ class LiveMarker:
 
 def parse_marker(body: memoryview) -> LiveMarker | None:
     """The marker of one filter dump reply; None for another filter (or its chain head)."""
-    _family, _index, handle, _parent, _info = _TCMSG.unpack_from(body)
-    attrs = parse_attrs(body, _TCMSG.size, len(body))
+    _family, _index, handle, _parent, _info = TCMSG.unpack_from(body)
+    attrs = parse_attrs(body, TCMSG.size, len(body))
     if handle != MARKER_HANDLE or TCA_KIND not in attrs or attr_str(attrs[TCA_KIND]) != "bpf":
         return None
     options = attrs.get(TCA_OPTIONS)
@@ -158,10 +157,6 @@ def parse_marker(body: memoryview) -> LiveMarker | None:
     flags = attr_u32(opts[TCA_BPF_FLAGS]) if TCA_BPF_FLAGS in opts else 0
     program_id = attr_u32(opts[TCA_BPF_ID]) if TCA_BPF_ID in opts else 0
     return LiveMarker(program_id=program_id, direct_action=bool(flags & TCA_BPF_FLAG_ACT_DIRECT))
-
-
-def _htons(value: int) -> int:
-    return ((value & 0xFF) << 8) | (value >> 8)
 
 
 # ---- effects on one interface ------------------------------------------------------------

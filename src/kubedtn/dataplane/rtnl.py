@@ -110,7 +110,7 @@ OPER_STATES: Final = ("unknown", "notpresent", "down", "lowerlayerdown", "testin
 
 _IFINFO: Final = struct.Struct("=BxHiII")  # family, type, index, flags, change
 _IFADDR: Final = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
-_TCMSG: Final = struct.Struct("=BxxxiIII")  # family, ifindex, handle, parent, info
+TCMSG: Final = struct.Struct("=BxxxiIII")  # struct tcmsg: family, ifindex, handle, parent, info
 _RTGEN: Final = struct.Struct("=Bxxx")
 _NETEM_QOPT: Final = struct.Struct("=IIIIII")  # latency, limit, loss, gap, duplicate, jitter (ticks)
 _U32x2: Final = struct.Struct("=II")
@@ -424,7 +424,7 @@ def tbf_options(p: TbfParams) -> bytes:
 
 
 def qdisc_request(index: int, action: QdiscAction, *, what: str) -> Request:
-    head = _TCMSG.pack(0, index, action.handle, action.parent, 0)
+    head = TCMSG.pack(0, index, action.handle, action.parent, 0)
     if action.op == "delete":
         return Request(RTM_DELQDISC, 0, head, what)
     params = action.params
@@ -441,7 +441,7 @@ def qdisc_request(index: int, action: QdiscAction, *, what: str) -> Request:
 
 
 def dump_qdiscs() -> Request:
-    return Request(RTM_GETQDISC, NLM_F_DUMP, _TCMSG.pack(0, 0, 0, 0, 0), "list qdiscs")
+    return Request(RTM_GETQDISC, NLM_F_DUMP, TCMSG.pack(0, 0, 0, 0, 0), "list qdiscs")
 
 
 def parse_netem(options: memoryview) -> NetemParams:
@@ -489,8 +489,8 @@ def parse_tbf(options: memoryview) -> TbfParams | None:
 
 
 def parse_qdisc(body: memoryview) -> LiveQdisc:
-    _family, index, handle, parent, _info = _TCMSG.unpack_from(body)
-    attrs = parse_attrs(body, _TCMSG.size, len(body))
+    _family, index, handle, parent, _info = TCMSG.unpack_from(body)
+    attrs = parse_attrs(body, TCMSG.size, len(body))
     kind = attr_str(attrs[TCA_KIND]) if TCA_KIND in attrs else ""
     options = attrs.get(TCA_OPTIONS)
     params: NetemParams | TbfParams | None = None
