@@ -471,6 +471,9 @@ class DaemonServer:
             raise KubedtnError(
                 f"cannot listen on {address} (GRPC_PORT): {e}; is another daemon running?"
             ) from e
+        tcp = f"{address.rsplit(':', 1)[0]}:{self.grpc_port}"
+        # Before anything is served: whoever sees the daemon answer can find the warning logged.
+        self._warn_insecure(tcp)
         path = self.config.socket_path
         prepare_socket_path(path)
         old = os.umask(0o077)  # the socket is created 0600, never briefly open to others
@@ -487,7 +490,6 @@ class DaemonServer:
             self._plain.start()
         except OSError as e:
             raise KubedtnError(str(e)) from e
-        tcp = f"{address.rsplit(':', 1)[0]}:{self.grpc_port}"
         log.info(
             "serving gRPC",
             action="serve",
@@ -496,7 +498,6 @@ class DaemonServer:
             tls="mutual" if self.pem else "off",
             socket=str(path),
         )
-        self._warn_insecure(tcp)
 
     def _tcp_services(self) -> list[str]:
         cfg = self.config
