@@ -59,6 +59,23 @@ def wait_for_code(d: DaemonHandle, code: grpc.StatusCode) -> None:
         assert time.monotonic() < deadline, f"Status kept answering {seen.name}, never {code.name}"
 
 
+def held_setup_pod(d: DaemonHandle, query: pb.SetupPodQuery) -> Future[pb.BoolResponse]:
+    """A SetupPod the daemon holds (Status is refused meanwhile). The server counts a call
+    until a moment after its answer, so the call just before can still hold the slot when
+    SetupPod arrives: then it is refused, as a CNI plugin's would be, and sent again."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        busy: Future[pb.BoolResponse] = d.local().SetupPod.future(query, timeout=60)
+        while not busy.done():
+            if status_code_now(d) == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                return busy
+            assert time.monotonic() < deadline, "Status kept being served beside SetupPod"
+        refused = busy.exception()
+        assert isinstance(refused, grpc.RpcError), f"SetupPod ended while the store was locked: {busy}"
+        assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused
+        assert time.monotonic() < deadline, "SetupPod kept being refused"
+
+
 def plain_status(d: DaemonHandle) -> str:
     """The status of one Status call on the plain socket, as the CNI plugin makes it."""
     try:
@@ -75,10 +92,8 @@ def test_a_daemon_at_its_request_limit_answers_resource_exhausted_and_recovers(p
         (ns,) = pool.make(1)
         with store_write_locked(d):
             # SetupPod waits on the store's lock, holding the one request the socket allows.
-            busy: Future[pb.BoolResponse] = d.local().SetupPod.future(
-                pb.SetupPodQuery(name="r1", net_ns=path(ns)), timeout=60
-            )
-            wait_for_code(d, grpc.StatusCode.RESOURCE_EXHAUSTED)
+            busy = held_setup_pod(d, pb.SetupPodQuery(name="r1", net_ns=path(ns)))
+            assert status_code_now(d) == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert not busy.done()
         assert busy.result(timeout=60).response is True  # the held request was served
         wait_for_code(d, grpc.StatusCode.OK)
