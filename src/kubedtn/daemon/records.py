@@ -111,18 +111,21 @@ class PodRecords:
         parsed = self.parse_fetched(self.fetch(keys))
         return {topo.key: topo for p in parsed.values() if (topo := p.topology) is not None}
 
-    def view(self, keys: Iterable[str]) -> dict[str, Topology]:
+    def view(self, keys: Iterable[str], *, latest: bool = False) -> dict[str, Topology]:
         """Topologies by ``namespace/name`` (absent ones left out), for planning."""
-        return self.view_of(self.fetch(keys))
+        return self.view_of(self.fetch(keys, latest=latest))
 
-    def fetch(self, keys: Iterable[str]) -> Fetched:
+    def fetch(self, keys: Iterable[str], *, latest: bool = False) -> Fetched:
         """The stored versions of these pods, from one snapshot of the store: two pods marked
         alive in one write are seen both alive or both not. Each is the parse this daemon
-        has (the store still has that version) or the object as stored."""
+        has (the store still has that version) or the object as stored. ``latest``: past
+        the store's cache, if it has one (``ObjectStore.get_changed``)."""
         have = {split_key(key): self._parsed.version(*split_key(key)) for key in sorted(set(keys))}
         if not have:
             return []
-        changed = self.store.get_changed([(ns, name, h[0] if h else "") for (ns, name), h in have.items()])
+        changed = self.store.get_changed(
+            [(ns, name, h[0] if h else "") for (ns, name), h in have.items()], latest=latest
+        )
         fetched: Fetched = []
         for key, parse in have.items():
             if key not in changed:

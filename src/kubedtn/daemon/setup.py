@@ -11,10 +11,12 @@ A batch goes through these steps, in this order (``PodSetup._plumb``):
    on two nodes: whichever wrote second sees the other alive and plans the link, and the
    first does not see the second, so the link is never lost and never made twice (a
    store without transactions reads just after the write: at least one of them sees
-   the other). Just before, the far ends of cross-node links to peers step 1 saw alive
-   are asked for already (``CrossNodeLinks.ask_early``). A *closed* batch (every peer of
-   its pods is a pod of the batch: ``lab up``) has no peer outside to race with, so its
-   liveness goes into step 5's write instead (one write per pod, not two);
+   the other; a store reading from a cache, which may lag the other daemon's write,
+   reads the peers it shows down again past it). Just before, the far ends of
+   cross-node links to peers step 1 saw alive are asked for already
+   (``CrossNodeLinks.ask_early``). A *closed* batch (every peer of its pods is a pod of
+   the batch: ``lab up``) has no peer outside to race with, so its liveness goes into
+   step 5's write instead (one write per pod, not two);
 4. **plan** (``kubedtn.daemon.plan``) against the peers read in step 3 (AddLinks and
    closed batches read them now), ask the peers' daemons for the far ends not asked for
    yet (``CrossNodeLinks.confirm``), and **apply** every link of the batch at once
@@ -187,7 +189,13 @@ class PodSetup:
                 ]
                 # Of two daemons marking the two ends of a link alive at once, exactly one
                 # sees the other alive (and makes the link), never both.
-                peers = self.records.view_of(self.records.write_statuses(alive, then_fetch=peer_keys(jobs)))
+                wanted = peer_keys(jobs)
+                peers = self.records.view_of(self.records.write_statuses(alive, then_fetch=wanted))
+                # A store's cache may not have the other daemon's write yet: what it shows
+                # down is read again past it, or both could miss each other.
+                doubtful = sorted(k for k in wanted if k not in peers or not is_alive(peers[k]))
+                if doubtful:
+                    peers.update(self.records.view(doubtful, latest=True))
             # 4. plan and apply
             pushes, unconfirmed = self._plan_and_apply(jobs, early=early, peers=peers)
             cross = [

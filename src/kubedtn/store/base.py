@@ -24,6 +24,7 @@ ObjectList = list[KubeObject]  # an alias: inside ObjectStore, ``list`` names th
 StatusWrite = tuple[str | None, str, str, Mapping[str, Any]]  # namespace, name, resourceVersion, status
 WrittenVersions = list[str | None]  # per StatusWrite: its new resourceVersion, None if not written
 KnownVersion = tuple[str | None, str, str]  # namespace, name, the resourceVersion the reader has ("": none)
+Changed = dict[tuple[str, str], KubeObject | None]  # get_changed's answer, by (namespace, name)
 
 
 class EventType(enum.StrEnum):
@@ -86,11 +87,13 @@ class ObjectStore(Protocol):
         A backend that cannot ask the server this cheaply may get and compare."""
         ...
 
-    def get_changed(self, known: Sequence[KnownVersion]) -> dict[tuple[str, str], KubeObject | None]:
+    def get_changed(self, known: Sequence[KnownVersion], *, latest: bool = False) -> Changed:
         """get_if_changed of many objects, all read from one snapshot (as they were at one
         moment: of two objects written together, a reader sees both writes or neither).
         Keyed by (namespace, name); an absent object is left out; "" as the version: not
-        known, the object is returned."""
+        known, the object is returned. ``latest``: read past any cache of this store, as the
+        backing service holds them now (a cache may lag other writers' writes); a store
+        without a cache always reads so."""
         ...
 
     def list(

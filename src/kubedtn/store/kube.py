@@ -30,6 +30,7 @@ from urllib3.exceptions import HTTPError
 
 from kubedtn.model.namespace import DEFAULT_NAMESPACE
 from kubedtn.store.base import (
+    Changed,
     EventType,
     KnownVersion,
     ObjectList,
@@ -207,12 +208,12 @@ class KubeStore:
         obj = self.get(namespace, name)
         return None if obj["metadata"].get("resourceVersion") == resource_version else obj
 
-    def get_changed(self, known: Sequence[KnownVersion]) -> dict[tuple[str, str], KubeObject | None]:
+    def get_changed(self, known: Sequence[KnownVersion], *, latest: bool = False) -> Changed:
         out: dict[tuple[str, str], KubeObject | None] = {}
         for namespace, name, version in known:
             ns = self._ns(namespace)
             with contextlib.suppress(NotFoundError):
-                obj = self.get(ns, name)
+                obj = KubeStore.get(self, ns, name)  # the API's, also under a cache's get
                 same = bool(version) and obj["metadata"].get("resourceVersion") == version
                 out[(ns, name)] = None if same else obj
         return out

@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from kubedtn.errors import KubedtnError
-from kubedtn.store.base import EventType, KnownVersion, ObjectList, WatchStream
+from kubedtn.store.base import Changed, EventType, KnownVersion, ObjectList, WatchStream
 from kubedtn.store.cachewatch import ChangeLog
 from kubedtn.store.errors import ExpiredError, NotFoundError, StoreUnavailableError
 from kubedtn.store.kube import KubeStore
@@ -256,7 +256,9 @@ class CachedKubeStore(KubeStore):
             raise NotFoundError(f"{self._what(namespace, name)} not found")
         return obj
 
-    def get_changed(self, known: Sequence[KnownVersion]) -> dict[tuple[str, str], KubeObject | None]:
+    def get_changed(self, known: Sequence[KnownVersion], *, latest: bool = False) -> Changed:
+        if latest:
+            return super().get_changed(known)
         keys = {(self._ns(ns), name): version for ns, name, version in known}
         held = self.cache.snapshot(keys)
         return {

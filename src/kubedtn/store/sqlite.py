@@ -24,7 +24,15 @@ from typing import Any, Protocol
 
 from kubedtn.errors import KubedtnError
 from kubedtn.store import objects
-from kubedtn.store.base import EventType, KnownVersion, ObjectList, StatusWrite, WatchEvent, WrittenVersions
+from kubedtn.store.base import (
+    Changed,
+    EventType,
+    KnownVersion,
+    ObjectList,
+    StatusWrite,
+    WatchEvent,
+    WrittenVersions,
+)
 from kubedtn.store.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -261,7 +269,7 @@ class SqliteStore:
         loaded: KubeObject = json.loads(row[0])
         return loaded
 
-    def get_changed(self, known: Sequence[KnownVersion]) -> dict[tuple[str, str], KubeObject | None]:
+    def get_changed(self, known: Sequence[KnownVersion], *, latest: bool = False) -> Changed:
         # As get_if_changed (versions compared inside SQLite), a chunk of keys per statement,
         # every chunk in one read transaction.
         wanted = [

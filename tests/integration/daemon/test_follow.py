@@ -135,6 +135,31 @@ def _up_across_nodes(c: Cluster, pool: NamespacePool, objects: list[dict[str, An
     return p1, p2
 
 
+def test_two_ends_come_up_linked_while_the_second_daemons_cache_lags(
+    cluster: Cluster, kubeapi: KubeApiServer, pool: NamespacePool
+) -> None:
+    """r1 comes up on node A while node B's cache cannot hear of it; r2 then comes up on B.
+    A saw r2 down, so B must see r1 alive (past its cache), or neither makes the link."""
+    for obj in pair():
+        cluster.api.create(obj)
+    for name in ("r1", "r2"):
+        cluster.wait_seen(name)
+    deaf = kubeapi.faults.hang(method="WATCH", user_agent=DAEMON_AGENT)
+    try:
+        kubeapi.faults.drop_watches()
+        assert kubeapi.faults.wait_for_held(2), "both caches to list again and wait on a held watch"
+        p1, p2 = pool.make(2)
+        (o1,) = cluster.managers[NODE_A].setup_pods([SetupRequest("r1", "default", path(p1))])
+        assert o1.ok and not o1.plumbed, o1  # r2 is down: nothing to make yet
+        held = cluster.stores[1].cache.get(("default", "r1"))
+        assert held is not None and not (held.get("status") or {}).get("src_ip"), "B's cache heard of r1"
+        (o2,) = cluster.managers[NODE_B].setup_pods([SetupRequest("r2", "default", path(p2))])
+        assert o2.ok and o2.plumbed, o2
+    finally:
+        kubeapi.faults.clear(deaf)
+    assert udp_echo(client_ns=p1, client_ip="10.0.1.1", server_ns=p2, server_ip="10.0.1.2") == 3
+
+
 def _plumbed(cluster: Cluster, name: str, uid: int) -> bool:
     """The pod's status records link ``uid`` as plumbed (both ends made and up)."""
     status = cluster.api.get("default", name).get("status") or {}

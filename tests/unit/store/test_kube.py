@@ -151,6 +151,23 @@ def test_the_cache_follows_the_api_through_dropped_watches_and_outages(
     assert ("default", "r2") not in cached.get_changed([("default", "r2", "")])
 
 
+def test_a_latest_read_goes_past_a_cache_that_has_not_heard_of_a_change(
+    cached: CachedKubeStore, kubeapi: KubeApiServer
+) -> None:
+    writer = KubeStore(cached._client, resource=TOPOLOGY)  # another client's writes
+    writer.create(topology("r1"))
+    wait_until(lambda: ("default", "r1") in cached.get_changed([("default", "r1", "")]), what="r1 cached")
+    with kubeapi.faults.active(kubeapi.faults.hang(method="WATCH")):
+        kubeapi.faults.drop_watches()
+        assert kubeapi.faults.wait_for_held(1), "the cache to list again and wait on a held watch"
+        writer.create(topology("r2"))
+        assert cached.get_changed([("default", "r2", "")]) == {}  # the cache has not heard of it
+        latest = cached.get_changed([("default", "r1", ""), ("default", "r2", "")], latest=True)
+        assert latest.keys() == {("default", "r1"), ("default", "r2")}
+        version = str(latest[("default", "r2")]["metadata"]["resourceVersion"])  # type: ignore[index]
+        assert cached.get_changed([("default", "r2", version)], latest=True) == {("default", "r2"): None}
+
+
 def test_the_cache_thread_ends_with_the_store(kubeapi: KubeApiServer, tmp_path: Path) -> None:
     kubeapi.register_crd(TOPOLOGY_CRD)
     s = CachedKubeStore(api_client(kubeconfig=str(tmp_path / "kubeconfig")), resource=TOPOLOGY)
