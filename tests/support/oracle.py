@@ -181,6 +181,7 @@ class Link:
     alias: str | None
     link: int | None  # IFLA_LINK: a veth's peer, a macvlan's parent, in link_netnsid's namespace
     link_netnsid: int | None
+    gso_max_segs: int | None  # IFLA_GSO_MAX_SEGS: segments one packet may carry
     info: dict[str, Any] = field(default_factory=dict)  # IFLA_INFO_DATA: {"IFLA_VXLAN_ID": 42, ...}
     counters: dict[str, int] = field(default_factory=dict)  # IFLA_STATS64: {"tx_bytes": ..., ...}
 
@@ -201,6 +202,7 @@ def _link(msg: Any) -> Link:
         alias=msg.get_attr("IFLA_IFALIAS"),
         link=msg.get_attr("IFLA_LINK"),
         link_netnsid=msg.get_attr("IFLA_LINK_NETNSID"),
+        gso_max_segs=msg.get_attr("IFLA_GSO_MAX_SEGS"),
         info=fields_and_attrs(data) if data is not None and not isinstance(data, str) else {},
         counters=dict(fields_and_attrs(stats)) if stats is not None else {},
     )

@@ -9,7 +9,7 @@ what exists → ``plan_apply`` decides → the plan is sent as a few large netli
    a VXLAN/macvlan from the node namespace), every interface created directly in its
    namespace with a chosen ifindex;
 3. per namespace: addresses, qdiscs (before the interface goes up: traffic is never
-   unshaped), then MTU/MAC/alias/up.
+   unshaped), then MTU/MAC/alias/gso_max_segs/up.
 
 A link that fails is rolled back if this call created it, and reported; the others
 stand. The requests themselves are built in ``requests``; removal and reading back live in
@@ -38,9 +38,9 @@ from kubedtn.dataplane.errors import (
     NotOursError,
 )
 from kubedtn.dataplane.live import LiveInterface
-from kubedtn.dataplane.netns import namespace_exists, namespace_id
+from kubedtn.dataplane.netns import flush_route_caches, namespace_exists, namespace_id
 from kubedtn.dataplane.plan import ApplyPlan, EndPlan, LinkPlan, NsKey, NsState, plan_apply
-from kubedtn.dataplane.qdisc import qdisc_actions, qdisc_plan
+from kubedtn.dataplane.qdisc import gso_max_segs_fix, qdisc_actions, qdisc_plan
 from kubedtn.dataplane.reading import read_interfaces
 from kubedtn.dataplane.removal import remove_group, remove_interfaces
 from kubedtn.dataplane.requests import config_steps, create_request, failure_error, vni_taken
@@ -263,6 +263,18 @@ class NetlinkDataplane:
         configuration = self._configuration(session, plan, errors, marker_fd)
         for step, failure in session.run_as_built(configuration, threads=CONFIGURE_THREADS):
             errors.setdefault(step.link, failure_error(step, failure))
+        # Connections open over an end whose packets changed size take it at their next send.
+        flush_route_caches(
+            sorted(
+                {
+                    session.fd(end.ns)
+                    for i, lp in enumerate(plan.links)
+                    if i not in errors
+                    for end in lp.ends
+                    if end.gso_max_segs is not None and not end.created
+                }
+            )
+        )
 
         # 4. roll back what this call created for links that failed
         rollback: dict[NsKey, list[Step]] = {}
@@ -347,9 +359,11 @@ class NetlinkDataplane:
         handles, no moment without emulation); empty properties remove the qdiscs, and the
         bypass marker unless the interface is in ``unbypassed`` (its link opted out).
 
-        Returns the number of qdisc requests sent (0 when all already matched). Raises
-        DataplaneError (NetemMissingError when netem is missing) naming every interface
-        that failed; the others are changed.
+        Returns the number of requests sent (qdiscs, marker, gso_max_segs; 0 when all
+        already matched). Raises DataplaneError (NetemMissingError when netem is missing)
+        naming every interface that failed; the others are changed. An end whose
+        gso_max_segs changes has its namespace's route caches flushed, so open IPv4
+        connections take it (``qdisc.gso_max_segs_fix``).
         """
         errors: list[DataplaneError] = []
         sent = 0
@@ -363,6 +377,7 @@ class NetlinkDataplane:
                     links = session.read_links(key)
                     qdiscs = session.read_qdiscs(key)
                     steps: list[Step] = []
+                    resized = False  # an end's gso_max_segs changes: its open connections too
                     for n, (ref, props) in enumerate(items):
                         where = f"{session.labels[key]}/{ref.name}"
                         live = links.get(ref.name)
@@ -387,14 +402,18 @@ class NetlinkDataplane:
                             created=False,
                             qdiscs=tuple(qdisc_actions(qdisc_plan(props, mtu=live.mtu), here)),
                             marker=marker_action(wanted, here),
+                            gso_max_segs=gso_max_segs_fix(props, live.gso_max_segs),
                         )
                         steps += config_steps(n, end, props, session.labels[key], marker_fd=marker_fd)
+                        resized = resized or end.gso_max_segs is not None
                     sent += len(steps)
                     # The first failure of an interface is the cause; later ones follow from it.
                     first: dict[int, DataplaneError] = {}
                     for step, failure in session.run(key, steps):
                         first.setdefault(step.link, failure_error(step, failure))
                     errors += first.values()
+                    if resized:
+                        flush_route_caches([session.fd(key)])
         if errors:
             if all(isinstance(e, NetemMissingError) for e in errors):
                 raise NetemMissingError("; ".join(map(str, errors)))

@@ -59,6 +59,7 @@ class LiveInterface:
     peer_netns: str | None = None
     vxlan: VxlanInfo | None = None
     macvlan_mode: str | None = None
+    gso_max_segs: int | None = None  # segments one packet may carry (IFLA_GSO_MAX_SEGS)
     addresses: tuple[str, ...] = ()
     qdiscs: tuple[LiveQdisc, ...] = ()
     properties: LinkProperties | None = None  # None: qdiscs not in a layout kubedtn makes

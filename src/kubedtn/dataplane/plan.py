@@ -23,7 +23,14 @@ from typing import Literal
 from kubedtn.dataplane.addr import canonical_cidr, canonical_ip
 from kubedtn.dataplane.bpfmark import MarkerAction, marker_action, marker_wanted
 from kubedtn.dataplane.live import LiveInterface, alias_for
-from kubedtn.dataplane.qdisc import LiveQdisc, QdiscAction, qdisc_actions, qdisc_plan
+from kubedtn.dataplane.qdisc import (
+    GSO_MAX_SEGS,
+    LiveQdisc,
+    QdiscAction,
+    gso_max_segs_fix,
+    qdisc_actions,
+    qdisc_plan,
+)
 from kubedtn.dataplane.specs import Endpoint, LinkSpec, MacvlanSpec, VethSpec, VxlanSpec
 
 NsKey = tuple[int, int]
@@ -63,6 +70,7 @@ class EndPlan:
     mtu: int | None = None
     mac: str | None = None
     alias: str | None = None
+    gso_max_segs: int | None = None  # segments per packet (``qdisc.gso_max_segs_fix``)
     add_addresses: tuple[str, ...] = ()
     del_addresses: tuple[str, ...] = ()
     qdiscs: tuple[QdiscAction, ...] = ()
@@ -79,6 +87,8 @@ class EndPlan:
             out.append("up")
         if self.alias is not None:
             out.append("alias")
+        if self.gso_max_segs is not None:
+            out.append(f"gso_max_segs {self.gso_max_segs}")
         out += [f"+{a}" for a in self.add_addresses] + [f"-{a}" for a in self.del_addresses]
         out += [f"{q.op} {q.kind}" for q in self.qdiscs]
         if self.marker == "add":
@@ -161,6 +171,7 @@ def _end_fixes(ep: Endpoint, live: LiveInterface, state: NsState, *, uid: int, m
         mtu=ep.mtu if ep.mtu is not None and ep.mtu != live.mtu else None,
         mac=ep.mac if ep.mac is not None and ep.mac.lower() != (live.mac or "") else None,
         alias=alias if live.alias != alias else None,
+        gso_max_segs=gso_max_segs_fix(ep.properties, live.gso_max_segs),
         add_addresses=tuple(sorted(a for a in want if a not in have_set)),
         del_addresses=extra,
         qdiscs=tuple(qdisc_actions(plan, live_qdiscs)),
@@ -176,6 +187,7 @@ def _new_end(ep: Endpoint, ns: NsKey, ifindex: int, *, uid: int, marking: bool) 
         created=True,
         up=True,
         alias=alias_for(uid),
+        gso_max_segs=gso_max_segs_fix(ep.properties, GSO_MAX_SEGS),
         add_addresses=tuple(canonical_cidr(a) for a in ep.addresses),
         qdiscs=tuple(qdisc_actions(qdisc_plan(ep.properties, mtu=ep.mtu), [])),
         marker=marker_action(marker_wanted(ep.properties, bypass=ep.bypass, marking=marking), ()),

@@ -186,6 +186,25 @@ def qdisc_plan(properties: LinkProperties, *, mtu: int | None = None) -> tuple[Q
     return (netem, QdiscSpec(TBF_CHILD_HANDLE, NETEM_CHILD_PARENT, tbf_params(properties.rate_bps, mtu=mtu)))
 
 
+# An end's gso_max_segs: how many segments one packet may carry through it.
+GSO_MAX_SEGS: Final = 65535  # the kernel's default for veth and VXLAN devices
+ONE_FRAME: Final = 1
+
+
+def gso_max_segs_fix(properties: LinkProperties, live: int | None) -> int | None:
+    """The gso_max_segs to give an end (None: leave it as it is).
+
+    netem decides per packet (lost, duplicated, delayed, reordered), and with segmentation
+    offload a pod's TCP hands it packets of up to 64 KiB: a real link loses one frame,
+    netem would lose 40. An end that has netem carries one frame per packet, as a real
+    link does; an end without it gets the default back only if it had ours (a macvlan
+    inherits its parent's limit, which is not ours to change). tbf alone segments
+    packets bigger than its bucket itself."""
+    if properties.needs_netem():
+        return None if live == ONE_FRAME else ONE_FRAME
+    return GSO_MAX_SEGS if live == ONE_FRAME else None
+
+
 def _same(spec: QdiscSpec, live: LiveQdisc | None) -> bool:
     if live is None or live.kind != spec.kind or live.params is None:
         return False

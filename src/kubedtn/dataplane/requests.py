@@ -2,7 +2,7 @@
 
 ``create_request`` makes a link (every interface created directly in its namespace, with
 its chosen ifindex); ``config_steps`` configures one end (addresses, qdiscs before the
-interface goes up, then MTU/MAC/alias/up); ``failure_error`` turns a kernel refusal into
+interface goes up, then MTU/MAC/alias/gso_max_segs/up); ``failure_error`` turns a kernel refusal into
 our error kinds (a taken VNI, missing netem).
 """
 
@@ -101,7 +101,7 @@ def config_steps(
     link: int, end: EndPlan, props: LinkProperties, ns: str, *, marker_fd: int | None = None
 ) -> list[Step]:
     """Addresses, qdiscs, the bypass marker (``marker_fd``: the loaded marker program), then
-    MTU/MAC/alias/up: the marker is on before the interface carries traffic."""
+    MTU/MAC/alias/gso_max_segs/up: the marker is on before the interface carries traffic."""
     where = f"{ns}/{end.name}"
     steps = [
         Step(
@@ -135,7 +135,7 @@ def config_steps(
             Step(r, link)
             for r in marker_requests(end.ifindex, marker_fd, where=where, clsact=end.marker == "add")
         ]
-    if end.up or end.mtu is not None or end.mac is not None or end.alias is not None:
+    if end.up or any(v is not None for v in (end.mtu, end.mac, end.alias, end.gso_max_segs)):
         steps.append(
             Step(
                 rtnl.set_link(
@@ -144,7 +144,8 @@ def config_steps(
                     mtu=end.mtu,
                     mac=end.mac,
                     alias=end.alias,
-                    what=f"set up/mtu/mac/alias of {where}",
+                    gso_max_segs=end.gso_max_segs,
+                    what=f"set up/mtu/mac/alias/gso_max_segs of {where}",
                 ),
                 link,
             )

@@ -63,6 +63,7 @@ IFLA_GROUP: Final = 27
 IFLA_NET_NS_FD: Final = 28
 IFLA_EXT_MASK: Final = 29
 IFLA_LINK_NETNSID: Final = 37
+IFLA_GSO_MAX_SEGS: Final = 40
 
 IFLA_INFO_KIND: Final = 1
 IFLA_INFO_DATA: Final = 2
@@ -250,11 +251,14 @@ def set_link(
     mtu: int | None = None,
     mac: str | None = None,
     alias: str | None = None,
+    gso_max_segs: int | None = None,
     what: str,
 ) -> Request:
     body = _ifinfo(index, flags=IFF_UP if up else 0, change=IFF_UP if up is not None else 0)
     if mtu is not None:
         body += nla_u32(IFLA_MTU, mtu)
+    if gso_max_segs is not None:
+        body += nla_u32(IFLA_GSO_MAX_SEGS, gso_max_segs)
     if mac is not None:
         body += nla(IFLA_ADDRESS, mac_bytes(mac))
     if alias is not None:
@@ -339,6 +343,7 @@ def parse_link(body: memoryview, *, netns: str) -> LiveInterface:
         link_netnsid=attr_s32(attrs[IFLA_LINK_NETNSID]) if IFLA_LINK_NETNSID in attrs else None,
         vxlan=vxlan,
         macvlan_mode=macvlan_mode,
+        gso_max_segs=attr_u32(attrs[IFLA_GSO_MAX_SEGS]) if IFLA_GSO_MAX_SEGS in attrs else None,
         counters=counters,
     )
 

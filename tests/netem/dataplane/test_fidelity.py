@@ -14,16 +14,30 @@ fails them about 3 times in 1000 runs.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
+import subprocess
+import threading
 from dataclasses import dataclass
 
 import pytest
 
 from kubedtn.dataplane import Dataplane, Endpoint, InterfaceRef, VethSpec
+from kubedtn.dataplane.qdisc import GSO_MAX_SEGS
 from kubedtn.model import LinkProperties
 from tests.support.netmeter import measure_delay
-from tests.support.netns import NamespacePool, links_by_name, path, payload, qdiscs, tcp_goodput, udp_train
+from tests.support.netns import (
+    NamespacePool,
+    links_by_name,
+    path,
+    payload,
+    qdiscs,
+    sh,
+    tcp_goodput,
+    udp_train,
+    wait_until,
+)
 
 pytestmark = pytest.mark.netem
 
@@ -142,6 +156,93 @@ def test_loss_rate(link: Link, dp: Dataplane, loss: float, count: int) -> None:
     lost = count - len(arrived)
     print(f"loss {loss} %: {lost} of {count} lost ({100 * lost / count:.2f} %)")
     assert within_3_sigma(lost, n=count, p=loss / 100), f"{lost} of {count} lost at {loss} %"
+
+
+def _tcp_segments(netns: str) -> tuple[int, int]:
+    """The namespace's TCP segments sent and retransmitted so far (nstat)."""
+    out = subprocess.run(
+        ["ip", "netns", "exec", netns, "nstat", "-az", "TcpOutSegs", "TcpRetransSegs"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines() if line.startswith("Tcp")}
+    return counts["TcpOutSegs"], counts["TcpRetransSegs"]
+
+
+def _netem_drops(netns: str) -> int:
+    out = sh(netns, "tc", "-j", "-s", "qdisc", "show", "dev", "eth1")
+    (netem,) = [q for q in json.loads(out) if q["kind"] == "netem"]
+    return int(netem["drops"])
+
+
+def _gso_max_segs(netns: str) -> int:
+    (dev,) = json.loads(sh(netns, "ip", "-d", "-j", "link", "show", "dev", "eth1"))
+    return int(dev["gso_max_segs"])
+
+
+def _per_frame(drops: int, retransmitted: int) -> bool:
+    """Each packet netem dropped was one segment: TCP sent about as many again (a few more
+    for retransmissions that were not needed). A 64 KiB packet dropped is 10-45 segments."""
+    return drops > 20 and retransmitted <= 1.5 * drops + 20
+
+
+@pytest.mark.parametrize(("ip_a", "ip_b"), [("10.66.0.1", "10.66.0.2"), ("fd66::1", "fd66::2")])
+def test_tcp_over_a_lossy_link_loses_single_frames(
+    pool: NamespacePool, dp: Dataplane, ip_a: str, ip_b: str
+) -> None:
+    """A pod's TCP hands netem one frame per packet, as a real link carries them, and not
+    the 64 KiB packets of segmentation offload: a loss takes one frame, not a burst."""
+    a, b = pool.make(2)
+    link = Link(a, b, ip_a=ip_a, ip_b=ip_b)
+    dp.apply([link.spec(LinkProperties(loss=2.0))])
+    assert _gso_max_segs(link.a) == 1
+    assert _gso_max_segs(link.b) == GSO_MAX_SEGS  # no properties there
+    sent, retransmitted = _tcp_segments(link.a)
+
+    tcp_goodput(client_ns=link.a, client_ip=ip_a, server_ns=link.b, server_ip=ip_b, seconds=2, warmup_s=0.2)
+
+    drops = _netem_drops(link.a)
+    sent, retransmitted = (n - m for n, m in zip(_tcp_segments(link.a), (sent, retransmitted), strict=True))
+    print(f"loss 2 % over TCP ({ip_a}): {drops} dropped, {retransmitted} of {sent} segments sent again")
+    assert _per_frame(drops, retransmitted), (drops, retransmitted, sent)
+
+
+def test_loss_given_to_a_link_in_use_takes_single_frames_of_its_open_connections(
+    pool: NamespacePool, dp: Dataplane
+) -> None:
+    """Properties change while traffic flows: an IPv4 connection opened over a plain link
+    sends one frame per packet once the link is given loss (an IPv6 one at its next route
+    lookup: ARCHITECTURE.md, "The path of a link"), and the default is back after."""
+    a, b = pool.make(2)
+    ip_a, ip_b = "10.66.0.1", "10.66.0.2"
+    link = Link(a, b, ip_a=ip_a, ip_b=ip_b)
+    dp.apply([link.spec(LinkProperties())])
+    assert _gso_max_segs(link.a) == GSO_MAX_SEGS
+    measured: dict[str, int] = {}
+
+    def change_midway() -> None:
+        start, _ = _tcp_segments(link.a)
+        wait_until(lambda: _tcp_segments(link.a)[0] > start + 20_000, what="the connection to carry data")
+        assert dp.set_properties({link.ref: LinkProperties(loss=2.0)}) > 0
+        measured["sent"], measured["retransmitted"] = _tcp_segments(link.a)
+
+    changer = threading.Thread(target=change_midway)
+    changer.start()
+    try:
+        tcp_goodput(
+            client_ns=link.a, client_ip=ip_a, server_ns=link.b, server_ip=ip_b, seconds=3, warmup_s=0.2
+        )
+    finally:
+        changer.join()
+    assert measured, "the properties were not changed while the connection ran"
+    drops = _netem_drops(link.a)
+    retransmitted = _tcp_segments(link.a)[1] - measured["retransmitted"]
+    print(f"loss 2 % given mid-connection ({ip_a}): {drops} dropped, {retransmitted} sent again")
+    assert _per_frame(drops, retransmitted), (drops, retransmitted)
+
+    assert dp.set_properties({link.ref: LinkProperties()}) > 0
+    assert _gso_max_segs(link.a) == GSO_MAX_SEGS
 
 
 def test_duplicates(link: Link, dp: Dataplane) -> None:

@@ -324,6 +324,10 @@ CASES: dict[str, Case] = {
         lambda: rtnl.set_link(12, up=False, what="x"),
         link(RTM_SETLINK, NLM_F_REQUEST, 12, up=0, change=IFF_UP),
     ),
+    "link set gso_max_segs, state untouched": (
+        lambda: rtnl.set_link(12, gso_max_segs=1, what="x"),
+        link(RTM_SETLINK, NLM_F_REQUEST, 12, IFLA_GSO_MAX_SEGS=1),
+    ),
     "link set alias, state untouched": (
         lambda: rtnl.set_link(12, alias="kubedtn uid=8", what="x"),
         link(RTM_SETLINK, NLM_F_REQUEST, 12, IFLA_IFALIAS="kubedtn uid=8"),

@@ -8,7 +8,7 @@ import pytest
 
 from kubedtn.dataplane.live import LiveInterface, alias_for
 from kubedtn.dataplane.plan import NsState, plan_apply
-from kubedtn.dataplane.qdisc import LiveQdisc, qdisc_plan
+from kubedtn.dataplane.qdisc import GSO_MAX_SEGS, LiveQdisc, qdisc_plan
 from kubedtn.dataplane.specs import Endpoint, MacvlanSpec, VethSpec, VxlanSpec, validate_links
 from kubedtn.errors import ValidationError
 from kubedtn.model import LinkProperties
@@ -29,6 +29,7 @@ def iface(name: str, index: int, **kw: object) -> LiveInterface:
         oper_state="up",
         mtu=1500,
         mac="02:00:00:00:00:01",
+        gso_max_segs=GSO_MAX_SEGS,
     )
     base.update(kw)
     return LiveInterface(group=base.pop("group", GROUP), alias=base.pop("alias", None), **base)  # type: ignore[arg-type]
@@ -99,9 +100,50 @@ def test_matching_qdiscs_need_no_work() -> None:
     existing_pair(st)
     props = LinkProperties(latency_us=1000, rate_bps=10**7)
     st[A].qdiscs = {2: [LiveQdisc(2, q.handle, q.parent, q.kind, q.params) for q in qdisc_plan(props)]}
+    st[A].links["eth1"] = dataclasses.replace(st[A].links["eth1"], gso_max_segs=1)  # as we left it
     spec = veth_spec(a=dataclasses.replace(veth_spec().a, properties=props))
     (lp,) = plan_apply([spec], states=st, ns_of=NS, group=GROUP).links
     assert lp.verdict == "keep"
+
+
+@pytest.mark.parametrize(
+    ("props", "want"),
+    [
+        (LinkProperties(loss=1.0), 1),
+        (LinkProperties(latency_us=1000, rate_bps=10**7), 1),
+        (LinkProperties(rate_bps=10**7), None),  # tbf alone segments what it must itself
+        (LinkProperties(), None),
+    ],
+)
+def test_a_new_end_with_netem_carries_one_frame_per_packet(props: LinkProperties, want: int | None) -> None:
+    spec = veth_spec(a=dataclasses.replace(veth_spec().a, properties=props))
+    (lp,) = plan_apply([spec], states=states(), ns_of=NS, group=GROUP).links
+    assert lp.verdict == "create"
+    assert [e.gso_max_segs for e in lp.ends] == [want, None]
+
+
+@pytest.mark.parametrize(
+    ("props", "live", "want"),
+    [
+        (LinkProperties(loss=1.0), GSO_MAX_SEGS, 1),  # properties given to a plain end
+        (LinkProperties(), 1, GSO_MAX_SEGS),  # taken away: the default back
+        (LinkProperties(rate_bps=10**7), 1, GSO_MAX_SEGS),
+        (LinkProperties(), 64, None),  # not ours (a macvlan's parent's limit): left alone
+    ],
+)
+def test_an_existing_ends_packet_size_follows_its_properties(
+    props: LinkProperties, live: int, want: int | None
+) -> None:
+    st = states()
+    existing_pair(st)
+    st[A].links["eth1"] = dataclasses.replace(st[A].links["eth1"], gso_max_segs=live)
+    st[A].qdiscs = {2: [LiveQdisc(2, q.handle, q.parent, q.kind, q.params) for q in qdisc_plan(props)]}
+    spec = veth_spec(a=dataclasses.replace(veth_spec().a, properties=props))
+    (lp,) = plan_apply([spec], states=st, ns_of=NS, group=GROUP).links
+    assert lp.ends[0].gso_max_segs == want
+    assert lp.verdict == ("keep" if want is None else "update")
+    if want is not None:
+        assert f"gso_max_segs {want}" in lp.ends[0].changes()
 
 
 def test_pair_whose_peer_is_elsewhere_is_replaced() -> None:
