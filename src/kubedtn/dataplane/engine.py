@@ -9,7 +9,8 @@ what exists → ``plan_apply`` decides → the plan is sent as a few large netli
    a VXLAN/macvlan from the node namespace), every interface created directly in its
    namespace with a chosen ifindex;
 3. per namespace: addresses, qdiscs (before the interface goes up: traffic is never
-   unshaped), then MTU/MAC/alias/gso_max_segs/up.
+   unshaped), then MTU/MAC/alias/gso_max_segs/up; an existing end's gso_max_segs after
+   its link's qdiscs took, then the route caches of its namespace (3b).
 
 A link that fails is rolled back if this call created it, and reported; the others
 stand. The requests themselves are built in ``requests``; removal and reading back live in
@@ -20,6 +21,7 @@ thread in the namespace it was in.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import time
@@ -263,18 +265,19 @@ class NetlinkDataplane:
         configuration = self._configuration(session, plan, errors, marker_fd)
         for step, failure in session.run_as_built(configuration, threads=CONFIGURE_THREADS):
             errors.setdefault(step.link, failure_error(step, failure))
-        # Connections open over an end whose packets changed size take it at their next send.
-        flush_route_caches(
-            sorted(
-                {
-                    session.fd(end.ns)
-                    for i, lp in enumerate(plan.links)
-                    if i not in errors
-                    for end in lp.ends
-                    if end.gso_max_segs is not None and not end.created
-                }
-            )
-        )
+        # 3b. the packet size of existing ends, once their link's qdiscs took (a new end has
+        # it in step 3's settings: a failure there removes the whole link), and the route
+        # caches, so that connections open over them take it at their next send
+        resizes: dict[NsKey, list[Step]] = {}
+        for i, lp in enumerate(plan.links):
+            for end in lp.ends:
+                if i not in errors and end.gso_max_segs is not None and not end.created:
+                    what = f"set gso_max_segs of {label[end.ns]}/{end.name}"
+                    request = rtnl.set_link(end.ifindex, gso_max_segs=end.gso_max_segs, what=what)
+                    resizes.setdefault(end.ns, []).append(Step(request, i))
+        for step, failure in session.run_each(resizes.items()):
+            errors.setdefault(step.link, failure_error(step, failure))
+        flush_route_caches(sorted(session.fd(key) for key in resizes))
 
         # 4. roll back what this call created for links that failed
         rollback: dict[NsKey, list[Step]] = {}
@@ -334,7 +337,9 @@ class NetlinkDataplane:
             if i in errors:
                 continue
             for end, ep in zip(lp.ends, lp.link.endpoints, strict=True):
-                ends.setdefault(end.ns, []).append((i, end, ep.properties))
+                # (an existing end's packet size goes after its link's qdiscs took: step 3b)
+                settings = end if end.created else dataclasses.replace(end, gso_max_segs=None)
+                ends.setdefault(end.ns, []).append((i, settings, ep.properties))
         for key, items in ends.items():
             label = session.labels[key]
             steps: list[Step] = []
@@ -377,7 +382,9 @@ class NetlinkDataplane:
                     links = session.read_links(key)
                     qdiscs = session.read_qdiscs(key)
                     steps: list[Step] = []
-                    resized = False  # an end's gso_max_segs changes: its open connections too
+                    # Sent after the qdiscs, to the ends whose qdiscs all took: an end left
+                    # without its netem keeps its packet size.
+                    resizes: dict[int, Step] = {}
                     for n, (ref, props) in enumerate(items):
                         where = f"{session.labels[key]}/{ref.name}"
                         live = links.get(ref.name)
@@ -402,18 +409,27 @@ class NetlinkDataplane:
                             created=False,
                             qdiscs=tuple(qdisc_actions(qdisc_plan(props, mtu=live.mtu), here)),
                             marker=marker_action(wanted, here),
-                            gso_max_segs=gso_max_segs_fix(props, live.gso_max_segs),
                         )
                         steps += config_steps(n, end, props, session.labels[key], marker_fd=marker_fd)
-                        resized = resized or end.gso_max_segs is not None
-                    sent += len(steps)
+                        segments = gso_max_segs_fix(props, live.gso_max_segs)
+                        if segments is not None:
+                            resizes[n] = Step(
+                                rtnl.set_link(
+                                    live.ifindex, gso_max_segs=segments, what=f"set gso_max_segs of {where}"
+                                ),
+                                n,
+                            )
                     # The first failure of an interface is the cause; later ones follow from it.
                     first: dict[int, DataplaneError] = {}
                     for step, failure in session.run(key, steps):
                         first.setdefault(step.link, failure_error(step, failure))
-                    errors += first.values()
-                    if resized:
+                    resized = [step for n, step in resizes.items() if n not in first]
+                    for step, failure in session.run(key, resized):
+                        first.setdefault(step.link, failure_error(step, failure))
+                    if resized:  # the connections open over them too (``flush_route_caches``)
                         flush_route_caches([session.fd(key)])
+                    sent += len(steps) + len(resized)
+                    errors += first.values()
         if errors:
             if all(isinstance(e, NetemMissingError) for e in errors):
                 raise NetemMissingError("; ".join(map(str, errors)))

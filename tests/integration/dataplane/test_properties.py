@@ -10,7 +10,7 @@ import pytest
 
 from kubedtn.dataplane import Dataplane, Endpoint, InterfaceRef, NetemMissingError, VethSpec
 from kubedtn.dataplane.errors import ApplyError
-from kubedtn.dataplane.qdisc import TbfParams
+from kubedtn.dataplane.qdisc import GSO_MAX_SEGS, TbfParams
 from kubedtn.model import LinkProperties
 from tests.support import kernel, oracle
 from tests.support.netns import NamespacePool, path, tcp_goodput
@@ -146,3 +146,10 @@ def test_missing_netem_is_named_and_nothing_is_left(pool: NamespacePool, dp: Dat
             {InterfaceRef(path(a), "eth1"): LinkProperties(latency_us=5000, rate_bps=10 * MBIT)}
         )
     assert [q.kind for q in oracle.qdiscs(a, "eth1")] == ["tbf"]  # the old emulation stays
+    assert oracle.links(a)["eth1"].gso_max_segs == GSO_MAX_SEGS  # and its packet size
+
+    # The same through apply: the existing link is updated, its netem refused.
+    with pytest.raises(ApplyError):
+        dp.apply([link(a, b, LinkProperties(latency_us=5000, rate_bps=10 * MBIT))])
+    assert [q.kind for q in oracle.qdiscs(a, "eth1")] == ["tbf"]
+    assert oracle.links(a)["eth1"].gso_max_segs == GSO_MAX_SEGS
