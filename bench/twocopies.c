@@ -54,14 +54,15 @@ int main(int argc, char **argv) {
             perror("reader cpu");
             return 1;
         }
-        /* Counts from the first byte to EOF: the writer's clock starts before its first
-         * write, this one after its first read, so the rate is not flattered. */
+        /* Times from the end of the first read to EOF and counts the bytes read in that
+         * time (the first read's are not), so waiting for the writer to start is left out. */
         long long got = 0;
         ssize_t n = read(ends[1], buf, size);
         double start = now_s();
         while (n > 0) {
-            got += n;
             n = read(ends[1], buf, size);
+            if (n > 0)
+                got += n;
         }
         double rate = got * 8 / (now_s() - start);
         if (write(report[1], &rate, sizeof rate) != sizeof rate)

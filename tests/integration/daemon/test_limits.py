@@ -62,12 +62,17 @@ def wait_for_code(d: DaemonHandle, code: grpc.StatusCode) -> None:
 def held_setup_pod(d: DaemonHandle, query: pb.SetupPodQuery) -> Future[pb.BoolResponse]:
     """A SetupPod the daemon holds (Status is refused meanwhile). The server counts a call
     until a moment after its answer, so the call just before can still hold the slot when
-    SetupPod arrives: then it is refused, as a CNI plugin's would be, and sent again."""
+    SetupPod arrives: then it is refused, as a CNI plugin's would be, and sent again. For
+    the same reason one refused Status could be the previous probe's doing, so two in a
+    row, with SetupPod still unanswered after both, are taken as SetupPod's (the server
+    exposes no count of calls in flight to ask instead)."""
     deadline = time.monotonic() + DEADLINE_S
     while True:
         busy: Future[pb.BoolResponse] = d.local().SetupPod.future(query, timeout=60)
+        refusals = 0
         while not busy.done():
-            if status_code_now(d) == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            refusals = refusals + 1 if status_code_now(d) == grpc.StatusCode.RESOURCE_EXHAUSTED else 0
+            if refusals == 2 and not busy.done():
                 return busy
             assert time.monotonic() < deadline, "Status kept being served beside SetupPod"
         refused = busy.exception()
