@@ -182,6 +182,7 @@ class Link:
     link: int | None  # IFLA_LINK: a veth's peer, a macvlan's parent, in link_netnsid's namespace
     link_netnsid: int | None
     gso_max_segs: int | None  # IFLA_GSO_MAX_SEGS: segments one packet may carry
+    tso_max_segs: int | None  # IFLA_TSO_MAX_SEGS: the most gso_max_segs may be
     info: dict[str, Any] = field(default_factory=dict)  # IFLA_INFO_DATA: {"IFLA_VXLAN_ID": 42, ...}
     counters: dict[str, int] = field(default_factory=dict)  # IFLA_STATS64: {"tx_bytes": ..., ...}
 
@@ -203,6 +204,7 @@ def _link(msg: Any) -> Link:
         link=msg.get_attr("IFLA_LINK"),
         link_netnsid=msg.get_attr("IFLA_LINK_NETNSID"),
         gso_max_segs=msg.get_attr("IFLA_GSO_MAX_SEGS"),
+        tso_max_segs=msg.get_attr("IFLA_TSO_MAX_SEGS"),
         info=fields_and_attrs(data) if data is not None and not isinstance(data, str) else {},
         counters=dict(fields_and_attrs(stats)) if stats is not None else {},
     )

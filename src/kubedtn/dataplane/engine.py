@@ -10,7 +10,7 @@ what exists → ``plan_apply`` decides → the plan is sent as a few large netli
    namespace with a chosen ifindex;
 3. per namespace: addresses, qdiscs (before the interface goes up: traffic is never
    unshaped), then MTU/MAC/alias/gso_max_segs/up; an existing end's gso_max_segs after
-   its link's qdiscs took, then the route caches of its namespace (3b).
+   its link's qdiscs took (3b, ``rtnl.resize_link``).
 
 A link that fails is rolled back if this call created it, and reported; the others
 stand. The requests themselves are built in ``requests``; removal and reading back live in
@@ -39,8 +39,8 @@ from kubedtn.dataplane.errors import (
     NetemMissingError,
     NotOursError,
 )
-from kubedtn.dataplane.live import LiveInterface
-from kubedtn.dataplane.netns import flush_route_caches, namespace_exists, namespace_id
+from kubedtn.dataplane.live import LiveInterface, alias_for
+from kubedtn.dataplane.netns import namespace_exists, namespace_id
 from kubedtn.dataplane.plan import ApplyPlan, EndPlan, LinkPlan, NsKey, NsState, plan_apply
 from kubedtn.dataplane.qdisc import gso_max_segs_fix, qdisc_actions, qdisc_plan
 from kubedtn.dataplane.reading import read_interfaces
@@ -266,18 +266,21 @@ class NetlinkDataplane:
         for step, failure in session.run_as_built(configuration, threads=CONFIGURE_THREADS):
             errors.setdefault(step.link, failure_error(step, failure))
         # 3b. the packet size of existing ends, once their link's qdiscs took (a new end has
-        # it in step 3's settings: a failure there removes the whole link), and the route
-        # caches, so that connections open over them take it at their next send
+        # it in step 3's settings: a failure there removes the whole link)
         resizes: dict[NsKey, list[Step]] = {}
         for i, lp in enumerate(plan.links):
             for end in lp.ends:
                 if i not in errors and end.gso_max_segs is not None and not end.created:
-                    what = f"set gso_max_segs of {label[end.ns]}/{end.name}"
-                    request = rtnl.set_link(end.ifindex, gso_max_segs=end.gso_max_segs, what=what)
+                    where = f"{label[end.ns]}/{end.name}"
+                    request = rtnl.resize_link(
+                        end.ifindex,
+                        end.gso_max_segs,
+                        alias=alias_for(lp.link.uid),  # (what step 3 left on it)
+                        what=f"set gso_max_segs {end.gso_max_segs} on {where}",
+                    )
                     resizes.setdefault(end.ns, []).append(Step(request, i))
         for step, failure in session.run_each(resizes.items()):
             errors.setdefault(step.link, failure_error(step, failure))
-        flush_route_caches(sorted(session.fd(key) for key in resizes))
 
         # 4. roll back what this call created for links that failed
         rollback: dict[NsKey, list[Step]] = {}
@@ -366,9 +369,8 @@ class NetlinkDataplane:
 
         Returns the number of requests sent (qdiscs, marker, gso_max_segs; 0 when all
         already matched). Raises DataplaneError (NetemMissingError when netem is missing)
-        naming every interface that failed; the others are changed. An end whose
-        gso_max_segs changes has its namespace's route caches flushed, so open IPv4
-        connections take it (``qdisc.gso_max_segs_fix``).
+        naming every interface that failed; the others are changed. An end's
+        gso_max_segs (``qdisc.gso_max_segs_fix``) is changed once its qdiscs took.
         """
         errors: list[DataplaneError] = []
         sent = 0
@@ -411,13 +413,11 @@ class NetlinkDataplane:
                             marker=marker_action(wanted, here),
                         )
                         steps += config_steps(n, end, props, session.labels[key], marker_fd=marker_fd)
-                        segments = gso_max_segs_fix(props, live.gso_max_segs)
+                        segments = gso_max_segs_fix(props, live.gso_max_segs, limit=live.tso_max_segs)
                         if segments is not None:
+                            what = f"set gso_max_segs {segments} on {where}"
                             resizes[n] = Step(
-                                rtnl.set_link(
-                                    live.ifindex, gso_max_segs=segments, what=f"set gso_max_segs of {where}"
-                                ),
-                                n,
+                                rtnl.resize_link(live.ifindex, segments, alias=live.alias, what=what), n
                             )
                     # The first failure of an interface is the cause; later ones follow from it.
                     first: dict[int, DataplaneError] = {}
@@ -426,8 +426,6 @@ class NetlinkDataplane:
                     resized = [step for n, step in resizes.items() if n not in first]
                     for step, failure in session.run(key, resized):
                         first.setdefault(step.link, failure_error(step, failure))
-                    if resized:  # the connections open over them too (``flush_route_caches``)
-                        flush_route_caches([session.fd(key)])
                     sent += len(steps) + len(resized)
                     errors += first.values()
         if errors:

@@ -60,6 +60,7 @@ class LiveInterface:
     vxlan: VxlanInfo | None = None
     macvlan_mode: str | None = None
     gso_max_segs: int | None = None  # segments one packet may carry (IFLA_GSO_MAX_SEGS)
+    tso_max_segs: int | None = None  # the most gso_max_segs may be (IFLA_TSO_MAX_SEGS)
     addresses: tuple[str, ...] = ()
     qdiscs: tuple[LiveQdisc, ...] = ()
     properties: LinkProperties | None = None  # None: qdiscs not in a layout kubedtn makes

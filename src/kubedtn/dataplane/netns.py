@@ -13,7 +13,6 @@ a foreign namespace, not the whole exchange.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import fcntl
@@ -205,32 +204,6 @@ def open_route_sockets(fds: Sequence[int]) -> list[RouteSocket]:
     finally:
         os.close(home)
     return sockets
-
-
-# Writing to these makes every cached route of the namespace stale (IPv4: its generation
-# moves on), so a connection looks its route up again on its next send and takes the
-# device's limits anew (gso_max_segs is read into a socket when its route is set).
-ROUTE_FLUSH_FILES: Final = ("/proc/sys/net/ipv4/route/flush", "/proc/sys/net/ipv6/route/flush")
-
-
-def flush_route_caches(fds: Sequence[int]) -> None:
-    """Flushes the route caches of the namespace of each fd, in one trip through them (the
-    sysctl files answer for the namespace of the thread that opens them)."""
-    if not fds:
-        return
-    home = current_netns_fd()
-    try:
-        try:
-            for fd in fds:
-                _setns(fd)
-                for name in ROUTE_FLUSH_FILES:
-                    # (FileNotFoundError: a kernel without IPv6)
-                    with contextlib.suppress(FileNotFoundError), open(name, "w") as f:
-                        f.write("1")
-        finally:
-            _go_home(home)
-    finally:
-        os.close(home)
 
 
 # ---- bulk namespace creation, like `ip netns add` / `ip netns del` -------------------------

@@ -171,7 +171,7 @@ def _end_fixes(ep: Endpoint, live: LiveInterface, state: NsState, *, uid: int, m
         mtu=ep.mtu if ep.mtu is not None and ep.mtu != live.mtu else None,
         mac=ep.mac if ep.mac is not None and ep.mac.lower() != (live.mac or "") else None,
         alias=alias if live.alias != alias else None,
-        gso_max_segs=gso_max_segs_fix(ep.properties, live.gso_max_segs),
+        gso_max_segs=gso_max_segs_fix(ep.properties, live.gso_max_segs, limit=live.tso_max_segs),
         add_addresses=tuple(sorted(a for a in want if a not in have_set)),
         del_addresses=extra,
         qdiscs=tuple(qdisc_actions(plan, live_qdiscs)),

@@ -191,18 +191,18 @@ GSO_MAX_SEGS: Final = 65535  # the kernel's default for veth and VXLAN devices
 ONE_FRAME: Final = 1
 
 
-def gso_max_segs_fix(properties: LinkProperties, live: int | None) -> int | None:
-    """The gso_max_segs to give an end (None: leave it as it is).
+def gso_max_segs_fix(properties: LinkProperties, live: int | None, *, limit: int | None = None) -> int | None:
+    """The gso_max_segs to give an end (None: leave it as it is); ``live`` is its value now
+    and ``limit`` its device's most (tso_max_segs: a macvlan's is its parent's).
 
     netem decides per packet (lost, duplicated, delayed, reordered), and with segmentation
     offload a pod's TCP hands it packets of up to 64 KiB: a real link loses one frame,
     netem would lose 40. An end that has netem carries one frame per packet, as a real
-    link does; an end without it gets the default back only if it had ours (a macvlan
-    inherits its parent's limit, which is not ours to change). tbf alone segments
-    packets bigger than its bucket itself."""
+    link does; an end without it gets the default back (at most its device's limit) only
+    if it had ours. tbf alone segments packets bigger than its bucket itself."""
     if properties.needs_netem():
         return None if live == ONE_FRAME else ONE_FRAME
-    return GSO_MAX_SEGS if live == ONE_FRAME else None
+    return min(GSO_MAX_SEGS, limit or GSO_MAX_SEGS) if live == ONE_FRAME else None
 
 
 def _same(spec: QdiscSpec, live: LiveQdisc | None) -> bool:

@@ -64,6 +64,7 @@ IFLA_NET_NS_FD: Final = 28
 IFLA_EXT_MASK: Final = 29
 IFLA_LINK_NETNSID: Final = 37
 IFLA_GSO_MAX_SEGS: Final = 40
+IFLA_TSO_MAX_SEGS: Final = 60
 
 IFLA_INFO_KIND: Final = 1
 IFLA_INFO_DATA: Final = 2
@@ -266,6 +267,18 @@ def set_link(
     return Request(RTM_SETLINK, 0, body, what)
 
 
+def resize_link(index: int, gso_max_segs: int, *, alias: str | None, what: str) -> Request:
+    """An existing interface's gso_max_segs. A socket copies the limit when its route is
+    set: with the interface's alias (its own value again) the kernel announces a change of
+    the device, which makes the namespace's IPv4 routes stale, so open IPv4 connections
+    take the new limit at their next send (IPv6 routes stay: their connections take it at
+    their next route lookup)."""
+    body = _ifinfo(index) + nla_u32(IFLA_GSO_MAX_SEGS, gso_max_segs)
+    if alias is not None:
+        body += nla_str(IFLA_IFALIAS, alias)
+    return Request(RTM_SETLINK, 0, body, what)
+
+
 def delete_link(index: int, *, what: str) -> Request:
     return Request(RTM_DELLINK, 0, _ifinfo(index), what)
 
@@ -344,6 +357,7 @@ def parse_link(body: memoryview, *, netns: str) -> LiveInterface:
         vxlan=vxlan,
         macvlan_mode=macvlan_mode,
         gso_max_segs=attr_u32(attrs[IFLA_GSO_MAX_SEGS]) if IFLA_GSO_MAX_SEGS in attrs else None,
+        tso_max_segs=attr_u32(attrs[IFLA_TSO_MAX_SEGS]) if IFLA_TSO_MAX_SEGS in attrs else None,
         counters=counters,
     )
 

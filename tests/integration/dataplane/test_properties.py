@@ -112,6 +112,7 @@ def test_read_agrees_with_pyroute2(pool: NamespacePool, dp: Dataplane) -> None:
         ), name
         assert (mine.link_ifindex, mine.link_netnsid) == (theirs.link, theirs.link_netnsid), name
         assert mine.gso_max_segs == theirs.gso_max_segs is not None, name
+        assert mine.tso_max_segs == theirs.tso_max_segs is not None, name
         assert set(mine.addresses) == oracle.addresses(a, name, link_scope=True), name
         assert [(q.handle, q.parent, q.kind) for q in mine.qdiscs] == [
             (q.handle, q.parent, q.kind) for q in oracle.qdiscs(a, name)

@@ -328,6 +328,10 @@ CASES: dict[str, Case] = {
         lambda: rtnl.set_link(12, gso_max_segs=1, what="x"),
         link(RTM_SETLINK, NLM_F_REQUEST, 12, IFLA_GSO_MAX_SEGS=1),
     ),
+    "link resized, with its alias again": (
+        lambda: rtnl.resize_link(12, 1, alias="kubedtn uid=7", what="x"),
+        link(RTM_SETLINK, NLM_F_REQUEST, 12, IFLA_GSO_MAX_SEGS=1, IFLA_IFALIAS="kubedtn uid=7"),
+    ),
     "link set alias, state untouched": (
         lambda: rtnl.set_link(12, alias="kubedtn uid=8", what="x"),
         link(RTM_SETLINK, NLM_F_REQUEST, 12, IFLA_IFALIAS="kubedtn uid=8"),

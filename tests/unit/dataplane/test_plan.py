@@ -30,6 +30,7 @@ def iface(name: str, index: int, **kw: object) -> LiveInterface:
         mtu=1500,
         mac="02:00:00:00:00:01",
         gso_max_segs=GSO_MAX_SEGS,
+        tso_max_segs=GSO_MAX_SEGS,
     )
     base.update(kw)
     return LiveInterface(group=base.pop("group", GROUP), alias=base.pop("alias", None), **base)  # type: ignore[arg-type]
@@ -123,20 +124,22 @@ def test_a_new_end_with_netem_carries_one_frame_per_packet(props: LinkProperties
 
 
 @pytest.mark.parametrize(
-    ("props", "live", "want"),
+    ("props", "live", "limit", "want"),
     [
-        (LinkProperties(loss=1.0), GSO_MAX_SEGS, 1),  # properties given to a plain end
-        (LinkProperties(), 1, GSO_MAX_SEGS),  # taken away: the default back
-        (LinkProperties(rate_bps=10**7), 1, GSO_MAX_SEGS),
-        (LinkProperties(), 64, None),  # not ours (a macvlan's parent's limit): left alone
+        (LinkProperties(loss=1.0), GSO_MAX_SEGS, GSO_MAX_SEGS, 1),  # properties given to a plain end
+        (LinkProperties(), 1, GSO_MAX_SEGS, GSO_MAX_SEGS),  # taken away: the default back
+        (LinkProperties(rate_bps=10**7), 1, GSO_MAX_SEGS, GSO_MAX_SEGS),
+        (LinkProperties(), 1, 100, 100),  # a macvlan on a NIC that takes 100: no more
+        (LinkProperties(), 1, None, GSO_MAX_SEGS),  # a kernel that does not say its limit
+        (LinkProperties(), 64, 64, None),  # not ours (a macvlan's parent's value): left alone
     ],
 )
 def test_an_existing_ends_packet_size_follows_its_properties(
-    props: LinkProperties, live: int, want: int | None
+    props: LinkProperties, live: int, limit: int | None, want: int | None
 ) -> None:
     st = states()
     existing_pair(st)
-    st[A].links["eth1"] = dataclasses.replace(st[A].links["eth1"], gso_max_segs=live)
+    st[A].links["eth1"] = dataclasses.replace(st[A].links["eth1"], gso_max_segs=live, tso_max_segs=limit)
     st[A].qdiscs = {2: [LiveQdisc(2, q.handle, q.parent, q.kind, q.params) for q in qdisc_plan(props)]}
     spec = veth_spec(a=dataclasses.replace(veth_spec().a, properties=props))
     (lp,) = plan_apply([spec], states=st, ns_of=NS, group=GROUP).links
