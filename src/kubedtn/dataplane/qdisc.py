@@ -200,7 +200,9 @@ def gso_max_segs_fix(properties: LinkProperties, live: int | None, *, limit: int
     netem would lose 40. An end that has netem carries one frame per packet, as a real
     link does; an end without it gets the default back (at most its device's limit) only
     if it had ours. tbf alone segments packets bigger than its bucket itself."""
-    if properties.needs_netem():
+    # (is_empty first: one comparison, where needs_netem looks at every field; this runs
+    # for every end of every apply, and most ends have no properties)
+    if not properties.is_empty() and properties.needs_netem():
         return None if live == ONE_FRAME else ONE_FRAME
     return min(GSO_MAX_SEGS, limit or GSO_MAX_SEGS) if live == ONE_FRAME else None
 
