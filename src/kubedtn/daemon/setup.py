@@ -194,7 +194,7 @@ class PodSetup:
                 # A store's cache may not have the other daemon's write yet: what it shows
                 # down is read again past it, or both could miss each other.
                 doubtful = sorted(k for k in wanted if k not in peers or not is_alive(peers[k]))
-                if doubtful:
+                if doubtful and self.records.store.cached:
                     peers.update(self.records.view(doubtful, latest=True))
             # 4. plan and apply
             pushes, unconfirmed = self._plan_and_apply(jobs, early=early, peers=peers)

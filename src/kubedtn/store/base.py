@@ -74,6 +74,10 @@ class ObjectStore(Protocol):
     ``ExpiredError`` from watch.
     """
 
+    # Whether reads come from a cache that may lag other writers' writes (then a
+    # ``get_changed(..., latest=True)`` reads something else); False: every read is latest.
+    cached: bool
+
     @property
     def resource(self) -> Resource: ...
 

@@ -138,6 +138,8 @@ class KubeStore:
     must not hang on a silent API server (the leader elector's renewals).
     """
 
+    cached = False  # every read goes to the API (ObjectStore.cached)
+
     def __init__(
         self, client: k8s.ApiClient, *, resource: Resource = TOPOLOGY, request_timeout: float | None = None
     ) -> None:

@@ -224,6 +224,8 @@ class ObjectCache:
 class CachedKubeStore(KubeStore):
     """A KubeStore whose reads are answered by an ObjectCache (module docstring)."""
 
+    cached = True  # the reads come from the watch-fed cache (ObjectStore.cached)
+
     def __init__(
         self,
         client: Any,

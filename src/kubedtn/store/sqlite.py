@@ -109,11 +109,11 @@ def default_store_path(environ: Mapping[str, str] | None = None) -> Path:
 
 
 class SqliteStore:
-    """An :class:`~kubedtn.store.base.ObjectStore` for one resource in a SQLite file.
+    """An :class:`~kubedtn.store.base.ObjectStore` for one resource in a SQLite file, which
+    several stores (other resources, threads or processes) may share: :meth:`for_resource`
+    opens a sibling with the same settings."""
 
-    Several stores (for other resources, other threads or other processes) may use the
-    same file; :meth:`for_resource` opens a sibling with the same settings.
-    """
+    cached = False  # every read is the latest (ObjectStore.cached)
 
     def __init__(
         self,
