@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from google.protobuf import descriptor
 
 from tests.support.cri import cri_runtime_v1_pb2 as pb
+from tests.support.protogen import stale_modules
 
-REPO = Path(__file__).resolve().parents[3]
 GENERATED = ("cri_runtime_v1_pb2.py", "cri_runtime_v1_pb2.pyi", "cri_runtime_v1_pb2_grpc.py")
 F = descriptor.FieldDescriptor
 S, B, U32, I64, E, M = F.TYPE_STRING, F.TYPE_BOOL, F.TYPE_UINT32, F.TYPE_INT64, F.TYPE_ENUM, F.TYPE_MESSAGE
@@ -85,19 +83,7 @@ CRI_METHODS = {
 
 
 def test_generated_modules_match_the_proto(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [str(REPO / "hack" / "gen-cri-proto.sh"), sys.executable, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    stale = [
-        name
-        for name in GENERATED
-        if (tmp_path / "tests/support/cri" / name).read_bytes()
-        != (REPO / "tests/support/cri" / name).read_bytes()
-    ]
+    stale = stale_modules("gen-cri-proto.sh", GENERATED, "tests/support/cri", tmp_path)
     assert not stale, f"{stale} differ from cri_runtime_v1.proto: run hack/gen-cri-proto.sh and commit"
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
@@ -14,6 +12,7 @@ from google.protobuf import descriptor
 
 from kubedtn.proto.v1 import kube_dtn_pb2 as pb
 from kubedtn.proto.v1 import kube_dtn_pb2_grpc as pb_grpc
+from tests.support.protogen import stale_modules
 
 REPO = Path(__file__).resolve().parents[3]
 GENERATED = ("kube_dtn_pb2.py", "kube_dtn_pb2.pyi", "kube_dtn_pb2_grpc.py")
@@ -103,19 +102,7 @@ KUBEDTN_METHODS = {
 
 def test_generated_modules_match_the_proto(tmp_path: Path) -> None:
     """Regenerate into a temporary directory: the committed modules must be byte-identical."""
-    proc = subprocess.run(
-        [str(REPO / "hack" / "gen-proto.sh"), sys.executable, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    stale = [
-        name
-        for name in GENERATED
-        if (tmp_path / "kubedtn/proto/v1" / name).read_bytes()
-        != (REPO / "src/kubedtn/proto/v1" / name).read_bytes()
-    ]
+    stale = stale_modules("gen-proto.sh", GENERATED, "src/kubedtn/proto/v1", tmp_path, root="src")
     assert not stale, f"{stale} differ from proto/v1/kube_dtn.proto: run `make proto` and commit"
 
 
